@@ -1,0 +1,135 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the gateway's whole configuration. The zero value is not useful; start from
+// Default and overlay a file, the environment and flags.
+type Config struct {
+	// Addr is the listen address, HOST:PORT.
+	Addr string `yaml:"addr"`
+	// DataDir holds the embedded registry's storage and other local state.
+	DataDir string `yaml:"dataDir"`
+	// Policy is a policy file path or a built-in policy name ("starter", "observe").
+	Policy string `yaml:"policy"`
+	// Upstream is the registry portcullis stands in front of. An empty URL starts the
+	// embedded registry.
+	Upstream Upstream `yaml:"upstream"`
+	// TLS configures the listener; without a certificate the gateway speaks plain HTTP.
+	TLS TLS `yaml:"tls"`
+	// Limits caps what the gateway accepts.
+	Limits Limits `yaml:"limits"`
+	// Log configures the JSON log.
+	Log Log `yaml:"log"`
+	// Audit configures where decision events go.
+	Audit Audit `yaml:"audit"`
+	// Telemetry configures traces.
+	Telemetry Telemetry `yaml:"telemetry"`
+	// ShutdownTimeout is how long SIGTERM waits for in-flight requests (uploads) to finish.
+	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
+}
+
+// Upstream describes the registry behind the gateway.
+type Upstream struct {
+	// URL is the upstream's base URL, e.g. https://registry.internal:5000.
+	URL string `yaml:"url"`
+	// Timeout bounds connecting and waiting for response headers (not body transfer).
+	Timeout Duration `yaml:"timeout"`
+	// CAFile is a PEM bundle trusted for the upstream's TLS certificate.
+	CAFile string `yaml:"caFile"`
+	// InsecureSkipVerify disables upstream TLS verification (test setups only).
+	InsecureSkipVerify bool `yaml:"insecureSkipVerify"`
+	// MaxIdleConnsPerHost sizes the keep-alive pool to the upstream.
+	MaxIdleConnsPerHost int `yaml:"maxIdleConnsPerHost"`
+	// ServiceAccount is the gateway's own credential for its reads (signatures, blobs to
+	// scan, readiness). Client requests always carry the client's own credentials.
+	ServiceAccount Credentials `yaml:"serviceAccount"`
+}
+
+// Credentials is a basic-auth identity; the password may come from a file.
+type Credentials struct {
+	// Username for basic auth.
+	Username string `yaml:"username"`
+	// Password for basic auth; prefer PasswordFile.
+	Password string `yaml:"password"`
+	// PasswordFile holds the password (trailing newline trimmed).
+	PasswordFile string `yaml:"passwordFile"`
+}
+
+// TLS names the listener's certificate and key files.
+type TLS struct {
+	// CertFile is a PEM certificate chain.
+	CertFile string `yaml:"certFile"`
+	// KeyFile is the PEM private key.
+	KeyFile string `yaml:"keyFile"`
+}
+
+// Limits caps sizes the gateway accepts.
+type Limits struct {
+	// MaxManifestBytes caps manifest bodies in both directions.
+	MaxManifestBytes int64 `yaml:"maxManifestBytes"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+}
+
+// Audit configures the decision event sink.
+type Audit struct {
+	// Path is a file to append JSON events to; "-" or "stdout" writes to standard output;
+	// empty means "<dataDir>/audit.log".
+	Path string `yaml:"path"`
+}
+
+// Telemetry configures OpenTelemetry traces.
+type Telemetry struct {
+	// OTLPEndpoint, e.g. http://collector:4318, enables OTLP/HTTP trace export. The standard
+	// OTEL_EXPORTER_OTLP_ENDPOINT variable works too.
+	OTLPEndpoint string `yaml:"otlpEndpoint"`
+}
+
+// Default returns the configuration used when nothing else is given: listen on :5000,
+// the embedded registry under ./data, the starter policy.
+func Default() Config {
+	return Config{
+		Addr:    ":5000",
+		DataDir: "data",
+		Policy:  "starter",
+		Upstream: Upstream{
+			Timeout:             Duration(30 * time.Second),
+			MaxIdleConnsPerHost: 256,
+		},
+		Limits:          Limits{MaxManifestBytes: 4 << 20},
+		Log:             Log{Level: "info"},
+		ShutdownTimeout: Duration(5 * time.Minute),
+	}
+}
+
+// Duration is a time.Duration written as "30s", "5m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 5m)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Std returns the time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }

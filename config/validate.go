@@ -1,0 +1,89 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Problem is one configuration error at a field path such as "upstream.url".
+type Problem struct {
+	Path    string
+	Message string
+}
+
+// ValidationError lists every problem Validate found.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error returns one "path: message" line per problem.
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.Path + ": " + p.Message
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Validate reports every problem in c, or nil.
+func (c Config) Validate() error {
+	var ps []Problem
+	add := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		add("addr", "want HOST:PORT (e.g. :5000): %v", err)
+	}
+	if c.Upstream.URL == "" && c.DataDir == "" {
+		add("dataDir", "required when upstream.url is empty (the embedded registry stores its data there)")
+	}
+	if c.Policy == "" {
+		add("policy", "required: a policy file or a built-in name (starter, observe)")
+	}
+	if c.Upstream.URL != "" {
+		u, err := url.Parse(c.Upstream.URL)
+		switch {
+		case err != nil:
+			add("upstream.url", "not a URL: %v", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			add("upstream.url", "scheme must be http or https, got %q", u.Scheme)
+		case u.Host == "":
+			add("upstream.url", "missing host")
+		case u.RawQuery != "" || u.Fragment != "":
+			add("upstream.url", "must not have a query or fragment")
+		}
+	}
+	if c.Upstream.Timeout <= 0 {
+		add("upstream.timeout", "must be positive")
+	}
+	if c.Upstream.MaxIdleConnsPerHost < 1 {
+		add("upstream.maxIdleConnsPerHost", "must be at least 1")
+	}
+	sa := c.Upstream.ServiceAccount
+	if sa.Password != "" && sa.PasswordFile != "" {
+		add("upstream.serviceAccount", "set password or passwordFile, not both")
+	}
+	if (sa.Password != "" || sa.PasswordFile != "") && sa.Username == "" {
+		add("upstream.serviceAccount.username", "required with a password")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls", "certFile and keyFile go together")
+	}
+	if c.Limits.MaxManifestBytes < 1024 || c.Limits.MaxManifestBytes > 64<<20 {
+		add("limits.maxManifestBytes", "must be between 1024 and 67108864, got %d", c.Limits.MaxManifestBytes)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if c.ShutdownTimeout < 0 {
+		add("shutdownTimeout", "must not be negative")
+	}
+	if len(ps) > 0 {
+		return &ValidationError{Problems: ps}
+	}
+	return nil
+}

@@ -1,0 +1,2 @@
+// Package health serves the gateway's liveness and readiness endpoints.
+package health

@@ -1,0 +1,91 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Check reports whether one dependency is usable; a nil error means ready.
+type Check func(ctx context.Context) error
+
+// Handler answers /healthz (the process is alive) and /readyz (every check passes).
+type Handler struct {
+	mu      sync.RWMutex
+	checks  map[string]Check
+	timeout time.Duration
+}
+
+// New returns a Handler whose checks each get timeout to answer.
+func New(timeout time.Duration) *Handler {
+	return &Handler{checks: map[string]Check{}, timeout: timeout}
+}
+
+// Add registers a named readiness check, replacing one of the same name.
+func (h *Handler) Add(name string, c Check) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks[name] = c
+}
+
+// Status is the /readyz document.
+type Status struct {
+	Ready  bool              `json:"ready"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready runs every check concurrently and reports each outcome ("ok" or the error).
+func (h *Handler) Ready(ctx context.Context) Status {
+	h.mu.RLock()
+	names := make([]string, 0, len(h.checks))
+	for n := range h.checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	checks := make([]Check, len(names))
+	for i, n := range names {
+		checks[i] = h.checks[n]
+	}
+	h.mu.RUnlock()
+
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	results := make([]string, len(names))
+	var wg sync.WaitGroup
+	for i, c := range checks {
+		wg.Go(func() {
+			if err := c(ctx); err != nil {
+				results[i] = err.Error()
+			} else {
+				results[i] = "ok"
+			}
+		})
+	}
+	wg.Wait()
+	st := Status{Ready: true, Checks: make(map[string]string, len(names))}
+	for i, n := range names {
+		st.Checks[n] = results[i]
+		if results[i] != "ok" {
+			st.Ready = false
+		}
+	}
+	return st
+}
+
+// ServeHTTP serves /healthz and /readyz.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Path == "/healthz" {
+		_, _ = w.Write([]byte(`{"alive":true}` + "\n"))
+		return
+	}
+	st := h.Ready(r.Context())
+	if !st.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(st)
+}

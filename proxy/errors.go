@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is an OCI distribution error code.
+type Code string
+
+// The error codes the gateway itself produces, from the OCI distribution spec and
+// distribution's registry (UNAVAILABLE).
+const (
+	CodeBlobUnknown     Code = "BLOB_UNKNOWN"
+	CodeDigestInvalid   Code = "DIGEST_INVALID"
+	CodeManifestInvalid Code = "MANIFEST_INVALID"
+	CodeManifestUnknown Code = "MANIFEST_UNKNOWN"
+	CodeNameInvalid     Code = "NAME_INVALID"
+	CodeNameUnknown     Code = "NAME_UNKNOWN"
+	CodeSizeInvalid     Code = "SIZE_INVALID"
+	CodeTagInvalid      Code = "TAG_INVALID"
+	CodeUnauthorized    Code = "UNAUTHORIZED"
+	CodeDenied          Code = "DENIED"
+	CodeUnsupported     Code = "UNSUPPORTED"
+	CodeUnavailable     Code = "UNAVAILABLE"
+	CodeUnknown         Code = "UNKNOWN"
+)
+
+// Error is a registry error: an OCI code, the HTTP status it is sent with, a message a
+// person can act on and optional structured detail.
+type Error struct {
+	Status  int
+	Code    Code
+	Message string
+	Detail  any
+}
+
+// Error returns "CODE: message".
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// errorf builds an *Error with a formatted message.
+func errorf(status int, code Code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorBody is the OCI error document.
+type errorBody struct {
+	Errors []errorEntry `json:"errors"`
+}
+
+type errorEntry struct {
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
+	Detail  any    `json:"detail,omitempty"`
+}
+
+// writeError is the one place registry errors become HTTP. Errors that are not *Error
+// become 500 UNKNOWN with the error text.
+func writeError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: CodeUnknown, Message: err.Error()}
+	}
+	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: e.Code, Message: e.Message, Detail: e.Detail}}})
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,209 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// DefaultMaxManifestBytes is the manifest size cap when none is configured.
+const DefaultMaxManifestBytes = 4 << 20
+
+// copyBufferSize is the size of the buffers bodies stream through.
+const copyBufferSize = 256 << 10
+
+// Proxy serves the OCI /v2/ API by streaming every request through to the upstream
+// registry, checking the integrity of the manifests it serves.
+type Proxy struct {
+	upstream    *url.URL
+	rp          *httputil.ReverseProxy
+	rw          rewriter
+	maxManifest int64
+	log         *slog.Logger
+	tracer      trace.Tracer
+	inst        *instruments
+	service     ServiceAccount
+}
+
+// ServiceAccount is the gateway's own upstream identity, used for its reads and never for
+// a client's request.
+type ServiceAccount struct {
+	Username string
+	Password string
+}
+
+// Option sets an optional Proxy setting.
+type Option func(*settings)
+
+type settings struct {
+	log         *slog.Logger
+	maxManifest int64
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	service     ServiceAccount
+}
+
+// WithServiceAccount sets the gateway's own upstream credential.
+func WithServiceAccount(sa ServiceAccount) Option { return func(s *settings) { s.service = sa } }
+
+// WithLogger sets the logger for access and error logs.
+func WithLogger(l *slog.Logger) Option { return func(s *settings) { s.log = l } }
+
+// WithMaxManifestBytes caps manifest bodies in both directions.
+func WithMaxManifestBytes(n int64) Option { return func(s *settings) { s.maxManifest = n } }
+
+// WithTracerProvider sets where request and upstream spans go.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(s *settings) { s.tp = tp } }
+
+// WithMeterProvider sets where request metrics go.
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(s *settings) { s.mp = mp } }
+
+// New returns a Proxy in front of the registry at upstream (a base URL), reaching it
+// through transport (see NewTransport).
+func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, error) {
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, fmt.Errorf("upstream URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("upstream URL %q: want http(s)://host[:port][/path]", upstream)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = ""
+	s := settings{log: slog.Default(), maxManifest: DefaultMaxManifestBytes, tp: noopTracerProvider(), mp: noopMeterProvider()}
+	for _, o := range opts {
+		o(&s)
+	}
+	inst, err := newInstruments(s.mp)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{
+		upstream:    u,
+		rw:          rewriter{upstream: u},
+		maxManifest: s.maxManifest,
+		log:         s.log,
+		tracer:      s.tp.Tracer("github.com/portcullis-dev/portcullis/proxy"),
+		inst:        inst,
+		service:     s.service,
+	}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:        p.rewrite,
+		Transport:      &tracingTransport{next: transport, tracer: p.tracer, inst: inst},
+		BufferPool:     bufferPool{},
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return p, nil
+}
+
+// ServeHTTP routes one /v2/ request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rid := requestID(r)
+	w.Header().Set("X-Request-Id", rid)
+	route, perr := ParseRoute(r.URL.Path)
+	ctx, span := p.tracer.Start(r.Context(), "portcullis "+r.Method+" "+route.Kind.String(), trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	ctx = withRequest(ctx, requestInfo{id: rid, route: route})
+	r = r.WithContext(ctx)
+	rec := &recorder{ResponseWriter: w}
+	defer func() { p.finish(rec, r, route, start, rid, span) }()
+
+	if perr != nil {
+		writeError(rec, perr)
+		return
+	}
+	if route.Kind == KindManifest && r.Method == http.MethodPut {
+		if err := p.bufferManifest(r, route); err != nil {
+			writeError(rec, err)
+			return
+		}
+	}
+	p.rp.ServeHTTP(rec, r)
+}
+
+// rewrite points the outgoing request at the upstream, keeping the path's escaping and
+// the query string byte for byte. The client's Authorization travels with it.
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	in, out := pr.In, pr.Out
+	out.URL.Scheme = p.upstream.Scheme
+	out.URL.Host = p.upstream.Host
+	out.URL.Path = p.upstream.Path + in.URL.Path
+	out.URL.RawPath = ""
+	if in.URL.RawPath != "" {
+		out.URL.RawPath = p.upstream.EscapedPath() + in.URL.RawPath
+	}
+	out.URL.RawQuery = in.URL.RawQuery
+	out.Host = ""
+	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		out.Header.Set("X-Forwarded-For", host)
+	}
+	if info, ok := requestFrom(in.Context()); ok {
+		out.Header.Set("X-Request-Id", info.id)
+	}
+}
+
+// modifyResponse rewrites upstream URLs and checks manifests before they are served.
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	p.rw.headers(resp.Header, resp.Request.URL)
+	info, _ := requestFrom(resp.Request.Context())
+	if info.route.Kind == KindManifest && resp.StatusCode == http.StatusOK {
+		switch resp.Request.Method {
+		case http.MethodGet:
+			return p.verifyManifest(resp, info.route)
+		case http.MethodHead:
+			return checkHeadDigest(resp, info.route)
+		}
+	}
+	return nil
+}
+
+// errorHandler turns a failed upstream exchange into an OCI error: 503 for an upstream
+// that cannot be reached or does not answer in time, the error's own status for *Error.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody is listening for an answer.
+		w.WriteHeader(499)
+		return
+	default:
+		e = upstreamError(p.upstream.Host, err)
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
+		slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
+	writeError(w, e)
+}
+
+// upstreamError describes a transport failure to the client.
+func upstreamError(host string, err error) *Error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable,
+			"upstream registry %s did not answer in time; retry later", host)
+	}
+	return errorf(http.StatusServiceUnavailable, CodeUnavailable,
+		"upstream registry %s is unreachable: %v", host, err)
+}
+
+// bufferPool lends large copy buffers to the reverse proxy.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }

@@ -1,0 +1,69 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+)
+
+type ctxKey struct{}
+
+// requestInfo travels in the request context from ServeHTTP to the upstream round trip.
+type requestInfo struct {
+	id    string
+	route Route
+}
+
+func withRequest(ctx context.Context, info requestInfo) context.Context {
+	return context.WithValue(ctx, ctxKey{}, info)
+}
+
+func requestFrom(ctx context.Context) (requestInfo, bool) {
+	info, ok := ctx.Value(ctxKey{}).(requestInfo)
+	return info, ok
+}
+
+func requestIDFrom(ctx context.Context) string {
+	info, _ := requestFrom(ctx)
+	return info.id
+}
+
+var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestID keeps a well-formed X-Request-Id from the client, or makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); safeRequestID.MatchString(id) {
+		return id
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// recorder remembers the status and body size written through it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines underneath.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
