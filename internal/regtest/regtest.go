@@ -1,0 +1,73 @@
+package regtest
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/portcullis-dev/portcullis/embedded"
+	"github.com/portcullis-dev/portcullis/proxy"
+)
+
+// Registry starts an in-process distribution v3 registry with filesystem storage in a
+// temporary directory and returns its base URL. It stops when the test ends. Options may
+// change the distribution configuration (e.g. add auth) before it starts.
+func Registry(tb testing.TB, opts ...func(*configuration.Configuration)) string {
+	tb.Helper()
+	cfg, err := embedded.Config(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	reg, err := embedded.Start(context.Background(), cfg, "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = reg.Close(ctx)
+	})
+	return reg.URL
+}
+
+// Htpasswd returns an option that protects the registry with basic auth for one user.
+func Htpasswd(tb testing.TB, user, password string) func(*configuration.Configuration) {
+	tb.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(tb.TempDir(), "htpasswd")
+	if err := os.WriteFile(path, fmt.Appendf(nil, "%s:%s\n", user, hash), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return func(c *configuration.Configuration) {
+		c.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "portcullis-test", "path": path}}
+	}
+}
+
+// Gateway serves a proxy in front of upstream over httptest and returns its URL.
+func Gateway(tb testing.TB, upstream string, opts ...proxy.Option) *httptest.Server {
+	tb.Helper()
+	tr, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 64})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	px, err := proxy.New(upstream, tr, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(px)
+	tb.Cleanup(srv.Close)
+	return srv
+}
