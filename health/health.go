@@ -16,12 +16,21 @@ type Check func(ctx context.Context) error
 type Handler struct {
 	mu      sync.RWMutex
 	checks  map[string]Check
+	infos   map[string]func() string
 	timeout time.Duration
+}
+
+// AddInfo registers a named detail shown by /readyz that does not affect readiness, such
+// as which policy is in force and whether its last reload was refused.
+func (h *Handler) AddInfo(name string, f func() string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.infos[name] = f
 }
 
 // New returns a Handler whose checks each get timeout to answer.
 func New(timeout time.Duration) *Handler {
-	return &Handler{checks: map[string]Check{}, timeout: timeout}
+	return &Handler{checks: map[string]Check{}, infos: map[string]func() string{}, timeout: timeout}
 }
 
 // Add registers a named readiness check, replacing one of the same name.
@@ -35,6 +44,7 @@ func (h *Handler) Add(name string, c Check) {
 type Status struct {
 	Ready  bool              `json:"ready"`
 	Checks map[string]string `json:"checks"`
+	Info   map[string]string `json:"info,omitempty"`
 }
 
 // Ready runs every check concurrently and reports each outcome ("ok" or the error).
@@ -48,6 +58,10 @@ func (h *Handler) Ready(ctx context.Context) Status {
 	checks := make([]Check, len(names))
 	for i, n := range names {
 		checks[i] = h.checks[n]
+	}
+	info := make(map[string]string, len(h.infos))
+	for n, f := range h.infos {
+		info[n] = f()
 	}
 	h.mu.RUnlock()
 
@@ -65,7 +79,7 @@ func (h *Handler) Ready(ctx context.Context) Status {
 		})
 	}
 	wg.Wait()
-	st := Status{Ready: true, Checks: make(map[string]string, len(names))}
+	st := Status{Ready: true, Checks: make(map[string]string, len(names)), Info: info}
 	for i, n := range names {
 		st.Checks[n] = results[i]
 		if results[i] != "ok" {

@@ -35,6 +35,8 @@ type Error struct {
 	Code    Code
 	Message string
 	Detail  any
+	// Header holds extra response headers, such as an upstream's WWW-Authenticate.
+	Header http.Header
 }
 
 // Error returns "CODE: message".
@@ -65,6 +67,9 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	body, _ := json.Marshal(errorBody{Errors: []errorEntry{{Code: e.Code, Message: e.Message, Detail: e.Detail}}})
 	h := w.Header()
+	for k, v := range e.Header {
+		h[k] = v
+	}
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	h.Set("Docker-Distribution-Api-Version", "registry/2.0")

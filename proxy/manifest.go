@@ -28,23 +28,24 @@ func readCapped(r io.Reader, max int64, tooBig func() *Error) ([]byte, error) {
 
 // bufferManifest reads a pushed manifest (size-capped) so its digest can be checked and
 // the exact bytes forwarded.
-func (p *Proxy) bufferManifest(r *http.Request, route Route) error {
+func (p *Proxy) bufferManifest(r *http.Request, route Route) ([]byte, string, error) {
 	tooBig := func() *Error {
 		return errorf(http.StatusRequestEntityTooLarge, CodeSizeInvalid,
 			"manifest is larger than this gateway's limit of %d bytes", p.maxManifest)
 	}
 	if r.ContentLength > p.maxManifest {
-		return tooBig()
+		return nil, "", tooBig()
 	}
 	body, err := readCapped(r.Body, p.maxManifest, tooBig)
 	r.Body.Close()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
+	got := digest.SHA256.FromBytes(body)
 	if route.IsDigest() {
 		want := digest.Digest(route.Reference)
-		if got := want.Algorithm().FromBytes(body); got != want {
-			return errorf(http.StatusBadRequest, CodeDigestInvalid,
+		if got = want.Algorithm().FromBytes(body); got != want {
+			return nil, "", errorf(http.StatusBadRequest, CodeDigestInvalid,
 				"manifest body has digest %s, not the %s named in the URL", got, want)
 		}
 	}
@@ -53,33 +54,33 @@ func (p *Proxy) bufferManifest(r *http.Request, route Route) error {
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return nil
+	return body, got.String(), nil
 }
 
 // verifyManifest reads an upstream manifest (size-capped) and serves it only if its
 // digest matches both the digest asked for and the upstream's Docker-Content-Digest.
-func (p *Proxy) verifyManifest(resp *http.Response, route Route) error {
+func (p *Proxy) verifyManifest(resp *http.Response, route Route) ([]byte, error) {
 	tooBig := func() *Error {
 		return errorf(http.StatusBadGateway, CodeManifestInvalid,
 			"upstream manifest for %s:%s is larger than this gateway's limit of %d bytes", route.Name, route.Reference, p.maxManifest)
 	}
 	if resp.ContentLength > p.maxManifest {
-		return tooBig()
+		return nil, tooBig()
 	}
 	body, err := readCapped(resp.Body, p.maxManifest, tooBig)
 	resp.Body.Close()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	got, err := checkManifestDigest(body, route, resp.Header.Get("Docker-Content-Digest"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	resp.Header.Set("Docker-Content-Digest", got.String())
-	return nil
+	return body, nil
 }
 
 // checkManifestDigest computes the digest of body and compares it with the reference

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-dev/portcullis/policy"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -34,6 +35,7 @@ type Proxy struct {
 	tracer      trace.Tracer
 	inst        *instruments
 	service     ServiceAccount
+	gate        Gate
 }
 
 // ServiceAccount is the gateway's own upstream identity, used for its reads and never for
@@ -52,6 +54,7 @@ type settings struct {
 	tp          trace.TracerProvider
 	mp          metric.MeterProvider
 	service     ServiceAccount
+	gate        Gate
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -97,6 +100,7 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		tracer:      s.tp.Tracer("github.com/portcullis-dev/portcullis/proxy"),
 		inst:        inst,
 		service:     s.service,
+		gate:        s.gate,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -127,7 +131,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if route.Kind == KindManifest && r.Method == http.MethodPut {
-		if err := p.bufferManifest(r, route); err != nil {
+		body, dgst, err := p.bufferManifest(r, route)
+		if err == nil {
+			err = p.admit(r, policy.ActionPush, route, dgst, body, rec.Header())
+		}
+		if err != nil {
 			writeError(rec, err)
 			return
 		}
@@ -161,12 +169,20 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
 	if info.route.Kind == KindManifest && resp.StatusCode == http.StatusOK {
+		var body []byte
+		var err error
 		switch resp.Request.Method {
 		case http.MethodGet:
-			return p.verifyManifest(resp, info.route)
+			body, err = p.verifyManifest(resp, info.route)
 		case http.MethodHead:
-			return checkHeadDigest(resp, info.route)
+			err = checkHeadDigest(resp, info.route)
+		default:
+			return nil
 		}
+		if err != nil {
+			return err
+		}
+		return p.admit(resp.Request, policy.ActionPull, info.route, resp.Header.Get("Docker-Content-Digest"), body, resp.Header)
 	}
 	return nil
 }

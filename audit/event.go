@@ -1,0 +1,46 @@
+package audit
+
+import "time"
+
+// Event types.
+const (
+	// TypeDecision is one admission decision for a push or a pull.
+	TypeDecision = "decision"
+)
+
+// Event is one audit record, written as a single JSON object.
+type Event struct {
+	Time           time.Time `json:"time"`
+	Type           string    `json:"type"`
+	RequestID      string    `json:"requestId,omitempty"`
+	Action         string    `json:"action,omitempty"`
+	Repository     string    `json:"repository,omitempty"`
+	Reference      string    `json:"reference,omitempty"`
+	Digest         string    `json:"digest,omitempty"`
+	Environment    string    `json:"environment,omitempty"`
+	Verdict        string    `json:"verdict,omitempty"`
+	Client         Client    `json:"client"`
+	Results        []Result  `json:"results,omitempty"`
+	PolicyRevision string    `json:"policyRevision,omitempty"`
+	// Undecided says why evidence could not be gathered; FailMode then says how the
+	// environment's fail mode resolved it.
+	Undecided string `json:"undecided,omitempty"`
+	FailMode  string `json:"failMode,omitempty"`
+}
+
+// Client identifies who made the request.
+type Client struct {
+	Addr string `json:"addr,omitempty"`
+	User string `json:"user,omitempty"`
+}
+
+// Result is one rule's outcome within a decision.
+type Result struct {
+	Rule        string `json:"rule"`
+	Type        string `json:"type"`
+	Mode        string `json:"mode"`
+	Outcome     string `json:"outcome"`
+	Finding     string `json:"finding,omitempty"`
+	Fix         string `json:"fix,omitempty"`
+	EnforceFrom string `json:"enforceFrom,omitempty"`
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/config"
+	"github.com/portcullis-dev/portcullis/embedded"
+	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/health"
+	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/proxy"
+	"github.com/portcullis-dev/portcullis/telemetry"
+	"github.com/portcullis-dev/portcullis/upstream"
+)
+
+const serveHelp = `Usage: portcullis serve [flags]
+
+Runs the gateway. With no upstream it starts an embedded CNCF distribution registry
+storing under --data-dir, so "portcullis serve" alone is a working registry on :5000.
+Precedence: defaults < --config file < PORTCULLIS_* environment < flags.
+
+Example:
+  portcullis serve --addr :5000 --upstream https://registry.internal --policy policy.yaml
+
+Flags:
+`
+
+// loadConfig builds the configuration from defaults, file, environment and flags.
+func loadConfig(args []string, stderr io.Writer) (config.Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serveHelp); fs.PrintDefaults() }
+	cfgPath := fs.String("config", os.Getenv("PORTCULLIS_CONFIG"), "YAML config file (env PORTCULLIS_CONFIG)")
+	addr := fs.String("addr", "", "listen address HOST:PORT (default :5000; env PORTCULLIS_ADDR)")
+	upstream := fs.String("upstream", "", "upstream registry URL; empty starts the embedded registry (env PORTCULLIS_UPSTREAM)")
+	dataDir := fs.String("data-dir", "", "directory for the embedded registry and local state (default ./data; env PORTCULLIS_DATA_DIR)")
+	policy := fs.String("policy", "", "policy file, or a built-in policy: starter, observe (env PORTCULLIS_POLICY)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (env PORTCULLIS_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		var err error
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return cfg, err
+		}
+	}
+	if err := cfg.ApplyEnv(os.Getenv); err != nil {
+		return cfg, err
+	}
+	for _, f := range []struct {
+		v   string
+		dst *string
+	}{{*addr, &cfg.Addr}, {*upstream, &cfg.Upstream.URL}, {*dataDir, &cfg.DataDir}, {*policy, &cfg.Policy}, {*logLevel, &cfg.Log.Level}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+func runServe(args []string, _, stderr io.Writer) int {
+	cfg, err := loadConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis serve: invalid configuration:\n%v\n", err)
+		return 2
+	}
+	log := newLogger(stderr, cfg.Log.Level)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("gateway stopped", slog.String("error", err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// serve wires the gateway together and runs it until ctx ends, then drains in-flight
+// requests for up to cfg.ShutdownTimeout.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	tel, err := telemetry.Setup(ctx, version, cfg.Telemetry.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.Background())
+
+	upstreamURL := cfg.Upstream.URL
+	if upstreamURL == "" {
+		regCfg, err := embedded.Config(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		reg, err := embedded.Start(ctx, regCfg, "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer reg.Close(context.Background())
+		upstreamURL = reg.URL
+		log.Info("embedded registry started", slog.String("url", reg.URL), slog.String("data_dir", cfg.DataDir))
+	}
+	sa, err := serviceAccount(cfg.Upstream.ServiceAccount)
+	if err != nil {
+		return err
+	}
+	transport, err := proxy.NewTransport(proxy.TransportOptions{
+		Timeout:             cfg.Upstream.Timeout.Std(),
+		MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost,
+		CAFile:              cfg.Upstream.CAFile,
+		InsecureSkipVerify:  cfg.Upstream.InsecureSkipVerify,
+	})
+	if err != nil {
+		return err
+	}
+	gt, watcher, err := newGate(ctx, cfg, upstreamURL, transport, log)
+	if err != nil {
+		return err
+	}
+	px, err := proxy.New(upstreamURL, transport,
+		proxy.WithGate(gt),
+		proxy.WithLogger(log),
+		proxy.WithMaxManifestBytes(cfg.Limits.MaxManifestBytes),
+		proxy.WithTracerProvider(tel.Tracer),
+		proxy.WithMeterProvider(tel.Meter),
+		proxy.WithServiceAccount(sa),
+	)
+	if err != nil {
+		return err
+	}
+	hc := health.New(5 * time.Second)
+	hc.Add("upstream", px.Ping)
+	if watcher != nil {
+		hc.AddInfo("policy", watcher.Status)
+	} else {
+		hc.AddInfo("policy", func() string { return "built-in policy " + cfg.Policy + ", revision " + gt.Policy().Revision() })
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/v2/", px)
+	mux.Handle("/v2", px)
+	mux.Handle("/healthz", hc)
+	mux.Handle("/readyz", hc)
+	mux.Handle("/metrics", tel.Metrics)
+
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           mux,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("portcullis listening", slog.String("addr", ln.Addr().String()), slog.String("upstream", upstreamURL),
+		slog.Bool("tls", cfg.TLS.CertFile != ""), slog.String("version", version))
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLS.CertFile != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", cfg.ShutdownTimeout.Std()))
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}
+
+func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
+	sa := proxy.ServiceAccount{Username: c.Username, Password: c.Password}
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return sa, fmt.Errorf("upstream.serviceAccount.passwordFile: %w", err)
+		}
+		sa.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	return sa, nil
+}
+
+// newGate loads the policy, opens the audit log and builds the gate; for a policy file it
+// also starts the watcher that reloads it on change and on SIGHUP.
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, log *slog.Logger) (*gate.Gate, *gate.Watcher, error) {
+	pol, err := gate.LoadPolicy(cfg.Policy)
+	if err != nil {
+		return nil, nil, err
+	}
+	auditPath := cfg.Audit.Path
+	if auditPath == "" {
+		auditPath = filepath.Join(cfg.DataDir, "audit.log")
+	}
+	sink, err := audit.OpenFile(auditPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	context.AfterFunc(ctx, func() { sink.Close() })
+	up, err := upstream.New(upstreamURL, rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	g := gate.New(pol, up, sink, gate.WithLogger(log))
+	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
+	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
+		return g, nil, nil
+	}
+	w := gate.NewWatcher(g, cfg.Policy, log)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	context.AfterFunc(ctx, func() { signal.Stop(hup) })
+	go w.Run(ctx, 2*time.Second, hup)
+	return g, w, nil
+}

@@ -1,0 +1,205 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/policy"
+)
+
+// TagResolver tells which digest a tag points at upstream, "" when the tag does not exist.
+// authorization is the client's own Authorization header, so the upstream judges access.
+type TagResolver interface {
+	TagDigest(ctx context.Context, repo, tag, authorization string) (string, error)
+}
+
+// Recorder stores decision events.
+type Recorder interface {
+	Record(ctx context.Context, e audit.Event) error
+}
+
+// Gate decides on pushes and pulls with the policy in force. It is safe for concurrent use;
+// the policy can be swapped at any time.
+type Gate struct {
+	policy atomic.Pointer[policy.Policy]
+	tags   TagResolver
+	audit  Recorder
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// Option sets an optional Gate setting.
+type Option func(*Gate)
+
+// WithClock sets the clock decisions are made at (tests inject dates).
+func WithClock(now func() time.Time) Option { return func(g *Gate) { g.now = now } }
+
+// WithLogger sets the logger for audit failures.
+func WithLogger(l *slog.Logger) Option { return func(g *Gate) { g.log = l } }
+
+// New returns a Gate enforcing p, resolving tags through tags and recording to rec.
+func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate {
+	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default()}
+	for _, o := range opts {
+		o(g)
+	}
+	g.policy.Store(p)
+	return g
+}
+
+// Policy returns the policy in force.
+func (g *Gate) Policy() *policy.Policy { return g.policy.Load() }
+
+// SetPolicy swaps the policy in force atomically.
+func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
+
+// Request is one push or pull of a manifest.
+type Request struct {
+	Action     policy.Action
+	Host       string
+	Repository string
+	// Reference is the tag or digest from the URL.
+	Reference string
+	// Digest is the digest of the manifest bytes, computed by the caller.
+	Digest string
+	// Manifest is the manifest body when the caller has it (push, GET).
+	Manifest []byte
+	// Authorization is the client's Authorization header, used for reads on its behalf.
+	Authorization string
+	ClientAddr    string
+	RequestID     string
+}
+
+// Result is the gate's answer.
+type Result struct {
+	Verdict policy.Verdict
+	// Message explains a denial; empty otherwise.
+	Message string
+	// Warnings are the lines to show a client that is allowed with warnings.
+	Warnings []string
+	// Unavailable means the gate could not decide and the environment fails closed: the
+	// request is refused as a temporary failure, not as a policy denial.
+	Unavailable bool
+	// Challenge, when set, is the upstream refusing the client's credentials for a read
+	// the decision needed: relay it to the client instead of deciding.
+	Challenge *Challenge
+	Decision  policy.Decision
+}
+
+// Challenge is an upstream authentication challenge to relay to the client.
+type Challenge struct {
+	Status          int
+	WWWAuthenticate string
+}
+
+// challenger is an error that carries an upstream authentication challenge.
+type challenger interface {
+	Challenge() (status int, wwwAuthenticate string)
+}
+
+// Admit decides on req. It never returns an error: evidence that cannot be gathered is
+// resolved by the environment's fail mode, and the result says so.
+func (g *Gate) Admit(ctx context.Context, req Request) Result {
+	p := g.policy.Load()
+	tag := ""
+	if !strings.Contains(req.Reference, ":") {
+		tag = req.Reference
+	}
+	in := policy.Input{
+		Action:     req.Action,
+		Host:       req.Host,
+		Repository: req.Repository,
+		Tag:        tag,
+		Digest:     req.Digest,
+		Artifact:   policy.IsArtifactTag(tag) || hasSubject(req.Manifest),
+	}
+	var undecided error
+	needs := p.Needs(req.Action, req.Repository, req.Host)
+	if needs.CurrentTagDigest && req.Action == policy.ActionPush && tag != "" && !in.Artifact {
+		cur, err := g.tags.TagDigest(ctx, req.Repository, tag, req.Authorization)
+		var ch challenger
+		if errors.As(err, &ch) {
+			status, www := ch.Challenge()
+			return Result{Verdict: policy.VerdictDeny, Challenge: &Challenge{Status: status, WWWAuthenticate: www},
+				Message: "authentication required by the upstream registry"}
+		}
+		if err != nil {
+			undecided = fmt.Errorf("could not read which digest tag %s points at: %w", tag, err)
+		}
+		in.CurrentDigest = cur
+	}
+	now := g.now()
+	dec := p.Evaluate(in, now)
+	res := Result{Verdict: dec.Verdict, Decision: dec}
+	for _, w := range dec.Warnings() {
+		res.Warnings = append(res.Warnings, w.Message())
+	}
+	failMode := ""
+	if undecided != nil {
+		failMode = p.FailMode(dec.Environment)
+		if failMode == "closed" {
+			res.Verdict, res.Unavailable = policy.VerdictDeny, true
+			res.Message = fmt.Sprintf("portcullis could not decide (%v); environment %s fails closed, so this request is refused. Retry shortly; if it persists, tell the platform team.", undecided, dec.Environment)
+		} else if res.Verdict != policy.VerdictDeny {
+			res.Verdict = policy.VerdictWarn
+			res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis could not fully check this request (%v); allowed because environment %s fails open", undecided, dec.Environment))
+		}
+	}
+	if res.Verdict == policy.VerdictDeny && !res.Unavailable {
+		res.Message = dec.DenyMessage()
+	}
+	g.record(ctx, req, in, res, undecided, failMode, now)
+	return res
+}
+
+// record writes the decision's audit event; a failing sink is logged, never fatal.
+func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Result, undecided error, failMode string, now time.Time) {
+	e := audit.Event{
+		Time:           now.UTC(),
+		Type:           audit.TypeDecision,
+		RequestID:      req.RequestID,
+		Action:         string(req.Action),
+		Repository:     req.Repository,
+		Reference:      req.Reference,
+		Digest:         req.Digest,
+		Environment:    res.Decision.Environment,
+		Verdict:        string(res.Verdict),
+		Client:         audit.Client{Addr: req.ClientAddr, User: userOf(req.Authorization)},
+		PolicyRevision: res.Decision.PolicyRevision,
+		FailMode:       failMode,
+	}
+	if undecided != nil {
+		e.Undecided = undecided.Error()
+	}
+	for _, r := range res.Decision.Results {
+		ar := audit.Result{Rule: r.Rule, Type: r.Type, Mode: string(r.Mode), Outcome: string(r.Outcome), Finding: r.Finding, Fix: r.Fix}
+		if r.EnforceFrom != nil {
+			ar.EnforceFrom = r.EnforceFrom.Format(time.DateOnly)
+		}
+		e.Results = append(e.Results, ar)
+	}
+	if err := g.audit.Record(ctx, e); err != nil {
+		g.log.Error("audit event lost", slog.String("error", err.Error()), slog.String("request_id", req.RequestID))
+	}
+}
+
+// hasSubject reports whether a manifest body names a subject: it is a signature,
+// attestation or other artifact about another manifest.
+func hasSubject(manifest []byte) bool {
+	if len(manifest) == 0 {
+		return false
+	}
+	var m struct {
+		Subject *struct {
+			Digest string `json:"digest"`
+		} `json:"subject"`
+	}
+	return json.Unmarshal(manifest, &m) == nil && m.Subject != nil && m.Subject.Digest != ""
+}

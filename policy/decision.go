@@ -1,0 +1,158 @@
+package policy
+
+import (
+	"strings"
+	"time"
+)
+
+// Input describes one request to decide on.
+type Input struct {
+	// Action is ActionPush or ActionPull.
+	Action Action `json:"action"`
+	// Host is the host the client used; it may include a port.
+	Host string `json:"host,omitempty"`
+	// Repository is the repository path, e.g. "prod/app".
+	Repository string `json:"repository"`
+	// Tag is the tag of the reference, "" when the reference is a digest.
+	Tag string `json:"tag,omitempty"`
+	// Digest is the manifest digest ("sha256:...") when known.
+	Digest string `json:"digest,omitempty"`
+	// Artifact marks a signature, attestation or SBOM artifact (see
+	// IsArtifactTag): tag rules and immutability do not apply to it.
+	Artifact bool `json:"artifact,omitempty"`
+	// CurrentDigest is, for a push, the digest the tag currently points at
+	// upstream, "" when the tag does not exist yet.
+	CurrentDigest string `json:"currentDigest,omitempty"`
+}
+
+// Decision is the outcome of evaluating a policy for one request.
+type Decision struct {
+	// Verdict is VerdictDeny when a failed result blocks, else VerdictWarn
+	// when a failed result warns, else VerdictAllow.
+	Verdict Verdict `json:"verdict"`
+	// Environment is the environment the request was assigned to.
+	Environment string `json:"environment"`
+	// PolicyRevision is the Revision of the policy that decided.
+	PolicyRevision string `json:"policyRevision"`
+	// Results has one entry per rule that applies, in policy order,
+	// including passes.
+	Results []Result `json:"results"`
+}
+
+// Result is what one rule concluded.
+type Result struct {
+	// Rule is the rule id.
+	Rule string `json:"rule"`
+	// Type is the rule type.
+	Type string `json:"type"`
+	// Mode is the rule's effective mode at the time of the decision.
+	Mode Mode `json:"mode"`
+	// Outcome is pass, fail or inert.
+	Outcome Outcome `json:"outcome"`
+	// Finding says what was found.
+	Finding string `json:"finding"`
+	// Fix is the concrete next step when the rule failed.
+	Fix string `json:"fix,omitempty"`
+	// EnforceFrom, when set, is the future date from which this rule blocks.
+	EnforceFrom *time.Time `json:"enforceFrom,omitempty"`
+	// Exception tells how to request an exception.
+	Exception string `json:"exception,omitempty"`
+}
+
+// Denials returns the failed results whose effective mode is block.
+func (d Decision) Denials() []Result { return d.failed(ModeBlock) }
+
+// Warnings returns the failed results whose effective mode is warn.
+func (d Decision) Warnings() []Result { return d.failed(ModeWarn) }
+
+// failed returns the failed results in mode m.
+func (d Decision) failed(m Mode) []Result {
+	var out []Result
+	for _, r := range d.Results {
+		if r.Outcome == OutcomeFail && r.Mode == m {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// verdictOf computes the Verdict of a list of results.
+func verdictOf(results []Result) Verdict {
+	v := VerdictAllow
+	for _, r := range results {
+		if r.Outcome != OutcomeFail {
+			continue
+		}
+		switch r.Mode {
+		case ModeBlock:
+			return VerdictDeny
+		case ModeWarn:
+			v = VerdictWarn
+		}
+	}
+	return v
+}
+
+// Message is one line a developer can act on: the rule, the finding, the
+// fix, the date it becomes blocking, and how to request an exception.
+func (r Result) Message() string {
+	s := r.summary()
+	if r.Outcome == OutcomeFail && r.Exception != "" {
+		s += ". " + exceptionSentence(r.Exception)
+	}
+	return s
+}
+
+// summary is Message without the exception sentence.
+func (r Result) summary() string {
+	var b strings.Builder
+	b.WriteString("[" + r.Rule + "] " + r.Finding)
+	if r.Fix != "" {
+		b.WriteString(": " + r.Fix)
+	}
+	var notes []string
+	if r.Outcome == OutcomeFail && r.Mode == ModeObserve {
+		notes = append(notes, "observed only, not enforced yet")
+	}
+	if r.EnforceFrom != nil {
+		notes = append(notes, "blocking from "+r.EnforceFrom.UTC().Format(dateLayout))
+	}
+	if len(notes) > 0 {
+		b.WriteString(" (" + strings.Join(notes, "; ") + ")")
+	}
+	return b.String()
+}
+
+// exceptionSentence turns an exception process text into a sentence,
+// prefixing "To request an exception:" unless the text already speaks of
+// exceptions.
+func exceptionSentence(text string) string {
+	text = strings.TrimSpace(text)
+	if strings.Contains(strings.ToLower(text), "exception") {
+		return text
+	}
+	return "To request an exception: " + text
+}
+
+// DenyMessage joins all denials into one message starting "denied by policy
+// (environment ENV): ", followed by how to request an exception (each
+// distinct text once). It is "" when nothing is denied.
+func (d Decision) DenyMessage() string {
+	denials := d.Denials()
+	if len(denials) == 0 {
+		return ""
+	}
+	parts := make([]string, len(denials))
+	var exceptions []string
+	for i, r := range denials {
+		parts[i] = r.summary()
+		if r.Exception != "" && !oneOf(r.Exception, exceptions) {
+			exceptions = append(exceptions, r.Exception)
+		}
+	}
+	msg := "denied by policy (environment " + d.Environment + "): " + strings.Join(parts, "; ")
+	for _, e := range exceptions {
+		msg += ". " + exceptionSentence(e)
+	}
+	return msg
+}

@@ -1,0 +1,122 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Needs says which evidence the rules that apply to a request consume, so
+// that the gate gathers only that.
+type Needs struct {
+	// CurrentTagDigest: an immutability rule applies to this push, so the
+	// digest the tag currently points at upstream is needed.
+	CurrentTagDigest bool `json:"currentTagDigest"`
+	// Signatures: a rule checks signatures. Always false in this build,
+	// where signature rules are not yet enforced.
+	Signatures bool `json:"signatures"`
+	// Scan: a rule checks scan findings. Always false in this build, where
+	// vulnerability, secret and config rules are not yet enforced.
+	Scan bool `json:"scan"`
+}
+
+// Needs returns the evidence that the rules applying to action a on repo
+// through host (mode not off, selectors matching) need.
+func (p *Policy) Needs(a Action, repo, host string) Needs {
+	env := p.Environment(repo, host)
+	var n Needs
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.mismatch(env, a, repo) != "" {
+			continue
+		}
+		if r.Type == TypeImmutable && a == ActionPush {
+			n.CurrentTagDigest = true
+		}
+	}
+	return n
+}
+
+// Evaluate decides on in at the moment now. It never fails: evidence the
+// gate could not gather is the gate's fail mode to apply, not the policy's.
+func (p *Policy) Evaluate(in Input, now time.Time) Decision {
+	env := p.Environment(in.Repository, in.Host)
+	d := Decision{Environment: env, PolicyRevision: p.revision}
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.mismatch(env, in.Action, in.Repository) != "" || r.exempt(in) != "" {
+			continue
+		}
+		d.Results = append(d.Results, r.evaluate(in, env, now, p.exceptionProcess))
+	}
+	d.Verdict = verdictOf(d.Results)
+	return d
+}
+
+// evaluate runs a rule that applies to in.
+func (r *rule) evaluate(in Input, env string, now time.Time, exception string) Result {
+	mode, pending := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
+	res := Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Exception: exception}
+	if r.ExceptionProcess != "" {
+		res.Exception = r.ExceptionProcess
+	}
+	switch r.Type {
+	case TypeTag:
+		res.Outcome, res.Finding, res.Fix = r.evaluateTag(in, env)
+	case TypeImmutable:
+		res.Outcome, res.Finding, res.Fix = r.evaluateImmutable(in)
+	default:
+		res.Outcome = OutcomeInert
+		res.Finding = fmt.Sprintf("not yet enforced: this portcullis build does not check %s yet", r.Type)
+	}
+	return res
+}
+
+// mismatch returns why the rule's mode or selectors exclude a request in
+// environment env, or "" when they select it.
+func (r *rule) mismatch(env string, a Action, repo string) string {
+	if r.Mode == ModeOff {
+		return "mode is off"
+	}
+	if len(r.Environments) > 0 && !oneOf(env, r.Environments) {
+		return fmt.Sprintf("environment %s is not one of [%s]", env, strings.Join(r.Environments, ", "))
+	}
+	if len(r.repos) > 0 && !anyGlob(r.repos, repo) {
+		return fmt.Sprintf("repository %s matches none of [%s]", repo, strings.Join(r.Repositories, ", "))
+	}
+	if !r.selectsAction(a) {
+		return fmt.Sprintf("action %s is not one of [%s]", a, joinActions(r.Actions))
+	}
+	return ""
+}
+
+// selectsAction reports whether the rule's actions include a.
+func (r *rule) selectsAction(a Action) bool {
+	if len(r.Actions) == 0 {
+		return true
+	}
+	for _, x := range r.Actions {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// exempt returns why the rule's type does not concern in, or "".
+func (r *rule) exempt(in Input) string {
+	switch r.Type {
+	case TypeTag:
+		if in.Artifact {
+			return "signature, attestation and SBOM artifacts are not subject to tag rules"
+		}
+	case TypeImmutable:
+		if in.Action != ActionPush {
+			return "immutability concerns pushes only"
+		}
+		if in.Artifact {
+			return "signature, attestation and SBOM artifacts are not subject to immutability"
+		}
+	}
+	return ""
+}

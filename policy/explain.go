@@ -1,0 +1,135 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Explanation says how a policy treats one request and why: the
+// environment it falls in and, for every rule, whether it applies and in
+// which mode today.
+type Explanation struct {
+	// PolicyRevision is the Revision of the policy explained.
+	PolicyRevision string `json:"policyRevision"`
+	// Input is the request explained.
+	Input Input `json:"input"`
+	// Now is the moment the rules' dates are compared with.
+	Now time.Time `json:"now"`
+	// Environment is the environment the request falls in.
+	Environment string `json:"environment"`
+	// EnvironmentReason says which selectors put it there.
+	EnvironmentReason string `json:"environmentReason"`
+	// FailMode is the environment's fail mode.
+	FailMode string `json:"failMode"`
+	// Verdict is what Evaluate decides, assuming a pushed tag is new.
+	Verdict Verdict `json:"verdict"`
+	// Rules has one entry per rule of the policy, in policy order.
+	Rules []RuleExplanation `json:"rules"`
+}
+
+// RuleExplanation explains one rule for one request.
+type RuleExplanation struct {
+	// Rule is the rule id.
+	Rule string `json:"rule"`
+	// Type is the rule type.
+	Type string `json:"type"`
+	// Mode is the configured mode.
+	Mode Mode `json:"mode"`
+	// EffectiveMode is the mode at Explanation.Now, after the rule's dates.
+	EffectiveMode Mode `json:"effectiveMode"`
+	// Schedule describes the rule's stages, e.g. "warn until 2026-12-15, then block".
+	Schedule string `json:"schedule"`
+	// Applies reports whether the rule is evaluated for this request.
+	Applies bool `json:"applies"`
+	// Reason says why the rule does not apply, or qualifies its result.
+	Reason string `json:"reason,omitempty"`
+	// Result is the rule's result when it applies.
+	Result *Result `json:"result,omitempty"`
+}
+
+// Explain explains how the policy treats action a on repo through host,
+// for a reference by tag and/or digest, at the moment now. A tag that
+// IsArtifactTag is treated as an artifact. For pushes the upstream state of
+// the tag is unknown here, so immutability is evaluated as if the tag were
+// new.
+func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now time.Time) Explanation {
+	in := Input{Action: a, Host: host, Repository: repo, Tag: tag, Digest: digest, Artifact: IsArtifactTag(tag)}
+	d := p.Evaluate(in, now)
+	x := Explanation{
+		PolicyRevision: p.revision,
+		Input:          in,
+		Now:            now,
+		Environment:    d.Environment,
+		FailMode:       p.FailMode(d.Environment),
+		Verdict:        d.Verdict,
+	}
+	if e := p.environment(repo, host); e != nil {
+		x.EnvironmentReason = "first environment whose " + selectors(e.Environment)
+	} else {
+		x.EnvironmentReason = "matches no environment"
+	}
+	results := map[string]Result{}
+	for _, r := range d.Results {
+		results[r.Rule] = r
+	}
+	for i := range p.rules {
+		r := &p.rules[i]
+		eff, _ := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
+		re := RuleExplanation{Rule: r.ID, Type: r.Type, Mode: r.Mode, EffectiveMode: eff, Schedule: r.schedule()}
+		re.Reason = r.mismatch(d.Environment, a, repo)
+		if re.Reason == "" {
+			re.Reason = r.exempt(in)
+		}
+		if re.Reason == "" {
+			re.Applies = true
+			res := results[r.ID]
+			re.Result = &res
+			if r.Type == TypeImmutable && tag != "" {
+				re.Reason = "assumes the tag is new: only the gateway knows whether it already exists upstream"
+			}
+		}
+		x.Rules = append(x.Rules, re)
+	}
+	return x
+}
+
+// selectors describes what an environment selects.
+func selectors(e Environment) string {
+	var s []string
+	if len(e.Repositories) > 0 {
+		s = append(s, "repositories ["+strings.Join(e.Repositories, ", ")+"]")
+	}
+	if len(e.Hosts) > 0 {
+		s = append(s, "hosts ["+strings.Join(e.Hosts, ", ")+"]")
+	}
+	return strings.Join(s, " and ") + " match"
+}
+
+// schedule describes a rule's stages over time.
+func (r *rule) schedule() string {
+	day := func(t time.Time) string { return t.Format(dateLayout) }
+	var stages []string
+	if !r.ObserveUntil.IsZero() && r.Mode != ModeOff {
+		stages = append(stages, "observe until "+day(r.ObserveUntil))
+	}
+	if !r.EnforceFrom.IsZero() && r.Mode == ModeBlock {
+		stages = append(stages, "warn until "+day(r.EnforceFrom))
+	}
+	if len(stages) == 0 {
+		return string(r.Mode)
+	}
+	return fmt.Sprintf("%s, then %s", strings.Join(stages, ", "), r.Mode)
+}
+
+// Decision returns the Decision the explanation is based on: its verdict
+// and the results of the rules that apply.
+func (x Explanation) Decision() Decision {
+	d := Decision{Verdict: x.Verdict, Environment: x.Environment, PolicyRevision: x.PolicyRevision}
+	for _, r := range x.Rules {
+		if r.Result != nil {
+			d.Results = append(d.Results, *r.Result)
+		}
+	}
+	return d
+}

@@ -1,0 +1,62 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+func TestExplain(t *testing.T) {
+	p, err := parseFile(t, "example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
+	x := p.Explain(ActionPush, "prod/app", "gw.example", "latest", "", now)
+	if x.Environment != "prod" || x.FailMode != FailClosed || x.Verdict != VerdictDeny ||
+		x.EnvironmentReason != "first environment whose repositories [prod/**, */release/**] match" || x.PolicyRevision != p.Revision() {
+		t.Errorf("explanation = %+v", x)
+	}
+	type row struct {
+		applies          bool
+		mode, effective  Mode
+		schedule, reason string
+		outcome          Outcome
+	}
+	want := map[string]row{
+		"no-latest":        {true, ModeBlock, ModeWarn, "observe until 2026-12-01, warn until 2026-12-15, then block", "", OutcomeFail},
+		"release-tags":     {true, ModeBlock, ModeBlock, "block", "", OutcomeFail},
+		"prod-pull-pinned": {false, ModeBlock, ModeBlock, "block", "action push is not one of [pull]", ""},
+		"immutable-tags":   {true, ModeBlock, ModeBlock, "block", "assumes the tag is new: only the gateway knows whether it already exists upstream", OutcomePass},
+		"prod-signed":      {true, ModeWarn, ModeWarn, "warn", "", OutcomeInert},
+		"critical-fixable": {true, ModeBlock, ModeBlock, "block", "", OutcomeInert},
+		"no-root":          {false, ModeOff, ModeOff, "off", "mode is off", ""},
+		"no-secrets":       {false, ModeObserve, ModeObserve, "observe", "repository prod/app matches none of [team-a/**]", ""},
+	}
+	if len(x.Rules) != len(want) {
+		t.Fatalf("%d rules explained, want %d", len(x.Rules), len(want))
+	}
+	for _, r := range x.Rules {
+		var outcome Outcome
+		if r.Result != nil {
+			outcome = r.Result.Outcome
+		}
+		got := row{r.Applies, r.Mode, r.EffectiveMode, r.Schedule, r.Reason, outcome}
+		if got != want[r.Rule] {
+			t.Errorf("%s: %+v\nwant %+v", r.Rule, got, want[r.Rule])
+		}
+	}
+
+	dev := p.Explain(ActionPull, "team/app", "edge-registry.example:443", "sha256-"+digestA[7:]+".sig", "", now)
+	if dev.Environment != "edge" || dev.EnvironmentReason != "first environment whose hosts [edge-registry.example] match" || !dev.Input.Artifact {
+		t.Errorf("edge explanation = %+v", dev)
+	}
+	for _, r := range dev.Rules {
+		if r.Rule == "no-latest" && (r.Applies || r.Reason != "signature, attestation and SBOM artifacts are not subject to tag rules") {
+			t.Errorf("artifact: %+v", r)
+		}
+	}
+	none := mustParse(t, "version: 1\nenvironments:\n  - {name: prod, repositories: ['prod/**']}\n")
+	if x := none.Explain(ActionPull, "x", "", "1", "", now); x.Environment != "default" || x.EnvironmentReason != "matches no environment" || x.FailMode != FailClosed {
+		t.Errorf("default explanation = %+v", x)
+	}
+}

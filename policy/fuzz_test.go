@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// seedPolicies adds every testdata policy and the built-in sources to f.
+func seedPolicies(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, name := range BuiltinNames() {
+		data, err := builtinSources[name]()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seedPolicies(f)
+	f.Add([]byte("version: 1\nrules:\n  - {id: a, type: tag, mode: block, allowed: ['^x$'], requireDigest: true}\n"))
+	f.Add([]byte("version: 1\nenvironments:\n  - {name: a, hosts: ['[::1]']}\n"))
+	times := []time.Time{
+		time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 14, 23, 59, 0, 0, time.UTC),
+		time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC),
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse(data)
+		if err != nil {
+			ve, ok := err.(*ValidationError)
+			if !ok || len(ve.Problems) == 0 {
+				t.Fatalf("error %v (%T) is not a non-empty *ValidationError", err, err)
+			}
+			_ = ve.Error()
+			return
+		}
+		if p.Revision() != revisionOf(data) {
+			t.Fatal("revision does not match the source")
+		}
+		inputs := []Input{
+			{Action: ActionPush, Repository: "prod/app", Tag: "latest", Digest: digestA, CurrentDigest: digestB},
+			{Action: ActionPush, Repository: "team/release/app", Host: "edge-registry.example:5000", Tag: "1.0.0", Digest: digestA, CurrentDigest: digestA},
+			{Action: ActionPull, Repository: "dev/app", Tag: "main"},
+			{Action: ActionPull, Repository: "a", Digest: digestA},
+			{Action: ActionPush, Repository: "a", Tag: "sha256-" + strings.Repeat("a", 64) + ".sig", Artifact: true},
+			{Action: "delete", Repository: "", Host: "[::1]"},
+		}
+		for _, in := range inputs {
+			for _, now := range times {
+				d := p.Evaluate(in, now)
+				if d.Verdict == VerdictDeny && d.DenyMessage() == "" {
+					t.Fatal("deny without a message")
+				}
+				for _, r := range d.Results {
+					_ = r.Message()
+				}
+				_ = p.Explain(in.Action, in.Repository, in.Host, in.Tag, in.Digest, now)
+			}
+			_ = p.Needs(in.Action, in.Repository, in.Host)
+			_ = p.FailMode(p.Environment(in.Repository, in.Host))
+		}
+		_ = p.Rules()
+		_ = p.Environments()
+	})
+}
+
+func FuzzMatchGlob(f *testing.F) {
+	for _, s := range [][2]string{
+		{"**", "a/b"}, {"*", "a"}, {"prod/**", "prod/app"}, {"*/release/**", "team/release/x"},
+		{"a/**/b", "a/x/b"}, {"team-?/*", "team-a/app"}, {"/x", "x"}, {"a//b", "a//b"}, {"a**", "a"},
+		{"**/*-svc", "deep/er/billing-svc"}, {"é?", "éé"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, name string) {
+		got := MatchGlob(pattern, name)
+		if ValidGlob(pattern) != nil {
+			if got {
+				t.Fatalf("invalid pattern %q matched %q", pattern, name)
+			}
+			return
+		}
+		wellFormed := name == "" || !strings.Contains("/"+name+"/", "//")
+		// "**" matches every well-formed name; a name with an empty
+		// segment matches nothing.
+		if MatchGlob("**", name) != wellFormed {
+			t.Fatalf("MatchGlob(**, %q) = %v", name, !wellFormed)
+		}
+		if got && !wellFormed {
+			t.Fatalf("%q matched malformed name %q", pattern, name)
+		}
+		// A pattern without wildcards matches exactly itself.
+		if !strings.ContainsAny(pattern, "*?") && got != (pattern == name) {
+			t.Fatalf("literal %q vs %q: %v", pattern, name, got)
+		}
+		// Every name that is a valid pattern without wildcards matches itself.
+		if ValidGlob(name) == nil && !strings.ContainsAny(name, "*?") && !MatchGlob(name, name) {
+			t.Fatalf("%q does not match itself", name)
+		}
+		// A "*" segment matches exactly one segment.
+		if wellFormed && name != "" && MatchGlob("*", name) != !strings.Contains(name, "/") {
+			t.Fatalf("MatchGlob(*, %q) wrong", name)
+		}
+	})
+}

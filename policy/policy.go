@@ -1,0 +1,158 @@
+package policy
+
+import (
+	"regexp"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// DefaultEnvironment is the environment of an image that matches no
+// environment of the policy.
+const DefaultEnvironment = "default"
+
+// Fail modes of an environment: what the gateway does when it cannot decide.
+const (
+	// FailClosed denies the request when a decision cannot be made.
+	FailClosed = "closed"
+	// FailOpen allows the request, with a warning, when a decision cannot be made.
+	FailOpen = "open"
+)
+
+// Policy is a compiled, validated policy file. It is immutable and safe for
+// concurrent use.
+type Policy struct {
+	revision         string
+	exceptionProcess string
+	envs             []environment
+	rules            []rule
+}
+
+// Environment is one environment of a policy, as written in the file.
+type Environment struct {
+	// Name identifies the environment in rules and decisions.
+	Name string `json:"name"`
+	// Repositories are globs; empty means any repository.
+	Repositories []string `json:"repositories,omitempty"`
+	// Hosts are host-name patterns (without port); empty means any host.
+	Hosts []string `json:"hosts,omitempty"`
+	// FailMode is FailClosed or FailOpen.
+	FailMode string `json:"failMode"`
+}
+
+// environment is a compiled Environment.
+type environment struct {
+	Environment
+	repos []glob
+	hosts []string
+	// set while parsing, for messages
+	path     string
+	nameNode *yaml.Node
+}
+
+// Rule is one rule of a policy, as written in the file. Dates are midnight
+// UTC; a zero time means the date is not set.
+type Rule struct {
+	// ID names the rule in results and messages.
+	ID string `json:"id"`
+	// Type is one of TypeTag, TypeImmutable, TypeSignature,
+	// TypeVulnerability, TypeSecret, TypeConfig.
+	Type string `json:"type"`
+	// Description is free text for people.
+	Description string `json:"description,omitempty"`
+	// Mode is the configured mode, before dates are applied.
+	Mode Mode `json:"mode"`
+	// EnforceFrom is the day from which a block rule blocks; before it, it warns.
+	EnforceFrom time.Time `json:"enforceFrom,omitzero"`
+	// ObserveUntil is the day until which the rule only observes.
+	ObserveUntil time.Time `json:"observeUntil,omitzero"`
+	// Environments are the environment names the rule applies in; empty means all.
+	Environments []string `json:"environments,omitempty"`
+	// Repositories are globs the rule applies to; empty means all.
+	Repositories []string `json:"repositories,omitempty"`
+	// Actions are the actions the rule applies to; empty means push and pull.
+	Actions []Action `json:"actions,omitempty"`
+	// Forbidden are tag names a tag rule refuses (exact, case-sensitive).
+	Forbidden []string `json:"forbidden,omitempty"`
+	// Allowed are regular expressions (RE2) one of which a tag must match.
+	Allowed []string `json:"allowed,omitempty"`
+	// RequireDigest makes a tag rule refuse pulls by a tag that Allowed does not match.
+	RequireDigest bool `json:"requireDigest,omitempty"`
+	// ExceptionProcess overrides the policy's exception process text.
+	ExceptionProcess string `json:"exceptionProcess,omitempty"`
+	// Params holds the other fields of rule types not enforced yet, as decoded YAML.
+	Params map[string]any `json:"params,omitempty"`
+}
+
+// rule is a compiled Rule.
+type rule struct {
+	Rule
+	repos     []glob
+	forbidden map[string]bool
+	allowed   []*regexp.Regexp
+	// set while parsing, for messages
+	path     string
+	fields   map[string]field
+	envItems []item
+}
+
+// Revision identifies the policy source: "sha256:" and the hex SHA-256 of
+// the bytes it was parsed from.
+func (p *Policy) Revision() string { return p.revision }
+
+// ExceptionProcess is the policy-wide text telling people how to request an
+// exception; a rule may override it.
+func (p *Policy) ExceptionProcess() string { return p.exceptionProcess }
+
+// Environments returns a copy of the environments, in policy order.
+func (p *Policy) Environments() []Environment {
+	out := make([]Environment, len(p.envs))
+	for i, e := range p.envs {
+		out[i] = e.Environment
+		out[i].Repositories = append([]string(nil), e.Repositories...)
+		out[i].Hosts = append([]string(nil), e.Hosts...)
+	}
+	return out
+}
+
+// Rules returns a deep copy of the rules, in policy order.
+func (p *Policy) Rules() []Rule {
+	out := make([]Rule, len(p.rules))
+	for i, r := range p.rules {
+		out[i] = r.Rule
+		out[i].Environments = append([]string(nil), r.Environments...)
+		out[i].Repositories = append([]string(nil), r.Repositories...)
+		out[i].Actions = append([]Action(nil), r.Actions...)
+		out[i].Forbidden = append([]string(nil), r.Forbidden...)
+		out[i].Allowed = append([]string(nil), r.Allowed...)
+		if r.Params != nil {
+			out[i].Params = deepCopy(r.Params).(map[string]any)
+		}
+	}
+	return out
+}
+
+// deepCopy copies the maps and slices of a decoded YAML value.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, x := range v {
+			m[k] = deepCopy(x)
+		}
+		return m
+	case map[any]any:
+		m := make(map[any]any, len(v))
+		for k, x := range v {
+			m[k] = deepCopy(x)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, x := range v {
+			s[i] = deepCopy(x)
+		}
+		return s
+	}
+	return v
+}

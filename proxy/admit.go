@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"unicode"
+
+	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/policy"
+)
+
+// Gate decides whether a manifest may be stored or served.
+type Gate interface {
+	Admit(ctx context.Context, req gate.Request) gate.Result
+}
+
+// WithGate sets the admission gate every manifest push and pull goes through. Without
+// one, the proxy is a plain pass-through.
+func WithGate(g Gate) Option { return func(s *settings) { s.gate = g } }
+
+// admit asks the gate about one manifest and turns a refusal into an *Error. Warnings are
+// added to h.
+func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst string, body []byte, h http.Header) error {
+	if p.gate == nil {
+		return nil
+	}
+	info, _ := requestFrom(r.Context())
+	res := p.gate.Admit(r.Context(), gate.Request{
+		Action:        action,
+		Host:          r.Host,
+		Repository:    route.Name,
+		Reference:     route.Reference,
+		Digest:        dgst,
+		Manifest:      body,
+		Authorization: r.Header.Get("Authorization"),
+		ClientAddr:    r.RemoteAddr,
+		RequestID:     info.id,
+	})
+	switch {
+	case res.Challenge != nil:
+		e := errorf(res.Challenge.Status, CodeUnauthorized, "%s", res.Message)
+		e.Header = http.Header{}
+		if res.Challenge.WWWAuthenticate != "" {
+			e.Header.Set("WWW-Authenticate", res.Challenge.WWWAuthenticate)
+		}
+		return e
+	case res.Unavailable:
+		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "%s", res.Message)
+	case res.Verdict == policy.VerdictDeny:
+		return &Error{Status: http.StatusForbidden, Code: CodeDenied, Message: res.Message, Detail: denialDetail(res)}
+	}
+	for _, w := range res.Warnings {
+		h.Add("Warning", warningHeader(w))
+	}
+	return nil
+}
+
+// denialDetail is the machine-readable part of a denial, kept short because clients print
+// it after the message: the environment and the ids of the rules that blocked.
+func denialDetail(res gate.Result) any {
+	rules := []string{}
+	for _, r := range res.Decision.Denials() {
+		rules = append(rules, r.Rule)
+	}
+	return map[string]any{"environment": res.Decision.Environment, "rules": rules}
+}
+
+// maxWarningText bounds each Warning header's text, well under the spec's limits.
+const maxWarningText = 1000
+
+// warningHeader formats text as an RFC 7234 warning with code 299 and agent "-", as the
+// OCI distribution spec asks: printable ASCII, quotes and backslashes replaced, capped.
+func warningHeader(text string) string {
+	var b strings.Builder
+	for _, r := range text {
+		switch {
+		case r == '"':
+			b.WriteByte('\'')
+		case r == '\\':
+			b.WriteByte('/')
+		case r > unicode.MaxASCII || !unicode.IsPrint(r):
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
+		}
+		if b.Len() >= maxWarningText {
+			break
+		}
+	}
+	s := b.String()
+	if len(s) > maxWarningText {
+		s = s[:maxWarningText-3] + "..."
+	}
+	return `299 - "` + s + `"`
+}
