@@ -36,6 +36,7 @@ type Proxy struct {
 	inst        *instruments
 	service     ServiceAccount
 	gate        Gate
+	refs        referrers
 }
 
 // ServiceAccount is the gateway's own upstream identity, used for its reads and never for
@@ -130,7 +131,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, perr)
 		return
 	}
-	if route.Kind == KindManifest && r.Method == http.MethodPut {
+	switch {
+	case route.Kind == KindReferrers && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		p.serveReferrers(rec, r, route)
+		return
+	case route.Kind == KindManifest && r.Method == http.MethodPut:
 		body, dgst, err := p.bufferManifest(r, route)
 		if err == nil {
 			err = p.admit(r, policy.ActionPush, route, dgst, body, rec.Header())
@@ -138,6 +143,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			writeError(rec, err)
 			return
+		}
+		if head, subject := subjectOf(body); subject != "" {
+			r = r.WithContext(withReferrer(r.Context(), &referrerState{repo: route.Name, digest: dgst,
+				contentType: r.Header.Get("Content-Type"), subject: subject, body: body, head: head}))
+		}
+	case route.Kind == KindManifest && r.Method == http.MethodDelete && route.IsDigest() && !p.refs.native():
+		if st := p.prepareReferrerChange(r, route); st != nil {
+			r = r.WithContext(withReferrer(r.Context(), st))
 		}
 	}
 	p.rp.ServeHTTP(rec, r)
@@ -168,6 +181,10 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
+	if st := referrerFrom(resp.Request.Context()); st != nil &&
+		(resp.StatusCode == http.StatusCreated && !st.remove || resp.StatusCode == http.StatusAccepted && st.remove) {
+		p.afterReferrerChange(resp, st)
+	}
 	if info.route.Kind == KindManifest && resp.StatusCode == http.StatusOK {
 		var body []byte
 		var err error

@@ -1,0 +1,367 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// The OCI 1.1 referrers API, served by the gateway for upstreams that lack it (such as
+// distribution v3): referrers are kept in the fallback tag "<alg>-<hex>" as an OCI index,
+// exactly as clients without the API would keep them, so cosign, oras and notation find
+// each other's artifacts whichever way they look.
+
+const (
+	mediaTypeOCIIndex = "application/vnd.oci.image.index.v1+json"
+	// nativeRecheck is how long the gateway trusts that the upstream lacks the API.
+	nativeRecheck = 10 * time.Minute
+)
+
+// referrers holds the gateway's referrers state.
+type referrers struct {
+	// noNativeUntil is the unix-nano time until which the upstream is taken to lack the API.
+	noNativeUntil atomic.Int64
+	// nativeSeen is set once the upstream answered a referrers request itself.
+	nativeSeen atomic.Bool
+	// locks serialise fallback-index updates per repository and subject in this process.
+	locks sync.Map // string -> *sync.Mutex
+}
+
+func (rs *referrers) lock(key string) func() {
+	m, _ := rs.locks.LoadOrStore(key, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// descriptor is an OCI content descriptor as it appears in a referrers index.
+type descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	ArtifactType string            `json:"artifactType,omitempty"`
+	Digest       string            `json:"digest"`
+	Size         int64             `json:"size"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+}
+
+// index is an OCI image index, the shape of both the referrers answer and the fallback tag.
+type index struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Manifests     []descriptor      `json:"manifests"`
+	Annotations   map[string]string `json:"annotations,omitempty"`
+}
+
+// manifestHead is what the gateway reads of a manifest to list it as a referrer.
+type manifestHead struct {
+	MediaType    string `json:"mediaType"`
+	ArtifactType string `json:"artifactType"`
+	Config       *struct {
+		MediaType string `json:"mediaType"`
+	} `json:"config"`
+	Subject *struct {
+		Digest string `json:"digest"`
+	} `json:"subject"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// subjectOf returns the subject digest a manifest names, or "".
+func subjectOf(body []byte) (manifestHead, string) {
+	var m manifestHead
+	if json.Unmarshal(body, &m) != nil || m.Subject == nil {
+		return m, ""
+	}
+	if _, err := digest.Parse(m.Subject.Digest); err != nil {
+		return m, ""
+	}
+	return m, m.Subject.Digest
+}
+
+// referrerDescriptor describes a pushed manifest for its subject's referrers list.
+func referrerDescriptor(m manifestHead, body []byte, dgst, contentType string) descriptor {
+	mt := m.MediaType
+	if mt == "" {
+		mt = contentType
+	}
+	at := m.ArtifactType
+	if at == "" && m.Config != nil && mt != mediaTypeOCIIndex {
+		at = m.Config.MediaType
+	}
+	return descriptor{MediaType: mt, ArtifactType: at, Digest: dgst, Size: int64(len(body)), Annotations: m.Annotations}
+}
+
+// fallbackTag is the tag the referrers of subject are kept under.
+func fallbackTag(subject string) string { return strings.Replace(subject, ":", "-", 1) }
+
+// upstreamRequest makes a request to the upstream on behalf of the client in r (its
+// Authorization travels along).
+func (p *Proxy) upstreamRequest(r *http.Request, method, path string, body []byte, header http.Header) (*http.Response, error) {
+	u := *p.upstream
+	u.Path += path
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, u.String(), rd)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if a := r.Header.Get("Authorization"); a != "" {
+		req.Header.Set("Authorization", a)
+	}
+	if info, ok := requestFrom(r.Context()); ok {
+		req.Header.Set("X-Request-Id", info.id)
+	}
+	return p.rp.Transport.RoundTrip(req)
+}
+
+// readIndex fetches the fallback index of subject; a missing tag is an empty index.
+func (p *Proxy) readIndex(r *http.Request, repo, subject string) (index, *http.Response, error) {
+	resp, err := p.upstreamRequest(r, http.MethodGet, "/v2/"+repo+"/manifests/"+fallbackTag(subject), nil,
+		http.Header{"Accept": {mediaTypeOCIIndex}})
+	if err != nil {
+		return index{}, nil, err
+	}
+	defer resp.Body.Close()
+	empty := index{SchemaVersion: 2, MediaType: mediaTypeOCIIndex, Manifests: []descriptor{}}
+	if resp.StatusCode == http.StatusNotFound {
+		return empty, nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return index{}, resp, nil
+	}
+	body, err := readCapped(resp.Body, p.maxManifest, func() *Error {
+		return errorf(http.StatusBadGateway, CodeManifestInvalid, "referrers index for %s is larger than %d bytes", subject, p.maxManifest)
+	})
+	if err != nil {
+		return index{}, nil, err
+	}
+	var idx index
+	if err := json.Unmarshal(body, &idx); err != nil || idx.MediaType != mediaTypeOCIIndex {
+		// Something else sits on the fallback tag; do not guess what it lists.
+		return index{}, nil, errorf(http.StatusBadGateway, CodeManifestInvalid, "tag %s in %s is not an OCI index of referrers", fallbackTag(subject), repo)
+	}
+	if idx.Manifests == nil {
+		idx.Manifests = []descriptor{}
+	}
+	return idx, nil, nil
+}
+
+// updateFallback adds (or, with remove, removes) d in the fallback index of subject.
+func (p *Proxy) updateFallback(r *http.Request, repo, subject string, d descriptor, remove bool) error {
+	defer p.refs.lock(repo + "@" + subject)()
+	idx, failed, err := p.readIndex(r, repo, subject)
+	if err != nil {
+		return err
+	}
+	if failed != nil {
+		return fmt.Errorf("reading referrers index: upstream answered %s", failed.Status)
+	}
+	kept := idx.Manifests[:0]
+	for _, m := range idx.Manifests {
+		if m.Digest != d.Digest {
+			kept = append(kept, m)
+		}
+	}
+	idx.Manifests = kept
+	if !remove {
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	body, err := json.Marshal(idx)
+	if err != nil {
+		return err
+	}
+	resp, err := p.upstreamRequest(r, http.MethodPut, "/v2/"+repo+"/manifests/"+fallbackTag(subject), body,
+		http.Header{"Content-Type": {mediaTypeOCIIndex}})
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("writing referrers index: upstream answered %s", resp.Status)
+	}
+	return nil
+}
+
+// afterReferrerChange runs when the upstream stored (201) or deleted (202) a manifest with
+// a subject. Upstreams with the referrers API answer OCI-Subject themselves; for the others
+// the gateway updates the fallback tag and answers OCI-Subject, so the client need not. If
+// that fails the client gets no OCI-Subject and keeps the fallback tag itself, as the spec
+// has it.
+func (p *Proxy) afterReferrerChange(resp *http.Response, st *referrerState) {
+	if resp.Header.Get("OCI-Subject") != "" || p.refs.native() {
+		return
+	}
+	d := referrerDescriptor(st.head, st.body, st.digest, st.contentType)
+	if err := p.updateFallback(resp.Request, st.repo, st.subject, d, st.remove); err != nil {
+		p.log.LogAttrs(resp.Request.Context(), slog.LevelWarn, "could not update the referrers fallback tag",
+			slog.String("repository", st.repo), slog.String("subject", st.subject), slog.String("error", err.Error()))
+		return
+	}
+	if !st.remove {
+		resp.Header.Set("OCI-Subject", st.subject)
+	}
+}
+
+// native reports whether the upstream was last seen serving the referrers API itself.
+// Until a referrers request shows otherwise, the gateway assumes it does not.
+func (rs *referrers) native() bool { return rs.nativeSeen.Load() }
+
+// prepareReferrerChange reads a manifest about to be deleted by digest, so that a referrer
+// can be taken out of its subject's fallback index once the upstream deleted it.
+func (p *Proxy) prepareReferrerChange(r *http.Request, route Route) *referrerState {
+	resp, err := p.upstreamRequest(r, http.MethodGet, "/v2/"+route.Name+"/manifests/"+route.Reference, nil, http.Header{"Accept": {acceptManifests}})
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	body, err := readCapped(resp.Body, p.maxManifest, func() *Error { return &Error{} })
+	if err != nil {
+		return nil
+	}
+	head, subject := subjectOf(body)
+	if subject == "" {
+		return nil
+	}
+	return &referrerState{repo: route.Name, digest: route.Reference, contentType: resp.Header.Get("Content-Type"),
+		subject: subject, body: body, head: head, remove: true}
+}
+
+// acceptManifests lists every manifest media type, for the gateway's own reads.
+const acceptManifests = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, " +
+	"application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json"
+
+// serveReferrers answers GET /v2/<repo>/referrers/<digest>: the upstream's own answer when
+// it has the API, else the fallback index, filtered by artifactType.
+func (p *Proxy) serveReferrers(w http.ResponseWriter, r *http.Request, route Route) {
+	if time.Now().UnixNano() >= p.refs.noNativeUntil.Load() {
+		if p.tryNativeReferrers(w, r) {
+			return
+		}
+		p.refs.noNativeUntil.Store(time.Now().Add(nativeRecheck).UnixNano())
+	}
+	idx, failed, err := p.readIndex(r, route.Name, route.Reference)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = upstreamError(p.upstream.Host, err)
+		}
+		writeError(w, e)
+		return
+	}
+	if failed != nil {
+		copyUpstreamError(w, failed)
+		return
+	}
+	filters := ""
+	if at := r.URL.Query().Get("artifactType"); at != "" {
+		kept := []descriptor{}
+		for _, m := range idx.Manifests {
+			if m.ArtifactType == at {
+				kept = append(kept, m)
+			}
+		}
+		idx.Manifests, filters = kept, "artifactType"
+	}
+	idx.Annotations = nil
+	body, _ := json.Marshal(idx)
+	h := w.Header()
+	h.Set("Content-Type", mediaTypeOCIIndex)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if filters != "" {
+		h.Set("OCI-Filters-Applied", filters)
+	}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// tryNativeReferrers passes the request to the upstream and reports whether the upstream
+// answered it as a registry with the referrers API (an OCI index, or an auth challenge).
+func (p *Proxy) tryNativeReferrers(w http.ResponseWriter, r *http.Request) bool {
+	resp, err := p.upstreamRequest(r, http.MethodGet, r.URL.Path, nil, http.Header{"Accept": {mediaTypeOCIIndex}})
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	native := resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), mediaTypeOCIIndex)
+	if !native && resp.StatusCode != http.StatusUnauthorized {
+		p.refs.nativeSeen.Store(false)
+		return false
+	}
+	if native {
+		p.refs.nativeSeen.Store(true)
+	}
+	if native && r.URL.RawQuery != "" {
+		// Filters need the query: ask again with it, byte for byte.
+		resp.Body.Close()
+		u := *p.upstream
+		u.Path += r.URL.Path
+		u.RawQuery = r.URL.RawQuery
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, u.String(), nil)
+		if err != nil {
+			return false
+		}
+		req.Header.Set("Accept", mediaTypeOCIIndex)
+		if a := r.Header.Get("Authorization"); a != "" {
+			req.Header.Set("Authorization", a)
+		}
+		if resp, err = p.rp.Transport.RoundTrip(req); err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+	}
+	copyResponse(w, resp)
+	return true
+}
+
+// copyResponse relays an upstream response as it is.
+func copyResponse(w http.ResponseWriter, resp *http.Response) {
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}
+
+// copyUpstreamError relays a failed upstream answer (401 with its challenge, 403, ...).
+func copyUpstreamError(w http.ResponseWriter, resp *http.Response) { copyResponse(w, resp) }
+
+// referrerState carries a manifest with a subject from the request hook (push or delete)
+// to the response hook.
+type referrerState struct {
+	repo, digest, contentType, subject string
+	body                               []byte
+	head                               manifestHead
+	remove                             bool
+}
+
+type referrerKey struct{}
+
+func withReferrer(ctx context.Context, st *referrerState) context.Context {
+	return context.WithValue(ctx, referrerKey{}, st)
+}
+
+func referrerFrom(ctx context.Context) *referrerState {
+	st, _ := ctx.Value(referrerKey{}).(*referrerState)
+	return st
+}
