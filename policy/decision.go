@@ -23,6 +23,10 @@ type Input struct {
 	// CurrentDigest is, for a push, the digest the tag currently points at
 	// upstream, "" when the tag does not exist yet.
 	CurrentDigest string `json:"currentDigest,omitempty"`
+	// Signatures is the signature evidence for Digest, nil when it was not
+	// gathered (see Needs.Signatures). A signature rule with authorities
+	// fails on a pull without it, saying that signatures were not checked.
+	Signatures *SignatureEvidence `json:"signatures,omitempty"`
 }
 
 // Decision is the outcome of evaluating a policy for one request.

@@ -12,8 +12,10 @@ type Needs struct {
 	// CurrentTagDigest: an immutability rule applies to this push, so the
 	// digest the tag currently points at upstream is needed.
 	CurrentTagDigest bool `json:"currentTagDigest"`
-	// Signatures: a rule checks signatures. Always false in this build,
-	// where signature rules are not yet enforced.
+	// Signatures: a signature rule with authorities applies to this pull,
+	// so the signature evidence of the digest (Input.Signatures) is needed.
+	// Signature, attestation and SBOM artifacts are exempt from signature
+	// rules: the gate need not gather evidence for them.
 	Signatures bool `json:"signatures"`
 	// Scan: a rule checks scan findings. Always false in this build, where
 	// vulnerability, secret and config rules are not yet enforced.
@@ -32,6 +34,9 @@ func (p *Policy) Needs(a Action, repo, host string) Needs {
 		}
 		if r.Type == TypeImmutable && a == ActionPush {
 			n.CurrentTagDigest = true
+		}
+		if r.Type == TypeSignature && a == ActionPull && len(r.auths) > 0 {
+			n.Signatures = true
 		}
 	}
 	return n
@@ -65,6 +70,8 @@ func (r *rule) evaluate(in Input, env string, now time.Time, exception string) R
 		res.Outcome, res.Finding, res.Fix = r.evaluateTag(in, env)
 	case TypeImmutable:
 		res.Outcome, res.Finding, res.Fix = r.evaluateImmutable(in)
+	case TypeSignature:
+		res.Outcome, res.Finding, res.Fix = r.evaluateSignature(in)
 	default:
 		res.Outcome = OutcomeInert
 		res.Finding = fmt.Sprintf("not yet enforced: this portcullis build does not check %s yet", r.Type)
@@ -116,6 +123,13 @@ func (r *rule) exempt(in Input) string {
 		}
 		if in.Artifact {
 			return "signature, attestation and SBOM artifacts are not subject to immutability"
+		}
+	case TypeSignature:
+		if in.Action != ActionPull {
+			return "signature rules apply to pulls (signatures are pushed after the image)"
+		}
+		if in.Artifact {
+			return "signature, attestation and SBOM artifacts are not subject to signature rules"
 		}
 	}
 	return ""

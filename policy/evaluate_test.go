@@ -19,7 +19,7 @@ func matrixPolicy(t *testing.T, typ string, mode Mode) *Policy {
 	params := map[string]string{
 		TypeTag:           "forbidden: [latest]",
 		TypeImmutable:     "",
-		TypeSignature:     "keys: [k.pub]",
+		TypeSignature:     "authorities: [release]",
 		TypeVulnerability: "severity: critical",
 		TypeSecret:        "",
 		TypeConfig:        "check: root",
@@ -27,6 +27,7 @@ func matrixPolicy(t *testing.T, typ string, mode Mode) *Policy {
 	return mustParse(t, fmt.Sprintf(`
 version: 1
 exceptionProcess: open a PSEC ticket
+`+authoritiesYAML("release")+`
 environments:
   - name: prod
     repositories: ["prod/**"]
@@ -46,9 +47,13 @@ rules:
 }
 
 func TestEvaluateMatrix(t *testing.T) {
-	// A push that violates every enforced rule: it pushes "latest" and
-	// moves it from digest B to digest A.
-	bad := func(repo, host string) Input {
+	// A push that violates every enforced push rule: it pushes "latest"
+	// and moves it from digest B to digest A. Signature rules concern
+	// pulls: an unsigned pull violates them.
+	bad := func(typ, repo, host string) Input {
+		if typ == TypeSignature {
+			return Input{Action: ActionPull, Repository: repo, Host: host, Tag: "1.0.0", Digest: digestA, Signatures: &SignatureEvidence{}}
+		}
 		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB}
 	}
 	envs := []struct {
@@ -65,7 +70,7 @@ func TestEvaluateMatrix(t *testing.T) {
 			p := matrixPolicy(t, typ, mode)
 			for _, e := range envs {
 				t.Run(fmt.Sprintf("%s/%s/%s", typ, mode, e.env), func(t *testing.T) {
-					d := p.Evaluate(bad(e.repo, e.host), today)
+					d := p.Evaluate(bad(typ, e.repo, e.host), today)
 					if d.Environment != e.env {
 						t.Fatalf("environment = %q, want %q", d.Environment, e.env)
 					}
@@ -86,7 +91,7 @@ func TestEvaluateMatrix(t *testing.T) {
 					if r.Rule != "r" || r.Type != typ || r.Mode != mode {
 						t.Errorf("result = %+v", r)
 					}
-					enforced := typ == TypeTag || typ == TypeImmutable
+					enforced := typ == TypeTag || typ == TypeImmutable || typ == TypeSignature
 					wantOutcome, wantVerdict := OutcomeInert, VerdictAllow
 					if enforced {
 						wantOutcome = OutcomeFail
@@ -114,9 +119,13 @@ func TestEvaluateMatrix(t *testing.T) {
 }
 
 func TestEvaluateCompliantRequestsPass(t *testing.T) {
-	for _, typ := range []string{TypeTag, TypeImmutable} {
+	for _, typ := range []string{TypeTag, TypeImmutable, TypeSignature} {
 		p := matrixPolicy(t, typ, ModeBlock)
-		d := p.Evaluate(Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Digest: digestA}, today)
+		in := Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Digest: digestA}
+		if typ == TypeSignature {
+			in.Action, in.Signatures = ActionPull, &SignatureEvidence{Verified: []string{"release"}}
+		}
+		d := p.Evaluate(in, today)
 		if d.Verdict != VerdictAllow || len(d.Results) != 1 || d.Results[0].Outcome != OutcomePass {
 			t.Errorf("%s: %+v", typ, d)
 		}
@@ -274,12 +283,20 @@ rules:
 `)
 	tag := "sha256-" + strings.Repeat("c", 64) + ".sig"
 	d := p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, CurrentDigest: digestB, Artifact: true}, today)
-	if d.Verdict != VerdictAllow || len(d.Results) != 1 || d.Results[0].Rule != "signed" {
+	if d.Verdict != VerdictAllow || len(d.Results) != 0 {
 		t.Errorf("artifact push: %+v", d)
 	}
 	d = p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, CurrentDigest: digestB}, today)
-	if d.Verdict != VerdictDeny || len(d.Results) != 3 {
-		t.Errorf("same push not marked as artifact should be checked: %+v", d)
+	if d.Verdict != VerdictDeny || len(d.Results) != 2 {
+		t.Errorf("same push not marked as artifact should be checked (the signature rule concerns pulls): %+v", d)
+	}
+	d = p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: tag, Digest: digestA, Artifact: true}, today)
+	if d.Verdict != VerdictAllow || len(d.Results) != 0 {
+		t.Errorf("artifact pull: %+v", d)
+	}
+	d = p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: tag, Digest: digestA}, today)
+	if d.Verdict != VerdictDeny || len(d.Results) != 2 || d.Results[1].Rule != "signed" || d.Results[1].Outcome != OutcomeFail {
+		t.Errorf("same pull not marked as artifact should be checked: %+v", d)
 	}
 }
 

@@ -22,7 +22,8 @@ type Explanation struct {
 	EnvironmentReason string `json:"environmentReason"`
 	// FailMode is the environment's fail mode.
 	FailMode string `json:"failMode"`
-	// Verdict is what Evaluate decides, assuming a pushed tag is new.
+	// Verdict is what Evaluate decides, assuming a pushed tag is new and a
+	// pulled image carries no signature.
 	Verdict Verdict `json:"verdict"`
 	// Rules has one entry per rule of the policy, in policy order.
 	Rules []RuleExplanation `json:"rules"`
@@ -40,6 +41,9 @@ type RuleExplanation struct {
 	EffectiveMode Mode `json:"effectiveMode"`
 	// Schedule describes the rule's stages, e.g. "warn until 2026-12-15, then block".
 	Schedule string `json:"schedule"`
+	// Checks describes what an enforced rule checks, e.g. "signed by one
+	// of release, security"; "" for rule types not enforced yet.
+	Checks string `json:"checks,omitempty"`
 	// Applies reports whether the rule is evaluated for this request.
 	Applies bool `json:"applies"`
 	// Reason says why the rule does not apply, or qualifies its result.
@@ -52,9 +56,13 @@ type RuleExplanation struct {
 // for a reference by tag and/or digest, at the moment now. A tag that
 // IsArtifactTag is treated as an artifact. For pushes the upstream state of
 // the tag is unknown here, so immutability is evaluated as if the tag were
-// new.
+// new; for pulls signatures are not read here, so signature rules are
+// evaluated as for an image with no signature.
 func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now time.Time) Explanation {
 	in := Input{Action: a, Host: host, Repository: repo, Tag: tag, Digest: digest, Artifact: IsArtifactTag(tag)}
+	if p.Needs(a, repo, host).Signatures {
+		in.Signatures = &SignatureEvidence{}
+	}
 	d := p.Evaluate(in, now)
 	x := Explanation{
 		PolicyRevision: p.revision,
@@ -76,7 +84,7 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 	for i := range p.rules {
 		r := &p.rules[i]
 		eff, _ := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
-		re := RuleExplanation{Rule: r.ID, Type: r.Type, Mode: r.Mode, EffectiveMode: eff, Schedule: r.schedule()}
+		re := RuleExplanation{Rule: r.ID, Type: r.Type, Mode: r.Mode, EffectiveMode: eff, Schedule: r.schedule(), Checks: r.checks()}
 		re.Reason = r.mismatch(d.Environment, a, repo)
 		if re.Reason == "" {
 			re.Reason = r.exempt(in)
@@ -85,8 +93,11 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 			re.Applies = true
 			res := results[r.ID]
 			re.Result = &res
-			if r.Type == TypeImmutable && tag != "" {
+			switch {
+			case r.Type == TypeImmutable && tag != "":
 				re.Reason = "assumes the tag is new: only the gateway knows whether it already exists upstream"
+			case r.Type == TypeSignature && len(r.auths) > 0:
+				re.Reason = "assumes the image is unsigned: only the gateway reads and verifies signatures"
 			}
 		}
 		x.Rules = append(x.Rules, re)
@@ -104,6 +115,29 @@ func selectors(e Environment) string {
 		s = append(s, "hosts ["+strings.Join(e.Hosts, ", ")+"]")
 	}
 	return strings.Join(s, " and ") + " match"
+}
+
+// checks describes what an enforced rule checks.
+func (r *rule) checks() string {
+	switch r.Type {
+	case TypeTag:
+		var s []string
+		if len(r.Forbidden) > 0 {
+			s = append(s, "forbidden ["+strings.Join(r.Forbidden, ", ")+"]")
+		}
+		if len(r.Allowed) > 0 {
+			s = append(s, "allowed ["+strings.Join(r.Allowed, ", ")+"]")
+		}
+		if r.RequireDigest {
+			s = append(s, "pulls by digest or an allowed tag")
+		}
+		return strings.Join(s, "; ")
+	case TypeImmutable:
+		return "a pushed tag never moves to another digest"
+	case TypeSignature:
+		return r.signatureChecks()
+	}
+	return ""
 }
 
 // schedule describes a rule's stages over time.

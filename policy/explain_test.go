@@ -27,7 +27,7 @@ func TestExplain(t *testing.T) {
 		"release-tags":     {true, ModeBlock, ModeBlock, "block", "", OutcomeFail},
 		"prod-pull-pinned": {false, ModeBlock, ModeBlock, "block", "action push is not one of [pull]", ""},
 		"immutable-tags":   {true, ModeBlock, ModeBlock, "block", "assumes the tag is new: only the gateway knows whether it already exists upstream", OutcomePass},
-		"prod-signed":      {true, ModeWarn, ModeWarn, "warn", "", OutcomeInert},
+		"prod-signed":      {false, ModeWarn, ModeWarn, "warn", "action push is not one of [pull]", ""},
 		"critical-fixable": {true, ModeBlock, ModeBlock, "block", "", OutcomeInert},
 		"no-root":          {false, ModeOff, ModeOff, "off", "mode is off", ""},
 		"no-secrets":       {false, ModeObserve, ModeObserve, "observe", "repository prod/app matches none of [team-a/**]", ""},
@@ -43,6 +43,19 @@ func TestExplain(t *testing.T) {
 		got := row{r.Applies, r.Mode, r.EffectiveMode, r.Schedule, r.Reason, outcome}
 		if got != want[r.Rule] {
 			t.Errorf("%s: %+v\nwant %+v", r.Rule, got, want[r.Rule])
+		}
+	}
+
+	checks := map[string]string{
+		"no-latest":        "forbidden [latest]",
+		"release-tags":     `allowed [^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$]`,
+		"prod-pull-pinned": `allowed [^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$]; pulls by digest or an allowed tag`,
+		"immutable-tags":   "a pushed tag never moves to another digest",
+		"prod-signed":      "signed by one of release, security",
+	}
+	for _, r := range x.Rules {
+		if r.Checks != checks[r.Rule] {
+			t.Errorf("%s checks %q, want %q", r.Rule, r.Checks, checks[r.Rule])
 		}
 	}
 

@@ -19,26 +19,48 @@ const SupportedVersion = 1
 // Parse reads and validates a policy file. On any problem it returns a
 // *ValidationError listing every problem found, each with its path in the
 // file (for example "rules[2].enforceFrom: not a date (want YYYY-MM-DD)").
+// It reads no files: an authority with a keyFile is a problem (see
+// ParseWith). Parse(data) is ParseWith(data, ParseOptions{}).
 func Parse(data []byte) (*Policy, error) {
+	return ParseWith(data, ParseOptions{})
+}
+
+// ParseWith is Parse with options: opts.ReadFile reads the key files that
+// authorities name. The files' contents are part of the Revision.
+func ParseWith(data []byte, opts ParseOptions) (*Policy, error) {
 	doc, err := decodeDocument(data)
 	if err != nil {
 		ps := problems{}
 		ps.list = append(ps.list, syntaxProblem(err))
 		return nil, ps.err()
 	}
-	r := &reader{}
-	p := &Policy{revision: revisionOf(data)}
+	r := &reader{readFile: opts.ReadFile}
+	p := &Policy{}
 	r.readTop(p, doc)
 	validateReferences(r, p)
 	if err := r.err(); err != nil {
 		return nil, err
 	}
+	p.revision = revisionOf(data, r.keyFiles...)
 	return p, nil
 }
 
-// revisionOf is the Revision of a policy parsed from data.
-func revisionOf(data []byte) string {
+// revisionOf is the Revision of a policy parsed from data that read
+// keyFiles: the SHA-256 of data alone when there are none, else of the
+// SHA-256 of data followed by the SHA-256 of each file's name and of its
+// content, in the order they were read.
+func revisionOf(data []byte, keyFiles ...keyFileRead) string {
 	sum := sha256.Sum256(data)
+	if len(keyFiles) > 0 {
+		h := sha256.New()
+		h.Write(sum[:])
+		for _, f := range keyFiles {
+			n, c := sha256.Sum256([]byte(f.name)), sha256.Sum256(f.data)
+			h.Write(n[:])
+			h.Write(c[:])
+		}
+		h.Sum(sum[:0])
+	}
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
@@ -101,6 +123,12 @@ func (r *reader) readTop(p *Policy, root *yaml.Node) {
 			version = &fields[i]
 		case "exceptionProcess":
 			p.exceptionProcess, _ = r.str(f.path, f.value)
+		case "authorities":
+			for i, n := range r.list(f.path, f.value) {
+				if a, ok := r.readAuthority(fmt.Sprintf("authorities[%d]", i), n); ok {
+					p.authorities = append(p.authorities, a)
+				}
+			}
 		case "environments":
 			for i, n := range r.list(f.path, f.value) {
 				if e, ok := r.readEnvironment(fmt.Sprintf("environments[%d]", i), n); ok {

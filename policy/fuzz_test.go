@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -31,13 +32,45 @@ func FuzzParse(f *testing.F) {
 	seedPolicies(f)
 	f.Add([]byte("version: 1\nrules:\n  - {id: a, type: tag, mode: block, allowed: ['^x$'], requireDigest: true}\n"))
 	f.Add([]byte("version: 1\nenvironments:\n  - {name: a, hosts: ['[::1]']}\n"))
+	f.Add([]byte("version: 1\nauthorities:\n  - {name: a, keyFile: keys/release.pub, signCommand: cosign sign --key x}\n  - {name: b, keyFile: ../x}\n" +
+		"rules:\n  - {id: s, type: signature, mode: block, authorities: [a, b], threshold: 2, perPlatform: true}\n"))
+	f.Add([]byte("version: 1\nauthorities:\n  - {name: a, key: \"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEA0eO8pgOqHwkjKRG9ekGjtRRNZY/bHvLdBnnEB8gGcCU=\\n-----END PUBLIC KEY-----\\n\"}\n" +
+		"rules:\n  - {id: s, type: signature, mode: warn, authorities: [a]}\n"))
+	// Key files come from testdata/keys, as the loader reads them next to
+	// the policy file.
+	keys, err := os.ReadDir("testdata/keys")
+	if err != nil {
+		f.Fatal(err)
+	}
+	files := fstest.MapFS{}
+	for _, k := range keys {
+		data, err := os.ReadFile(filepath.Join("testdata/keys", k.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		files["keys/"+k.Name()] = &fstest.MapFile{Data: data}
+	}
+	evidence := []*SignatureEvidence{
+		nil,
+		{},
+		{Verified: []string{"release", "a", "release"}},
+		{Verified: []string{"security", "edge"}, CoveredBy: digestB},
+		{Findings: []SignatureFinding{{Kind: "attestation"}, {Kind: "tampered"}, {Kind: "?"}}},
+	}
 	times := []time.Time{
 		time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
 		time.Date(2026, 12, 14, 23, 59, 0, 0, time.UTC),
 		time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC),
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := Parse(data)
+		var read []keyFileRead
+		p, err := ParseWith(data, ParseOptions{ReadFile: func(name string) ([]byte, error) {
+			b, err := files.ReadFile(name)
+			if err == nil {
+				read = append(read, keyFileRead{name, b})
+			}
+			return b, err
+		}})
 		if err != nil {
 			ve, ok := err.(*ValidationError)
 			if !ok || len(ve.Problems) == 0 {
@@ -46,25 +79,38 @@ func FuzzParse(f *testing.F) {
 			_ = ve.Error()
 			return
 		}
-		if p.Revision() != revisionOf(data) {
-			t.Fatal("revision does not match the source")
+		if p.Revision() != revisionOf(data, read...) {
+			t.Fatal("revision does not match the source and its key files")
+		}
+		for _, a := range p.Authorities() {
+			if a.PublicKey == nil || checkKey(a.PublicKey) != nil {
+				t.Fatalf("authority %s has an unusable key %T", a.Name, a.PublicKey)
+			}
 		}
 		inputs := []Input{
 			{Action: ActionPush, Repository: "prod/app", Tag: "latest", Digest: digestA, CurrentDigest: digestB},
 			{Action: ActionPush, Repository: "team/release/app", Host: "edge-registry.example:5000", Tag: "1.0.0", Digest: digestA, CurrentDigest: digestA},
 			{Action: ActionPull, Repository: "dev/app", Tag: "main"},
 			{Action: ActionPull, Repository: "a", Digest: digestA},
+			{Action: ActionPull, Repository: "prod/app", Host: "gw.example", Tag: "1.0.0", Digest: digestA},
 			{Action: ActionPush, Repository: "a", Tag: "sha256-" + strings.Repeat("a", 64) + ".sig", Artifact: true},
 			{Action: "delete", Repository: "", Host: "[::1]"},
 		}
 		for _, in := range inputs {
-			for _, now := range times {
+			for i, now := range times {
+				in.Signatures = evidence[i%len(evidence)]
+				if in.Action == ActionPull {
+					in.Signatures = evidence[(i+len(in.Repository))%len(evidence)]
+				}
 				d := p.Evaluate(in, now)
 				if d.Verdict == VerdictDeny && d.DenyMessage() == "" {
 					t.Fatal("deny without a message")
 				}
 				for _, r := range d.Results {
 					_ = r.Message()
+					if r.Outcome == OutcomeFail && r.Type == TypeSignature && r.Fix == "" {
+						t.Fatalf("failed signature result without a fix: %+v", r)
+					}
 				}
 				_ = p.Explain(in.Action, in.Repository, in.Host, in.Tag, in.Digest, now)
 			}

@@ -54,14 +54,14 @@ const (
 	OutcomeInert Outcome = "inert"
 )
 
-// Rule types understood by Parse. TypeTag and TypeImmutable are enforced;
-// the others are accepted and reported as not yet enforced.
+// Rule types understood by Parse. TypeTag, TypeImmutable and TypeSignature
+// are enforced; the others are accepted and reported as not yet enforced.
 const (
 	// TypeTag checks tag names: forbidden names, allowed patterns, pulls by digest.
 	TypeTag = "tag"
 	// TypeImmutable forbids moving an existing tag to another digest.
 	TypeImmutable = "immutable"
-	// TypeSignature will require valid signatures (inert in this build).
+	// TypeSignature requires pulled images to be signed by trusted authorities.
 	TypeSignature = "signature"
 	// TypeVulnerability will check scan findings (inert in this build).
 	TypeVulnerability = "vulnerability"

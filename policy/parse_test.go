@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"reflect"
 	"strings"
@@ -9,15 +10,19 @@ import (
 	"time"
 )
 
-// parseFile parses testdata/name.
+// parseFile parses testdata/name, reading key files relative to testdata
+// as portcullis reads them relative to the policy file.
 func parseFile(t *testing.T, name string) (*Policy, error) {
 	t.Helper()
 	data, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Parse(data)
+	return ParseWith(data, testdataFiles)
 }
+
+// testdataFiles reads key files from testdata.
+var testdataFiles = ParseOptions{ReadFile: func(name string) ([]byte, error) { return fs.ReadFile(os.DirFS("testdata"), name) }}
 
 // problemStrings returns the problems of a *ValidationError as strings.
 func problemStrings(t *testing.T, err error) []string {
@@ -176,6 +181,9 @@ func TestParseExample(t *testing.T) {
 	if !strings.HasPrefix(p.Revision(), "sha256:") || len(p.Revision()) != len("sha256:")+64 {
 		t.Errorf("Revision() = %q", p.Revision())
 	}
+	if data, _ := os.ReadFile("testdata/example.yaml"); p.Revision() == revisionOf(data) {
+		t.Error("Revision ignores the key file the policy reads")
+	}
 	p2, _ := parseFile(t, "example.yaml")
 	if p.Revision() != p2.Revision() {
 		t.Error("Revision is not stable")
@@ -192,8 +200,16 @@ func TestParseExample(t *testing.T) {
 	if got, want := rules[5].Params, map[string]any{"severity": "critical", "fixable": true}; !reflect.DeepEqual(got, want) {
 		t.Errorf("inert params = %#v, want %#v", got, want)
 	}
-	if got, want := rules[4].Params, map[string]any{"keys": []any{"cosign.pub"}}; !reflect.DeepEqual(got, want) {
-		t.Errorf("signature params = %#v, want %#v", got, want)
+	sig := rules[4]
+	if !reflect.DeepEqual(sig.Authorities, []string{"release", "security"}) || sig.Threshold != 1 || sig.PerPlatform ||
+		!reflect.DeepEqual(sig.Actions, []Action{ActionPull}) || sig.Params != nil {
+		t.Errorf("signature rule = %+v", sig)
+	}
+	auths := p.Authorities()
+	if len(auths) != 2 || auths[0].Name != "release" || auths[0].KeyFile != "keys/release.pub" ||
+		auths[0].SignCommand != "cosign sign --key k8s://ci/release-key" || auths[0].PublicKey == nil ||
+		auths[1].Name != "security" || auths[1].KeyFile != "" || auths[1].PublicKey == nil {
+		t.Errorf("authorities = %+v", auths)
 	}
 	// Rules returns copies: changing them does not change the policy.
 	rules[5].Params["severity"] = "low"

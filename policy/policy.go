@@ -24,6 +24,7 @@ const (
 type Policy struct {
 	revision         string
 	exceptionProcess string
+	authorities      []authority
 	envs             []environment
 	rules            []rule
 }
@@ -70,7 +71,8 @@ type Rule struct {
 	Environments []string `json:"environments,omitempty"`
 	// Repositories are globs the rule applies to; empty means all.
 	Repositories []string `json:"repositories,omitempty"`
-	// Actions are the actions the rule applies to; empty means push and pull.
+	// Actions are the actions the rule applies to; empty means push and
+	// pull. Signature rules always have [pull].
 	Actions []Action `json:"actions,omitempty"`
 	// Forbidden are tag names a tag rule refuses (exact, case-sensitive).
 	Forbidden []string `json:"forbidden,omitempty"`
@@ -80,6 +82,14 @@ type Rule struct {
 	RequireDigest bool `json:"requireDigest,omitempty"`
 	// ExceptionProcess overrides the policy's exception process text.
 	ExceptionProcess string `json:"exceptionProcess,omitempty"`
+	// Authorities are the authority names a signature rule accepts.
+	Authorities []string `json:"authorities,omitempty"`
+	// Threshold is how many distinct Authorities must have signed, for a
+	// signature rule (1 unless set).
+	Threshold int `json:"threshold,omitempty"`
+	// PerPlatform makes a signature rule require every platform manifest of
+	// an index to carry its own signature: the index's does not cover it.
+	PerPlatform bool `json:"perPlatform,omitempty"`
 	// Params holds the other fields of rule types not enforced yet, as decoded YAML.
 	Params map[string]any `json:"params,omitempty"`
 }
@@ -90,14 +100,21 @@ type rule struct {
 	repos     []glob
 	forbidden map[string]bool
 	allowed   []*regexp.Regexp
+	// auths are the Authorities of a signature rule, resolved.
+	auths []Authority
+	// thresholdSet: the threshold field holds a whole number.
+	thresholdSet bool
 	// set while parsing, for messages
-	path     string
-	fields   map[string]field
-	envItems []item
+	path      string
+	fields    map[string]field
+	envItems  []item
+	authItems []item
 }
 
 // Revision identifies the policy source: "sha256:" and the hex SHA-256 of
-// the bytes it was parsed from.
+// the bytes it was parsed from or, when authorities read key files, of
+// those bytes and every key file's name and content (so that replacing a
+// key changes the revision).
 func (p *Policy) Revision() string { return p.revision }
 
 // ExceptionProcess is the policy-wide text telling people how to request an
@@ -125,6 +142,7 @@ func (p *Policy) Rules() []Rule {
 		out[i].Actions = append([]Action(nil), r.Actions...)
 		out[i].Forbidden = append([]string(nil), r.Forbidden...)
 		out[i].Allowed = append([]string(nil), r.Allowed...)
+		out[i].Authorities = append([]string(nil), r.Authorities...)
 		if r.Params != nil {
 			out[i].Params = deepCopy(r.Params).(map[string]any)
 		}

@@ -51,7 +51,9 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 		switch ru.Type {
 		case TypeTag:
 			r.readTagParam(&ru, f)
-		case TypeSignature, TypeVulnerability, TypeSecret, TypeConfig:
+		case TypeSignature:
+			r.readSignatureParam(&ru, f)
+		case TypeVulnerability, TypeSecret, TypeConfig:
 			r.readInertParam(&ru, f)
 		case TypeImmutable:
 			r.add(f.path, f.keyN, "unknown field: immutable rules take no parameters (line %d)", f.keyN.Line)
@@ -67,8 +69,11 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 		}
 	}
 	r.checkDates(&ru)
-	if ru.Type == TypeTag {
+	switch ru.Type {
+	case TypeTag:
 		r.checkTagRule(&ru, n)
+	case TypeSignature:
+		r.checkSignatureRule(&ru)
 	}
 	return ru, true
 }

@@ -1,9 +1,33 @@
 package policy
 
+import "strings"
+
 // validateReferences reports problems that span entries: duplicate
-// environment names and rule ids, and rules naming environments that do
-// not exist. It then drops the parse-time bookkeeping from p.
+// authority names and keys, duplicate environment names and rule ids, and
+// rules naming environments or authorities that do not exist. It resolves
+// the authorities of signature rules, then drops the parse-time
+// bookkeeping from p.
 func validateReferences(r *reader, p *Policy) {
+	auths := map[string]*authority{}
+	keys := map[string]*authority{}
+	for i := range p.authorities {
+		a := &p.authorities[i]
+		if a.Name != "" {
+			if first, dup := auths[a.Name]; dup {
+				r.add(a.path+".name", a.nameNode, "duplicate of %s.name", first.path)
+			} else {
+				auths[a.Name] = a
+			}
+		}
+		if a.der == nil {
+			continue
+		}
+		if first, dup := keys[string(a.der)]; dup {
+			r.add(a.keyField.path, a.keyField.value, "same key as %s (%s): a threshold counts distinct keys, so give each key one name", first.path, first.Name)
+			continue
+		}
+		keys[string(a.der)] = a
+	}
 	envs := map[string]string{}
 	for _, e := range p.envs {
 		if e.Name == "" {
@@ -16,7 +40,7 @@ func validateReferences(r *reader, p *Policy) {
 		envs[e.Name] = e.path
 	}
 	ids := map[string]string{}
-	for _, ru := range p.rules {
+	for i, ru := range p.rules {
 		if f, ok := ru.fields["id"]; ok && ru.ID != "" {
 			if first, dup := ids[ru.ID]; dup {
 				r.add(f.path, f.value, "duplicate of %s.id", first)
@@ -30,10 +54,22 @@ func validateReferences(r *reader, p *Policy) {
 			}
 			r.add(it.path, it.node, "no environment named %q", it.value)
 		}
+		for _, it := range ru.authItems {
+			a, ok := auths[it.value]
+			if !ok {
+				r.add(it.path, it.node, "no authority named %q%s", it.value, authorityNames(p.authorities))
+				continue
+			}
+			p.rules[i].auths = append(p.rules[i].auths, a.Authority)
+		}
 		if ru.Type == TypeImmutable && len(ru.Actions) > 0 && !ru.selectsAction(ActionPush) {
 			f := ru.fields["actions"]
 			r.add(f.path, f.value, "immutable rules concern pushes only, but actions are [%s]", joinActions(ru.Actions))
 		}
+	}
+	for i := range p.authorities {
+		p.authorities[i].nameNode = nil
+		p.authorities[i].keyField = field{}
 	}
 	for i := range p.envs {
 		p.envs[i].nameNode = nil
@@ -41,5 +77,21 @@ func validateReferences(r *reader, p *Policy) {
 	for i := range p.rules {
 		p.rules[i].fields = nil
 		p.rules[i].envItems = nil
+		p.rules[i].authItems = nil
 	}
+}
+
+// authorityNames lists the names of as for a message: " (the authorities
+// section names a, b)", or a hint to add one when there are none.
+func authorityNames(as []authority) string {
+	var names []string
+	for _, a := range as {
+		if nameRE.MatchString(a.Name) && !oneOf(a.Name, names) {
+			names = append(names, a.Name)
+		}
+	}
+	if len(names) == 0 {
+		return " (add it under authorities)"
+	}
+	return " (want one of " + strings.Join(names, ", ") + ")"
 }

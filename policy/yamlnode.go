@@ -17,6 +17,10 @@ type reader struct {
 	problems
 	visited  int
 	tooLarge bool
+	// readFile reads key files (ParseOptions.ReadFile); nil: none can be read.
+	readFile func(name string) ([]byte, error)
+	// keyFiles are the key files read, for the Revision.
+	keyFiles []keyFileRead
 }
 
 // field is one key of a YAML mapping.
@@ -183,6 +187,22 @@ func (r *reader) boolean(path string, n *yaml.Node) bool {
 	}
 	r.add(path, n, "want true or false, got %s", kindName(n))
 	return false
+}
+
+// integer reads a whole number; ok is false when n is absent or not one
+// (the latter is reported).
+func (r *reader) integer(path string, n *yaml.Node) (i int, ok bool) {
+	n = r.resolve(n)
+	if isNull(n) {
+		return 0, false
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
+		if err := n.Decode(&i); err == nil {
+			return i, true
+		}
+	}
+	r.add(path, n, "want a whole number, got %s", kindName(n))
+	return 0, false
 }
 
 // date reads a YYYY-MM-DD date as midnight UTC; absent gives the zero time.

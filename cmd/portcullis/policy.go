@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,8 @@ Run "portcullis policy COMMAND -h" for a command's flags and an example.
 const policyLintHelp = `Usage: portcullis policy lint [--output text|json] FILE...
 
 Checks policy files and prints every problem as "FILE: path: message".
+An authority's keyFile is read relative to the directory of the policy file
+(an absolute path is used as written), as the gateway reads it.
 Exit status: 0 when every file is valid, 1 when any is not, 2 on usage errors.
 
 Example:
@@ -41,7 +44,9 @@ Shows which environment an image falls in, which rules apply to it and in
 which mode today (or on --now), and the verdict. REPO is the repository path
 without the registry host (give the host with --host). With neither TAG nor
 DIGEST the tag is "latest", as docker would use. A push is explained as if
-the tag were new: only the gateway knows whether it already exists.
+the tag were new, and a pull as if the image were unsigned: only the gateway
+knows whether the tag exists upstream and reads signatures. Key files are
+read relative to the policy file.
 Exit status: 0 when explained, 1 when the policy is invalid, 2 on usage errors.
 
 Example:
@@ -135,7 +140,7 @@ func runPolicyLint(args []string, stdout, stderr io.Writer) int {
 		data, err := os.ReadFile(file)
 		var p *policy.Policy
 		if err == nil {
-			p, err = policy.Parse(data)
+			p, err = policy.ParseWith(data, policyFileOptions(file))
 		}
 		var ve *policy.ValidationError
 		switch {
@@ -155,7 +160,7 @@ func runPolicyLint(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "%s: %s\n", file, pr)
 			}
 			if res.Valid {
-				fmt.Fprintf(stdout, "%s: ok (%d environments, %d rules)\n", file, len(p.Environments()), len(p.Rules()))
+				fmt.Fprintf(stdout, "%s: ok (%d environments, %d rules%s)\n", file, len(p.Environments()), len(p.Rules()), authorityCount(p))
 			}
 		}
 	}
@@ -227,7 +232,7 @@ func runPolicyExplain(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	printExplanation(stdout, *source, pos[0], defaulted, x)
+	printExplanation(stdout, *source, pos[0], defaulted, x, p.Authorities())
 	return 0
 }
 
@@ -249,7 +254,7 @@ func loadPolicyArg(source string, stderr io.Writer) (*policy.Policy, int) {
 		fmt.Fprintf(stderr, "portcullis policy explain: %v\n", err)
 		return nil, 1
 	}
-	p, err := policy.Parse(data)
+	p, err := policy.ParseWith(data, policyFileOptions(source))
 	var ve *policy.ValidationError
 	if errors.As(err, &ve) {
 		for _, pr := range ve.Problems {
@@ -262,6 +267,41 @@ func loadPolicyArg(source string, stderr io.Writer) (*policy.Policy, int) {
 		return nil, 1
 	}
 	return p, 0
+}
+
+// maxKeyFileBytes bounds what policyFileOptions reads of a key file, so
+// that a keyFile naming a device or a huge file cannot hang the command.
+const maxKeyFileBytes = 64 << 10
+
+// policyFileOptions reads the key files a policy file names relative to
+// the file's directory (absolute names as written), as the gateway does.
+func policyFileOptions(file string) policy.ParseOptions {
+	dir := filepath.Dir(file)
+	return policy.ParseOptions{ReadFile: func(name string) ([]byte, error) {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		// One byte more than the policy accepts, so that it reports the
+		// file as too large rather than reading a truncated key.
+		return io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
+	}}
+}
+
+// authorityCount is ", N authorities" for the lint summary, "" for none.
+func authorityCount(p *policy.Policy) string {
+	switch n := len(p.Authorities()); n {
+	case 0:
+		return ""
+	case 1:
+		return ", 1 authority"
+	default:
+		return fmt.Sprintf(", %d authorities", n)
+	}
 }
 
 // parsePolicyNow reads --now: a UTC day, or an RFC 3339 instant.
@@ -329,8 +369,9 @@ func checkPolicyDigest(d string) error {
 	return nil
 }
 
-// printExplanation writes an explanation for people.
-func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.Explanation) {
+// printExplanation writes an explanation for people, listing the policy's
+// signing authorities.
+func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.Explanation, authorities []policy.Authority) {
 	rev := strings.TrimPrefix(x.PolicyRevision, "sha256:")
 	if len(rev) > 12 {
 		rev = rev[:12]
@@ -357,7 +398,7 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RULE\tTYPE\tSCHEDULE\tTODAY\tAPPLIES\tOUTCOME\tDETAIL")
+	fmt.Fprintln(tw, "RULE\tTYPE\tCHECKS\tSCHEDULE\tTODAY\tAPPLIES\tOUTCOME\tDETAIL")
 	for _, r := range x.Rules {
 		applies, outcome, detail := "no", "-", r.Reason
 		if r.Applies {
@@ -366,9 +407,30 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 				detail += " (" + r.Reason + ")"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Type, r.Schedule, r.EffectiveMode, applies, outcome, detail)
+		checks := r.Checks
+		if checks == "" {
+			checks = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rule, r.Type, checks, r.Schedule, r.EffectiveMode, applies, outcome, detail)
 	}
 	tw.Flush()
+
+	if len(authorities) > 0 {
+		fmt.Fprintln(w, "\nauthorities:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, a := range authorities {
+			key := "inline key"
+			if a.KeyFile != "" {
+				key = "keyFile " + a.KeyFile
+			}
+			sign := a.SignCommand
+			if sign == "" {
+				sign = "cosign sign --key " + a.Name + ".key"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tsign with: %s\n", a.Name, key, sign)
+		}
+		tw.Flush()
+	}
 
 	d := x.Decision()
 	if msg := d.DenyMessage(); msg != "" {

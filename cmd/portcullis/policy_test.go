@@ -2,7 +2,12 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +166,95 @@ func TestParsePolicyRef(t *testing.T) {
 		if err != nil || repo != tt.repo || tag != tt.tag || digest != tt.digest {
 			t.Errorf("parsePolicyRef(%q) = %q %q %q %v", tt.ref, repo, tag, digest, err)
 		}
+	}
+}
+
+// writeKeyPolicy writes, in a fresh directory, keys/release.pub (a new
+// ECDSA P-256 public key) and policy.yaml with src; it returns the policy
+// path.
+func writeKeyPolicy(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "keys"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", "release.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const keyPolicy = `version: 1
+authorities:
+  - name: release
+    keyFile: keys/release.pub
+    signCommand: "cosign sign --key k8s://ci/release-key"
+environments:
+  - {name: prod, repositories: ["prod/**"]}
+rules:
+  - {id: prod-signed, type: signature, mode: block, environments: [prod], authorities: [release]}
+`
+
+func TestPolicyLintReadsKeyFilesNextToThePolicy(t *testing.T) {
+	// The working directory is not the policy's: keys/release.pub must be
+	// found relative to the policy file.
+	path := writeKeyPolicy(t, keyPolicy)
+	code, out, errs := runPolicyCmd("lint", path)
+	if code != 0 || out != path+": ok (1 environments, 1 rules, 1 authority)\n" {
+		t.Errorf("lint: %d %q %q", code, out, errs)
+	}
+	missing := writeKeyPolicy(t, strings.Replace(keyPolicy, "keys/release.pub", "keys/missing.pub", 1))
+	code, out, _ = runPolicyCmd("lint", missing)
+	if want := missing + ": authorities[0].keyFile: reading keys/missing.pub: no such file or directory\n"; code != 1 || out != want {
+		t.Errorf("missing key file: %d %q, want %q", code, out, want)
+	}
+	abs := writeKeyPolicy(t, strings.Replace(keyPolicy, "keys/release.pub", filepath.Join(filepath.Dir(path), "keys", "release.pub"), 1))
+	if code, out, _ := runPolicyCmd("lint", abs); code != 0 {
+		t.Errorf("absolute key file: %d %q", code, out)
+	}
+	huge := writeKeyPolicy(t, strings.Replace(keyPolicy, "keys/release.pub", "keys/huge.pub", 1))
+	if err := os.WriteFile(filepath.Join(filepath.Dir(huge), "keys", "huge.pub"), bytes.Repeat([]byte("A"), 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runPolicyCmd("lint", huge)
+	if want := huge + ": authorities[0].keyFile: reading keys/huge.pub: larger than 64 KiB; a public key is a few hundred bytes\n"; code != 1 || out != want {
+		t.Errorf("huge key file: %d %q, want %q", code, out, want)
+	}
+}
+
+func TestPolicyExplainSignatureRule(t *testing.T) {
+	path := writeKeyPolicy(t, keyPolicy)
+	d := "sha256:" + strings.Repeat("a", 64)
+	code, out, errs := runPolicyCmd("explain", "--policy", path, "--action", "pull", "--host", "gw.example", "prod/app@"+d)
+	for _, want := range []string{
+		"verdict:      deny",
+		"prod-signed  signature  signed by release",
+		"assumes the image is unsigned: only the gateway reads and verifies signatures",
+		"authorities:\n  release  keyFile keys/release.pub  sign with: cosign sign --key k8s://ci/release-key\n",
+		"denied by policy (environment prod): [prod-signed] requires a signature by release; found no signature: sign it with release: cosign sign --key k8s://ci/release-key gw.example/prod/app@" + d,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain output lacks %q:\n%s\n%s", want, out, errs)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	// Pushes are not subject to signature rules.
+	code, out, _ = runPolicyCmd("explain", "--policy", path, "--action", "push", "prod/app:1.0.0")
+	if code != 0 || !strings.Contains(out, "verdict:      allow") || !strings.Contains(out, "action push is not one of [pull]") {
+		t.Errorf("push: %d\n%s", code, out)
 	}
 }
