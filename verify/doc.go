@@ -1,0 +1,3 @@
+// Package verify decides whether an image digest carries valid cosign signatures (legacy
+// `.sig` tags and sigstore bundles found through OCI referrers) from trusted keys.
+package verify

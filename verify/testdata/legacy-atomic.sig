@@ -1,0 +1,1 @@
+d7QqClOcfRZ/PdQBRiW1mhflWSQ7lS0S7ptBxwgOYEc/53Xq42Xyh+4pTpPI+VjyMS6B5kk2p3vU9/e3fl8tAg==

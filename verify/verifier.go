@@ -1,0 +1,88 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+)
+
+// Verifier checks the cosign signatures of images in one registry.
+type Verifier struct {
+	reg           Registry
+	maxManifest   int64
+	maxBlob       int64
+	maxSignatures int
+}
+
+// Option changes a Verifier's limits.
+type Option func(*Verifier)
+
+// WithMaxManifestSize caps the size of a signature manifest or referrers index verify
+// reads (default 1 MiB). Larger ones are rejected as too large; the Registry's own cap
+// applies too, and a listed manifest whose descriptor says it is larger is not fetched.
+func WithMaxManifestSize(n int64) Option { return func(v *Verifier) { v.maxManifest = n } }
+
+// WithMaxBlobSize caps the size of a signature payload or bundle (default 1 MiB).
+func WithMaxBlobSize(n int64) Option { return func(v *Verifier) { v.maxBlob = n } }
+
+// WithMaxSignatures caps how many signatures (legacy layers and referrers) one Verify
+// examines (default 32); the rest are rejected as too large, unread.
+func WithMaxSignatures(n int) Option { return func(v *Verifier) { v.maxSignatures = n } }
+
+// New returns a Verifier reading from reg.
+func New(reg Registry, opts ...Option) *Verifier {
+	v := &Verifier{reg: reg, maxManifest: 1 << 20, maxBlob: 1 << 20, maxSignatures: 32}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// Verify finds every signature of repo@digest, in cosign's legacy `.sig` tag and as
+// sigstore bundle referrers (referrers API and referrers tag scheme, merged), and checks
+// each against authorities. Every artifact found ends either in Verified or in Rejected.
+// An unsigned image gives Result{} and no error. The error is for "could not decide":
+// the registry could not be read, digest is not a digest, or an authority's key is
+// unusable.
+func (v *Verifier) Verify(ctx context.Context, repo, digest string, authorities []Authority) (Result, error) {
+	img, err := parseDigest(digest)
+	if err != nil {
+		return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
+	}
+	keys, err := loadKeys(authorities)
+	if err != nil {
+		return Result{}, err
+	}
+	f, err := v.discover(ctx, repo, img)
+	if err != nil {
+		return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
+	}
+	c := &check{v: v, ctx: ctx, repo: repo, img: img, keys: keys, budget: v.maxSignatures}
+	c.res.Artifacts = f.artifacts
+	c.res.Rejected = f.rejected
+	if f.legacy != nil {
+		if err := c.legacy(f.legacy); err != nil {
+			return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
+		}
+	}
+	for _, d := range f.referrers {
+		if err := c.referrer(d); err != nil {
+			return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
+		}
+	}
+	return c.res, nil
+}
+
+// Discover lists, sorted, the signature and attestation artifacts of repo@digest, the
+// same list Verify returns in Result.Artifacts, without fetching or verifying any of them:
+// three registry reads, for a cache key computed before deciding to verify.
+func (v *Verifier) Discover(ctx context.Context, repo, digest string) ([]string, error) {
+	img, err := parseDigest(digest)
+	if err != nil {
+		return nil, fmt.Errorf("discovering %s@%s: %w", repo, digest, err)
+	}
+	f, err := v.discover(ctx, repo, img)
+	if err != nil {
+		return nil, fmt.Errorf("discovering %s@%s: %w", repo, digest, err)
+	}
+	return f.artifacts, nil
+}
