@@ -33,6 +33,9 @@ type Gate struct {
 	audit  Recorder
 	now    func() time.Time
 	log    *slog.Logger
+	sigs   SignatureVerifier
+	// coverage tracks platform manifests of signed indexes.
+	coverage *coverage
 }
 
 // Option sets an optional Gate setting.
@@ -50,6 +53,7 @@ func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate
 	for _, o := range opts {
 		o(g)
 	}
+	g.coverage = newCoverage(g.now)
 	g.policy.Store(p)
 	return g
 }
@@ -135,8 +139,21 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		}
 		in.CurrentDigest = cur
 	}
+	var sigResult *verifyOutcome
+	if needs.Signatures && req.Action == policy.ActionPull && !in.Artifact && req.Digest != "" && undecided == nil {
+		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Digest)
+		if err != nil {
+			undecided = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err)
+		} else {
+			in.Signatures = ev
+			sigResult = &verifyOutcome{authorities: vr.Authorities()}
+		}
+	}
 	now := g.now()
 	dec := p.Evaluate(in, now)
+	if sigResult != nil && dec.Verdict != policy.VerdictDeny {
+		g.coverage.recordIndex(req.Repository, req.Digest, req.Manifest, sigResult.authorities)
+	}
 	res := Result{Verdict: dec.Verdict, Decision: dec}
 	for _, w := range dec.Warnings() {
 		res.Warnings = append(res.Warnings, w.Message())
@@ -188,6 +205,11 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 	if err := g.audit.Record(ctx, e); err != nil {
 		g.log.Error("audit event lost", slog.String("error", err.Error()), slog.String("request_id", req.RequestID))
 	}
+}
+
+// verifyOutcome is what the gate keeps of a signature check after the decision.
+type verifyOutcome struct {
+	authorities []string
 }
 
 // hasSubject reports whether a manifest body names a subject: it is a signature,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,7 +23,13 @@ func LoadPolicy(spec string) (*policy.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading policy: %w", err)
 	}
-	p, err := policy.Parse(data)
+	dir := filepath.Dir(spec)
+	p, err := policy.ParseWith(data, policy.ParseOptions{ReadFile: func(name string) ([]byte, error) {
+		if !filepath.IsAbs(name) {
+			name = filepath.Join(dir, name)
+		}
+		return os.ReadFile(name)
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("policy %s:\n%w", spec, err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/portcullis-dev/portcullis/proxy"
 	"github.com/portcullis-dev/portcullis/telemetry"
 	"github.com/portcullis-dev/portcullis/upstream"
+	"github.com/portcullis-dev/portcullis/verify"
 )
 
 const serveHelp = `Usage: portcullis serve [flags]
@@ -236,7 +237,18 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	if err != nil {
 		return nil, nil, err
 	}
-	g := gate.New(pol, up, sink, gate.WithLogger(log))
+	sa, err := serviceAccount(cfg.Upstream.ServiceAccount)
+	if err != nil {
+		return nil, nil, err
+	}
+	reader, err := upstream.New(upstreamURL, rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sa.Username != "" {
+		reader = reader.WithServiceAccount(sa.Username, sa.Password)
+	}
+	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(verify.New(reader)))
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
 		return g, nil, nil
