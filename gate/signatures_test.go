@@ -165,4 +165,3 @@ func TestSignedIndexCoversItsPlatformManifests(t *testing.T) {
 		})
 	}
 }
-
