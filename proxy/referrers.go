@@ -300,11 +300,13 @@ func (p *Proxy) serveReferrers(w http.ResponseWriter, r *http.Request, route Rou
 func (p *Proxy) tryNativeReferrers(w http.ResponseWriter, r *http.Request) bool {
 	resp, err := p.upstreamRequest(r, http.MethodGet, r.URL.Path, nil, http.Header{"Accept": {mediaTypeOCIIndex}})
 	if err != nil {
-		return false
+		// A failed exchange says nothing about the API: answer 503 and keep what is known.
+		writeError(w, upstreamError(p.upstream.Host, err))
+		return true
 	}
 	defer resp.Body.Close()
 	native := resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), mediaTypeOCIIndex)
-	if !native && resp.StatusCode != http.StatusUnauthorized {
+	if !native && resp.StatusCode != http.StatusUnauthorized && !unknownRepository(resp) {
 		p.refs.nativeSeen.Store(false)
 		return false
 	}
@@ -330,8 +332,33 @@ func (p *Proxy) tryNativeReferrers(w http.ResponseWriter, r *http.Request) bool 
 		}
 		defer resp.Body.Close()
 	}
+	if resp.Request != nil {
+		p.rw.headers(resp.Header, resp.Request.URL)
+	}
 	copyResponse(w, resp)
 	return true
+}
+
+// unknownRepository reports whether resp is a 404 NAME_UNKNOWN: how a registry with the
+// referrers API answers for a repository it does not have (the only 404 the spec allows
+// it), unlike a registry without the API, which does not know the route. The body stays
+// readable for relaying.
+func unknownRepository(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusNotFound {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), resp.Body))
+	var doc errorBody
+	if err != nil || json.Unmarshal(body, &doc) != nil {
+		return false
+	}
+	for _, e := range doc.Errors {
+		if e.Code == CodeNameUnknown {
+			return true
+		}
+	}
+	return false
 }
 
 // copyResponse relays an upstream response as it is.
