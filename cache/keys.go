@@ -1,0 +1,117 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Prefix starts every key this package builds; bump its version when the meaning of a
+// key changes, so old entries are simply never read again.
+const Prefix = "portcullis:v1:"
+
+// Kinds of keys, the second segment of every key and the "kind" attribute of metrics.
+const (
+	KindLayer     = "layer"     // layer inventory
+	KindFindings  = "findings"  // scan findings of an image
+	KindSignature = "signature" // signature verification status of an image
+	KindManifest  = "manifest"  // manifest bytes
+	KindTag       = "tag"       // tag → digest resolution
+	KindDecision  = "decision"  // memoised admission decision
+	KindLock      = "lock"      // Flight lock guarding another key
+	KindOther     = "other"     // any key not built here (metrics only)
+)
+
+// LayerKey names the inventory of the layer diffID produced by analyzerVersion.
+func LayerKey(diffID, analyzerVersion string) string {
+	return build(KindLayer, digestPart(diffID), part(analyzerVersion))
+}
+
+// FindingsKey names the scan findings of manifestDigest against vulnerability database
+// revision dbRevision.
+func FindingsKey(manifestDigest, dbRevision string) string {
+	return build(KindFindings, digestPart(manifestDigest), part(dbRevision))
+}
+
+// SignatureKey names the signature status of manifestDigest given the signature and
+// attestation artifacts summarised by artifactsHash (see ArtifactsHash).
+func SignatureKey(manifestDigest, artifactsHash string) string {
+	return build(KindSignature, digestPart(manifestDigest), digestPart(artifactsHash))
+}
+
+// ArtifactsHash summarises a set of artifact digests (order and duplicates do not matter)
+// as "sha256:<hex>". Callers may add entries such as the trust configuration's revision,
+// so that a change to it also yields new signature keys.
+func ArtifactsHash(digests []string) string {
+	d := slices.Clone(digests)
+	slices.Sort(d)
+	d = slices.Compact(d)
+	h := sha256.New()
+	for _, s := range d {
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// ManifestKey names the manifest bytes whose digest is digest.
+func ManifestKey(digest string) string {
+	return build(KindManifest, digestPart(digest))
+}
+
+// TagKey names the digest that tag of repository repo resolves to.
+func TagKey(repo, tag string) string {
+	return build(KindTag, part(repo), part(tag))
+}
+
+// DecisionKey names a memoised decision about digest under policyRevision and dbRevision,
+// in environment, on day (formatted as YYYY-MM-DD in day's location). action is the action
+// ("pull", "push") followed by every further input the decision depends on, in a fixed
+// order — at least the repository, since rules differ per repository.
+func DecisionKey(policyRevision, dbRevision, environment string, day time.Time, digest string, action ...string) string {
+	parts := []string{part(policyRevision), part(dbRevision), part(environment), day.Format(time.DateOnly), digestPart(digest)}
+	for _, a := range action {
+		parts = append(parts, part(a))
+	}
+	return build(KindDecision, parts...)
+}
+
+// LockKey names the Flight lock that guards the computation of key.
+func LockKey(key string) string {
+	return Prefix + KindLock + ":" + key
+}
+
+// KindOf returns the kind of a key built by this package, or KindOther.
+func KindOf(key string) string {
+	rest, ok := strings.CutPrefix(key, Prefix)
+	if !ok {
+		return KindOther
+	}
+	kind, _, _ := strings.Cut(rest, ":")
+	switch kind {
+	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindLock:
+		return kind
+	}
+	return KindOther
+}
+
+func build(kind string, parts ...string) string {
+	return Prefix + kind + ":" + strings.Join(parts, ":")
+}
+
+// keyEscaper keeps free-form components from containing the separator.
+var keyEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
+
+// part escapes a free-form key component.
+func part(s string) string { return keyEscaper.Replace(s) }
+
+// digestPart keeps a well-formed "algorithm:encoded" digest readable and escapes anything
+// else; either way the key stays unambiguous, since a kept digest has exactly one colon.
+func digestPart(d string) string {
+	if strings.Count(d, ":") == 1 && !strings.Contains(d, "%") {
+		return d
+	}
+	return part(d)
+}

@@ -1,0 +1,32 @@
+package cache
+
+import "time"
+
+// KeyDoc documents one kind of key, so that the README's key table can be generated from,
+// and checked against, KeySchema.
+type KeyDoc struct {
+	Kind    string        // the kind, as returned by KindOf
+	Pattern string        // the key's shape; {placeholders} are filled by the builder
+	TTL     time.Duration // suggested expiry; zero when it is up to the caller
+	Notes   string        // what the value is and when the key changes
+}
+
+// KeySchema lists every kind of key this package builds, in a stable order.
+func KeySchema() []KeyDoc {
+	return []KeyDoc{
+		{KindLayer, Prefix + "layer:{diffID}:{analyzerVersion}", 30 * 24 * time.Hour,
+			"Package inventory of one layer; content-addressed, changes only with the analyzer."},
+		{KindFindings, Prefix + "findings:{manifestDigest}:{dbRevision}", 7 * 24 * time.Hour,
+			"Scan findings of an image; a new vulnerability database revision means new keys."},
+		{KindSignature, Prefix + "signature:{manifestDigest}:{artifactsHash}", 24 * time.Hour,
+			"Signature status; artifactsHash = ArtifactsHash(signature artifact digests), so a new signature means a new key."},
+		{KindManifest, Prefix + "manifest:{digest}", 24 * time.Hour,
+			"Manifest bytes, content-addressed."},
+		{KindTag, Prefix + "tag:{repo}:{tag}", time.Hour,
+			"Digest a tag resolves to; safe because the gateway forbids moving tags."},
+		{KindDecision, Prefix + "decision:{policyRevision}:{dbRevision}:{environment}:{day}:{digest}:{action...}", time.Hour,
+			"Memoised decision; day is YYYY-MM-DD, action lists the action then the repository and any other input."},
+		{KindLock, Prefix + "lock:{key}", 0,
+			"Flight lock guarding the computation of {key}; expires after the flight's LockTTL, renewed while computing."},
+	}
+}
