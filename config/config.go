@@ -29,6 +29,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Telemetry configures traces.
 	Telemetry Telemetry `yaml:"telemetry"`
+	// Cache configures where evidence (signature results, later scan verdicts) is cached.
+	Cache Cache `yaml:"cache"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests (uploads) to finish.
 	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 }
@@ -94,6 +96,35 @@ type Telemetry struct {
 	OTLPEndpoint string `yaml:"otlpEndpoint"`
 }
 
+// Cache configures the evidence cache: in memory always, shared through Redis when
+// addresses are given.
+type Cache struct {
+	// MemoryBytes bounds the in-memory cache (and Redis fallback).
+	MemoryBytes int64 `yaml:"memoryBytes"`
+	// Timeout bounds each Redis call; past it the gateway serves from memory.
+	Timeout Duration `yaml:"timeout"`
+	// Redis is the shared cache; no addresses means memory only.
+	Redis Redis `yaml:"redis"`
+}
+
+// Redis names a Redis server, Sentinel group or Cluster.
+type Redis struct {
+	// Addrs are host:port addresses: one server, the Sentinels, or Cluster nodes.
+	Addrs []string `yaml:"addrs,omitempty"`
+	// MasterName selects Sentinel mode.
+	MasterName string `yaml:"masterName"`
+	// Username for Redis ACLs.
+	Username string `yaml:"username"`
+	// Password; prefer PasswordFile.
+	Password string `yaml:"password"`
+	// PasswordFile holds the password.
+	PasswordFile string `yaml:"passwordFile"`
+	// DB is the database number (single server and Sentinel).
+	DB int `yaml:"db"`
+	// TLS connects with TLS.
+	TLS bool `yaml:"tls"`
+}
+
 // Default returns the configuration used when nothing else is given: listen on :5000,
 // the embedded registry under ./data, the starter policy.
 func Default() Config {
@@ -107,6 +138,7 @@ func Default() Config {
 		},
 		Limits:          Limits{MaxManifestBytes: 4 << 20},
 		Log:             Log{Level: "info"},
+		Cache:           Cache{MemoryBytes: 256 << 20, Timeout: Duration(500 * time.Millisecond)},
 		ShutdownTimeout: Duration(5 * time.Minute),
 	}
 }

@@ -51,6 +51,7 @@ func TestLoadGood(t *testing.T) {
 		Log:             config.Log{Level: "debug"},
 		Audit:           config.Audit{Path: "stdout"},
 		Telemetry:       config.Telemetry{OTLPEndpoint: "http://collector:4318"},
+		Cache:           config.Default().Cache,
 		ShutdownTimeout: config.Duration(150 * time.Second),
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -258,8 +259,11 @@ func TestApplyEnvEveryVariable(t *testing.T) {
 		"PORTCULLIS_LOG_LEVEL":          "warn",
 		"PORTCULLIS_AUDIT_PATH":         "-",
 		"PORTCULLIS_MAX_MANIFEST_BYTES": "4096",
+		"PORTCULLIS_REDIS_ADDRS":        "10.0.0.1:6379,10.0.0.2:6379",
+		"PORTCULLIS_REDIS_PASSWORD":     "rpw",
 	}
 	want := config.Default()
+	want.Cache.Redis.Addrs, want.Cache.Redis.Password = []string{"10.0.0.1:6379", "10.0.0.2:6379"}, "rpw"
 	want.Addr, want.DataDir, want.Policy = "127.0.0.1:7000", "/data", "observe"
 	want.Upstream.URL, want.Upstream.Timeout = "https://r.internal", config.Duration(time.Minute)
 	want.Upstream.ServiceAccount = config.Credentials{Username: "svc", Password: "pw"}

@@ -54,6 +54,8 @@ var envVars = []struct {
 	{"TLS_CERT_FILE", "tls.certFile", func(c *Config, v string) error { c.TLS.CertFile = v; return nil }},
 	{"TLS_KEY_FILE", "tls.keyFile", func(c *Config, v string) error { c.TLS.KeyFile = v; return nil }},
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
+	{"REDIS_ADDRS", "cache.redis.addrs", func(c *Config, v string) error { c.Cache.Redis.Addrs = strings.Split(v, ","); return nil }},
+	{"REDIS_PASSWORD", "cache.redis.password", func(c *Config, v string) error { c.Cache.Redis.Password = v; return nil }},
 	{"AUDIT_PATH", "audit.path", func(c *Config, v string) error { c.Audit.Path = v; return nil }},
 	{"MAX_MANIFEST_BYTES", "limits.maxManifestBytes", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -79,6 +79,27 @@ func (c Config) Validate() error {
 	default:
 		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
+	if c.Cache.MemoryBytes < 1<<20 {
+		add("cache.memoryBytes", "must be at least 1048576, got %d", c.Cache.MemoryBytes)
+	}
+	if c.Cache.Timeout <= 0 {
+		add("cache.timeout", "must be positive")
+	}
+	rd := c.Cache.Redis
+	for i, a := range rd.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			add(fmt.Sprintf("cache.redis.addrs[%d]", i), "want HOST:PORT: %v", err)
+		}
+	}
+	if rd.Password != "" && rd.PasswordFile != "" {
+		add("cache.redis", "set password or passwordFile, not both")
+	}
+	if len(rd.Addrs) == 0 && (rd.MasterName != "" || rd.Password != "" || rd.PasswordFile != "" || rd.Username != "") {
+		add("cache.redis.addrs", "required when other cache.redis fields are set")
+	}
+	if rd.DB < 0 {
+		add("cache.redis.db", "must not be negative")
+	}
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "must not be negative")
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/embedded"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -140,7 +141,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gt, watcher, err := newGate(ctx, cfg, upstreamURL, transport, log)
+	store, cacheStatus, closeCache, err := newCache(cfg.Cache, tel, log)
+	if err != nil {
+		return err
+	}
+	defer closeCache()
+	gt, watcher, err := newGate(ctx, cfg, upstreamURL, transport, store, tel, log)
 	if err != nil {
 		return err
 	}
@@ -157,6 +163,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	hc := health.New(5 * time.Second)
 	hc.Add("upstream", px.Ping)
+	hc.AddInfo("cache", cacheStatus)
 	if watcher != nil {
 		hc.AddInfo("policy", watcher.Status)
 	} else {
@@ -205,6 +212,44 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return nil
 }
 
+// newCache builds the evidence cache: memory, or Redis with memory as its fallback. It
+// returns the store, a status line for /readyz and a function that releases it.
+func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache.LockingStore, func() string, func(), error) {
+	opts := []cache.Option{cache.WithMeterProvider(tel.Meter), cache.WithTimeout(c.Timeout.Std())}
+	mem := cache.NewMemory(c.MemoryBytes, opts...)
+	if len(c.Redis.Addrs) == 0 {
+		return mem, func() string {
+			return "in-memory only (no cache.redis.addrs): verdicts are not shared between replicas"
+		}, func() {}, nil
+	}
+	password := c.Redis.Password
+	if c.Redis.PasswordFile != "" {
+		b, err := os.ReadFile(c.Redis.PasswordFile)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("cache.redis.passwordFile: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	client, err := cache.NewRedisClient(cache.RedisOptions{
+		Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, Username: c.Redis.Username,
+		Password: password, DB: c.Redis.DB, TLS: c.Redis.TLS,
+		DialTimeout: c.Timeout.Std(), ReadTimeout: c.Timeout.Std(), WriteTimeout: c.Timeout.Std(),
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("cache.redis: %w", err)
+	}
+	res := cache.NewResilient(cache.NewRedis(client, opts...), mem, opts...)
+	status := func() string {
+		up, detail := res.Status()
+		if up {
+			return "redis " + strings.Join(c.Redis.Addrs, ",") + ": up"
+		}
+		return "redis " + strings.Join(c.Redis.Addrs, ",") + ": DOWN, serving from memory (" + detail + ")"
+	}
+	log.Info("cache", slog.String("redis", strings.Join(c.Redis.Addrs, ",")))
+	return res, status, func() { res.Close(); _ = client.Close() }, nil
+}
+
 func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 	sa := proxy.ServiceAccount{Username: c.Username, Password: c.Password}
 	if c.PasswordFile != "" {
@@ -219,7 +264,7 @@ func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 
 // newGate loads the policy, opens the audit log and builds the gate; for a policy file it
 // also starts the watcher that reloads it on change and on SIGHUP.
-func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, log *slog.Logger) (*gate.Gate, *gate.Watcher, error) {
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, tel *telemetry.Telemetry, log *slog.Logger) (*gate.Gate, *gate.Watcher, error) {
 	pol, err := gate.LoadPolicy(cfg.Policy)
 	if err != nil {
 		return nil, nil, err
@@ -248,7 +293,8 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	if sa.Username != "" {
 		reader = reader.WithServiceAccount(sa.Username, sa.Password)
 	}
-	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(verify.New(reader)))
+	sigs := gate.NewCachedVerifier(verify.New(reader), cache.NewFlight(store, cache.WithMeterProvider(tel.Meter)))
+	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs))
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
 		return g, nil, nil
