@@ -33,6 +33,14 @@ type gateway struct {
 // process is stopped when the test ends.
 func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
+	g := launchGateway(t, extra...)
+	g.waitReady(t)
+	return g
+}
+
+// launchGateway is startGateway without waiting for readiness over plain HTTP.
+func launchGateway(t *testing.T, extra ...string) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir + "/data", "--policy", "observe"}, extra...)
 	cmd := exec.Command(gatewayBin, args...)
@@ -60,7 +68,6 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Cleanup(func() { g.stop(t) })
 
 	g.addr = g.waitListening(t)
-	g.waitReady(t)
 	return g
 }
 
