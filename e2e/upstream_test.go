@@ -30,7 +30,8 @@ func TestUpstreamKilledMidTransfer(t *testing.T) {
 	storage := t.TempDir()
 	up := startUpstream(t, storage, "127.0.0.1:0")
 	gw := startGateway(t, "--upstream", "http://"+up.addr)
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	// The timeout only guards against a hang.
+	client := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{DisableCompression: true}}
 	t.Cleanup(client.CloseIdleConnections)
 
 	var seed [32]byte
@@ -42,9 +43,7 @@ func TestUpstreamKilledMidTransfer(t *testing.T) {
 	blobURL := gw.url("/v2/e2e/big/blobs/" + digest)
 
 	// Start the download, and kill the upstream once the client holds 8 MiB.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	resp := get(t, ctx, client, blobURL)
+	resp := get(t, client, blobURL)
 	if resp.StatusCode != http.StatusOK || resp.ContentLength != size {
 		t.Fatalf("GET %s: %s with Content-Length %d, want 200 with %d", blobURL, resp.Status, resp.ContentLength, size)
 	}
@@ -79,7 +78,7 @@ func TestUpstreamKilledMidTransfer(t *testing.T) {
 	if !poll(30*time.Second, func() bool { return httpStatus(gw.url("/v2/")) == http.StatusOK }) {
 		t.Fatal("the gateway did not serve /v2/ again after the upstream came back")
 	}
-	resp = get(t, ctx, client, blobURL)
+	resp = get(t, client, blobURL)
 	got.Reset()
 	n, err := io.Copy(got, resp.Body)
 	resp.Body.Close()
@@ -134,9 +133,9 @@ func pushBlob(t *testing.T, client *http.Client, gw *gateway, repo, digest strin
 	}
 }
 
-func get(t *testing.T, ctx context.Context, client *http.Client, url string) *http.Response {
+func get(t *testing.T, client *http.Client, url string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
