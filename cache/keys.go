@@ -20,6 +20,7 @@ const (
 	KindManifest  = "manifest"  // manifest bytes
 	KindTag       = "tag"       // tag → digest resolution
 	KindDecision  = "decision"  // memoised admission decision
+	KindAccess    = "access"    // the upstream recently let a credential pull from a repository
 	KindLock      = "lock"      // Flight lock guarding another key
 	KindOther     = "other"     // any key not built here (metrics only)
 )
@@ -78,6 +79,13 @@ func DecisionKey(policyRevision, dbRevision, environment string, day time.Time, 
 	return build(KindDecision, parts...)
 }
 
+// AccessKey names the memo that the upstream let the client with this Authorization header
+// value (possibly empty) pull from repo. The header is hashed, never stored.
+func AccessKey(repo, authorization string) string {
+	sum := sha256.Sum256([]byte(authorization))
+	return build(KindAccess, part(repo), "sha256:"+hex.EncodeToString(sum[:]))
+}
+
 // LockKey names the Flight lock that guards the computation of key.
 func LockKey(key string) string {
 	return Prefix + KindLock + ":" + key
@@ -91,7 +99,7 @@ func KindOf(key string) string {
 	}
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
-	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindLock:
+	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindLock:
 		return kind
 	}
 	return KindOther

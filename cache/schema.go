@@ -26,6 +26,8 @@ func KeySchema() []KeyDoc {
 			"Digest a tag resolves to; safe because the gateway forbids moving tags."},
 		{KindDecision, Prefix + "decision:{policyRevision}:{dbRevision}:{environment}:{day}:{digest}:{action...}", time.Hour,
 			"Memoised decision; day is YYYY-MM-DD, action lists the action then the repository and any other input."},
+		{KindAccess, Prefix + "access:{repo}:{credentialHash}", time.Minute,
+			"The upstream answered a pull by this credential (sha256 of the Authorization header) with 200; lets cached manifests be served without widening access."},
 		{KindLock, Prefix + "lock:{key}", 0,
 			"Flight lock guarding the computation of {key}; expires after the flight's LockTTL, renewed while computing."},
 	}

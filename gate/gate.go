@@ -61,6 +61,11 @@ func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate
 // Policy returns the policy in force.
 func (g *Gate) Policy() *policy.Policy { return g.policy.Load() }
 
+// TagsImmutable reports whether the policy in force forbids moving tags of repo today.
+func (g *Gate) TagsImmutable(repo, host string) bool {
+	return g.policy.Load().TagsImmutable(repo, host, g.now())
+}
+
 // SetPolicy swaps the policy in force atomically.
 func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
 

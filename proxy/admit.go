@@ -13,6 +13,9 @@ import (
 // Gate decides whether a manifest may be stored or served.
 type Gate interface {
 	Admit(ctx context.Context, req gate.Request) gate.Result
+	// TagsImmutable reports whether the gateway forbids moving tags of repo, so that a
+	// tag's digest may be remembered.
+	TagsImmutable(repo, host string) bool
 }
 
 // WithGate sets the admission gate every manifest push and pull goes through. Without

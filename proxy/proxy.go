@@ -37,6 +37,7 @@ type Proxy struct {
 	service     ServiceAccount
 	gate        Gate
 	refs        referrers
+	cache       Cache
 }
 
 // ServiceAccount is the gateway's own upstream identity, used for its reads and never for
@@ -56,6 +57,7 @@ type settings struct {
 	mp          metric.MeterProvider
 	service     ServiceAccount
 	gate        Gate
+	cache       Cache
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -102,6 +104,7 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		inst:        inst,
 		service:     s.service,
 		gate:        s.gate,
+		cache:       s.cache,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -132,6 +135,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
+	case route.Kind == KindManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead) && p.serveCached(rec, r, route):
+		return
 	case route.Kind == KindReferrers && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		p.serveReferrers(rec, r, route)
 		return
@@ -144,6 +149,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rec, err)
 			return
 		}
+		r = r.WithContext(withPushed(r.Context(), body, dgst))
 		if head, subject := subjectOf(body); subject != "" {
 			r = r.WithContext(withReferrer(r.Context(), &referrerState{repo: route.Name, digest: dgst,
 				contentType: r.Header.Get("Content-Type"), subject: subject, body: body, head: head}))
@@ -181,6 +187,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
+	if pushed, ok := pushedFrom(resp.Request.Context()); ok && resp.StatusCode == http.StatusCreated {
+		p.remember(resp.Request, info.route, pushed.digest, resp.Request.Header.Get("Content-Type"), pushed.body, false)
+	}
 	if st := referrerFrom(resp.Request.Context()); st != nil &&
 		(resp.StatusCode == http.StatusCreated && !st.remove || resp.StatusCode == http.StatusAccepted && st.remove) {
 		p.afterReferrerChange(resp, st)
@@ -199,7 +208,14 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		if err != nil {
 			return err
 		}
-		return p.admit(resp.Request, policy.ActionPull, info.route, resp.Header.Get("Docker-Content-Digest"), body, resp.Header)
+		dgst := resp.Header.Get("Docker-Content-Digest")
+		if err := p.admit(resp.Request, policy.ActionPull, info.route, dgst, body, resp.Header); err != nil {
+			return err
+		}
+		if resp.Request.Method == http.MethodGet {
+			p.remember(resp.Request, info.route, dgst, resp.Header.Get("Content-Type"), body, true)
+		}
+		return nil
 	}
 	return nil
 }

@@ -67,3 +67,20 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush and deadlines underneath.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+type pushedKey struct{}
+
+// pushed is a manifest the client is pushing, carried to the response hook.
+type pushed struct {
+	body   []byte
+	digest string
+}
+
+func withPushed(ctx context.Context, body []byte, dgst string) context.Context {
+	return context.WithValue(ctx, pushedKey{}, pushed{body: body, digest: dgst})
+}
+
+func pushedFrom(ctx context.Context) (pushed, bool) {
+	p, ok := ctx.Value(pushedKey{}).(pushed)
+	return p, ok
+}

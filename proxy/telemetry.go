@@ -28,6 +28,7 @@ type instruments struct {
 	bytesIn       metric.Int64Counter
 	upstreamDur   metric.Float64Histogram
 	upstreamError metric.Int64Counter
+	hotHits       metric.Int64Counter
 }
 
 func newInstruments(mp metric.MeterProvider) (*instruments, error) {
@@ -51,6 +52,8 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	i.upstreamDur, e = m.Float64Histogram("portcullis.upstream.duration", metric.WithUnit("s"), metric.WithDescription("Time from sending a request upstream to its response headers."), secondsBuckets)
 	must(e)
 	i.upstreamError, e = m.Int64Counter("portcullis.upstream.errors", metric.WithDescription("Upstream exchanges that failed without a response."))
+	must(e)
+	i.hotHits, e = m.Int64Counter("portcullis.manifest.cache.served", metric.WithDescription("Manifest pulls answered from the cache without asking the upstream."))
 	must(e)
 	return &i, err
 }

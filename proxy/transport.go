@@ -53,7 +53,7 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		IdleConnTimeout:       90 * time.Second,
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     true,
-		WriteBufferSize:       256 << 10,
-		ReadBufferSize:        256 << 10,
+		WriteBufferSize:       64 << 10,
+		ReadBufferSize:        64 << 10,
 	}, nil
 }

@@ -152,6 +152,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	px, err := proxy.New(upstreamURL, transport,
 		proxy.WithGate(gt),
+		proxy.WithCache(store),
 		proxy.WithLogger(log),
 		proxy.WithMaxManifestBytes(cfg.Limits.MaxManifestBytes),
 		proxy.WithTracerProvider(tel.Tracer),

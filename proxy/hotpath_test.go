@@ -1,0 +1,140 @@
+package proxy_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/proxy"
+	"github.com/portcullis-dev/portcullis/upstream"
+)
+
+// countingTransport counts the manifest requests that reach the upstream.
+type countingTransport struct {
+	next      http.RoundTripper
+	manifests atomic.Int64
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/manifests/") {
+		c.manifests.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+const hotPolicy = `version: 1
+environments:
+  - name: prod
+    repositories: ["prod/**"]
+  - name: scratch
+    repositories: ["**"]
+rules:
+  - id: immutable-prod
+    type: immutable
+    mode: block
+    environments: [prod]
+`
+
+func hotGateway(t *testing.T) (base string, up *countingTransport, store *cache.Memory) {
+	t.Helper()
+	reg := regtest.Registry(t)
+	p, err := policy.Parse([]byte(hotPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up = &countingTransport{next: tr}
+	client, err := upstream.New(reg, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store = cache.NewMemory(64 << 20)
+	g := gate.New(p, client, discardSink{})
+	px, err := proxy.New(reg, up, proxy.WithGate(g), proxy.WithCache(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(px)
+	t.Cleanup(srv.Close)
+	return srv.URL, up, store
+}
+
+func getManifest(t *testing.T, url, authorization string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+func TestImmutableTagPullServedFromCacheWithoutUpstream(t *testing.T) {
+	base, up, _ := hotGateway(t)
+	if resp := putManifest(t, base, "prod/api", "1.0.0"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("push: %s", resp.Status)
+	}
+	first, body := getManifest(t, base+"/v2/prod/api/manifests/1.0.0", "")
+	if first.StatusCode != http.StatusOK || first.Header.Get("Portcullis-Cache") != "" {
+		t.Fatalf("first pull: %s cache %q, want 200 from the upstream", first.Status, first.Header.Get("Portcullis-Cache"))
+	}
+	before := up.manifests.Load()
+	second, again := getManifest(t, base+"/v2/prod/api/manifests/1.0.0", "")
+	if second.StatusCode != http.StatusOK || second.Header.Get("Portcullis-Cache") != "hit" {
+		t.Fatalf("second pull: %s cache %q, want a cache hit", second.Status, second.Header.Get("Portcullis-Cache"))
+	}
+	if n := up.manifests.Load() - before; n != 0 {
+		t.Fatalf("the cached pull asked the upstream %d times, want 0", n)
+	}
+	if string(again) != string(body) || second.Header.Get("Docker-Content-Digest") != first.Header.Get("Docker-Content-Digest") {
+		t.Fatal("the cached pull served other bytes or another digest")
+	}
+
+	// Another credential has not been vouched for by the upstream: it goes upstream.
+	other, _ := getManifest(t, base+"/v2/prod/api/manifests/1.0.0", "Basic b3RoZXI6cHc=")
+	if other.Header.Get("Portcullis-Cache") == "hit" {
+		t.Fatal("a credential the upstream never saw was served from the cache")
+	}
+}
+
+func TestMutableTagsAndTamperedEntriesGoUpstream(t *testing.T) {
+	base, up, store := hotGateway(t)
+	// scratch/** has no immutability rule: its tags may move, so they are never cached.
+	putManifest(t, base, "scratch/tool", "dev").Body.Close()
+	getManifest(t, base+"/v2/scratch/tool/manifests/dev", "")
+	before := up.manifests.Load()
+	if resp, _ := getManifest(t, base+"/v2/scratch/tool/manifests/dev", ""); resp.Header.Get("Portcullis-Cache") == "hit" || up.manifests.Load() == before {
+		t.Fatal("a mutable tag was answered from the cache")
+	}
+
+	// A cache entry whose bytes no longer match their digest is never served.
+	putManifest(t, base, "prod/api", "2.0.0").Body.Close()
+	first, _ := getManifest(t, base+"/v2/prod/api/manifests/2.0.0", "")
+	dgst := first.Header.Get("Docker-Content-Digest")
+	bad, _ := cache.Encode(cache.KindManifest, 1, map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "body": []byte(`{"tampered":true}`)})
+	if err := store.Set(context.Background(), cache.ManifestKey(dgst), bad, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := getManifest(t, base+"/v2/prod/api/manifests/2.0.0", "")
+	if resp.Header.Get("Portcullis-Cache") == "hit" || strings.Contains(string(body), "tampered") {
+		t.Fatal("tampered cached bytes were served")
+	}
+}
