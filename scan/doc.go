@@ -1,0 +1,2 @@
+// Package scan finds vulnerable packages, secrets and unsafe configuration in container images.
+package scan

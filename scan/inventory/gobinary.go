@@ -1,0 +1,94 @@
+package inventory
+
+import (
+	"bytes"
+	"debug/buildinfo"
+	"encoding/binary"
+	"runtime/debug"
+	"strings"
+)
+
+// GoBinary reads the modules compiled into Go executables (ELF, Mach-O, PE)
+// from the build information the Go linker embeds.
+type GoBinary struct{}
+
+// Wants accepts every path: executables are recognised by content (WantsContent).
+func (GoBinary) Wants(string) bool { return true }
+
+// WantsContent reports whether head starts like an executable.
+func (GoBinary) WantsContent(_ string, _ int64, head []byte) bool {
+	return isExecutable(head)
+}
+
+// Extract returns the binary's main module, its dependencies (a replaced
+// module as its replacement) and the standard library as module "stdlib".
+// A file that is not a Go executable has no packages and no error.
+func (GoBinary) Extract(p string, data []byte) ([]Package, error) {
+	if !isExecutable(data) {
+		return nil, nil
+	}
+	bi, err := buildinfo.Read(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil
+	}
+	return goPackages(p, bi), nil
+}
+
+// isExecutable reports whether b starts with ELF, Mach-O (thin or universal)
+// or PE magic.
+func isExecutable(b []byte) bool {
+	if len(b) < 4 {
+		return len(b) >= 2 && b[0] == 'M' && b[1] == 'Z'
+	}
+	switch binary.BigEndian.Uint32(b) {
+	case 0x7f454c46, // ELF
+		0xfeedface, 0xfeedfacf, 0xcefaedfe, 0xcffaedfe: // Mach-O 32/64, both byte orders
+		return true
+	case 0xcafebabe:
+		// Universal Mach-O, told apart from a Java class file (same magic) by
+		// its small architecture count where a class file has its version.
+		return len(b) >= 8 && binary.BigEndian.Uint32(b[4:]) < 20
+	}
+	return b[0] == 'M' && b[1] == 'Z'
+}
+
+// goPackages turns build information into packages.
+func goPackages(p string, bi *debug.BuildInfo) []Package {
+	pkgs := make([]Package, 0, len(bi.Deps)+2)
+	if v := goToolchainVersion(bi.GoVersion); v != "" {
+		pkgs = append(pkgs, Package{Ecosystem: EcosystemGo, Name: "stdlib", Version: v, Path: p})
+	}
+	if bi.Main.Path != "" {
+		pkgs = append(pkgs, Package{Ecosystem: EcosystemGo, Name: bi.Main.Path, Version: bi.Main.Version, Path: p})
+	}
+	for _, m := range bi.Deps {
+		if m == nil {
+			continue
+		}
+		name, version := m.Path, m.Version
+		if r := m.Replace; r != nil {
+			if isLocalPath(r.Path) {
+				// Replaced by a directory: the code is whatever was there.
+				version = "(devel)"
+			} else {
+				name, version = r.Path, r.Version
+			}
+		}
+		pkgs = append(pkgs, Package{Ecosystem: EcosystemGo, Name: name, Version: version, Path: p})
+	}
+	return pkgs
+}
+
+// isLocalPath reports whether a replacement is a directory rather than a
+// module, as the go command tells them apart (cmd/go modfile.IsDirectoryPath).
+func isLocalPath(p string) bool {
+	return p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") ||
+		strings.HasPrefix(p, "/") || strings.HasPrefix(p, `.\`) || strings.HasPrefix(p, `..\`) ||
+		strings.HasPrefix(p, `\`) || (len(p) >= 2 && p[1] == ':')
+}
+
+// goToolchainVersion turns "go1.22.5 X:boringcrypto" into "1.22.5".
+func goToolchainVersion(v string) string {
+	v, _, _ = strings.Cut(v, " ")
+	return strings.TrimPrefix(v, "go")
+}

@@ -1,0 +1,94 @@
+package inventory
+
+import (
+	"fmt"
+	"io"
+)
+
+// OSV ecosystem names used in Package.Ecosystem.
+const (
+	EcosystemDebian = "Debian"
+	EcosystemUbuntu = "Ubuntu"
+	EcosystemAlpine = "Alpine"
+	EcosystemGo     = "Go"
+	EcosystemNPM    = "npm"
+	EcosystemPyPI   = "PyPI"
+	EcosystemMaven  = "Maven"
+)
+
+// Package is one installed package found in an image.
+type Package struct {
+	// Ecosystem is the OSV ecosystem name, e.g. "Debian", "Go", "npm".
+	// dpkg and apk databases yield "Debian" and "Alpine"; the image's distro may
+	// refine that (a dpkg database in an Ubuntu image lists Ubuntu packages).
+	Ecosystem string `json:"ecosystem"`
+	// Name is the package name in its ecosystem ("groupId:artifactId" for Maven).
+	Name string `json:"name"`
+	// Version is the installed version, exactly as recorded.
+	Version string `json:"version"`
+	// SourceName is the source package an OS package was built from
+	// (dpkg Source, apk origin), which OS advisories are keyed by.
+	SourceName string `json:"sourceName,omitempty"`
+	// SourceVersion is the source package's version when it differs from Version
+	// (dpkg "Source: name (version)"); empty means the same as Version.
+	SourceVersion string `json:"sourceVersion,omitempty"`
+	// Path is the file the package was read from; a package inside an archive is
+	// named by the archive's path, "!/" and the path inside it.
+	Path string `json:"path"`
+	// Layer is the diffID of the layer the package came from.
+	Layer string `json:"layer,omitempty"`
+}
+
+// Extractor reads packages from one kind of file, which it asks for by path.
+// Extract must not keep data after it returns: the caller reuses the buffer.
+type Extractor interface {
+	// Wants reports whether the file at the clean absolute path is one to read.
+	Wants(path string) bool
+	// Extract returns the packages recorded in the file's contents.
+	Extract(path string, data []byte) ([]Package, error)
+}
+
+// Sniffer is implemented by extractors that decide by content as well as by path:
+// a file they Want is read only if WantsContent accepts its size and first bytes.
+type Sniffer interface {
+	// WantsContent reports whether a file of this size starting with head
+	// (its first bytes, at most SniffLen of them) is one to read.
+	WantsContent(path string, size int64, head []byte) bool
+}
+
+// SniffLen is the most bytes of a file a Sniffer is shown.
+const SniffLen = 512
+
+// LimitError reports that an extractor stopped at one of its bounds, so the
+// packages it returned alongside it may be incomplete.
+type LimitError struct {
+	// Reason says which bound, e.g. "nested archive depth over 3".
+	Reason string
+}
+
+// Error returns the reason.
+func (e *LimitError) Error() string { return e.Reason }
+
+func limitf(format string, args ...any) *LimitError {
+	return &LimitError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// All returns every extractor in this package; archives are opened to
+// maxDepth levels of nesting and maxArchiveBytes of decompressed content each.
+func All(maxDepth int, maxArchiveBytes int64) []Extractor {
+	return []Extractor{
+		Dpkg{},
+		APK{},
+		GoBinary{},
+		NPM{},
+		Python{},
+		Java{MaxDepth: maxDepth, MaxBytes: maxArchiveBytes},
+	}
+}
+
+// StreamExtractor is implemented by extractors that can also read a file too
+// large to hold in memory, as a stream read once from start to end.
+type StreamExtractor interface {
+	// ExtractStream returns the packages recorded in the file read from r.
+	ExtractStream(path string, r io.Reader) ([]Package, error)
+}
