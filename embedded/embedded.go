@@ -117,8 +117,20 @@ func (r *Registry) Close(ctx context.Context) error {
 // on stderr, so it does not drown the gateway's own log.
 func quietLogs() {
 	logrus.SetLevel(logrus.WarnLevel)
-	logrus.SetFormatter(&logrus.JSONFormatter{})
+	logrus.SetFormatter(clientErrorFilter{&logrus.JSONFormatter{}})
 	logrus.SetOutput(stderr)
+}
+
+// clientErrorFilter drops distribution's "response completed with error" entries for
+// 4xx answers (an unknown tag, a denied request): they are the client's business, logged by
+// the gateway's access log, and would bury the registry's real errors.
+type clientErrorFilter struct{ next logrus.Formatter }
+
+func (f clientErrorFilter) Format(e *logrus.Entry) ([]byte, error) {
+	if status, ok := e.Data["http.response.status"].(int); ok && status >= 400 && status < 500 {
+		return nil, nil
+	}
+	return f.next.Format(e)
 }
 
 var stderr io.Writer = logWriter{}
