@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/portcullis-dev/portcullis/internal/cosigntest"
+	"github.com/portcullis-dev/portcullis/internal/regtest"
+)
+
+// computations sums a gateway's portcullis_cache_computations_total for kind.
+func computations(t *testing.T, gw *gateway, kind string) int {
+	t.Helper()
+	resp, err := http.Get(gw.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	total := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "portcullis_cache_computations_total{") || !strings.Contains(line, `kind="`+kind+`"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("metric line %q: %v", line, err)
+		}
+		total += int(v)
+	}
+	return total
+}
+
+func pullStatus(gw *gateway, repo, digest string) (int, error) {
+	req, _ := http.NewRequest(http.MethodGet, gw.url("/v2/"+repo+"/manifests/"+digest), nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// TestTwoReplicasShareOneRedis runs two gateway processes in front of one registry with
+// one Redis: a signature verified by either serves both, and twenty concurrent first pulls
+// spread over both verify once.
+func TestTwoReplicasShareOneRedis(t *testing.T) {
+	crane := requireTool(t, "crane")
+	regtest.Redis(t) // skips loudly, or fails on CI, without Redis
+	reg := regtest.Registry(t)
+	release := cosigntest.NewKey(t)
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	writeFile(t, policyPath, []byte(`version: 1
+authorities:
+  - name: release
+    key: |
+`+indentLines(release.PublicPEM(t), "      ")+`
+environments:
+  - name: prod
+    repositories: ["prod/**"]
+rules:
+  - id: prod-signed
+    type: signature
+    mode: block
+    environments: [prod]
+    authorities: [release]
+`))
+	cfg := filepath.Join(dir, "portcullis.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf("cache:\n  redis:\n    addrs: [%q]\n", regtest.RedisAddr())))
+	a := startGateway(t, "--config", cfg, "--policy", policyPath, "--upstream", reg)
+	b := startGateway(t, "--config", cfg, "--policy", policyPath, "--upstream", reg)
+
+	img := newImage(t)
+	tarPath := filepath.Join(dir, "layer.tar")
+	writeFile(t, tarPath, img.layerTar)
+	out, _ := runTool(t, crane, "append", "--insecure", "--oci-empty-base", "-f", tarPath, "-t", a.addr+"/prod/app:1.0.0")
+	_, digest, _ := strings.Cut(strings.TrimSpace(out), "@")
+	regtest.Redis(t, "portcullis:v1:signature:"+digest+"*", "portcullis:v1:lock:portcullis:v1:signature:"+digest+"*")
+
+	if code, err := pullStatus(b, "prod/app", digest); err != nil || code != http.StatusForbidden {
+		t.Fatalf("unsigned pull through B: %d %v, want 403", code, err)
+	}
+	cosigntest.SignLegacy(t, a.addr, "prod/app", digest, release)
+
+	before := computations(t, a, "signature") + computations(t, b, "signature")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		gw := a
+		if i%2 == 1 {
+			gw = b
+		}
+		wg.Go(func() {
+			if code, err := pullStatus(gw, "prod/app", digest); err != nil || code != http.StatusOK {
+				t.Errorf("signed pull %d: %d %v, want 200", i, code, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := computations(t, a, "signature") + computations(t, b, "signature") - before; n != 1 {
+		t.Fatalf("%d signature verifications for 20 concurrent first pulls over two replicas, want 1", n)
+	}
+	onB := computations(t, b, "signature")
+	for range 5 {
+		if code, _ := pullStatus(b, "prod/app", digest); code != http.StatusOK {
+			t.Fatalf("pull through B: %d", code)
+		}
+	}
+	if n := computations(t, b, "signature") - onB; n != 0 {
+		t.Fatalf("B verified %d more times; the shared result should serve it", n)
+	}
+}
+
+func indentLines(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n")
+}
