@@ -14,8 +14,9 @@ import (
 
 // installHints says how to get each client the tests drive.
 var installHints = map[string]string{
-	"crane":  "GOBIN=$HOME/.cache/portcullis-tools/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1",
-	"skopeo": "apt-get update && apt-get install -y skopeo",
+	"crane":        "GOBIN=$HOME/.cache/portcullis-tools/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1",
+	"skopeo":       "apt-get update && apt-get install -y skopeo",
+	"redis-server": "apt-get update && apt-get install -y redis-server",
 }
 
 // requireTool finds a client in $PORTCULLIS_TOOLS/bin, $HOME/.cache/portcullis-tools/bin
