@@ -88,8 +88,8 @@ func TestRedisFailsMidLoad(t *testing.T) {
 	release := cosigntest.NewKey(t)
 	dir := t.TempDir()
 	policyPath := filepath.Join(dir, "policy.yaml")
-	writeFile(t, policyPath, []byte("version: 1\nauthorities:\n  - name: release\n    key: |\n"+indentLines(release.PublicPEM(t), "      ")+
-		"\nenvironments:\n  - name: prod\n    repositories: [\"prod/**\"]\nrules:\n  - id: prod-signed\n    type: signature\n    mode: block\n    environments: [prod]\n    authorities: [release]\n"))
+	writeFile(t, policyPath, []byte("version: 1\nauthorities:\n"+release.AuthorityYAML(t, "release")+
+		"environments:\n  - name: prod\n    repositories: [\"prod/**\"]\nrules:\n  - id: prod-signed\n    type: signature\n    mode: block\n    environments: [prod]\n    authorities: [release]\n"))
 	cfg := filepath.Join(dir, "portcullis.yaml")
 	writeFile(t, cfg, []byte("cache:\n  timeout: 200ms\n  redis:\n    addrs: [\"127.0.0.1:"+rdb.port+"\"]\n"))
 	gw := startGateway(t, "--config", cfg, "--policy", policyPath)

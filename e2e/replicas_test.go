@@ -63,10 +63,7 @@ func TestTwoReplicasShareOneRedis(t *testing.T) {
 	policyPath := filepath.Join(dir, "policy.yaml")
 	writeFile(t, policyPath, []byte(`version: 1
 authorities:
-  - name: release
-    key: |
-`+indentLines(release.PublicPEM(t), "      ")+`
-environments:
+`+release.AuthorityYAML(t, "release")+`environments:
   - name: prod
     repositories: ["prod/**"]
 rules:
@@ -119,12 +116,4 @@ rules:
 	if n := computations(t, b, "signature") - onB; n != 0 {
 		t.Fatalf("B verified %d more times; the shared result should serve it", n)
 	}
-}
-
-func indentLines(s, prefix string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i := range lines {
-		lines[i] = prefix + lines[i]
-	}
-	return strings.Join(lines, "\n")
 }

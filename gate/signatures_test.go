@@ -28,10 +28,7 @@ func signaturePolicy(t *testing.T, release cosigntest.Key, perPlatform bool) *po
 	doc := `version: 1
 exceptionProcess: "file a SEC ticket"
 authorities:
-  - name: release
-    signCommand: "cosign sign --key release.key"
-    key: |
-` + indent(release.PublicPEM(t), "      ") + `
+` + release.AuthorityYAML(t, "release") + `    signCommand: "cosign sign --key release.key"
 environments:
   - name: prod
     repositories: ["prod/**"]
@@ -51,14 +48,6 @@ rules:
 		t.Fatal(err)
 	}
 	return p
-}
-
-func indent(s, prefix string) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	for i := range lines {
-		lines[i] = prefix + lines[i]
-	}
-	return strings.Join(lines, "\n")
 }
 
 func signedGate(t *testing.T, reg string, p *policy.Policy) (*gate.Gate, *memSink) {

@@ -1,19 +1,11 @@
 package proxy_test
 
 import (
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/portcullis-dev/portcullis/cache"
-	"github.com/portcullis-dev/portcullis/gate"
-	"github.com/portcullis-dev/portcullis/internal/regtest"
-	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
-	"github.com/portcullis-dev/portcullis/upstream"
 )
 
 // BenchmarkManifestGetWarmCache GETs a manifest by an immutable tag straight from the
@@ -23,34 +15,15 @@ import (
 // gateway/direct (target >= 1.0), then times single sequential requests, alternating
 // paths, and reports each path's p99 and the gateway's added p99 latency in ms.
 func BenchmarkManifestGetWarmCache(b *testing.B) {
-	reg := regtest.Registry(b)
-	p, err := policy.Parse([]byte(hotPolicy))
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	client, err := upstream.New(reg, tr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := gate.New(p, client, discardSink{}, gate.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
-	px, err := proxy.New(reg, tr, proxy.WithGate(g), proxy.WithCache(cache.NewMemory(64<<20)),
-		proxy.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(px)
-	b.Cleanup(srv.Close)
+	env := newHotEnv(b, proxy.WithLogger(quietLogger))
+	reg, gatewayURL := env.upstream, env.gateway
 	c := perfClient(b)
 	const repo = "prod/bench"
-	manifest, d, err := perfImage(c, srv.URL, repo, "1.0.0")
+	manifest, d, err := perfImage(c, gatewayURL, repo, "1.0.0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	urls := map[string]string{"direct": reg + "/v2/" + repo + "/manifests/1.0.0", "gateway": srv.URL + "/v2/" + repo + "/manifests/1.0.0"}
+	urls := map[string]string{"direct": reg + "/v2/" + repo + "/manifests/1.0.0", "gateway": gatewayURL + "/v2/" + repo + "/manifests/1.0.0"}
 	for _, u := range urls {
 		// Checks the bytes, and warms the gateway's cache.
 		if err := perfGetManifest(c, u, d, manifest); err != nil {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -44,31 +45,47 @@ rules:
     environments: [prod]
 `
 
-func hotGateway(t *testing.T) (base string, up *countingTransport, store *cache.Memory) {
-	t.Helper()
-	reg := regtest.Registry(t)
+// hotEnv is a real registry and, in front of it, a gateway with the real gate (hotPolicy)
+// and an in-memory cache, reaching the upstream through a counting transport.
+type hotEnv struct {
+	upstream, gateway string
+	up                *countingTransport
+	store             *cache.Memory
+}
+
+func newHotEnv(tb testing.TB, opts ...proxy.Option) hotEnv {
+	tb.Helper()
+	reg := regtest.Registry(tb)
 	p, err := policy.Parse([]byte(hotPolicy))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tr, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	up = &countingTransport{next: tr}
 	client, err := upstream.New(reg, tr)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	store = cache.NewMemory(64 << 20)
-	g := gate.New(p, client, discardSink{})
-	px, err := proxy.New(reg, up, proxy.WithGate(g), proxy.WithCache(store))
+	env := hotEnv{upstream: reg, up: &countingTransport{next: tr}, store: cache.NewMemory(64 << 20)}
+	g := gate.New(p, client, discardSink{}, gate.WithLogger(quietLogger))
+	px, err := proxy.New(reg, env.up, append([]proxy.Option{proxy.WithGate(g), proxy.WithCache(env.store)}, opts...)...)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(px)
-	t.Cleanup(srv.Close)
-	return srv.URL, up, store
+	tb.Cleanup(srv.Close)
+	env.gateway = srv.URL
+	return env
+}
+
+var quietLogger = slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+func hotGateway(t *testing.T) (base string, up *countingTransport, store *cache.Memory) {
+	t.Helper()
+	env := newHotEnv(t)
+	return env.gateway, env.up, env.store
 }
 
 func getManifest(t *testing.T, url, authorization string) (*http.Response, []byte) {

@@ -99,3 +99,14 @@ func PushLegacy(tb testing.TB, registryHost, repo, digest string, payload []byte
 		tb.Fatal(err)
 	}
 }
+
+// AuthorityYAML is a policy `authorities` entry naming k's public key inline, indented for
+// a list under a top-level `authorities:` key.
+func (k Key) AuthorityYAML(tb testing.TB, name string) string {
+	tb.Helper()
+	lines := strings.Split(strings.TrimRight(k.PublicPEM(tb), "\n"), "\n")
+	for i := range lines {
+		lines[i] = "      " + lines[i]
+	}
+	return "  - name: " + name + "\n    key: |\n" + strings.Join(lines, "\n") + "\n"
+}
