@@ -38,11 +38,20 @@ type Authority struct {
 
 // ParseOptions are the optional inputs of ParseWith.
 type ParseOptions struct {
-	// ReadFile reads a file the policy names (an authority's keyFile),
-	// given its name exactly as written. The loader decides what a name is
-	// relative to (portcullis: the directory of the policy file). When
-	// ReadFile is nil, a keyFile is a problem.
+	// ReadFile reads a file the policy names (an authority's keyFile, or
+	// an exception file Glob returned), given its name exactly as written
+	// or returned. The loader decides what a name is relative to
+	// (portcullis: the directory of the policy file). When ReadFile is
+	// nil, a keyFile or exceptionFiles is a problem.
 	ReadFile func(name string) ([]byte, error)
+	// Glob expands a pattern of exceptionFiles (path.Match syntax with '/'
+	// separators, relative as ReadFile's names are) into the names of the
+	// files it matches, which ReadFile then reads; a pattern without
+	// wildcards that matches nothing is read as a name anyway, so that a
+	// missing file is reported. For a loader reading from the directory of
+	// the policy file: filepath.Glob of the joined pattern, made relative to
+	// that directory again. When Glob is nil, exceptionFiles is a problem.
+	Glob func(pattern string) ([]string, error)
 }
 
 // maxKeyFileBytes bounds a key file: a PEM public key is a few hundred

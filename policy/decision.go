@@ -51,7 +51,7 @@ type Result struct {
 	Type string `json:"type"`
 	// Mode is the rule's effective mode at the time of the decision.
 	Mode Mode `json:"mode"`
-	// Outcome is pass, fail or inert.
+	// Outcome is pass, fail, excepted or inert.
 	Outcome Outcome `json:"outcome"`
 	// Finding says what was found.
 	Finding string `json:"finding"`
@@ -61,13 +61,58 @@ type Result struct {
 	EnforceFrom *time.Time `json:"enforceFrom,omitempty"`
 	// Exception tells how to request an exception.
 	Exception string `json:"exception,omitempty"`
+	// AppliedException is, when Outcome is OutcomeExcepted, the exception
+	// that covers the failure (Finding and Fix still say what it was).
+	AppliedException *AppliedException `json:"appliedException,omitempty"`
+	// ExpiredException is, for a failed result, the expired exception that
+	// would otherwise have covered it; Fix then starts by saying so.
+	ExpiredException *AppliedException `json:"expiredException,omitempty"`
+}
+
+// AppliedException identifies the exception a result refers to.
+type AppliedException struct {
+	// ID is the exception's id.
+	ID string `json:"id"`
+	// Owner is who answers for it.
+	Owner string `json:"owner"`
+	// Expires is its last day in force (midnight UTC).
+	Expires time.Time `json:"expires"`
+	// Ticket is its tracking ticket, "" if none.
+	Ticket string `json:"ticket,omitempty"`
+	// DaysLeft is Exception.Status(now).DaysLeft at the decision: 1 on
+	// its last day, 0 once expired.
+	DaysLeft int `json:"daysLeft"`
 }
 
 // Denials returns the failed results whose effective mode is block.
 func (d Decision) Denials() []Result { return d.failed(ModeBlock) }
 
-// Warnings returns the failed results whose effective mode is warn.
-func (d Decision) Warnings() []Result { return d.failed(ModeWarn) }
+// Warnings returns the results to show a client that is let through, in
+// policy order: the failed results whose effective mode is warn, and the
+// excepted results whose effective mode is warn or block (their Message
+// names the exception and when it ends). Observed results are not shown.
+func (d Decision) Warnings() []Result {
+	var out []Result
+	for _, r := range d.Results {
+		switch {
+		case r.Outcome == OutcomeFail && r.Mode == ModeWarn,
+			r.Outcome == OutcomeExcepted && (r.Mode == ModeWarn || r.Mode == ModeBlock):
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Excepted returns the results covered by an exception, in any mode.
+func (d Decision) Excepted() []Result {
+	var out []Result
+	for _, r := range d.Results {
+		if r.Outcome == OutcomeExcepted {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // failed returns the failed results in mode m.
 func (d Decision) failed(m Mode) []Result {
@@ -98,8 +143,13 @@ func verdictOf(results []Result) Verdict {
 }
 
 // Message is one line a developer can act on: the rule, the finding, the
-// fix, the date it becomes blocking, and how to request an exception.
+// fix, the date it becomes blocking, and how to request an exception. For
+// an excepted result it names the exception, its owner, its last day and
+// the days left, then the fix to make before then.
 func (r Result) Message() string {
+	if r.Outcome == OutcomeExcepted && r.AppliedException != nil {
+		return r.exceptedMessage()
+	}
 	s := r.summary()
 	if r.Outcome == OutcomeFail && r.Exception != "" {
 		s += ". " + exceptionSentence(r.Exception)

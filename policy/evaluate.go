@@ -44,6 +44,9 @@ func (p *Policy) Needs(a Action, repo, host string) Needs {
 
 // Evaluate decides on in at the moment now. It never fails: evidence the
 // gate could not gather is the gate's fail mode to apply, not the policy's.
+// A failure covered by an exception in force at now becomes
+// OutcomeExcepted (see Result.AppliedException); one covered only by an
+// expired exception stays failed and its Fix says so.
 func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 	env := p.Environment(in.Repository, in.Host)
 	d := Decision{Environment: env, PolicyRevision: p.revision}
@@ -52,7 +55,9 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 		if r.mismatch(env, in.Action, in.Repository) != "" || r.exempt(in) != "" {
 			continue
 		}
-		d.Results = append(d.Results, r.evaluate(in, env, now, p.exceptionProcess))
+		res := r.evaluate(in, env, now, p.exceptionProcess)
+		p.applyExceptions(&res, in, now)
+		d.Results = append(d.Results, res)
 	}
 	d.Verdict = verdictOf(d.Results)
 	return d

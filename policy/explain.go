@@ -94,6 +94,8 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 			res := results[r.ID]
 			re.Result = &res
 			switch {
+			case res.AppliedException != nil:
+				re.Reason = res.AppliedException.Covered()
 			case r.Type == TypeImmutable && tag != "":
 				re.Reason = "assumes the tag is new: only the gateway knows whether it already exists upstream"
 			case r.Type == TypeSignature && len(r.auths) > 0:

@@ -26,7 +26,9 @@ func Parse(data []byte) (*Policy, error) {
 }
 
 // ParseWith is Parse with options: opts.ReadFile reads the key files that
-// authorities name. The files' contents are part of the Revision.
+// authorities name and the exception files, which opts.Glob finds from the
+// exceptionFiles patterns. The files' names and contents are part of the
+// Revision.
 func ParseWith(data []byte, opts ParseOptions) (*Policy, error) {
 	doc, err := decodeDocument(data)
 	if err != nil {
@@ -34,10 +36,11 @@ func ParseWith(data []byte, opts ParseOptions) (*Policy, error) {
 		ps.list = append(ps.list, syntaxProblem(err))
 		return nil, ps.err()
 	}
-	r := &reader{readFile: opts.ReadFile}
-	p := &Policy{}
+	r := &reader{readFile: opts.ReadFile, glob: opts.Glob}
+	p := &Policy{exceptionRules: DefaultExceptionRules()}
 	r.readTop(p, doc)
 	validateReferences(r, p)
+	validateExceptions(r, p)
 	if err := r.err(); err != nil {
 		return nil, err
 	}
@@ -46,9 +49,9 @@ func ParseWith(data []byte, opts ParseOptions) (*Policy, error) {
 }
 
 // revisionOf is the Revision of a policy parsed from data that read
-// keyFiles: the SHA-256 of data alone when there are none, else of the
-// SHA-256 of data followed by the SHA-256 of each file's name and of its
-// content, in the order they were read.
+// keyFiles (key files and exception files): the SHA-256 of data alone when
+// there are none, else of the SHA-256 of data followed by the SHA-256 of
+// each file's name and of its content, in the order they were read.
 func revisionOf(data []byte, keyFiles ...keyFileRead) string {
 	sum := sha256.Sum256(data)
 	if len(keyFiles) > 0 {
@@ -116,7 +119,7 @@ func (r *reader) readTop(p *Policy, root *yaml.Node) {
 	if !ok {
 		return
 	}
-	var version *field
+	var version, files *field
 	for i, f := range fields {
 		switch f.key {
 		case "version":
@@ -141,9 +144,19 @@ func (r *reader) readTop(p *Policy, root *yaml.Node) {
 					p.rules = append(p.rules, ru)
 				}
 			}
+		case "exceptions":
+			r.readExceptions(p, f.path, f.value, "")
+		case "exceptionFiles":
+			files = &fields[i]
+		case "exceptionRules":
+			r.readExceptionRules(p, f)
 		default:
 			r.unknown(f)
 		}
+	}
+	if files != nil {
+		// After the policy's own exceptions, wherever the field is.
+		r.readExceptionFiles(p, *files)
 	}
 	if version == nil {
 		r.add("version", root, "required (want %d)", SupportedVersion)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,21 +35,28 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\nenvironments:\n  - {name: a, hosts: ['[::1]']}\n"))
 	f.Add([]byte("version: 1\nauthorities:\n  - {name: a, keyFile: keys/release.pub, signCommand: cosign sign --key x}\n  - {name: b, keyFile: ../x}\n" +
 		"rules:\n  - {id: s, type: signature, mode: block, authorities: [a, b], threshold: 2, perPlatform: true}\n"))
+	f.Add([]byte("version: 1\nrules:\n  - {id: t, type: tag, mode: warn, forbidden: [latest]}\nexceptionRules: {maxDays: {low: 3}, reminderDays: 2, reminderMinDays: 1}\n" +
+		"exceptions:\n  - {id: E1, scope: {repository: team-a/api, tag: latest, rules: [t]}, reason: r, owner: o, approvedBy: s, created: 2026-12-12, expires: 2026-12-14, severity: low, closure: c, ticket: T-1}\n" +
+		"  - {id: E2, extends: E1, scope: {repository: 'team-a/**', rules: [t]}, reason: r, owner: o, approvedBy: s, created: 2026-11-01, expires: 2026-11-30, closure: c}\n"))
+	f.Add([]byte("version: 1\nrules:\n  - {id: i, type: immutable, mode: block}\n  - {id: v, type: vulnerability, mode: block}\nexceptionFiles: [exceptions/*.yaml, exceptions/team-b.yaml, missing.yaml]\n" +
+		"exceptions:\n  - {id: E3, scope: {repository: prod/app, digest: 'sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', rules: [i, v], vulnerabilities: [CVE-2026-1234], package: openssl}, reason: r, owner: o, approvedBy: s, created: 2026-12-01, expires: 2026-12-31, severity: critical, compensatingControls: [waf], closure: c}\n"))
 	f.Add([]byte("version: 1\nauthorities:\n  - {name: a, key: \"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEA0eO8pgOqHwkjKRG9ekGjtRRNZY/bHvLdBnnEB8gGcCU=\\n-----END PUBLIC KEY-----\\n\"}\n" +
 		"rules:\n  - {id: s, type: signature, mode: warn, authorities: [a]}\n"))
-	// Key files come from testdata/keys, as the loader reads them next to
-	// the policy file.
-	keys, err := os.ReadDir("testdata/keys")
-	if err != nil {
-		f.Fatal(err)
-	}
+	// Key files and exception files come from testdata/keys and
+	// testdata/exceptions, as the loader reads them next to the policy file.
 	files := fstest.MapFS{}
-	for _, k := range keys {
-		data, err := os.ReadFile(filepath.Join("testdata/keys", k.Name()))
+	for _, dir := range []string{"keys", "exceptions"} {
+		entries, err := os.ReadDir(filepath.Join("testdata", dir))
 		if err != nil {
 			f.Fatal(err)
 		}
-		files["keys/"+k.Name()] = &fstest.MapFile{Data: data}
+		for _, k := range entries {
+			data, err := os.ReadFile(filepath.Join("testdata", dir, k.Name()))
+			if err != nil {
+				f.Fatal(err)
+			}
+			files[dir+"/"+k.Name()] = &fstest.MapFile{Data: data}
+		}
 	}
 	evidence := []*SignatureEvidence{
 		nil,
@@ -61,6 +69,7 @@ func FuzzParse(f *testing.F) {
 		time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
 		time.Date(2026, 12, 14, 23, 59, 0, 0, time.UTC),
 		time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC),
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var read []keyFileRead
@@ -70,7 +79,7 @@ func FuzzParse(f *testing.F) {
 				read = append(read, keyFileRead{name, b})
 			}
 			return b, err
-		}})
+		}, Glob: func(pattern string) ([]string, error) { return fs.Glob(files, pattern) }})
 		if err != nil {
 			ve, ok := err.(*ValidationError)
 			if !ok || len(ve.Problems) == 0 {
@@ -95,6 +104,8 @@ func FuzzParse(f *testing.F) {
 			{Action: ActionPull, Repository: "prod/app", Host: "gw.example", Tag: "1.0.0", Digest: digestA},
 			{Action: ActionPush, Repository: "a", Tag: "sha256-" + strings.Repeat("a", 64) + ".sig", Artifact: true},
 			{Action: "delete", Repository: "", Host: "[::1]"},
+			{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA},
+			{Action: ActionPush, Repository: "team-a/api", Tag: "latest", Digest: digestA, CurrentDigest: digestB},
 		}
 		for _, in := range inputs {
 			for i, now := range times {
@@ -107,9 +118,23 @@ func FuzzParse(f *testing.F) {
 					t.Fatal("deny without a message")
 				}
 				for _, r := range d.Results {
-					_ = r.Message()
+					msg := r.Message()
 					if r.Outcome == OutcomeFail && r.Type == TypeSignature && r.Fix == "" {
 						t.Fatalf("failed signature result without a fix: %+v", r)
+					}
+					if (r.Outcome == OutcomeExcepted) != (r.AppliedException != nil) {
+						t.Fatalf("excepted outcome and applied exception disagree: %+v", r)
+					}
+					if a := r.AppliedException; a != nil && (a.DaysLeft < 1 || !strings.Contains(msg, "covered by exception "+a.ID+" ")) {
+						t.Fatalf("excepted result %+v: message %q", r, msg)
+					}
+					if a := r.ExpiredException; a != nil && (r.Outcome != OutcomeFail || !strings.HasPrefix(r.Fix, a.ID+" expired on ")) {
+						t.Fatalf("expired exception not said: %+v", r)
+					}
+				}
+				for _, r := range d.Warnings() {
+					if r.Mode == ModeObserve || (r.Outcome != OutcomeFail && r.Outcome != OutcomeExcepted) {
+						t.Fatalf("warning %+v", r)
 					}
 				}
 				_ = p.Explain(in.Action, in.Repository, in.Host, in.Tag, in.Digest, now)
@@ -119,6 +144,38 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = p.Rules()
 		_ = p.Environments()
+		ids := map[string]bool{}
+		for _, e := range p.Exceptions() {
+			if ids[e.ID] || e.ID == "" || e.Owner == "" || e.ApprovedBy == "" || e.Closure == "" || !e.Expires.After(e.Created) {
+				t.Fatalf("invalid exception accepted: %+v", e)
+			}
+			ids[e.ID] = true
+			if e.DurationDays() > p.ExceptionRules().MaxDays[e.effectiveSeverity()] {
+				t.Fatalf("exception %s lasts longer than allowed", e.ID)
+			}
+			if e.Severity == SeverityCritical && len(e.CompensatingControls) == 0 {
+				t.Fatalf("critical exception %s without compensating controls", e.ID)
+			}
+			if exceptionRepoProblem(e.Scope.Repository) != "" {
+				t.Fatalf("exception %s has repository %q", e.ID, e.Scope.Repository)
+			}
+		}
+		for _, now := range times {
+			expired := 0
+			for _, e := range p.Exceptions() {
+				if e.Status(now).State == ExceptionExpired {
+					expired++
+				}
+			}
+			if due := p.DueExceptions(now, 0); len(due) != expired {
+				t.Fatalf("DueExceptions(now, 0) = %d exceptions, %d expired", len(due), expired)
+			}
+			for _, e := range p.ReminderDue(now) {
+				if st := e.Status(now); st.State != ExceptionActive || st.DaysLeft > e.ReminderWindow {
+					t.Fatalf("reminder for %s in state %+v (window %d)", e.ID, st, e.ReminderWindow)
+				}
+			}
+		}
 	})
 }
 

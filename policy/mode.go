@@ -52,6 +52,10 @@ const (
 	OutcomeFail Outcome = "fail"
 	// OutcomeInert means the rule type is not checked by this build.
 	OutcomeInert Outcome = "inert"
+	// OutcomeExcepted means the rule found a violation that an exception
+	// in force covers: it neither blocks nor counts as a warning for the
+	// verdict, and Result.AppliedException names the exception.
+	OutcomeExcepted Outcome = "excepted"
 )
 
 // Rule types understood by Parse. TypeTag, TypeImmutable and TypeSignature

@@ -27,6 +27,8 @@ type Policy struct {
 	authorities      []authority
 	envs             []environment
 	rules            []rule
+	exceptions       []exception
+	exceptionRules   ExceptionRules
 }
 
 // Environment is one environment of a policy, as written in the file.
@@ -112,9 +114,10 @@ type rule struct {
 }
 
 // Revision identifies the policy source: "sha256:" and the hex SHA-256 of
-// the bytes it was parsed from or, when authorities read key files, of
-// those bytes and every key file's name and content (so that replacing a
-// key changes the revision).
+// the bytes it was parsed from or, when authorities read key files or
+// exceptionFiles matched files, of those bytes and every such file's name
+// and content (so that replacing a key or changing an exception file
+// changes the revision).
 func (p *Policy) Revision() string { return p.revision }
 
 // ExceptionProcess is the policy-wide text telling people how to request an

@@ -19,8 +19,14 @@ type reader struct {
 	tooLarge bool
 	// readFile reads key files (ParseOptions.ReadFile); nil: none can be read.
 	readFile func(name string) ([]byte, error)
-	// keyFiles are the key files read, for the Revision.
+	// glob expands exceptionFiles patterns (ParseOptions.Glob); nil: none
+	// can be expanded.
+	glob func(pattern string) ([]string, error)
+	// keyFiles are the key files and exception files read, in the order
+	// read, for the Revision.
 	keyFiles []keyFileRead
+	// files counts the exception files read.
+	files int
 }
 
 // field is one key of a YAML mapping.

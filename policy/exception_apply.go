@@ -1,0 +1,124 @@
+package policy
+
+import (
+	"fmt"
+	"time"
+)
+
+// finding identifies one vulnerability finding for exception matching: its
+// id and aliases, and the package it is in. Rule-level results (tag,
+// immutable and signature rules) have none.
+type finding struct {
+	ids []string
+	pkg string
+}
+
+// covers reports whether the exception's scope covers a failure of rule
+// ruleID for in; f is the vulnerability finding, nil for a rule-level
+// result. An exception listing vulnerabilities or a package covers only
+// vulnerability findings with one of those ids (or aliases) in that
+// package, so never a rule-level result.
+func (e *exception) covers(ruleID string, in Input, f *finding) bool {
+	s := &e.Scope
+	if len(s.Rules) > 0 && !oneOf(ruleID, s.Rules) {
+		return false
+	}
+	if len(s.Vulnerabilities) > 0 || s.Package != "" {
+		if f == nil || (s.Package != "" && f.pkg != s.Package) {
+			return false
+		}
+		if len(s.Vulnerabilities) > 0 {
+			hit := false
+			for _, id := range f.ids {
+				if oneOf(id, s.Vulnerabilities) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				return false
+			}
+		}
+	}
+	if s.Repository == "" || !e.repo.match(in.Repository) {
+		return false
+	}
+	if s.Tag != "" && s.Tag != in.Tag {
+		return false
+	}
+	if s.Digest != "" && s.Digest != in.Digest {
+		return false
+	}
+	return true
+}
+
+// applyExceptions turns a failed result that an exception in force covers
+// into an excepted one, naming the exception; when the latest expiry wins
+// among several. A failure that only an expired exception covers stays
+// failed, and its Fix starts by saying that the exception expired.
+func (p *Policy) applyExceptions(res *Result, in Input, now time.Time) {
+	if res.Outcome != OutcomeFail || len(p.exceptions) == 0 {
+		return
+	}
+	var active, expired *exception
+	for i := range p.exceptions {
+		e := &p.exceptions[i]
+		if !e.covers(res.Rule, in, nil) {
+			continue
+		}
+		switch {
+		case e.inForce(now):
+			if active == nil || e.Expires.After(active.Expires) {
+				active = e
+			}
+		case !now.Before(e.end()):
+			if expired == nil || e.Expires.After(expired.Expires) {
+				expired = e
+			}
+		}
+	}
+	switch {
+	case active != nil:
+		res.Outcome = OutcomeExcepted
+		res.AppliedException = active.applied(now)
+	case expired != nil:
+		res.ExpiredException = expired.applied(now)
+		fix := res.Fix
+		if fix == "" {
+			fix = "fix the finding"
+		}
+		res.Fix = fmt.Sprintf("%s expired on %s; extend it or %s", expired.ID, expired.Expires.Format(dateLayout), fix)
+	}
+}
+
+// applied is the AppliedException naming e at now.
+func (e *exception) applied(now time.Time) *AppliedException {
+	return &AppliedException{ID: e.ID, Owner: e.Owner, Expires: e.Expires, Ticket: e.Ticket, DaysLeft: e.Status(now).DaysLeft}
+}
+
+// Covered says which exception covers a result and until when: "covered
+// by exception EXC-0142 (owner team-a@example.com) until 2026-12-04; ends
+// in 10 days".
+func (a AppliedException) Covered() string {
+	ends := fmt.Sprintf("ends in %d days", a.DaysLeft)
+	switch a.DaysLeft {
+	case 1:
+		ends = "ends today"
+	case 0:
+		ends = "has ended"
+	}
+	return fmt.Sprintf("covered by exception %s (owner %s) until %s; %s", a.ID, a.Owner, a.Expires.Format(dateLayout), ends)
+}
+
+// exceptedMessage is Message for an excepted result.
+func (r Result) exceptedMessage() string {
+	a := r.AppliedException
+	s := "[" + r.Rule + "] " + r.Finding + ": " + a.Covered()
+	if a.Ticket != "" {
+		s += " (ticket " + a.Ticket + ")"
+	}
+	if r.Fix != "" {
+		s += "; fix before then: " + r.Fix
+	}
+	return s
+}
