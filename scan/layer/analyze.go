@@ -1,0 +1,175 @@
+package layer
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/portcullis-dev/portcullis/scan/bytesize"
+	"github.com/portcullis-dev/portcullis/scan/inventory"
+)
+
+// AnalyzerVersion names what Analyze and the extractors of package inventory
+// find. Results cached under an older version must be recomputed; it changes
+// whenever either finds something different in the same layer.
+const AnalyzerVersion = "portcullis-layer/1"
+
+// ErrDigestMismatch is returned (wrapped) when a layer's bytes do not have the
+// expected digest.
+var ErrDigestMismatch = errors.New("layer digest mismatch")
+
+var errTimeout = errors.New("layer analysis timed out")
+
+// Analyze reads one layer blob from r, gzip, zstd or plain tar as its first
+// bytes say, and returns what it holds. It reads the stream once and writes
+// nothing to disk; it holds in memory only the files an extractor wants, one at
+// a time, each up to limits.MaxFileBytes.
+//
+// It checks the compressed bytes against expectedDigest ("sha256:<hex>" or
+// "sha512:<hex>"; "" accepts any and reports the sha256 digest) and computes
+// the diffID. A layer that reaches a limit is returned with Incomplete set and
+// no error; a digest mismatch (ErrDigestMismatch), a corrupt stream or a
+// cancelled ctx is an error.
+func Analyze(ctx context.Context, r io.Reader, expectedDigest string, limits Limits, extractors ...inventory.Extractor) (Result, error) {
+	limits = limits.withDefaults()
+	ctx, cancel := context.WithTimeoutCause(ctx, limits.Timeout, errTimeout)
+	defer cancel()
+	dr, err := newDigestReader(ctx, r, expectedDigest)
+	if err != nil {
+		return Result{}, err
+	}
+	a := &analyzer{limits: limits, extractors: extractors, byPath: map[string]entryRef{}}
+	complete, err := a.walk(ctx, dr)
+	if err != nil {
+		return Result{}, err
+	}
+	if complete || a.drain {
+		// Read what the decompressor left (nothing in a well-formed blob), or
+		// the rest of a layer abandoned at a limit, to check its digest.
+		if _, err := io.Copy(io.Discard, dr); err != nil && !a.stopped(ctx, err) {
+			return Result{}, fmt.Errorf("reading layer: %w", err)
+		}
+	}
+	if dr.eof {
+		a.res.Digest = dr.digest()
+		if expectedDigest != "" && a.res.Digest != expectedDigest {
+			return Result{}, fmt.Errorf("%w: read %s, expected %s", ErrDigestMismatch, a.res.Digest, expectedDigest)
+		}
+	}
+	a.res.Size = dr.n
+	a.finish()
+	return a.res, nil
+}
+
+// walk decompresses and walks the tar stream; complete reports that it read
+// the stream to its end.
+func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, err error) {
+	br := bufio.NewReaderSize(dr, 64<<10)
+	magic, _ := br.Peek(4)
+	var dec io.Reader = br
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+		a.res.Compression = Gzip
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return false, a.stop(ctx, err)
+		}
+		dec = zr
+	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
+		a.res.Compression = Zstd
+		window := uint64(max(a.limits.MaxZstdWindow, zstd.MinWindowSize))
+		zd, err := zstd.NewReader(br,
+			zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxWindow(window),
+			zstd.WithDecoderMaxMemory(window))
+		if err != nil {
+			return false, fmt.Errorf("starting zstd: %w", err)
+		}
+		defer zd.Close()
+		dec = zd
+	default:
+		a.res.Compression = Uncompressed
+	}
+	ra := startReadAhead(dec, a.limits.MaxUncompressedBytes)
+	defer func() {
+		ra.close()
+		a.res.UncompressedSize = ra.size()
+	}()
+	tr := tar.NewReader(ra)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return false, a.stop(ctx, err)
+		}
+		if a.res.Entries == a.limits.MaxEntries {
+			return false, a.stop(ctx, &limitError{"over " + formatCount(a.limits.MaxEntries) + " entries"})
+		}
+		a.res.Entries++
+		if err := a.entry(hdr, tr); err != nil {
+			return false, a.stop(ctx, err)
+		}
+	}
+	// The tar's end is not the stream's: read its padding and the compressed
+	// stream's trailer (which checks its CRC) so the diffID covers every byte.
+	if err := ra.drain(); err != nil {
+		return false, a.stop(ctx, err)
+	}
+	a.res.DiffID = ra.diffID()
+	ra.close()
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return false, a.stop(ctx, err)
+	}
+	return true, nil
+}
+
+// stop turns a failure to read the layer into an incomplete result (a limit,
+// nil error) or an error.
+func (a *analyzer) stop(ctx context.Context, err error) error {
+	if a.stopped(ctx, err) {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("analysing layer: %w", context.Cause(ctx))
+	}
+	return fmt.Errorf("reading layer: %w", err)
+}
+
+// stopped reports whether err is a limit, marking the result incomplete.
+func (a *analyzer) stopped(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		if context.Cause(ctx) != errTimeout {
+			return false
+		}
+		a.incomplete("not finished within " + a.limits.Timeout.String())
+		a.drain = false
+		return true
+	}
+	var le *limitError
+	switch {
+	case errors.As(err, &le):
+		a.incomplete(le.reason)
+	case errors.Is(err, zstd.ErrWindowSizeExceeded), errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		a.incomplete("zstd window over " + bytesize.Format(a.limits.MaxZstdWindow))
+	default:
+		return false
+	}
+	a.drain = true
+	return true
+}
+
+// incomplete marks the result incomplete; the first reason is the one kept.
+func (a *analyzer) incomplete(reason string) {
+	if !a.res.Incomplete {
+		a.res.Incomplete = true
+		a.res.IncompleteReason = reason
+	}
+}

@@ -1,0 +1,83 @@
+package layer
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/scan/inventory"
+)
+
+// Limits bound the work and memory the analysis of one layer may take. A
+// layer that reaches one is returned Incomplete with the reason, never as
+// clean. A zero field takes its value from DefaultLimits.
+type Limits struct {
+	// MaxUncompressedBytes bounds the size of the uncompressed tar stream.
+	MaxUncompressedBytes int64
+	// MaxEntries bounds the number of tar entries.
+	MaxEntries int64
+	// MaxFileBytes bounds a file read into memory for an extractor.
+	MaxFileBytes int64
+	// MaxDepth bounds the nesting of archives opened inside a file (a jar in a jar).
+	MaxDepth int
+	// MaxZstdWindow bounds the window (and so the memory) a zstd frame may ask for.
+	MaxZstdWindow int64
+	// Timeout bounds the whole analysis.
+	Timeout time.Duration
+}
+
+// DefaultLimits returns limits that fit large real images (8 GiB, a million
+// entries) while keeping one analysis's memory to a few hundred MiB.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxUncompressedBytes: 8 << 30,
+		MaxEntries:           1_000_000,
+		MaxFileBytes:         128 << 20,
+		MaxDepth:             3,
+		MaxZstdWindow:        128 << 20,
+		Timeout:              10 * time.Minute,
+	}
+}
+
+// withDefaults fills zero (and negative) fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxUncompressedBytes <= 0 {
+		l.MaxUncompressedBytes = d.MaxUncompressedBytes
+	}
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = d.MaxEntries
+	}
+	if l.MaxFileBytes <= 0 {
+		l.MaxFileBytes = d.MaxFileBytes
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	if l.MaxZstdWindow <= 0 {
+		l.MaxZstdWindow = d.MaxZstdWindow
+	}
+	if l.Timeout <= 0 {
+		l.Timeout = d.Timeout
+	}
+	return l
+}
+
+// DefaultExtractors returns every extractor of package inventory, with
+// archives bounded by l: MaxDepth levels of nesting and MaxFileBytes of
+// content decompressed from each.
+func DefaultExtractors(l Limits) []inventory.Extractor {
+	l = l.withDefaults()
+	return inventory.All(l.MaxDepth, l.MaxFileBytes)
+}
+
+// formatCount writes n with thousands separators: 1000000 → "1,000,000".
+func formatCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	if n < 0 {
+		return "-" + formatCount(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,87 @@
+package layer
+
+import "github.com/portcullis-dev/portcullis/scan/inventory"
+
+// Compression is how a layer blob is compressed.
+type Compression string
+
+// Compressions Analyze recognises by their magic bytes.
+const (
+	Uncompressed Compression = "none"
+	Gzip         Compression = "gzip"
+	Zstd         Compression = "zstd"
+)
+
+// Result is what one layer holds, as far as the scan needs it. It depends only
+// on the layer's content, so it can be cached by DiffID.
+type Result struct {
+	// Digest is the digest of the compressed bytes, "sha256:<hex>"; empty when
+	// the analysis stopped before reading them all.
+	Digest string `json:"digest,omitempty"`
+	// DiffID is the sha256 digest of the uncompressed tar stream; empty when
+	// the analysis stopped before its end.
+	DiffID string `json:"diffID,omitempty"`
+	// Compression is the compression Analyze found.
+	Compression Compression `json:"compression"`
+	// Size and UncompressedSize count the bytes read, compressed and not.
+	Size             int64 `json:"size"`
+	UncompressedSize int64 `json:"uncompressedSize"`
+	// Entries counts the tar entries read.
+	Entries int64 `json:"entries"`
+
+	// Files are the files read that yielded packages, an extractor error or
+	// content the analyzer keeps (os-release), in tar order.
+	Files []File `json:"files,omitempty"`
+	// Links are the symbolic and hard links, in tar order.
+	Links []Link `json:"links,omitempty"`
+	// Whiteouts are the paths this layer deletes from lower layers (".wh.<name>").
+	Whiteouts []string `json:"whiteouts,omitempty"`
+	// OpaqueDirs are the directories whose lower-layer content this layer
+	// hides (".wh..wh..opq").
+	OpaqueDirs []string `json:"opaqueDirs,omitempty"`
+	// Paths is every entry's path, so that stacking knows what this layer replaces.
+	Paths PathSet `json:"paths"`
+	// Errors are the files an extractor could not parse; they do not make the
+	// layer incomplete.
+	Errors []FileError `json:"errors,omitempty"`
+
+	// Incomplete is set when the analysis reached a limit: the layer may hold
+	// more than Files say.
+	Incomplete bool `json:"incomplete,omitempty"`
+	// IncompleteReason says which limit, e.g. "over 1,000,000 entries".
+	IncompleteReason string `json:"incompleteReason,omitempty"`
+}
+
+// File is a regular file the analysis read. Every path in a Result is clean and
+// absolute ("/etc/os-release"), whatever the tar entry said.
+type File struct {
+	Path     string              `json:"path"`
+	Size     int64               `json:"size"`
+	Packages []inventory.Package `json:"packages,omitempty"`
+	// Data is the content of files the analyzer keeps (os-release), else nil.
+	Data []byte `json:"data,omitempty"`
+}
+
+// Link is a symbolic or hard link. Target is absolute and clean: a symlink's
+// relative target is resolved against the link's directory
+// ("/etc/os-release" → "../usr/lib/os-release" gives "/usr/lib/os-release").
+type Link struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+	Hard   bool   `json:"hard,omitempty"`
+}
+
+// FileError is a file an extractor could not parse.
+type FileError struct {
+	Path string `json:"path"`
+	Err  string `json:"error"`
+}
+
+// Packages returns the packages of all Files.
+func (r Result) Packages() []inventory.Package {
+	var pkgs []inventory.Package
+	for _, f := range r.Files {
+		pkgs = append(pkgs, f.Packages...)
+	}
+	return pkgs
+}
