@@ -43,4 +43,16 @@ type Result struct {
 	Finding     string `json:"finding,omitempty"`
 	Fix         string `json:"fix,omitempty"`
 	EnforceFrom string `json:"enforceFrom,omitempty"`
+	// Exception is the exception that covered a failing result (outcome "excepted").
+	Exception *Exception `json:"exception,omitempty"`
+	// ExpiredException is the exception that would have covered it, had it not expired.
+	ExpiredException *Exception `json:"expiredException,omitempty"`
+}
+
+// Exception names an exception in an event.
+type Exception struct {
+	ID      string `json:"id"`
+	Owner   string `json:"owner"`
+	Expires string `json:"expires"`
+	Ticket  string `json:"ticket,omitempty"`
 }

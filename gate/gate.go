@@ -205,11 +205,20 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 		if r.EnforceFrom != nil {
 			ar.EnforceFrom = r.EnforceFrom.Format(time.DateOnly)
 		}
+		ar.Exception, ar.ExpiredException = auditException(r.AppliedException), auditException(r.ExpiredException)
 		e.Results = append(e.Results, ar)
 	}
 	if err := g.audit.Record(ctx, e); err != nil {
 		g.log.Error("audit event lost", slog.String("error", err.Error()), slog.String("request_id", req.RequestID))
 	}
+}
+
+// auditException names an applied or expired exception in an audit event.
+func auditException(a *policy.AppliedException) *audit.Exception {
+	if a == nil {
+		return nil
+	}
+	return &audit.Exception{ID: a.ID, Owner: a.Owner, Expires: a.Expires.Format(time.DateOnly), Ticket: a.Ticket}
 }
 
 // verifyOutcome is what the gate keeps of a signature check after the decision.

@@ -5,36 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/portcullis-dev/portcullis/policy"
 )
-
-// LoadPolicy returns the built-in policy of that name, or parses the file at spec.
-func LoadPolicy(spec string) (*policy.Policy, error) {
-	for _, n := range policy.BuiltinNames() {
-		if spec == n {
-			return policy.Builtin(n)
-		}
-	}
-	data, err := os.ReadFile(spec)
-	if err != nil {
-		return nil, fmt.Errorf("reading policy: %w", err)
-	}
-	dir := filepath.Dir(spec)
-	p, err := policy.ParseWith(data, policy.ParseOptions{ReadFile: func(name string) ([]byte, error) {
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(dir, name)
-		}
-		return os.ReadFile(name)
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("policy %s:\n%w", spec, err)
-	}
-	return p, nil
-}
 
 // Watcher reloads a policy file into a Gate when the file changes or when asked, keeping
 // the last good policy when a new one is invalid.

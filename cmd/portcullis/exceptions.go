@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
@@ -325,58 +325,7 @@ func parseExceptionsPolicy(file string) (*policy.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return policy.ParseWith(data, exceptionsFileOptions(file))
-}
-
-// exceptionsFileOptions reads the key files and exception files a policy
-// file names relative to the file's directory (absolute names as written),
-// as the gateway does, and expands exceptionFiles patterns there.
-func exceptionsFileOptions(file string) policy.ParseOptions {
-	dir := filepath.Dir(file)
-	return policy.ParseOptions{
-		ReadFile: func(name string) ([]byte, error) {
-			if !filepath.IsAbs(name) {
-				name = filepath.Join(dir, name)
-			}
-			f, err := os.Open(name)
-			if err != nil {
-				return nil, err
-			}
-			defer f.Close()
-			// One byte more than the policy accepts, so that it reports a
-			// file as too large rather than reading it truncated.
-			return io.ReadAll(io.LimitReader(f, policy.MaxExceptionFileBytes+1))
-		},
-		Glob: policyDirGlob(dir),
-	}
-}
-
-// policyDirGlob expands exceptionFiles patterns relative to dir (absolute
-// patterns as written) and returns the names relative to dir again, with
-// '/' separators, as the policy names them.
-func policyDirGlob(dir string) func(pattern string) ([]string, error) {
-	return func(pattern string) ([]string, error) {
-		native := filepath.FromSlash(pattern)
-		if filepath.IsAbs(native) {
-			return filepath.Glob(native)
-		}
-		matches, err := filepath.Glob(filepath.Join(dir, native))
-		if err != nil {
-			return nil, err
-		}
-		out := make([]string, 0, len(matches))
-		for _, m := range matches {
-			if st, err := os.Stat(m); err == nil && st.IsDir() {
-				continue
-			}
-			rel, err := filepath.Rel(dir, m)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, filepath.ToSlash(rel))
-		}
-		return out, nil
-	}
+	return policy.ParseWith(data, gate.FileOptions(file))
 }
 
 // parseWithin reads --within: Nd, Nw or a Go duration.

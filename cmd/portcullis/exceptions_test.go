@@ -268,23 +268,3 @@ func TestExceptionsHelp(t *testing.T) {
 		t.Errorf("unknown command: %d %q", code, errs)
 	}
 }
-
-func TestPolicyDirGlob(t *testing.T) {
-	dir := writeTree(t, map[string]string{
-		"exceptions/b.yaml":     "[]",
-		"exceptions/a.yaml":     "[]",
-		"exceptions/sub/c.yaml": "[]",
-	})
-	if err := os.Mkdir(filepath.Join(dir, "exceptions", "d.yaml"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	glob := policyDirGlob(dir)
-	got, err := glob("exceptions/*.yaml")
-	if err != nil || strings.Join(got, " ") != "exceptions/a.yaml exceptions/b.yaml" {
-		t.Errorf("relative: %v %v", got, err)
-	}
-	abs := filepath.ToSlash(filepath.Join(dir, "exceptions", "sub", "*.yaml"))
-	if got, err := glob(abs); err != nil || len(got) != 1 || got[0] != filepath.Join(dir, "exceptions", "sub", "c.yaml") {
-		t.Errorf("absolute: %v %v", got, err)
-	}
-}

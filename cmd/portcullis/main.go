@@ -17,6 +17,7 @@ Usage:
   portcullis serve [flags]        run the gateway (embedded registry unless --upstream)
   portcullis policy lint FILE...  check policy files
   portcullis policy explain ...   show which environment and rules apply to an image
+  portcullis exceptions lint|list|due ...   check and review exceptions
   portcullis version              print the version
 
 Run "portcullis COMMAND -h" for a command's flags and an example.
@@ -36,6 +37,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServe(args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
+	case "exceptions":
+		return runExceptions(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", version)
 		return 0

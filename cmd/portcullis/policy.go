@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
@@ -140,7 +140,7 @@ func runPolicyLint(args []string, stdout, stderr io.Writer) int {
 		data, err := os.ReadFile(file)
 		var p *policy.Policy
 		if err == nil {
-			p, err = policy.ParseWith(data, policyFileOptions(file))
+			p, err = policy.ParseWith(data, gate.FileOptions(file))
 		}
 		var ve *policy.ValidationError
 		switch {
@@ -254,7 +254,7 @@ func loadPolicyArg(source string, stderr io.Writer) (*policy.Policy, int) {
 		fmt.Fprintf(stderr, "portcullis policy explain: %v\n", err)
 		return nil, 1
 	}
-	p, err := policy.ParseWith(data, policyFileOptions(source))
+	p, err := policy.ParseWith(data, gate.FileOptions(source))
 	var ve *policy.ValidationError
 	if errors.As(err, &ve) {
 		for _, pr := range ve.Problems {
@@ -267,29 +267,6 @@ func loadPolicyArg(source string, stderr io.Writer) (*policy.Policy, int) {
 		return nil, 1
 	}
 	return p, 0
-}
-
-// maxKeyFileBytes bounds what policyFileOptions reads of a key file, so
-// that a keyFile naming a device or a huge file cannot hang the command.
-const maxKeyFileBytes = 64 << 10
-
-// policyFileOptions reads the key files a policy file names relative to
-// the file's directory (absolute names as written), as the gateway does.
-func policyFileOptions(file string) policy.ParseOptions {
-	dir := filepath.Dir(file)
-	return policy.ParseOptions{ReadFile: func(name string) ([]byte, error) {
-		if !filepath.IsAbs(name) {
-			name = filepath.Join(dir, name)
-		}
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		// One byte more than the policy accepts, so that it reports the
-		// file as too large rather than reading a truncated key.
-		return io.ReadAll(io.LimitReader(f, maxKeyFileBytes+1))
-	}}
 }
 
 // authorityCount is ", N authorities" for the lint summary, "" for none.

@@ -1,0 +1,72 @@
+package gate
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/portcullis-dev/portcullis/policy"
+)
+
+// LoadPolicy returns the built-in policy of that name, or parses the file at spec with
+// its key files and exception files (see FileOptions).
+func LoadPolicy(spec string) (*policy.Policy, error) {
+	for _, n := range policy.BuiltinNames() {
+		if spec == n {
+			return policy.Builtin(n)
+		}
+	}
+	data, err := os.ReadFile(spec)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy: %w", err)
+	}
+	p, err := policy.ParseWith(data, FileOptions(spec))
+	if err != nil {
+		return nil, fmt.Errorf("policy %s:\n%w", spec, err)
+	}
+	return p, nil
+}
+
+// FileOptions reads the key files and exception files the policy file at path names,
+// relative to its directory (absolute names as written), and expands exceptionFiles
+// patterns there. Reads stop one byte past policy.MaxExceptionFileBytes, so an oversized
+// file is reported as such rather than read truncated.
+func FileOptions(path string) policy.ParseOptions {
+	dir := filepath.Dir(path)
+	return policy.ParseOptions{
+		ReadFile: func(name string) ([]byte, error) {
+			if !filepath.IsAbs(name) {
+				name = filepath.Join(dir, name)
+			}
+			f, err := os.Open(name)
+			if err != nil {
+				return nil, err
+			}
+			defer f.Close()
+			return io.ReadAll(io.LimitReader(f, policy.MaxExceptionFileBytes+1))
+		},
+		Glob: func(pattern string) ([]string, error) {
+			native := filepath.FromSlash(pattern)
+			if filepath.IsAbs(native) {
+				return filepath.Glob(native)
+			}
+			matches, err := filepath.Glob(filepath.Join(dir, native))
+			if err != nil {
+				return nil, err
+			}
+			out := make([]string, 0, len(matches))
+			for _, m := range matches {
+				if st, err := os.Stat(m); err == nil && st.IsDir() {
+					continue
+				}
+				rel, err := filepath.Rel(dir, m)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, filepath.ToSlash(rel))
+			}
+			return out, nil
+		},
+	}
+}
