@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,10 +17,13 @@ import (
 
 // The hot path: a pull of a tag the gateway protects as immutable, whose manifest it has
 // already served, is answered from the cache without asking the upstream. Three cached
-// facts make that safe: the tag's digest (it cannot move: the gateway refuses tag moves
-// and is the only door to the upstream), the manifest bytes (content-addressed, re-checked
-// against their digest before serving) and the upstream having let this very credential
-// pull from this repository within the last minute (so the cache never widens access).
+// facts make that safe: the tag's digest in that repository (it cannot move: the gateway
+// refuses tag moves and is the only door to the upstream; a manifest deleted through the
+// gateway starts a new generation of the repository's tag memos), the manifest bytes
+// (content-addressed, re-checked against their digest before serving) and the upstream
+// having let this very credential pull from this repository within the last minute (so
+// the cache never widens access). Pulls by digest always ask the upstream: a digest says
+// nothing about which repositories hold it.
 
 // Cache is the store the hot path reads and fills.
 type Cache interface {
@@ -55,7 +60,7 @@ func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, b
 		_ = p.cache.Set(ctx, cache.ManifestKey(dgst), v, manifestTTL)
 	}
 	if !route.IsDigest() && p.gate != nil && p.gate.TagsImmutable(route.Name, r.Host) {
-		_ = p.cache.Set(ctx, cache.TagKey(route.Name, route.Reference), []byte(dgst), tagTTL)
+		_ = p.cache.Set(ctx, cache.TagKey(route.Name, route.Reference), []byte(dgst+" "+p.generation(ctx, route.Name)), tagTTL)
 	}
 	if pulled {
 		_ = p.cache.Set(ctx, cache.AccessKey(route.Name, r.Header.Get("Authorization")), []byte{1}, accessTTL)
@@ -65,23 +70,17 @@ func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, b
 // serveCached answers a manifest GET or HEAD from the cache when every fact it needs is
 // there, and reports whether it did.
 func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route) bool {
-	if p.cache == nil || p.gate == nil {
+	if p.cache == nil || p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, r.Host) {
 		return false
 	}
 	ctx := r.Context()
 	if _, ok, _ := p.cache.Get(ctx, cache.AccessKey(route.Name, r.Header.Get("Authorization"))); !ok {
 		return false
 	}
-	dgst := route.Reference
-	if !route.IsDigest() {
-		if !p.gate.TagsImmutable(route.Name, r.Host) {
-			return false
-		}
-		d, ok, _ := p.cache.Get(ctx, cache.TagKey(route.Name, route.Reference))
-		if !ok {
-			return false
-		}
-		dgst = string(d)
+	memo, ok, _ := p.cache.Get(ctx, cache.TagKey(route.Name, route.Reference))
+	dgst, gen, _ := strings.Cut(string(memo), " ")
+	if !ok || gen != p.generation(ctx, route.Name) {
+		return false
 	}
 	want, err := digest.Parse(dgst)
 	if err != nil {
@@ -111,6 +110,27 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route)
 	}
 	p.inst.hotHits.Add(ctx, 1)
 	return true
+}
+
+// generationTag names, among a repository's tag memos, the one holding the repository's
+// generation: '@' cannot occur in a tag.
+const generationTag = "@generation"
+
+// generation is the current generation of repo's tag memos ("" before any delete).
+func (p *Proxy) generation(ctx context.Context, repo string) string {
+	g, _, _ := p.cache.Get(ctx, cache.TagKey(repo, generationTag))
+	return string(g)
+}
+
+// forget starts a new generation of repo's tag memos after a manifest was deleted through
+// the gateway, so no tag of repo is served from the cache until it is pulled again.
+func (p *Proxy) forget(r *http.Request, repo string) {
+	if p.cache == nil {
+		return
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	_ = p.cache.Set(context.WithoutCancel(r.Context()), cache.TagKey(repo, generationTag), []byte(hex.EncodeToString(b[:])), tagTTL)
 }
 
 // accepts reports whether a client's Accept headers admit mediaType. No Accept header at

@@ -155,3 +155,32 @@ func TestMutableTagsAndTamperedEntriesGoUpstream(t *testing.T) {
 		t.Fatal("tampered cached bytes were served")
 	}
 }
+
+func TestHotPathFollowsRepositoryAndDeletes(t *testing.T) {
+	base, _, _ := hotGateway(t)
+	putManifest(t, base, "prod/api", "3.0.0").Body.Close()
+	getManifest(t, base+"/v2/prod/api/manifests/3.0.0", "")
+	warm, _ := getManifest(t, base+"/v2/prod/api/manifests/3.0.0", "")
+	dgst := warm.Header.Get("Docker-Content-Digest")
+	if warm.Header.Get("Portcullis-Cache") != "hit" {
+		t.Fatal("the warm pull was not a cache hit; the rest of this test would prove nothing")
+	}
+	// By digest, in a repository that never held it: the upstream's answer.
+	getManifest(t, base+"/v2/prod/other/manifests/3.0.0", "") // gives the credential access to prod/other
+	if resp, _ := getManifest(t, base+"/v2/prod/other/manifests/"+dgst, ""); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("digest of prod/api pulled from prod/other: %s, want 404", resp.Status)
+	}
+	// Deleted through the gateway: the tag is no longer served from the cache.
+	req, _ := http.NewRequest(http.MethodDelete, base+"/v2/prod/api/manifests/"+dgst, nil)
+	del, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	if del.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %s", del.Status)
+	}
+	if resp, _ := getManifest(t, base+"/v2/prod/api/manifests/3.0.0", ""); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Portcullis-Cache") == "hit" {
+		t.Fatalf("tag of a deleted manifest: %s (cache %q), want the upstream's 404", resp.Status, resp.Header.Get("Portcullis-Cache"))
+	}
+}

@@ -187,6 +187,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
+	if info.route.Kind == KindManifest && resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusAccepted {
+		p.forget(resp.Request, info.route.Name)
+	}
 	if pushed, ok := pushedFrom(resp.Request.Context()); ok && resp.StatusCode == http.StatusCreated {
 		p.remember(resp.Request, info.route, pushed.digest, resp.Request.Header.Get("Content-Type"), pushed.body, false)
 	}
