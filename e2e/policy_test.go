@@ -150,15 +150,16 @@ func TestPolicyWithCrane(t *testing.T) {
 	if len(denied) != 2 || denied[0].Reference != "latest" || denied[1].Reference != "1.0.0" {
 		t.Fatalf("denied push events %+v, want latest then the 1.0.0 move", denied)
 	}
-	gets := gw.log.requests(func(e logEntry) bool {
-		return e.Route == "manifest" && (e.Method == http.MethodGet || e.Method == http.MethodHead) && e.Status == http.StatusOK
-	})
 	pulls := 0
 	for _, e := range events {
 		if e.Action == "pull" {
 			pulls++
 		}
 	}
+	// The access log travels through a pipe; wait for it to catch up with the audit log.
+	gets := gw.log.awaitRequests(pulls, func(e logEntry) bool {
+		return e.Route == "manifest" && (e.Method == http.MethodGet || e.Method == http.MethodHead) && e.Status == http.StatusOK
+	})
 	if pulls != len(gets) {
 		t.Fatalf("%d pull events for %d served manifest GET/HEADs", pulls, len(gets))
 	}
