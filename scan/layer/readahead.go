@@ -10,9 +10,12 @@ import (
 	"github.com/portcullis-dev/portcullis/scan/bytesize"
 )
 
+// The read-ahead holds up to readAheadBlocks blocks, allocated as needed
+// (a small layer needs one), 32 KiB for the first and twice the previous for
+// each further one.
 const (
-	readAheadBlock  = 256 << 10
-	readAheadBlocks = 4
+	readAheadFirstBlock = 32 << 10
+	readAheadBlocks     = 4
 )
 
 // readAhead decompresses in a goroutine of its own, a few blocks ahead of the
@@ -51,21 +54,28 @@ func startReadAhead(r io.Reader, max int64) *readAhead {
 		h:      sha256.New(),
 		max:    max,
 	}
-	for range readAheadBlocks {
-		ra.free <- make([]byte, readAheadBlock)
-	}
 	go ra.produce(r)
 	return ra
 }
 
 func (ra *readAhead) produce(r io.Reader) {
 	defer close(ra.done)
+	allocated := 0
 	for {
 		var buf []byte
 		select {
 		case buf = <-ra.free:
-		case <-ra.stop:
-			return
+		default:
+			if allocated < readAheadBlocks {
+				buf = make([]byte, readAheadFirstBlock<<allocated)
+				allocated++
+				break
+			}
+			select {
+			case buf = <-ra.free:
+			case <-ra.stop:
+				return
+			}
 		}
 		n, err := fill(r, buf)
 		select {
@@ -116,6 +126,7 @@ func (ra *readAhead) next() bool {
 	return len(ra.cur) > 0
 }
 
+// Read reads the tar stream.
 func (ra *readAhead) Read(p []byte) (int, error) {
 	for len(ra.cur) == 0 {
 		if !ra.next() && len(ra.cur) == 0 {

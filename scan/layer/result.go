@@ -23,8 +23,10 @@ type Result struct {
 	DiffID string `json:"diffID,omitempty"`
 	// Compression is the compression Analyze found.
 	Compression Compression `json:"compression"`
-	// Size and UncompressedSize count the bytes read, compressed and not.
-	Size             int64 `json:"size"`
+	// Size counts the compressed bytes read.
+	Size int64 `json:"size"`
+	// UncompressedSize counts the bytes of the tar stream read (at most
+	// Limits.MaxUncompressedBytes).
 	UncompressedSize int64 `json:"uncompressedSize"`
 	// Entries counts the tar entries read.
 	Entries int64 `json:"entries"`
@@ -55,8 +57,11 @@ type Result struct {
 // File is a regular file the analysis read. Every path in a Result is clean and
 // absolute ("/etc/os-release"), whatever the tar entry said.
 type File struct {
-	Path     string              `json:"path"`
-	Size     int64               `json:"size"`
+	// Path is the file's clean absolute path.
+	Path string `json:"path"`
+	// Size is the file's size in bytes.
+	Size int64 `json:"size"`
+	// Packages are what the extractors found in it.
 	Packages []inventory.Package `json:"packages,omitempty"`
 	// Data is the content of files the analyzer keeps (os-release), else nil.
 	Data []byte `json:"data,omitempty"`
@@ -66,15 +71,20 @@ type File struct {
 // relative target is resolved against the link's directory
 // ("/etc/os-release" → "../usr/lib/os-release" gives "/usr/lib/os-release").
 type Link struct {
-	Path   string `json:"path"`
+	// Path is the link's own path.
+	Path string `json:"path"`
+	// Target is the path it leads to.
 	Target string `json:"target"`
-	Hard   bool   `json:"hard,omitempty"`
+	// Hard is set for a hard link, clear for a symlink.
+	Hard bool `json:"hard,omitempty"`
 }
 
 // FileError is a file an extractor could not parse.
 type FileError struct {
+	// Path is the file's path.
 	Path string `json:"path"`
-	Err  string `json:"error"`
+	// Err is the extractor's error message.
+	Err string `json:"error"`
 }
 
 // Packages returns the packages of all Files.

@@ -13,6 +13,7 @@ import (
 // Image is an image's layers stacked: the files the analysis read that a
 // container would see, their packages and the distro.
 type Image struct {
+	// Distro is what the visible os-release says; zero when there is none.
 	Distro Distro `json:"distro"`
 	// Files are the visible files the extractors read, by path.
 	Files []ImageFile `json:"files,omitempty"`
@@ -20,16 +21,20 @@ type Image struct {
 	// diffID of the layer that introduced it: the lowest layer from which on it
 	// was there, unchanged, up to the top.
 	Packages []inventory.Package `json:"packages,omitempty"`
-	// Incomplete is set when any layer is; IncompleteReasons name them.
-	Incomplete        bool     `json:"incomplete,omitempty"`
+	// Incomplete is set when any layer is.
+	Incomplete bool `json:"incomplete,omitempty"`
+	// IncompleteReasons say which layers and why: "layer 2 (sha256:…): over 1,000,000 entries".
 	IncompleteReasons []string `json:"incompleteReasons,omitempty"`
 }
 
 // ImageFile is a visible file and the layer (diffID) it comes from.
 type ImageFile struct {
-	Path  string `json:"path"`
+	// Path is where the file is seen (a hard link's own path).
+	Path string `json:"path"`
+	// Layer is the diffID of the layer that put it there.
 	Layer string `json:"layer"`
-	Size  int64  `json:"size"`
+	// Size is the file's size in bytes.
+	Size int64 `json:"size"`
 }
 
 // view is the stacked filesystem as far as the Results record it.

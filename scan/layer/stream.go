@@ -12,9 +12,9 @@ import (
 )
 
 // digestReader hashes and counts the compressed bytes as they are read, and
-// stops reading once the context is done.
+// stops reading once done (the analysis's context) reports an error.
 type digestReader struct {
-	ctx       context.Context
+	done      func() error
 	r         io.Reader
 	h         hash.Hash
 	algorithm string
@@ -24,7 +24,13 @@ type digestReader struct {
 
 // newDigestReader reads r, hashing with the algorithm of expected ("" means sha256).
 func newDigestReader(ctx context.Context, r io.Reader, expected string) (*digestReader, error) {
-	d := &digestReader{ctx: ctx, r: r, algorithm: "sha256"}
+	done := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return nil
+	}
+	d := &digestReader{done: done, r: r, algorithm: "sha256"}
 	if expected != "" {
 		alg, hexPart, ok := strings.Cut(expected, ":")
 		if !ok || hexPart == "" {
@@ -43,9 +49,10 @@ func newDigestReader(ctx context.Context, r io.Reader, expected string) (*digest
 	return d, nil
 }
 
+// Read reads and hashes the blob.
 func (d *digestReader) Read(p []byte) (int, error) {
-	if err := d.ctx.Err(); err != nil {
-		return 0, context.Cause(d.ctx)
+	if err := d.done(); err != nil {
+		return 0, err
 	}
 	n, err := d.r.Read(p)
 	d.h.Write(p[:n])
@@ -63,6 +70,7 @@ func (d *digestReader) digest() string {
 // limitError is a limit reached while reading the layer.
 type limitError struct{ reason string }
 
+// Error returns the reason.
 func (e *limitError) Error() string { return e.reason }
 
 // errorMemo remembers the first error other than io.EOF its reader returned,
@@ -72,6 +80,7 @@ type errorMemo struct {
 	err error
 }
 
+// Read reads from the underlying reader.
 func (m *errorMemo) Read(p []byte) (int, error) {
 	n, err := m.r.Read(p)
 	if err != nil && err != io.EOF && m.err == nil {
