@@ -57,6 +57,9 @@ func (a *analyzer) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		return nil
 	}
+	if strings.Contains(p, "/"+whiteoutMeta) {
+		return nil // inside aufs bookkeeping directories (.wh..wh.plnk/)
+	}
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
 		return nil
@@ -76,7 +79,7 @@ func (a *analyzer) entry(hdr *tar.Header, r io.Reader) error {
 		a.addLink(Link{Path: p, Target: path.Clean("/" + target)})
 	case tar.TypeLink:
 		a.hardlink(p, path.Clean("/"+hdr.Linkname))
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeCont, tar.TypeGNUSparse: // archive/tar reports TypeRegA as TypeReg
 		return a.regular(p, hdr.Size, r)
 	}
 	return nil

@@ -77,9 +77,9 @@ func Squash(layers []Result) Image {
 			k := &l.Links[j]
 			e := &viewEntry{layer: i, link: k, hashes: ancestorHashes(k.Path)}
 			if k.Hard {
-				// A hard link is its target's inode: it keeps the content even
-				// if the target is deleted later.
-				t := v.resolve(k.Target)
+				// A hard link is its target's inode (a symlink's, not what that
+				// leads to): it keeps the content even if the target is deleted later.
+				t := v[k.Target]
 				if t == nil {
 					continue
 				}
