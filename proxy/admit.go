@@ -31,7 +31,7 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 	info, _ := requestFrom(r.Context())
 	res := p.gate.Admit(r.Context(), gate.Request{
 		Action:        action,
-		Host:          r.Host,
+		Host:          clientHost(r),
 		Repository:    route.Name,
 		Reference:     route.Reference,
 		Digest:        dgst,

@@ -184,3 +184,49 @@ func TestPullOfForbiddenTagIsDenied(t *testing.T) {
 		t.Fatalf("missing tag: %s, want the upstream's 404", missing.Status)
 	}
 }
+
+func TestPullDecisionUsesTheHostTheClientUsed(t *testing.T) {
+	reg := regtest.Registry(t)
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - name: prod
+    hosts: ["prod-registry.example"]
+  - name: dev
+    repositories: ["**"]
+rules:
+  - id: prod-releases-only
+    type: tag
+    mode: block
+    environments: [prod]
+    actions: [pull]
+    allowed: ['^\d+\.\d+\.\d+$']
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := regtest.Gateway(t, reg, proxy.WithGate(gate.New(p, up, discardSink{}))).URL
+	putManifest(t, base, "team/app", "nightly").Body.Close()
+	pull := func(host string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, base+"/v2/team/app/manifests/nightly", nil)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := pull("prod-registry.example:443"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("pull of nightly through the prod host: %s, want 403", resp.Status)
+	}
+	if resp := pull(""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pull of nightly through another host: %s, want 200", resp.Status)
+	}
+}

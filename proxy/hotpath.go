@@ -59,7 +59,7 @@ func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, b
 	if v, err := cache.Encode(cache.KindManifest, manifestValueVersion, cachedManifest{MediaType: mediaType, Body: body}); err == nil {
 		_ = p.cache.Set(ctx, cache.ManifestKey(dgst), v, manifestTTL)
 	}
-	if !route.IsDigest() && p.gate != nil && p.gate.TagsImmutable(route.Name, r.Host) {
+	if !route.IsDigest() && p.gate != nil && p.gate.TagsImmutable(route.Name, clientHost(r)) {
 		_ = p.cache.Set(ctx, cache.TagKey(route.Name, route.Reference), []byte(dgst+" "+p.generation(ctx, route.Name)), tagTTL)
 	}
 	if pulled {
@@ -70,7 +70,7 @@ func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, b
 // serveCached answers a manifest GET or HEAD from the cache when every fact it needs is
 // there, and reports whether it did.
 func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route) bool {
-	if p.cache == nil || p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, r.Host) {
+	if p.cache == nil || p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, clientHost(r)) {
 		return false
 	}
 	ctx := r.Context()

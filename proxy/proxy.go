@@ -125,7 +125,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, perr := ParseRoute(r.URL.Path)
 	ctx, span := p.tracer.Start(r.Context(), "portcullis "+r.Method+" "+route.Kind.String(), trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	ctx = withRequest(ctx, requestInfo{id: rid, route: route})
+	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: r.Host})
 	r = r.WithContext(ctx)
 	rec := &recorder{ResponseWriter: w}
 	defer func() { p.finish(rec, r, route, start, rid, span) }()
@@ -236,8 +236,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	default:
 		e = upstreamError(p.upstream.Host, err)
 	}
-	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
-		slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
+	if e.Status >= 500 {
+		// Refusals (a policy denial, an auth challenge) are in the access log already.
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
+			slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
+	}
 	writeError(w, e)
 }
 

@@ -14,6 +14,9 @@ type ctxKey struct{}
 type requestInfo struct {
 	id    string
 	route Route
+	// host is the Host the client used. The request to the upstream, which is what the
+	// response hooks see, has an empty Host field.
+	host string
 }
 
 func withRequest(ctx context.Context, info requestInfo) context.Context {
@@ -23,6 +26,15 @@ func withRequest(ctx context.Context, info requestInfo) context.Context {
 func requestFrom(ctx context.Context) (requestInfo, bool) {
 	info, ok := ctx.Value(ctxKey{}).(requestInfo)
 	return info, ok
+}
+
+// clientHost returns the Host the client used for r, which may be the request to the
+// upstream made on its behalf.
+func clientHost(r *http.Request) string {
+	if info, ok := requestFrom(r.Context()); ok && info.host != "" {
+		return info.host
+	}
+	return r.Host
 }
 
 func requestIDFrom(ctx context.Context) string {

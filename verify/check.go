@@ -162,6 +162,9 @@ func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 	if err != nil {
 		return rej(KindMalformed, "referrer is not a manifest: "+err.Error())
 	}
+	if m.ArtifactType == mediaTypeCosignSignature || m.Config != nil && m.Config.MediaType == mediaTypeCosignSignature {
+		return c.signatureReferrer(m)
+	}
 	var bundles []descriptor
 	for _, l := range m.Layers {
 		if isBundleMediaType(l.MediaType) {
@@ -187,6 +190,36 @@ func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 	}
 	out := checkBundle(data, c.img, c.keys)
 	return &out, nil
+}
+
+// signatureReferrer judges a legacy cosign signature stored as an OCI 1.1 referrer (cosign
+// sign --registry-referrers-mode=oci-1-1): simple-signing layers, as in a `.sig` manifest,
+// in a manifest whose subject is the image. The first layer that verifies counts.
+func (c *check) signatureReferrer(m manifest) (*verdict, error) {
+	rej := func(k Kind, detail string) (*verdict, error) { vd := reject(k, detail); return &vd, nil }
+	switch {
+	case m.Subject == nil:
+		return rej(KindMalformed, "cosign signature referrer has no subject")
+	case m.Subject.Digest != c.img.String():
+		return rej(KindOtherDigest, "cosign signature referrer's subject is "+quote(m.Subject.Digest)+", not this image")
+	case len(m.Layers) == 0:
+		return rej(KindMalformed, "cosign signature referrer has no layers")
+	}
+	var first *verdict
+	for i, l := range m.Layers {
+		vd, err := c.legacyLayer(l)
+		if err != nil {
+			return nil, err
+		}
+		if len(vd.authorities) > 0 {
+			return &vd, nil
+		}
+		if first == nil {
+			vd.detail = fmt.Sprintf("layer %d: %s", i, vd.detail)
+			first = &vd
+		}
+	}
+	return first, nil
 }
 
 // deref returns *vd, or the zero verdict for nil.

@@ -13,6 +13,9 @@ const (
 	mediaTypeDockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
 	mediaTypeOCIIndex       = "application/vnd.oci.image.index.v1+json"
 	mediaTypeSimpleSigning  = "application/vnd.dev.cosign.simplesigning.v1+json"
+	// mediaTypeCosignSignature is the artifact type (and config media type) of a cosign
+	// signature pushed as an OCI 1.1 referrer instead of a `.sig` tag.
+	mediaTypeCosignSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
 	// mediaTypeBundlePrefix starts every sigstore bundle media type:
 	// "application/vnd.dev.sigstore.bundle.v0.3+json" and the older
 	// "application/vnd.dev.sigstore.bundle+json;version=0.x".

@@ -186,3 +186,34 @@ func TestBundleFormatsFromOtherProducers(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+// TestCosignSignatureReferrer reads a legacy cosign signature stored as an OCI 1.1 referrer
+// (cosign v2 `sign --registry-referrers-mode=oci-1-1`): simple-signing layers in a
+// manifest whose subject is the image and whose artifact type is cosign's signature type.
+func TestCosignSignatureReferrer(t *testing.T) {
+	t.Parallel()
+	r := ggcrRegistry(t)
+	k := newKey(t, "p256")
+	img := r.pushImage(t, "team/api")
+	other := r.pushImage(t, "team/api")
+	push := func(subject image, sig legacySig) string {
+		layer := r.pushBlob(t, img.repo, sig.payload, sig.mediaType)
+		layer["annotations"] = sig.annotations
+		return r.pushBundle(t, img.repo, subject, nil, "", func(m map[string]any) {
+			m["artifactType"] = "application/vnd.dev.cosign.artifact.sig.v1+json"
+			m["layers"] = []any{layer}
+			delete(m, "annotations")
+		})
+	}
+	push(img, r.signLegacy(t, k, img))
+	if res := r.verify(t, img, k.authority(t)); len(res.Authorities()) != 1 || res.Authorities()[0] != k.name {
+		t.Fatalf("cosign signature referrer: %+v, want verified by %s", res, k.name)
+	}
+	// The same kind of referrer carrying a signature of another image is a replay.
+	push(other, r.signLegacy(t, k, img))
+	res := r.verify(t, other, k.authority(t))
+	if len(res.Verified) != 0 {
+		t.Fatalf("a signature of another image counted: %+v", res)
+	}
+	wantOnlyRejection(t, res, verify.KindOtherDigest, "")
+}
