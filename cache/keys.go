@@ -21,6 +21,7 @@ const (
 	KindTag       = "tag"       // tag → digest resolution
 	KindDecision  = "decision"  // memoised admission decision
 	KindAccess    = "access"    // the upstream recently let a credential pull from a repository
+	KindCoverage  = "coverage"  // a platform manifest belongs to a signed index
 	KindLock      = "lock"      // Flight lock guarding another key
 	KindOther     = "other"     // any key not built here (metrics only)
 )
@@ -86,6 +87,12 @@ func AccessKey(repo, authorization string) string {
 	return build(KindAccess, part(repo), "sha256:"+hex.EncodeToString(sum[:]))
 }
 
+// CoverageKey names the record that platform manifest digest of repo was served as part of
+// a signed index.
+func CoverageKey(repo, digest string) string {
+	return build(KindCoverage, part(repo), digestPart(digest))
+}
+
 // LockKey names the Flight lock that guards the computation of key.
 func LockKey(key string) string {
 	return Prefix + KindLock + ":" + key
@@ -99,7 +106,7 @@ func KindOf(key string) string {
 	}
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
-	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindLock:
+	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindLock:
 		return kind
 	}
 	return KindOther

@@ -28,6 +28,8 @@ func KeySchema() []KeyDoc {
 			"Memoised decision; day is YYYY-MM-DD, action lists the action then the repository and any other input."},
 		{KindAccess, Prefix + "access:{repo}:{credentialHash}", time.Minute,
 			"The upstream answered a pull by this credential (sha256 of the Authorization header) with 200; lets cached manifests be served without widening access."},
+		{KindCoverage, Prefix + "coverage:{repo}:{digest}", 24 * time.Hour,
+			"The signed index (and its verified authorities) that a platform manifest was served as part of; shared so any replica honours it."},
 		{KindLock, Prefix + "lock:{key}", 0,
 			"Flight lock guarding the computation of {key}; expires after the flight's LockTTL, renewed while computing."},
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
@@ -49,11 +50,11 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gate) { g.log = l } }
 
 // New returns a Gate enforcing p, resolving tags through tags and recording to rec.
 func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate {
-	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default()}
+	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default(),
+		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}}
 	for _, o := range opts {
 		o(g)
 	}
-	g.coverage = newCoverage(g.now)
 	g.policy.Store(p)
 	return g
 }
@@ -157,7 +158,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	now := g.now()
 	dec := p.Evaluate(in, now)
 	if sigResult != nil && dec.Verdict != policy.VerdictDeny {
-		g.coverage.recordIndex(req.Repository, req.Digest, req.Manifest, sigResult.authorities)
+		g.coverage.recordIndex(ctx, req.Repository, req.Digest, req.Manifest, sigResult.authorities)
 	}
 	res := Result{Verdict: dec.Verdict, Decision: dec}
 	for _, w := range dec.Warnings() {

@@ -3,9 +3,9 @@ package gate
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/verify"
 )
@@ -13,6 +13,15 @@ import (
 // SignatureVerifier finds and checks the signatures of an image digest.
 type SignatureVerifier interface {
 	Verify(ctx context.Context, repo, digest string, authorities []verify.Authority) (verify.Result, error)
+}
+
+// WithCache sets the cache replicas share, for records such as signed-index coverage.
+// Without it the gate keeps them in a small in-memory cache of its own.
+func WithCache(store interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+}) Option {
+	return func(g *Gate) { g.coverage.store = store }
 }
 
 // WithSignatures sets how the gate checks signatures; without it, signature rules that
@@ -39,8 +48,8 @@ func (g *Gate) signatureEvidence(ctx context.Context, p *policy.Policy, repo, di
 		ev.Findings = append(ev.Findings, policy.SignatureFinding{Kind: string(r.Kind), Detail: r.Detail})
 	}
 	if len(ev.Verified) == 0 {
-		if c, ok := g.coverage.get(repo, digest); ok {
-			ev.CoveredBy, ev.Verified = c.index, c.authorities
+		if c, ok := g.coverage.get(ctx, repo, digest); ok {
+			ev.CoveredBy, ev.Verified = c.Index, c.Authorities
 		}
 	}
 	return ev, res, nil
@@ -53,41 +62,39 @@ func (e errString) Error() string { return string(e) }
 const errNoVerifier = errString("this gateway has no signature verifier configured")
 
 // coverage remembers which platform manifests belong to a signed index, so that pulling
-// them next by digest is covered by the index's signature (cosign signs the index).
+// them next by digest is covered by the index's signature (cosign signs the index). It
+// lives in the cache the replicas share, so any replica honours what another served.
 type coverage struct {
-	mu      sync.Mutex
-	entries map[string]covered
-	ttl     time.Duration
-	now     func() time.Time
+	store coverageStore
+	ttl   time.Duration
+}
+
+// coverageStore is the part of a cache coverage needs.
+type coverageStore interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
 }
 
 type covered struct {
-	index       string
-	authorities []string
-	expires     time.Time
+	Index       string   `json:"index"`
+	Authorities []string `json:"authorities"`
 }
 
-// maxCoverage bounds the entries remembered; the oldest half is dropped beyond it.
-const maxCoverage = 100000
+// coverageValueVersion is the format version of cached coverage records.
+const coverageValueVersion = 1
 
-func newCoverage(now func() time.Time) *coverage {
-	return &coverage{entries: map[string]covered{}, ttl: 24 * time.Hour, now: now}
-}
-
-func (c *coverage) get(repo, digest string) (covered, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[repo+"@"+digest]
-	if !ok || c.now().After(e.expires) {
+func (c *coverage) get(ctx context.Context, repo, digest string) (covered, bool) {
+	raw, ok, err := c.store.Get(ctx, cache.CoverageKey(repo, digest))
+	var e covered
+	if err != nil || !ok || !cache.Decode(raw, cache.KindCoverage, coverageValueVersion, &e) {
 		return covered{}, false
 	}
 	return e, true
 }
 
 // recordIndex notes the children of a signed index.
-func (c *coverage) recordIndex(repo, index string, manifest []byte, authorities []string) {
+func (c *coverage) recordIndex(ctx context.Context, repo, index string, manifest []byte, authorities []string) {
 	var m struct {
-		MediaType string `json:"mediaType"`
 		Manifests []struct {
 			Digest string `json:"digest"`
 		} `json:"manifests"`
@@ -95,30 +102,11 @@ func (c *coverage) recordIndex(repo, index string, manifest []byte, authorities 
 	if len(authorities) == 0 || json.Unmarshal(manifest, &m) != nil || len(m.Manifests) == 0 {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.entries)+len(m.Manifests) > maxCoverage {
-		c.evictExpiredOrHalf()
+	v, err := cache.Encode(cache.KindCoverage, coverageValueVersion, covered{Index: index, Authorities: authorities})
+	if err != nil {
+		return
 	}
-	exp := c.now().Add(c.ttl)
 	for _, child := range m.Manifests {
-		c.entries[repo+"@"+child.Digest] = covered{index: index, authorities: authorities, expires: exp}
-	}
-}
-
-func (c *coverage) evictExpiredOrHalf() {
-	now := c.now()
-	for k, e := range c.entries {
-		if now.After(e.expires) {
-			delete(c.entries, k)
-		}
-	}
-	n := len(c.entries) / 2
-	for k := range c.entries {
-		if n <= 0 {
-			break
-		}
-		delete(c.entries, k)
-		n--
+		_ = c.store.Set(context.WithoutCancel(ctx), cache.CoverageKey(repo, child.Digest), v, c.ttl)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
@@ -152,5 +153,40 @@ func TestSignedIndexCoversItsPlatformManifests(t *testing.T) {
 				t.Fatalf("finding %q does not name the covering index", res.Decision.Results[0].Finding)
 			}
 		})
+	}
+}
+
+func TestIndexCoverageIsSharedThroughTheCache(t *testing.T) {
+	reg := regtest.Registry(t)
+	host := strings.TrimPrefix(reg, "http://")
+	release := cosigntest.NewKey(t)
+	p := signaturePolicy(t, release, false)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := cache.NewMemory(1 << 20)
+	replica := func() *gate.Gate {
+		return gate.New(p, up, &memSink{}, gate.WithSignatures(verify.New(up)), gate.WithCache(shared))
+	}
+	a, b := replica(), replica()
+
+	idx, err := random.Index(128, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host+"/prod/multi:3.0.0", name.Insecure)
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	idxDigest, _ := idx.Digest()
+	raw, _ := idx.RawManifest()
+	im, _ := idx.IndexManifest()
+	cosigntest.SignLegacy(t, host, "prod/multi", idxDigest.String(), release)
+	if res := pull(a, "prod/multi", idxDigest.String(), raw); res.Verdict != policy.VerdictAllow {
+		t.Fatalf("signed index through replica A: %s", res.Verdict)
+	}
+	if res := pull(b, "prod/multi", im.Manifests[1].Digest.String(), nil); res.Verdict != policy.VerdictAllow {
+		t.Fatalf("platform manifest through replica B after A served the index: %s %q", res.Verdict, res.Message)
 	}
 }
