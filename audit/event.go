@@ -6,6 +6,8 @@ import "time"
 const (
 	// TypeDecision is one admission decision for a push or a pull.
 	TypeDecision = "decision"
+	// TypeExceptionExpiring is the daily reminder that an exception is about to end.
+	TypeExceptionExpiring = "exception.expiring"
 )
 
 // Event is one audit record, written as a single JSON object.
@@ -26,6 +28,9 @@ type Event struct {
 	// environment's fail mode resolved it.
 	Undecided string `json:"undecided,omitempty"`
 	FailMode  string `json:"failMode,omitempty"`
+	// Exception and DaysLeft describe the exception of an exception.expiring event.
+	Exception *Exception `json:"exception,omitempty"`
+	DaysLeft  int        `json:"daysLeft,omitempty"`
 }
 
 // Client identifies who made the request.

@@ -15,12 +15,9 @@ type SignatureVerifier interface {
 	Verify(ctx context.Context, repo, digest string, authorities []verify.Authority) (verify.Result, error)
 }
 
-// WithCache sets the cache replicas share, for records such as signed-index coverage.
-// Without it the gate keeps them in a small in-memory cache of its own.
-func WithCache(store interface {
-	Get(ctx context.Context, key string) ([]byte, bool, error)
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
-}) Option {
+// WithCache sets the cache replicas share, for signed-index coverage and once-a-day
+// reminders. Without it the gate keeps them in a small in-memory cache of its own.
+func WithCache(store cache.LockingStore) Option {
 	return func(g *Gate) { g.coverage.store = store }
 }
 
@@ -69,10 +66,11 @@ type coverage struct {
 	ttl   time.Duration
 }
 
-// coverageStore is the part of a cache coverage needs.
+// coverageStore is the part of a cache the gate's shared records need.
 type coverageStore interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Lock(ctx context.Context, key string, ttl time.Duration) (token string, ok bool, err error)
 }
 
 type covered struct {

@@ -1,0 +1,55 @@
+package gate
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/cache"
+)
+
+// RemindExceptions records one exception.expiring event for each exception of the policy
+// in force that is inside its reminder window today. Replicas sharing the cache take a
+// lock per exception and day, so the fleet records each reminder once a day.
+func (g *Gate) RemindExceptions(ctx context.Context) int {
+	now := g.now().UTC()
+	p := g.policy.Load()
+	day := now.Format(time.DateOnly)
+	sent := 0
+	for _, e := range p.ReminderDue(now) {
+		key := cache.LockKey("reminder:" + e.ID + ":" + day)
+		if _, ok, err := g.coverage.store.Lock(ctx, key, 48*time.Hour); err != nil || !ok {
+			continue // another replica (or an earlier run today) sent it
+		}
+		st := e.Status(now)
+		ev := audit.Event{
+			Time:           now,
+			Type:           audit.TypeExceptionExpiring,
+			Repository:     e.Scope.Repository,
+			PolicyRevision: p.Revision(),
+			Exception:      &audit.Exception{ID: e.ID, Owner: e.Owner, Expires: e.Expires.Format(time.DateOnly), Ticket: e.Ticket},
+			DaysLeft:       st.DaysLeft,
+		}
+		if err := g.audit.Record(ctx, ev); err != nil {
+			g.log.Error("exception reminder lost", slog.String("exception", e.ID), slog.String("error", err.Error()))
+			continue
+		}
+		sent++
+	}
+	return sent
+}
+
+// RunReminders calls RemindExceptions now and then every interval until ctx ends.
+func (g *Gate) RunReminders(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		g.RemindExceptions(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
