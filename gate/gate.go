@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
@@ -37,6 +39,8 @@ type Gate struct {
 	sigs   SignatureVerifier
 	// coverage tracks platform manifests of signed indexes.
 	coverage *coverage
+	meter    metric.MeterProvider
+	inst     instruments
 }
 
 // Option sets an optional Gate setting.
@@ -56,6 +60,11 @@ func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate
 		o(g)
 	}
 	g.policy.Store(p)
+	if g.meter != nil {
+		if err := g.newInstruments(g.meter); err != nil {
+			g.log.Error("gate metrics unavailable", slog.String("error", err.Error()))
+		}
+	}
 	return g
 }
 
@@ -179,6 +188,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		res.Message = dec.DenyMessage()
 	}
 	g.record(ctx, req, in, res, undecided, failMode, now)
+	g.count(ctx, req.Action, res)
 	return res
 }
 
