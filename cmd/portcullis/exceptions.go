@@ -76,23 +76,9 @@ Flags:
 
 // runExceptions runs "portcullis exceptions ARGS" and returns the exit status.
 func runExceptions(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, exceptionsHelp)
-		return 2
-	}
-	switch args[0] {
-	case "lint":
-		return runExceptionsLint(args[1:], stdout, stderr)
-	case "list":
-		return runExceptionsList(args[1:], stdout, stderr)
-	case "due":
-		return runExceptionsDue(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, exceptionsHelp)
-		return 0
-	}
-	fmt.Fprintf(stderr, "portcullis exceptions: unknown command %q\n\n%s", args[0], exceptionsHelp)
-	return 2
+	return dispatch("exceptions", exceptionsHelp, map[string]subcommand{
+		"lint": runExceptionsLint, "list": runExceptionsList, "due": runExceptionsDue,
+	}, args, stdout, stderr)
 }
 
 // exceptionsLintResult is the JSON form of one linted file.

@@ -57,21 +57,9 @@ Flags:
 
 // runPolicy runs "portcullis policy ARGS" and returns the exit status.
 func runPolicy(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, policyHelp)
-		return 2
-	}
-	switch args[0] {
-	case "lint":
-		return runPolicyLint(args[1:], stdout, stderr)
-	case "explain":
-		return runPolicyExplain(args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, policyHelp)
-		return 0
-	}
-	fmt.Fprintf(stderr, "portcullis policy: unknown command %q\n\n%s", args[0], policyHelp)
-	return 2
+	return dispatch("policy", policyHelp, map[string]subcommand{
+		"lint": runPolicyLint, "explain": runPolicyExplain,
+	}, args, stdout, stderr)
 }
 
 // policyFlags parses flags that may come before or after the positional
