@@ -102,4 +102,3 @@ func (g *Gate) count(ctx context.Context, action policy.Action, res Result) {
 		}
 	}
 }
-
