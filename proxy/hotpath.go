@@ -49,19 +49,19 @@ type cachedManifest struct {
 	Body      []byte `json:"body"`
 }
 
-// remember records what a served (GET 200) or stored (PUT 201) manifest teaches the hot
-// path. It never fails a request: the cache is an optimisation.
+// remember records what a served (GET 200) or stored (PUT 201) manifest of a protected
+// immutable tag teaches the hot path; anything else the hot path never serves, so it costs
+// nothing. It never fails a request: the cache is an optimisation.
 func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, body []byte, pulled bool) {
-	if p.cache == nil || dgst == "" || len(body) == 0 {
+	if p.cache == nil || p.gate == nil || dgst == "" || len(body) == 0 || route.IsDigest() ||
+		!p.gate.TagsImmutable(route.Name, clientHost(r)) {
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
 	if v, err := cache.Encode(cache.KindManifest, manifestValueVersion, cachedManifest{MediaType: mediaType, Body: body}); err == nil {
 		_ = p.cache.Set(ctx, cache.ManifestKey(dgst), v, manifestTTL)
 	}
-	if !route.IsDigest() && p.gate != nil && p.gate.TagsImmutable(route.Name, clientHost(r)) {
-		_ = p.cache.Set(ctx, cache.TagKey(route.Name, route.Reference), []byte(dgst+" "+p.generation(ctx, route.Name)), tagTTL)
-	}
+	_ = p.cache.Set(ctx, cache.TagKey(route.Name, route.Reference), []byte(dgst+" "+p.generation(ctx, route.Name)), tagTTL)
 	if pulled {
 		_ = p.cache.Set(ctx, cache.AccessKey(route.Name, r.Header.Get("Authorization")), []byte{1}, accessTTL)
 	}
