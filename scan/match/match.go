@@ -1,0 +1,410 @@
+package match
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/portcullis-dev/portcullis/scan/inventory"
+	"github.com/portcullis-dev/portcullis/scan/vulndb"
+)
+
+// Distro names the image's operating system release, as os-release says:
+// ID "debian", "ubuntu" or "alpine" and VERSION_ID "12", "22.04", "3.20.3".
+type Distro struct {
+	// ID is os-release ID.
+	ID string `json:"id,omitempty"`
+	// VersionID is os-release VERSION_ID.
+	VersionID string `json:"versionID,omitempty"`
+}
+
+// Finding is one vulnerability affecting one installed package.
+type Finding struct {
+	// Package is the affected package as the inventory found it.
+	Package inventory.Package `json:"package"`
+	// ID is the vulnerability's identifier, preferring the ecosystem's own
+	// advisory (GO-, DSA-, ...) over GHSA over CVE.
+	ID string `json:"id"`
+	// Aliases are the other identifiers of the same vulnerability, including
+	// those of records merged into this finding.
+	Aliases []string `json:"aliases,omitempty"`
+	// Ecosystem is the OSV ecosystem the match was made in, e.g. "Debian:12".
+	Ecosystem string `json:"ecosystem"`
+	// Severity is the highest severity any merged record states.
+	Severity Severity `json:"severity"`
+	// CVSS is the CVSS v3 base score behind Severity; 0 when none was computed.
+	CVSS float64 `json:"cvss,omitempty"`
+	// CVSSVector is the CVSS vector the score came from, or a v4 vector
+	// that was not scored.
+	CVSSVector string `json:"cvssVector,omitempty"`
+	// Fixed is the lowest version above the installed one that every merged
+	// record calls fixed; empty when none is known.
+	Fixed string `json:"fixed,omitempty"`
+	// Fixable reports that Fixed is set.
+	Fixable bool `json:"fixable"`
+	// Summary is the record's one-line summary.
+	Summary string `json:"summary,omitempty"`
+}
+
+// Compare orders two versions of a package in the OSV ecosystem (release
+// suffix allowed): Debian and Ubuntu with CompareDebian, Alpine with
+// CompareAPK, PyPI with ComparePyPI, Maven with CompareMaven, everything else
+// (Go, npm, ...) with CompareSemver.
+func Compare(ecosystem, a, b string) int {
+	return comparator(ecosystem)(a, b)
+}
+
+func comparator(ecosystem string) func(a, b string) int {
+	switch strings.ToLower(vulndb.BaseEcosystem(ecosystem)) {
+	case "debian", "ubuntu":
+		return CompareDebian
+	case "alpine":
+		return CompareAPK
+	case "pypi":
+		return ComparePyPI
+	case "maven":
+		return CompareMaven
+	}
+	return CompareSemver
+}
+
+// query is what one package is looked up and compared as.
+type query struct {
+	ecosystem string // base ecosystem
+	release   string // wanted release suffix for OS ecosystems; "" otherwise
+	name      string
+	version   string
+	os        bool
+}
+
+// queryFor works out how to look a package up. OS packages are looked up by
+// source package and source version in the ecosystem of the distro (a dpkg
+// package in an Ubuntu image is an Ubuntu package) and must match its
+// release: Debian by major version ("Debian:12"), Alpine by major.minor
+// ("Alpine:v3.20"), Ubuntu by VERSION_ID ("Ubuntu:22.04:LTS"; Ubuntu Pro
+// entries are not matched). OS packages in an image whose release is unknown
+// are not matched. Go's "stdlib" is compared as the semantic version of its
+// toolchain version.
+func queryFor(p inventory.Package, d Distro) (query, bool) {
+	q := query{ecosystem: p.Ecosystem, name: p.Name, version: p.Version}
+	switch p.Ecosystem {
+	case inventory.EcosystemDebian, inventory.EcosystemUbuntu, inventory.EcosystemAlpine:
+		q.os = true
+		switch strings.ToLower(d.ID) {
+		case "debian":
+			q.ecosystem = inventory.EcosystemDebian
+		case "ubuntu":
+			q.ecosystem = inventory.EcosystemUbuntu
+		case "alpine":
+			q.ecosystem = inventory.EcosystemAlpine
+		}
+		if p.SourceName != "" {
+			q.name = p.SourceName
+		}
+		if p.SourceVersion != "" {
+			q.version = p.SourceVersion
+		}
+		q.release = release(q.ecosystem, d.VersionID)
+		if q.release == "" {
+			return q, false
+		}
+	case inventory.EcosystemGo:
+		if p.Name == "stdlib" {
+			q.version = goVersion(p.Version)
+		}
+		if !parseSemver(q.version).ok {
+			return q, false // "(devel)", "" : nothing to compare
+		}
+	}
+	return q, q.version != "" && q.name != ""
+}
+
+func release(ecosystem, versionID string) string {
+	versionID = strings.TrimSpace(versionID)
+	if versionID == "" {
+		return ""
+	}
+	switch ecosystem {
+	case inventory.EcosystemDebian:
+		major, _, _ := strings.Cut(versionID, ".")
+		return major
+	case inventory.EcosystemAlpine:
+		parts := strings.Split(versionID, ".")
+		if len(parts) < 2 {
+			return ""
+		}
+		return "v" + parts[0] + "." + parts[1]
+	}
+	return versionID
+}
+
+// releaseMatches reports whether an affected entry's release suffix is the
+// wanted release. Ubuntu suffixes carry more components ("22.04:LTS",
+// "Pro:18.04:LTS"); one of them must be the release and none "Pro".
+func releaseMatches(q query, a vulndb.Affected) bool {
+	if !q.os {
+		return true
+	}
+	rel := a.Release()
+	if q.ecosystem != inventory.EcosystemUbuntu {
+		return rel == q.release
+	}
+	found := false
+	for _, c := range strings.Split(rel, ":") {
+		if c == "Pro" {
+			return false
+		}
+		found = found || c == q.release
+	}
+	return found
+}
+
+// Match returns the findings for the packages: for each package, every
+// record in db whose ranges or versions include the installed version,
+// records naming the same vulnerability (by id, aliases or upstream ids)
+// merged into one finding. Findings are ordered by package, then severity
+// (highest first), then id.
+func Match(db *vulndb.DB, pkgs []inventory.Package, distro Distro) []Finding {
+	var out []Finding
+	for _, p := range pkgs {
+		q, ok := queryFor(p, distro)
+		if !ok {
+			continue
+		}
+		cmp := comparator(q.ecosystem)
+		var raw []rawFinding
+		for _, r := range db.Lookup(q.ecosystem, q.name) {
+			for _, a := range r.Affected {
+				if !releaseMatches(q, a) {
+					continue
+				}
+				hit, fixed := affects(a, q.version, cmp)
+				if !hit {
+					continue
+				}
+				sev, score, vector := rate(r, a)
+				raw = append(raw, rawFinding{rec: r, ecosystem: a.Ecosystem, fixed: fixed, sev: sev, score: score, vector: vector})
+				break
+			}
+		}
+		out = append(out, merge(p, raw, cmp)...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Package.Path != b.Package.Path {
+			return a.Package.Path < b.Package.Path
+		}
+		if a.Package.Name != b.Package.Name {
+			return a.Package.Name < b.Package.Name
+		}
+		if a.Severity != b.Severity {
+			return a.Severity > b.Severity
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+type rawFinding struct {
+	rec       vulndb.Record
+	ecosystem string
+	fixed     string
+	sev       Severity
+	score     float64
+	vector    string
+}
+
+// affects evaluates one affected entry for version v per the OSV spec:
+// listed versions, then SEMVER and ECOSYSTEM ranges (GIT ranges name
+// commits and are skipped). It returns the fixed version above v, if any.
+func affects(a vulndb.Affected, v string, cmp func(a, b string) int) (bool, string) {
+	hit, fixed := false, ""
+	for _, r := range a.Ranges {
+		var c func(a, b string) int
+		switch r.Type {
+		case "SEMVER":
+			c = CompareSemver
+		case "ECOSYSTEM":
+			c = cmp
+		default:
+			continue
+		}
+		if in, f := inRange(r.Events, v, c); in {
+			hit = true
+			if f != "" && (fixed == "" || c(f, fixed) < 0) {
+				fixed = f
+			}
+		}
+	}
+	if !hit {
+		for _, lv := range a.Versions {
+			if lv == v || cmp(lv, v) == 0 {
+				hit = true
+				break
+			}
+		}
+	}
+	return hit, fixed
+}
+
+type event struct {
+	kind    byte // 'i' introduced, 'f' fixed, 'l' last_affected, 'x' limit
+	version string
+}
+
+// inRange applies the OSV range evaluation: events sorted by version
+// (introduced "0" first), v affected after an introduced at or below it
+// until a fixed at or below it, a last_affected below it or a limit at or
+// below it. The returned fixed version is the first fixed event above v.
+func inRange(evs []vulndb.Event, v string, cmp func(a, b string) int) (bool, string) {
+	list := make([]event, 0, len(evs))
+	for _, e := range evs {
+		switch {
+		case e.Introduced != "":
+			list = append(list, event{'i', e.Introduced})
+		case e.Fixed != "":
+			list = append(list, event{'f', e.Fixed})
+		case e.LastAffected != "":
+			list = append(list, event{'l', e.LastAffected})
+		case e.Limit != "" && e.Limit != "*":
+			list = append(list, event{'x', e.Limit})
+		}
+	}
+	zero := func(e event) bool { return e.kind == 'i' && e.version == "0" }
+	sort.SliceStable(list, func(i, j int) bool {
+		if zero(list[i]) || zero(list[j]) {
+			return zero(list[i]) && !zero(list[j])
+		}
+		return cmp(list[i].version, list[j].version) < 0
+	})
+	affected := false
+	for _, e := range list {
+		switch e.kind {
+		case 'i':
+			if zero(e) || cmp(v, e.version) >= 0 {
+				affected = true
+			}
+		case 'f', 'x':
+			if cmp(v, e.version) >= 0 {
+				affected = false
+			}
+		case 'l':
+			if cmp(v, e.version) > 0 {
+				affected = false
+			}
+		}
+	}
+	if !affected {
+		return false, ""
+	}
+	for _, e := range list {
+		if e.kind == 'f' && cmp(e.version, v) > 0 {
+			return true, e.version
+		}
+	}
+	return true, ""
+}
+
+// idRank orders identifiers for choosing a finding's ID: the ecosystem's
+// own advisories first, then distribution per-CVE records, GHSA, CVE.
+func idRank(id string) int {
+	switch {
+	case strings.HasPrefix(id, "CVE-"):
+		return 3
+	case strings.HasPrefix(id, "GHSA-"):
+		return 2
+	case strings.Contains(id, "-CVE-"):
+		return 1
+	}
+	return 0
+}
+
+// merge groups a package's raw findings that share any identifier and
+// turns each group into one finding.
+func merge(p inventory.Package, raw []rawFinding, cmp func(a, b string) int) []Finding {
+	parent := make([]int, len(raw))
+	for i := range parent {
+		parent[i] = i
+	}
+	var find func(int) int
+	find = func(i int) int {
+		for parent[i] != i {
+			parent[i] = parent[parent[i]]
+			i = parent[i]
+		}
+		return i
+	}
+	owner := map[string]int{}
+	for i, f := range raw {
+		for _, id := range ids(f.rec) {
+			if j, ok := owner[id]; ok {
+				parent[find(i)] = find(j)
+			} else {
+				owner[id] = i
+			}
+		}
+	}
+	groups := map[int][]rawFinding{}
+	var roots []int
+	for i := range raw {
+		r := find(i)
+		if _, ok := groups[r]; !ok {
+			roots = append(roots, r)
+		}
+		groups[r] = append(groups[r], raw[i])
+	}
+	out := make([]Finding, 0, len(roots))
+	for _, r := range roots {
+		out = append(out, mergeGroup(p, groups[r], cmp))
+	}
+	return out
+}
+
+func ids(r vulndb.Record) []string {
+	out := append([]string{r.ID}, r.Aliases...)
+	return append(out, r.Upstream...)
+}
+
+func mergeGroup(p inventory.Package, g []rawFinding, cmp func(a, b string) int) Finding {
+	all := map[string]bool{}
+	for _, f := range g {
+		for _, id := range ids(f.rec) {
+			all[id] = true
+		}
+	}
+	// The primary record: best-ranked id, then lowest id.
+	best := 0
+	for i, f := range g {
+		bi, bf := g[best].rec.ID, f.rec.ID
+		if idRank(bf) < idRank(bi) || idRank(bf) == idRank(bi) && bf < bi {
+			best = i
+		}
+	}
+	fd := Finding{Package: p, ID: g[best].rec.ID, Ecosystem: g[best].ecosystem, Summary: g[best].rec.Summary}
+	delete(all, fd.ID)
+	for id := range all {
+		fd.Aliases = append(fd.Aliases, id)
+	}
+	sort.Strings(fd.Aliases)
+	fixable := true
+	for _, f := range g {
+		if f.sev > fd.Severity || f.sev == fd.Severity && f.score > fd.CVSS {
+			fd.Severity, fd.CVSS, fd.CVSSVector = f.sev, f.score, f.vector
+		}
+		if fd.CVSSVector == "" {
+			fd.CVSSVector = f.vector
+		}
+		if fd.Summary == "" {
+			fd.Summary = f.rec.Summary
+		}
+		if f.fixed == "" {
+			fixable = false
+		} else if fd.Fixed == "" || cmp(f.fixed, fd.Fixed) > 0 {
+			fd.Fixed = f.fixed
+		}
+	}
+	if !fixable {
+		fd.Fixed = ""
+	}
+	fd.Fixable = fd.Fixed != ""
+	return fd
+}
