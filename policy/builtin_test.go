@@ -48,8 +48,8 @@ func TestBuiltinStarter(t *testing.T) {
 	if !reflect.DeepEqual(rules[3].Params, map[string]any{"severity": "critical", "fixable": true}) {
 		t.Errorf("critical-fixable params = %#v", rules[3].Params)
 	}
-	if !reflect.DeepEqual(rules[4].Params, map[string]any{"check": "root"}) {
-		t.Errorf("runs-as-root params = %#v", rules[4].Params)
+	if rules[4].Check != ConfigCheckRoot {
+		t.Errorf("runs-as-root check = %q", rules[4].Check)
 	}
 	if p.Environment("prod/app", "") != "prod" || p.FailMode("prod") != FailClosed ||
 		p.Environment("team/app", "") != "dev" || p.FailMode("dev") != FailOpen {

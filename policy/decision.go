@@ -27,6 +27,8 @@ type Input struct {
 	// gathered (see Needs.Signatures). A signature rule with authorities
 	// fails on a pull without it, saying that signatures were not checked.
 	Signatures *SignatureEvidence `json:"signatures,omitempty"`
+	// Image is the image evidence (configuration, secrets), nil when not gathered.
+	Image *ImageEvidence `json:"image,omitempty"`
 }
 
 // Decision is the outcome of evaluating a policy for one request.

@@ -17,8 +17,11 @@ type Needs struct {
 	// Signature, attestation and SBOM artifacts are exempt from signature
 	// rules: the gate need not gather evidence for them.
 	Signatures bool `json:"signatures"`
-	// Scan: a rule checks scan findings. Always false in this build, where
-	// vulnerability, secret and config rules are not yet enforced.
+	// Image: a config or secret rule applies, so the image evidence (Input.Image:
+	// its configuration, and its files once layers are scanned) is needed.
+	Image bool `json:"image"`
+	// Scan: a rule checks vulnerability findings. Always false in this build, where
+	// vulnerability rules are not yet enforced.
 	Scan bool `json:"scan"`
 }
 
@@ -37,6 +40,9 @@ func (p *Policy) Needs(a Action, repo, host string) Needs {
 		}
 		if r.Type == TypeSignature && a == ActionPull && len(r.auths) > 0 {
 			n.Signatures = true
+		}
+		if r.Type == TypeConfig || r.Type == TypeSecret {
+			n.Image = true
 		}
 	}
 	return n
@@ -77,6 +83,10 @@ func (r *rule) evaluate(in Input, env string, now time.Time, exception string) R
 		res.Outcome, res.Finding, res.Fix = r.evaluateImmutable(in)
 	case TypeSignature:
 		res.Outcome, res.Finding, res.Fix = r.evaluateSignature(in)
+	case TypeConfig:
+		res.Outcome, res.Finding, res.Fix = r.evaluateConfig(in)
+	case TypeSecret:
+		res.Outcome, res.Finding, res.Fix = r.evaluateSecret(in)
 	default:
 		res.Outcome = OutcomeInert
 		res.Finding = fmt.Sprintf("not yet enforced: this portcullis build does not check %s yet", r.Type)
@@ -128,6 +138,10 @@ func (r *rule) exempt(in Input) string {
 		}
 		if in.Artifact {
 			return "signature, attestation and SBOM artifacts are not subject to immutability"
+		}
+	case TypeConfig, TypeSecret:
+		if in.Artifact {
+			return "signature, attestation and SBOM artifacts are not images"
 		}
 	case TypeSignature:
 		if in.Action != ActionPull {

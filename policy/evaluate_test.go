@@ -54,7 +54,10 @@ func TestEvaluateMatrix(t *testing.T) {
 		if typ == TypeSignature {
 			return Input{Action: ActionPull, Repository: repo, Host: host, Tag: "1.0.0", Digest: digestA, Signatures: &SignatureEvidence{}}
 		}
-		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB}
+		// Config and secret rules: an image that runs as root with a secret in its config.
+		img := &ImageEvidence{RunsAsRoot: true, RootReason: "no USER is set",
+			Secrets: []SecretFinding{{Type: "aws-access-key-id", Location: "config Env AWS_ACCESS_KEY_ID", Excerpt: "AKIA…XY"}}}
+		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB, Image: img}
 	}
 	envs := []struct {
 		env, repo, host string
@@ -91,7 +94,7 @@ func TestEvaluateMatrix(t *testing.T) {
 					if r.Rule != "r" || r.Type != typ || r.Mode != mode {
 						t.Errorf("result = %+v", r)
 					}
-					enforced := typ == TypeTag || typ == TypeImmutable || typ == TypeSignature
+					enforced := typ != TypeVulnerability
 					wantOutcome, wantVerdict := OutcomeInert, VerdictAllow
 					if enforced {
 						wantOutcome = OutcomeFail
@@ -119,9 +122,10 @@ func TestEvaluateMatrix(t *testing.T) {
 }
 
 func TestEvaluateCompliantRequestsPass(t *testing.T) {
-	for _, typ := range []string{TypeTag, TypeImmutable, TypeSignature} {
+	for _, typ := range []string{TypeTag, TypeImmutable, TypeSignature, TypeConfig, TypeSecret} {
 		p := matrixPolicy(t, typ, ModeBlock)
-		in := Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Digest: digestA}
+		in := Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Digest: digestA,
+			Image: &ImageEvidence{User: "65532"}}
 		if typ == TypeSignature {
 			in.Action, in.Signatures = ActionPull, &SignatureEvidence{Verified: []string{"release"}}
 		}
@@ -370,10 +374,11 @@ func TestNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := p.Needs(ActionPush, "prod/app", ""); got != (Needs{CurrentTagDigest: true}) {
+	// The starter's runs-as-root and no-secrets rules need the image evidence both ways.
+	if got := p.Needs(ActionPush, "prod/app", ""); got != (Needs{CurrentTagDigest: true, Image: true}) {
 		t.Errorf("push: %+v", got)
 	}
-	if got := p.Needs(ActionPull, "prod/app", ""); got != (Needs{}) {
+	if got := p.Needs(ActionPull, "prod/app", ""); got != (Needs{Image: true}) {
 		t.Errorf("pull: %+v", got)
 	}
 	off := mustParse(t, "version: 1\nrules:\n  - {id: i, type: immutable, mode: off}\n")

@@ -69,9 +69,9 @@ const (
 	TypeSignature = "signature"
 	// TypeVulnerability will check scan findings (inert in this build).
 	TypeVulnerability = "vulnerability"
-	// TypeSecret will check for embedded secrets (inert in this build).
+	// TypeSecret checks for secrets embedded in the image.
 	TypeSecret = "secret"
-	// TypeConfig will check the image configuration (inert in this build).
+	// TypeConfig checks the image configuration (user, labels, base image).
 	TypeConfig = "config"
 )
 

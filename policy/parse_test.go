@@ -254,7 +254,7 @@ func TestParseAliasBomb(t *testing.T) {
 		src += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
 		prev = n
 	}
-	src += "rules:\n  - {id: a, type: secret, mode: warn, x: *i}\n"
+	src += "rules:\n  - {id: a, type: vulnerability, mode: warn, x: *i}\n"
 	start := time.Now()
 	_, err := Parse([]byte(src))
 	if err == nil || !strings.Contains(err.Error(), "excessive aliasing") {

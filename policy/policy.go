@@ -92,6 +92,16 @@ type Rule struct {
 	// PerPlatform makes a signature rule require every platform manifest of
 	// an index to carry its own signature: the index's does not cover it.
 	PerPlatform bool `json:"perPlatform,omitempty"`
+	// Check is what a config rule checks: ConfigCheckRoot, ConfigCheckLabels or
+	// ConfigCheckBaseImage.
+	Check string `json:"check,omitempty"`
+	// Labels are the labels a config rule with check "labels" requires.
+	Labels []string `json:"labels,omitempty"`
+	// BaseImages are globs of the base image names a config rule with check
+	// "base-image" allows (repository path with registry host, without tag or digest).
+	BaseImages []string `json:"baseImages,omitempty"`
+	// SecretTypes restrict a secret rule to these secret types; empty means all.
+	SecretTypes []string `json:"secretTypes,omitempty"`
 	// Params holds the other fields of rule types not enforced yet, as decoded YAML.
 	Params map[string]any `json:"params,omitempty"`
 }
@@ -104,6 +114,8 @@ type rule struct {
 	allowed   []*regexp.Regexp
 	// auths are the Authorities of a signature rule, resolved.
 	auths []Authority
+	// baseGlobs are the compiled BaseImages of a config rule.
+	baseGlobs []glob
 	// thresholdSet: the threshold field holds a whole number.
 	thresholdSet bool
 	// set while parsing, for messages

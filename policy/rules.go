@@ -53,7 +53,11 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 			r.readTagParam(&ru, f)
 		case TypeSignature:
 			r.readSignatureParam(&ru, f)
-		case TypeVulnerability, TypeSecret, TypeConfig:
+		case TypeConfig:
+			r.readConfigParam(&ru, f)
+		case TypeSecret:
+			r.readSecretParam(&ru, f)
+		case TypeVulnerability:
 			r.readInertParam(&ru, f)
 		case TypeImmutable:
 			r.add(f.path, f.keyN, "unknown field: immutable rules take no parameters (line %d)", f.keyN.Line)
@@ -74,6 +78,8 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 		r.checkTagRule(&ru, n)
 	case TypeSignature:
 		r.checkSignatureRule(&ru)
+	case TypeConfig:
+		r.checkConfigRule(&ru)
 	}
 	return ru, true
 }

@@ -223,7 +223,8 @@ func TestStarterSignatureRuleWarnsUntilKeysAreConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Input{Action: ActionPull, Repository: "prod/app", Tag: "1.4.2", Digest: digestA}
+	clean := &ImageEvidence{User: "65532"} // keeps the config and secret rules quiet
+	in := Input{Action: ActionPull, Repository: "prod/app", Tag: "1.4.2", Digest: digestA, Image: clean}
 	if n := p.Needs(ActionPull, "prod/app", ""); n.Signatures {
 		t.Error("a rule without authorities needs no signature evidence")
 	}
@@ -238,10 +239,10 @@ func TestStarterSignatureRuleWarnsUntilKeysAreConfigured(t *testing.T) {
 	if d := p.Evaluate(in, today); d.Verdict != VerdictWarn {
 		t.Errorf("starter prod pull with evidence: %+v", d)
 	}
-	if d := p.Evaluate(Input{Action: ActionPull, Repository: "team/app", Tag: "1.4.2"}, today); d.Verdict != VerdictAllow {
+	if d := p.Evaluate(Input{Action: ActionPull, Repository: "team/app", Tag: "1.4.2", Image: clean}, today); d.Verdict != VerdictAllow {
 		t.Errorf("starter dev pull: %+v", d)
 	}
-	if d := p.Evaluate(Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2"}, today); d.Verdict != VerdictAllow {
+	if d := p.Evaluate(Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Image: clean}, today); d.Verdict != VerdictAllow {
 		t.Errorf("starter prod push: %+v", d)
 	}
 }
