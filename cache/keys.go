@@ -22,6 +22,7 @@ const (
 	KindDecision  = "decision"  // memoised admission decision
 	KindAccess    = "access"    // the upstream recently let a credential pull from a repository
 	KindCoverage  = "coverage"  // a platform manifest belongs to a signed index
+	KindImage     = "image"     // what an image's configuration shows (user, labels, secrets)
 	KindLock      = "lock"      // Flight lock guarding another key
 	KindOther     = "other"     // any key not built here (metrics only)
 )
@@ -93,6 +94,12 @@ func CoverageKey(repo, digest string) string {
 	return build(KindCoverage, part(repo), digestPart(digest))
 }
 
+// ImageKey names what the image configuration configDigest shows, as read by analyzer
+// version analyzerVersion; content-addressed, so never stale.
+func ImageKey(configDigest, analyzerVersion string) string {
+	return build(KindImage, digestPart(configDigest), part(analyzerVersion))
+}
+
 // LockKey names the Flight lock that guards the computation of key.
 func LockKey(key string) string {
 	return Prefix + KindLock + ":" + key
@@ -106,7 +113,7 @@ func KindOf(key string) string {
 	}
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
-	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindLock:
+	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage, KindLock:
 		return kind
 	}
 	return KindOther

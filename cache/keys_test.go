@@ -79,6 +79,7 @@ func TestKeySchemaMatchesBuilders(t *testing.T) {
 		KindDecision:  DecisionKey("p1", "r1", "prod", day, dg1, "pull", "team/app"),
 		KindAccess:    AccessKey("team/app", "Basic Y2k6cHc="),
 		KindCoverage:  CoverageKey("team/app", dg1),
+		KindImage:     ImageKey(dg1, "config/1"),
 		KindLock:      LockKey(FindingsKey(dg1, "r1")),
 	}
 	schema := KeySchema()

@@ -30,6 +30,8 @@ func KeySchema() []KeyDoc {
 			"The upstream answered a pull by this credential (sha256 of the Authorization header) with 200; lets cached manifests be served without widening access."},
 		{KindCoverage, Prefix + "coverage:{repo}:{digest}", 24 * time.Hour,
 			"The signed index (and its verified authorities) that a platform manifest was served as part of; shared so any replica honours it."},
+		{KindImage, Prefix + "image:{configDigest}:{analyzerVersion}", 7 * 24 * time.Hour,
+			"What an image configuration shows: user, labels, base image, secrets in Env, labels and history; content-addressed."},
 		{KindLock, Prefix + "lock:{key}", 0,
 			"Flight lock guarding the computation of {key}; expires after the flight's LockTTL, renewed while computing."},
 	}
