@@ -1,0 +1,154 @@
+package secrets
+
+import (
+	"sort"
+	"strings"
+)
+
+// match is one detector hit. It holds the raw secret only while a scan runs:
+// Scan and ScanText turn matches into Secrets, which keep the redacted form.
+type match struct {
+	typ      string
+	start    int    // byte offset of the secret in the scanned text
+	end      int    // byte offset just past it
+	secret   string // the raw value; never leaves the package
+	redacted string
+	conf     Confidence
+	note     string
+}
+
+// detector finds one kind of secret in text.
+type detector struct {
+	typ string
+	// priority decides between overlapping matches: the higher one is kept.
+	priority int
+	// hint is a substring every match contains; text without any of them
+	// is not searched. Empty means always search.
+	hints []string
+	find  func(text string) []match
+}
+
+// textDetectors run on text; pemDetector also runs on binary files.
+var textDetectors = []detector{
+	gcpDetector,
+	awsDetector,
+	githubDetector,
+	gitlabDetector,
+	slackTokenDetector,
+	slackWebhookDetector,
+	stripeDetector,
+	npmDetector,
+	pypiDetector,
+	pemDetector,
+	urlDetector,
+	jwtDetector,
+}
+
+// Scan returns the secrets in the contents of the file at path. A binary file
+// (a NUL byte in its first 8 KiB) is searched only for PEM private keys.
+// Scan does not keep data after it returns.
+func Scan(path string, data []byte) []Secret {
+	dets := textDetectors
+	if IsBinary(data) {
+		dets = []detector{pemDetector}
+	}
+	found := run(dets, string(data))
+	for i := range found {
+		found[i].Path = path
+	}
+	return found
+}
+
+// ScanText returns the secrets in text, a piece of image metadata such as an
+// environment variable, a label or a history entry's created_by command;
+// source names it in the findings.
+func ScanText(source, text string) []Secret {
+	found := run(textDetectors, text)
+	for i := range found {
+		found[i].Source = source
+	}
+	return found
+}
+
+// run applies the detectors to text and returns the surviving matches as
+// Secrets, in the order they appear.
+func run(dets []detector, text string) []Secret {
+	type hit struct {
+		match
+		priority int
+	}
+	var hits []hit
+	for _, d := range dets {
+		if len(d.hints) > 0 && !containsAny(text, d.hints) {
+			continue
+		}
+		for _, m := range d.find(text) {
+			hits = append(hits, hit{m, d.priority})
+		}
+	}
+	// Of overlapping matches keep the most specific, then the longest.
+	sort.SliceStable(hits, func(i, j int) bool {
+		if hits[i].priority != hits[j].priority {
+			return hits[i].priority > hits[j].priority
+		}
+		return hits[i].end-hits[i].start > hits[j].end-hits[j].start
+	})
+	var kept []hit
+	for _, h := range hits {
+		overlaps := false
+		for _, k := range kept {
+			if h.start < k.end && k.start < h.end {
+				overlaps = true
+				break
+			}
+		}
+		if !overlaps {
+			kept = append(kept, h)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	sort.SliceStable(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+	lines := newLineIndex(text)
+	out := make([]Secret, 0, len(kept))
+	for _, k := range kept {
+		out = append(out, Secret{
+			Type:       k.typ,
+			Line:       lines.line(k.start),
+			Redacted:   k.redacted,
+			Confidence: k.conf,
+			Note:       k.note,
+		})
+	}
+	return out
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// lineIndex maps byte offsets to 1-based line numbers.
+type lineIndex struct{ newlines []int }
+
+func newLineIndex(text string) lineIndex {
+	var idx lineIndex
+	for i := 0; i < len(text); {
+		j := strings.IndexByte(text[i:], '\n')
+		if j < 0 {
+			break
+		}
+		idx.newlines = append(idx.newlines, i+j)
+		i += j + 1
+	}
+	return idx
+}
+
+func (l lineIndex) line(offset int) int {
+	return sort.SearchInts(l.newlines, offset) + 1
+}

@@ -1,0 +1,80 @@
+package secrets
+
+import "unicode/utf8"
+
+// Confidence says how sure a detector is that a finding is a live credential.
+type Confidence string
+
+// Confidence levels, from most to least certain.
+const (
+	// ConfidenceHigh means the value has the exact format of the credential
+	// (and, where it can be checked, parses as one).
+	ConfidenceHigh Confidence = "high"
+	// ConfidenceMedium means the value has the credential's shape but could be
+	// a test value, or lacks the part that makes it usable.
+	ConfidenceMedium Confidence = "medium"
+	// ConfidenceLow means the value is likely, not certainly, a credential.
+	ConfidenceLow Confidence = "low"
+)
+
+// Secret types reported in Secret.Type.
+const (
+	TypePrivateKey         = "private-key"
+	TypeAWSAccessKeyID     = "aws-access-key-id"
+	TypeAWSSecretAccessKey = "aws-secret-access-key"
+	TypeGCPServiceAccount  = "gcp-service-account-key"
+	TypeGitHubToken        = "github-token"
+	TypeGitLabToken        = "gitlab-token"
+	TypeSlackToken         = "slack-token"
+	TypeSlackWebhook       = "slack-webhook"
+	TypeStripeKey          = "stripe-key"
+	TypeURLCredentials     = "url-credentials"
+	TypeNPMToken           = "npm-token"
+	TypePyPIToken          = "pypi-token"
+	TypeJWT                = "jwt"
+	TypeEnvironmentSecret  = "env-secret"
+)
+
+// Secret is one credential found in a file or in image metadata. It never
+// holds the credential itself, only a redacted excerpt of it.
+type Secret struct {
+	// Type names the kind of credential, one of the Type constants.
+	Type string `json:"type"`
+	// Path is the file the secret was found in (Scan); empty for ScanText.
+	Path string `json:"path,omitempty"`
+	// Source names where in image metadata the secret was found (ScanText),
+	// e.g. "config.Env[2] AWS_SECRET_ACCESS_KEY"; empty for Scan.
+	Source string `json:"source,omitempty"`
+	// Line is the 1-based line the secret starts on.
+	Line int `json:"line"`
+	// Redacted is an excerpt that identifies the secret to its owner without
+	// revealing it: at most its first 4 and last 2 characters.
+	Redacted string `json:"redacted"`
+	// Confidence says how sure the detector is.
+	Confidence Confidence `json:"confidence"`
+	// Note explains the finding when there is more to say, e.g. "encrypted".
+	Note string `json:"note,omitempty"`
+}
+
+// Redact returns an excerpt of secret that never reveals more than its first
+// 4 and last 2 characters, and less of short values: 16 characters or more
+// keep 4 and 2, 8 to 15 keep the first 2, shorter ones keep nothing.
+func Redact(secret string) string {
+	r := make([]rune, 0, len(secret))
+	for i := 0; i < len(secret); {
+		c, size := utf8.DecodeRuneInString(secret[i:])
+		if c == utf8.RuneError && size == 1 {
+			c = '?' // each invalid byte counts as one character
+		}
+		r = append(r, c)
+		i += size
+	}
+	switch {
+	case len(r) >= 16:
+		return string(r[:4]) + "…" + string(r[len(r)-2:])
+	case len(r) >= 8:
+		return string(r[:2]) + "…"
+	default:
+		return "…"
+	}
+}
