@@ -38,10 +38,8 @@ func dpkgOrder(c byte) int {
 		return int(c)
 	case c == '~':
 		return -1
-	case c != 0:
-		return int(c) + 256
 	}
-	return 0
+	return int(c) + 256
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -57,8 +57,9 @@ func isNullMaven(it mavenItem) bool {
 	return ok && r == 5
 }
 
-// compareMavenItem compares two items; a missing item is null: 0 for a
-// number, the release for a qualifier. Numbers sort after qualifiers.
+// compareMavenItem compares two items in the total order: pre-release
+// qualifiers < release ("", ga, final, release, 0 and a missing item) < sp
+// < unknown qualifiers (alphabetically) < 1 < 2 < ...
 func compareMavenItem(a, b *mavenItem) int {
 	switch {
 	case a == nil && b == nil:
@@ -75,6 +76,10 @@ func compareMavenItem(a, b *mavenItem) int {
 	switch {
 	case a.numeric && b.numeric:
 		return compareDigits(a.num, b.num)
+	case a.numeric && a.num == "":
+		return compareQualifier("", b.qual) // 0 sorts as the release
+	case b.numeric && b.num == "":
+		return compareQualifier(a.qual, "")
 	case a.numeric:
 		return 1
 	case b.numeric:
@@ -101,9 +106,10 @@ func compareQualifier(a, b string) int {
 
 // CompareMaven orders two Maven versions after Maven's ComparableVersion,
 // without its nested lists: items split at ".", "-" and digit/letter
-// changes; numbers numerically and above qualifiers; alpha < beta <
-// milestone < rc < snapshot < release (also "", ga, final) < sp < other
-// qualifiers; trailing zeros and release qualifiers ignored (1.0 == 1).
+// changes, compared item by item with alpha < beta < milestone < rc <
+// snapshot < release (also "", ga, final, 0, a missing item) < sp < other
+// qualifiers (alphabetically) < 1 < 2 < ...; trailing zeros and release
+// qualifiers are ignored (1.0 == 1).
 func CompareMaven(a, b string) int {
 	ia, ib := parseMaven(a), parseMaven(b)
 	for i := 0; i < len(ia) || i < len(ib); i++ {
