@@ -1,6 +1,7 @@
 package match
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -37,7 +38,7 @@ type Finding struct {
 	// that was not scored.
 	CVSSVector string `json:"cvssVector,omitempty"`
 	// Fixed is the lowest version above the installed one that every merged
-	// record calls fixed; empty when none is known.
+	// record calls fixed; empty when any of them knows no fix.
 	Fixed string `json:"fixed,omitempty"`
 	// Fixable reports that Fixed is set.
 	Fixable bool `json:"fixable"`
@@ -84,7 +85,7 @@ type query struct {
 // entries are not matched). OS packages in an image whose release is unknown
 // are not matched. Go's "stdlib" is compared as the semantic version of its
 // toolchain version.
-func queryFor(p inventory.Package, d Distro) (query, bool) {
+func queryFor(p inventory.Package, d Distro) (query, string) {
 	q := query{ecosystem: p.Ecosystem, name: p.Name, version: p.Version}
 	switch p.Ecosystem {
 	case inventory.EcosystemDebian, inventory.EcosystemUbuntu, inventory.EcosystemAlpine:
@@ -105,17 +106,44 @@ func queryFor(p inventory.Package, d Distro) (query, bool) {
 		}
 		q.release = release(q.ecosystem, d.VersionID)
 		if q.release == "" {
-			return q, false
+			return q, "the image's " + q.ecosystem + " release is unknown (os-release VERSION_ID)"
 		}
 	case inventory.EcosystemGo:
 		if p.Name == "stdlib" {
 			q.version = goVersion(p.Version)
 		}
 		if !parseSemver(q.version).ok {
-			return q, false // "(devel)", "" : nothing to compare
+			return q, fmt.Sprintf("version %q is not a semantic version", p.Version)
 		}
 	}
-	return q, q.version != "" && q.name != ""
+	switch {
+	case q.name == "":
+		return q, "no package name"
+	case q.version == "":
+		return q, "no version"
+	}
+	return q, ""
+}
+
+// Unchecked is a package Match could not check, and why.
+type Unchecked struct {
+	// Package is the package as the inventory found it.
+	Package inventory.Package `json:"package"`
+	// Reason says why, e.g. "the image's Debian release is unknown".
+	Reason string `json:"reason"`
+}
+
+// Skipped returns the packages that Match does not check for this distro,
+// each with the reason, so that a report can say what was not looked at
+// rather than implying it is clean.
+func Skipped(pkgs []inventory.Package, distro Distro) []Unchecked {
+	var out []Unchecked
+	for _, p := range pkgs {
+		if _, why := queryFor(p, distro); why != "" {
+			out = append(out, Unchecked{Package: p, Reason: why})
+		}
+	}
+	return out
 }
 
 func release(ecosystem, versionID string) string {
@@ -161,14 +189,15 @@ func releaseMatches(q query, a vulndb.Affected) bool {
 // Match returns the findings for the packages: for each package, every
 // record in db whose ranges or versions include the installed version,
 // records naming the same vulnerability (by id, aliases or upstream ids)
-// merged into one finding. Findings are ordered by package, then severity
+// merged into one finding. Packages it cannot check (see Skipped) yield
+// nothing. Findings are ordered by package, then severity
 // (highest first), then id.
 func Match(db *vulndb.DB, pkgs []inventory.Package, distro Distro) []Finding {
 	var out []Finding
 	for _, p := range pkgs {
-		q, ok := queryFor(p, distro)
-		if !ok {
-			continue
+		q, why := queryFor(p, distro)
+		if why != "" {
+			continue // reported by Skipped
 		}
 		cmp := comparator(q.ecosystem)
 		var raw []rawFinding

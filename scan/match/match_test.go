@@ -299,3 +299,40 @@ func TestRelease(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipped(t *testing.T) {
+	pkgs := []inventory.Package{
+		{Ecosystem: "Debian", Name: "libc6", Version: "2.36-9"},
+		{Ecosystem: "Go", Name: "example.com/local", Version: "(devel)"},
+		{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.3.5"},
+		{Ecosystem: "npm", Name: "left-pad", Version: ""},
+	}
+	got := Skipped(pkgs, Distro{ID: "debian"})
+	if len(got) != 3 || got[0].Package.Name != "libc6" || got[1].Package.Name != "example.com/local" || got[2].Reason != "no version" {
+		t.Fatalf("Skipped: %+v", got)
+	}
+	if got := Skipped(pkgs[:1], Distro{ID: "debian", VersionID: "12"}); len(got) != 0 {
+		t.Errorf("with a release: %+v", got)
+	}
+}
+
+func TestMatchUbuntu(t *testing.T) {
+	db := openDB(t, "../vulndb/testdata/ubuntu")
+	// dpkg packages in an Ubuntu image: the inventory says Debian, the distro Ubuntu.
+	pkgs := []inventory.Package{
+		{Ecosystem: "Debian", Name: "libssl3", Version: "3.0.2-0ubuntu1.15", SourceName: "openssl"},
+		{Ecosystem: "Debian", Name: "openssl", Version: "3.0.2-0ubuntu1.18", SourceName: "openssl"},
+	}
+	fs := Match(db, pkgs, Distro{ID: "ubuntu", VersionID: "22.04"})
+	if len(fs) != 1 {
+		t.Fatalf("got %+v", fs)
+	}
+	f := fs[0]
+	if f.Package.Name != "libssl3" || f.ID != "UBUNTU-CVE-2024-6119" || f.Ecosystem != "Ubuntu:22.04:LTS" ||
+		f.Fixed != "3.0.2-0ubuntu1.18" || f.Severity != SeverityMedium || len(f.Aliases) != 1 || f.Aliases[0] != "CVE-2024-6119" {
+		t.Errorf("ubuntu finding: %+v", f)
+	}
+	if fs := Match(db, pkgs, Distro{ID: "ubuntu", VersionID: "20.04"}); len(fs) != 0 {
+		t.Errorf("20.04: %+v", fs)
+	}
+}

@@ -21,7 +21,8 @@ const manifestName = "manifest.json"
 // Status describes an imported database.
 type Status struct {
 	// Revision identifies the database content: the hex SHA-256 over the
-	// sorted record ids and modified times. Equal content, equal revision.
+	// sorted record ids, their modified times and the SHA-256 of each
+	// record's bytes. The same records, the same revision.
 	Revision string `json:"revision"`
 	// Imported is when the database was written.
 	Imported time.Time `json:"imported"`

@@ -102,6 +102,17 @@ func TestRevisionFollowsContent(t *testing.T) {
 	if st.Revision == a.Revision || st.Records != a.Records {
 		t.Errorf("modified record: revision %s records %d", st.Revision, st.Records)
 	}
+	// A changed range with the same modified time (as in golang.org/x/vulndb's
+	// repository, where every record says 0001-01-01) changes the revision too.
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, "r.json"), []byte(strings.Replace(string(src), `"fixed": "2.15.0"`, `"fixed": "2.16.0"`, 1)), 0o644)
+	st, err = Import(filepath.Join(t.TempDir(), "db"), "testdata/debian", "testdata/alpine", "testdata/ghsa", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Revision == a.Revision {
+		t.Error("changed range, same revision")
+	}
 }
 
 func writeZip(t *testing.T, entries map[string]string) string {

@@ -33,13 +33,14 @@ const (
 // is a directory (every *.json file under it, recursively), a zip archive
 // such as osv.dev's per-ecosystem all.zip (every *.json entry), or a single
 // *.json record. Withdrawn records are skipped; when two sources hold the
-// same id, the record with the later modified time wins. A malformed record
+// same id, the record with the later modified time wins (at equal times,
+// the one read last). A malformed record
 // fails the import, naming the file.
 func Import(dst string, sources ...string) (Status, error) {
 	if len(sources) == 0 {
 		return Status{}, errors.New("importing vulnerability database: no sources")
 	}
-	c := &collector{records: map[string]Record{}, withdrawn: map[string]bool{}}
+	c := &collector{records: map[string]Record{}, digests: map[string][32]byte{}, withdrawn: map[string]bool{}}
 	for _, src := range sources {
 		if err := c.source(src); err != nil {
 			return Status{}, fmt.Errorf("importing %s: %w", src, err)
@@ -50,6 +51,7 @@ func Import(dst string, sources ...string) (Status, error) {
 
 type collector struct {
 	records   map[string]Record
+	digests   map[string][32]byte // SHA-256 of each kept record's bytes
 	withdrawn map[string]bool
 }
 
@@ -175,11 +177,15 @@ func (c *collector) add(data []byte) error {
 		return nil
 	}
 	c.records[r.ID] = r
+	c.digests[r.ID] = sha256.Sum256(data)
 	return nil
 }
 
-// revision hashes the sorted record ids and modified times.
-func revision(records map[string]Record) string {
+// revision hashes the sorted record ids, modified times and record digests.
+// The digests matter: the records in golang.org/x/vulndb's repository all
+// carry the zero modified time, so ids and times alone would miss a
+// corrected range.
+func revision(records map[string]Record, digests map[string][32]byte) string {
 	ids := make([]string, 0, len(records))
 	for id := range records {
 		ids = append(ids, id)
@@ -187,7 +193,8 @@ func revision(records map[string]Record) string {
 	sort.Strings(ids)
 	h := sha256.New()
 	for _, id := range ids {
-		fmt.Fprintf(h, "%s\x00%s\n", id, records[id].Modified.UTC().Format(time.RFC3339Nano))
+		d := digests[id]
+		fmt.Fprintf(h, "%s\x00%s\x00%x\n", id, records[id].Modified.UTC().Format(time.RFC3339Nano), d[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -219,7 +226,7 @@ func write(dst string, c *collector, now time.Time) (Status, error) {
 			ef.Packages[name] = append(list, pr)
 		}
 	}
-	st := Status{Revision: revision(c.records), Imported: now, Counts: counts, Records: len(c.records), Withdrawn: len(c.withdrawn)}
+	st := Status{Revision: revision(c.records, c.digests), Imported: now, Counts: counts, Records: len(c.records), Withdrawn: len(c.withdrawn)}
 	m := manifest{Format: FormatVersion, Status: st, Files: map[string]string{}}
 
 	parent := filepath.Dir(filepath.Clean(dst))
