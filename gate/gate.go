@@ -37,6 +37,7 @@ type Gate struct {
 	now    func() time.Time
 	log    *slog.Logger
 	sigs   SignatureVerifier
+	blobs  ImageReader
 	// coverage tracks platform manifests of signed indexes.
 	coverage *coverage
 	meter    metric.MeterProvider
@@ -163,6 +164,13 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 			in.Signatures = ev
 			sigResult = &verifyOutcome{authorities: vr.Authorities()}
 		}
+	}
+	if needs.Image && !in.Artifact && undecided == nil && (len(req.Manifest) > 0 || req.Digest != "") {
+		ev, err := g.imageEvidence(ctx, req.Repository, req.Digest, req.Manifest)
+		if err != nil {
+			undecided = fmt.Errorf("could not read the image configuration of %s@%s: %w", req.Repository, req.Digest, err)
+		}
+		in.Image = ev
 	}
 	now := g.now()
 	dec := p.Evaluate(in, now)

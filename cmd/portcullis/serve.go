@@ -295,7 +295,8 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		reader = reader.WithServiceAccount(sa.Username, sa.Password)
 	}
 	sigs := gate.NewCachedVerifier(verify.New(reader), cache.NewFlight(store, cache.WithMeterProvider(tel.Meter)))
-	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
+	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithImages(reader),
+		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
 	go g.RunReminders(ctx, time.Hour)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
