@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	gocvss40 "github.com/pandatix/go-cvss/40"
 )
 
 var cvss3Weights = map[string]map[string]float64{
@@ -78,4 +80,16 @@ func roundUp(x float64) float64 {
 		return float64(i) / 100000
 	}
 	return float64(i/10000+1) / 10
+}
+
+// CVSS4Score computes the score of a CVSS v4.0 vector such as
+// "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N" with
+// the FIRST v4.0 algorithm (github.com/pandatix/go-cvss). A vector carrying
+// threat or environmental metrics is scored with them (CVSS-BT, -BE, -BTE).
+func CVSS4Score(vector string) (float64, error) {
+	v, err := gocvss40.ParseVector(strings.TrimSpace(vector))
+	if err != nil {
+		return 0, fmt.Errorf("CVSS v4 vector %q: %w", vector, err)
+	}
+	return v.Score(), nil
 }

@@ -1,6 +1,12 @@
 package match
 
-import "testing"
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	gocvss31 "github.com/pandatix/go-cvss/31"
+)
 
 func TestCVSS3BaseScore(t *testing.T) {
 	for vec, want := range map[string]float64{
@@ -55,4 +61,62 @@ func TestParseSeverity(t *testing.T) {
 	if b, _ := SeverityCritical.MarshalText(); string(b) != "Critical" || Severity(42).String() != "Unknown" {
 		t.Error("MarshalText / String")
 	}
+}
+
+func TestCVSS4Score(t *testing.T) {
+	for vec, want := range map[string]float64{
+		"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N": 9.3,
+		"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N": 0,
+	} {
+		if got, err := CVSS4Score(vec); err != nil || got != want {
+			t.Errorf("CVSS4Score(%s) = %v, %v; want %v", vec, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "CVSS:4.0/AV:N"} {
+		if _, err := CVSS4Score(bad); err == nil {
+			t.Errorf("CVSS4Score(%q) accepted", bad)
+		}
+	}
+}
+
+// randomCVSS31 returns a random, valid CVSS 3.1 base vector.
+func randomCVSS31(r *rand.Rand) string {
+	pick := func(s string) string { return string(s[r.IntN(len(s))]) }
+	return "CVSS:3.1/AV:" + pick("NALP") + "/AC:" + pick("LH") + "/PR:" + pick("NLH") + "/UI:" + pick("NR") +
+		"/S:" + pick("UC") + "/C:" + pick("HLN") + "/I:" + pick("HLN") + "/A:" + pick("HLN")
+}
+
+// TestCVSS3AgainstGoCVSS compares CVSS3BaseScore with an independent
+// implementation over every combination's worth of random vectors.
+func TestCVSS3AgainstGoCVSS(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 3000; i++ {
+		vec := randomCVSS31(r)
+		ref, err := gocvss31.ParseVector(vec)
+		if err != nil {
+			t.Fatalf("%s: %v", vec, err)
+		}
+		if got, _ := CVSS3BaseScore(vec); got != ref.BaseScore() {
+			t.Errorf("CVSS3BaseScore(%s) = %v, go-cvss %v", vec, got, ref.BaseScore())
+		}
+	}
+}
+
+func FuzzCVSS(f *testing.F) {
+	f.Add("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H")
+	f.Add("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")
+	f.Fuzz(func(t *testing.T, vec string) {
+		s3, err3 := CVSS3BaseScore(vec)
+		if err3 == nil && (s3 < 0 || s3 > 10) {
+			t.Fatalf("score %v", s3)
+		}
+		if err3 == nil && strings.HasPrefix(vec, "CVSS:3.1/") {
+			if ref, err := gocvss31.ParseVector(vec); err == nil && ref.BaseScore() != s3 {
+				t.Fatalf("%s: %v, go-cvss %v", vec, s3, ref.BaseScore())
+			}
+		}
+		if s4, err := CVSS4Score(vec); err == nil && (s4 < 0 || s4 > 10) {
+			t.Fatalf("v4 score %v", s4)
+		}
+	})
 }

@@ -32,10 +32,10 @@ type Finding struct {
 	Ecosystem string `json:"ecosystem"`
 	// Severity is the highest severity any merged record states.
 	Severity Severity `json:"severity"`
-	// CVSS is the CVSS v3 base score behind Severity; 0 when none was computed.
+	// CVSS is the CVSS score behind Severity (v3 base score, or v4 score);
+	// 0 when Severity came from a word rather than a vector.
 	CVSS float64 `json:"cvss,omitempty"`
-	// CVSSVector is the CVSS vector the score came from, or a v4 vector
-	// that was not scored.
+	// CVSSVector is the CVSS vector the score came from.
 	CVSSVector string `json:"cvssVector,omitempty"`
 	// Fixed is the lowest version above the installed one that every merged
 	// record calls fixed; empty when any of them knows no fix.

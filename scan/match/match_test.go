@@ -218,8 +218,8 @@ func TestMatchLanguageEcosystems(t *testing.T) {
 				t.Errorf("lodash severity %v %v", f.Severity, f.CVSS)
 			}
 		case "requests":
-			// CVSS v4 is not scored: GHSA's word is used, the vector kept.
-			if f.Severity != SeverityMedium || f.CVSS != 0 || f.CVSSVector == "" {
+			// The CVSS v4 vector is scored (6.0), ahead of GHSA's word.
+			if f.Severity != SeverityMedium || f.CVSS != 6.0 || f.CVSSVector == "" {
 				t.Errorf("requests severity %+v", f)
 			}
 		case "org.apache.logging.log4j:log4j-core":

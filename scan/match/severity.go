@@ -75,23 +75,29 @@ func SeverityFromScore(score float64) Severity {
 }
 
 // rate decides the severity of a record for one affected entry, in order:
-// a CVSS v3 vector (score computed; the entry's own before the record's),
-// a severity word (Ubuntu severity entries, database_specific.severity as
-// in GHSA), the Debian urgency. CVSS v4 vectors are kept but not scored.
+// a CVSS v3 vector, then a CVSS v4 vector (scores computed; the entry's own
+// before the record's), a severity word (Ubuntu severity entries,
+// database_specific.severity as in GHSA), the Debian urgency. v3 comes
+// first because it is what most sources and other scanners still rank by.
+// CVSS v2 vectors are not used.
 func rate(r vulndb.Record, a vulndb.Affected) (Severity, float64, string) {
-	vector := ""
-	for _, list := range [][]vulndb.Severity{a.Severity, r.Severity} {
-		for _, s := range list {
-			if s.Type == "CVSS_V3" {
-				if score, err := CVSS3BaseScore(s.Score); err == nil {
+	for _, typ := range []string{"CVSS_V3", "CVSS_V4"} {
+		for _, list := range [][]vulndb.Severity{a.Severity, r.Severity} {
+			for _, s := range list {
+				if s.Type != typ {
+					continue
+				}
+				score, err := CVSS3BaseScore(s.Score)
+				if typ == "CVSS_V4" {
+					score, err = CVSS4Score(s.Score)
+				}
+				if err == nil {
 					return SeverityFromScore(score), score, s.Score
 				}
 			}
-			if s.Type == "CVSS_V4" && vector == "" {
-				vector = s.Score
-			}
 		}
 	}
+	vector := ""
 	for _, list := range [][]vulndb.Severity{a.Severity, r.Severity} {
 		for _, s := range list {
 			if s.Type == "Ubuntu" {
