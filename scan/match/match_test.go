@@ -336,3 +336,24 @@ func TestMatchUbuntu(t *testing.T) {
 		t.Errorf("20.04: %+v", fs)
 	}
 }
+
+// TestMatchMergesAcrossSources imports the Go advisories with GitHub's record
+// for the same vulnerability: one finding, the GO- id, GHSA's severity.
+func TestMatchMergesAcrossSources(t *testing.T) {
+	db := openDB(t, vulndbtest.GoOSVDir(t), "../vulndb/testdata/ghsa-go")
+	fs := Match(db, []inventory.Package{{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.3.7"}}, Distro{})
+	var hits []Finding
+	for _, f := range fs {
+		if f.ID == "GO-2022-1059" || f.ID == "GHSA-69ch-w2m2-3vjp" {
+			hits = append(hits, f)
+		}
+	}
+	if len(hits) != 1 {
+		t.Fatalf("want one merged finding, got %+v", hits)
+	}
+	f := hits[0]
+	if f.ID != "GO-2022-1059" || f.Severity != SeverityHigh || f.CVSS != 7.5 || f.Fixed != "0.3.8" ||
+		len(f.Aliases) != 2 || f.Aliases[1] != "GHSA-69ch-w2m2-3vjp" {
+		t.Errorf("merged: %+v", f)
+	}
+}

@@ -218,3 +218,50 @@ func TestImportGoVulnDB(t *testing.T) {
 		t.Errorf("stdlib: %d records", len(db.Lookup("Go", "stdlib")))
 	}
 }
+
+// TestImportGoVulnDBZip imports the same records as a zip archive, as
+// osv.dev publishes them: same content, same revision.
+func TestImportGoVulnDBZip(t *testing.T) {
+	src := vulndbtest.GoOSVDir(t)
+	files, err := filepath.Glob(filepath.Join(src, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("%d files: %v", len(files), err)
+	}
+	entries := map[string]string{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries[filepath.Base(f)] = string(data)
+	}
+	zst, err := Import(filepath.Join(t.TempDir(), "db"), writeZip(t, entries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Import(filepath.Join(t.TempDir(), "db"), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zst.Revision != dst.Revision || zst.Records != dst.Records || zst.Records+zst.Withdrawn != len(files) {
+		t.Errorf("zip %+v, dir %+v, %d files", zst, dst, len(files))
+	}
+}
+
+func TestImportEcosystemCase(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.json"), []byte(`{"id":"A-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Debian:12","name":"zlib"}}]}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.json"), []byte(`{"id":"B-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"debian:12","name":"zlib"}}]}`), 0o644)
+	dst := filepath.Join(t.TempDir(), "db")
+	st, err := Import(dst, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Counts) != 1 || st.Counts["Debian"] != 2 || len(db.Lookup("DEBIAN", "zlib")) != 2 {
+		t.Errorf("counts %v, lookup %v", st.Counts, db.Lookup("Debian", "zlib"))
+	}
+}

@@ -202,15 +202,24 @@ func revision(records map[string]Record, digests map[string][32]byte) string {
 func write(dst string, c *collector, now time.Time) (Status, error) {
 	files := map[string]*ecosystemFile{}
 	counts := map[string]int{}
-	for _, r := range c.records {
+	ids := make([]string, 0, len(c.records))
+	for id := range c.records {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // deterministic output, and spelling of ecosystems
+	for _, id := range ids {
+		r := c.records[id]
 		seen := map[string]bool{}
 		for _, a := range r.Affected {
+			// Ecosystems are grouped without regard to case, under the
+			// spelling seen first.
 			base := BaseEcosystem(a.Ecosystem)
-			ef := files[base]
+			ef := files[strings.ToLower(base)]
 			if ef == nil {
 				ef = &ecosystemFile{Ecosystem: base, Packages: map[string][]Record{}}
-				files[base] = ef
+				files[strings.ToLower(base)] = ef
 			}
+			base = ef.Ecosystem
 			if !seen[base] {
 				seen[base] = true
 				counts[base]++
@@ -250,9 +259,9 @@ func write(dst string, c *collector, now time.Time) (Status, error) {
 		}
 		name := fmt.Sprintf("eco-%03d.json.gz", i)
 		if err := writeGzipJSON(filepath.Join(tmp, name), ef); err != nil {
-			return Status{}, fmt.Errorf("writing %s records: %w", b, err)
+			return Status{}, fmt.Errorf("writing %s records: %w", ef.Ecosystem, err)
 		}
-		m.Files[b] = name
+		m.Files[ef.Ecosystem] = name
 	}
 	if err := writeJSON(filepath.Join(tmp, manifestName), m); err != nil {
 		return Status{}, err
