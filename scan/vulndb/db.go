@@ -12,7 +12,13 @@ import (
 	"time"
 )
 
-// FormatVersion is the version of the on-disk layout written by Import.
+// FormatVersion is the version of the on-disk layout written by Import:
+// a directory holding manifest.json (format, Status, and the file of each
+// base ecosystem) and one gzip'd JSON file per base ecosystem ("Debian",
+// "Go", ...) mapping each package name (normalised, see NormalizeName) to
+// the records affecting it, each trimmed to that package's Affected
+// entries. Releases stay in Affected.Ecosystem ("Debian:12"). Open refuses
+// any other format version: import again.
 const FormatVersion = 1
 
 // manifestName is the file, in a database directory, that describes it.
