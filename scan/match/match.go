@@ -84,7 +84,8 @@ type query struct {
 // ("Alpine:v3.20"), Ubuntu by VERSION_ID ("Ubuntu:22.04:LTS"; Ubuntu Pro
 // entries are not matched). OS packages in an image whose release is unknown
 // are not matched. Go's "stdlib" is compared as the semantic version of its
-// toolchain version.
+// toolchain version. Ecosystems other than these, npm, PyPI, Maven and
+// crates.io are not matched.
 func queryFor(p inventory.Package, d Distro) (query, string) {
 	q := query{ecosystem: p.Ecosystem, name: p.Name, version: p.Version}
 	switch p.Ecosystem {
@@ -108,6 +109,7 @@ func queryFor(p inventory.Package, d Distro) (query, string) {
 		if q.release == "" {
 			return q, "the image's " + q.ecosystem + " release is unknown (os-release VERSION_ID)"
 		}
+	case inventory.EcosystemNPM, inventory.EcosystemPyPI, inventory.EcosystemMaven, "crates.io":
 	case inventory.EcosystemGo:
 		if p.Name == "stdlib" {
 			q.version = goVersion(p.Version)
@@ -115,6 +117,8 @@ func queryFor(p inventory.Package, d Distro) (query, string) {
 		if !parseSemver(q.version).ok {
 			return q, fmt.Sprintf("version %q is not a semantic version", p.Version)
 		}
+	default:
+		return q, fmt.Sprintf("no version ordering for ecosystem %q", p.Ecosystem)
 	}
 	switch {
 	case q.name == "":

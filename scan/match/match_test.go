@@ -306,9 +306,10 @@ func TestSkipped(t *testing.T) {
 		{Ecosystem: "Go", Name: "example.com/local", Version: "(devel)"},
 		{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.3.5"},
 		{Ecosystem: "npm", Name: "left-pad", Version: ""},
+		{Ecosystem: "RubyGems", Name: "rails", Version: "7.0.0"},
 	}
 	got := Skipped(pkgs, Distro{ID: "debian"})
-	if len(got) != 3 || got[0].Package.Name != "libc6" || got[1].Package.Name != "example.com/local" || got[2].Reason != "no version" {
+	if len(got) != 4 || got[3].Reason != `no version ordering for ecosystem "RubyGems"` || got[0].Package.Name != "libc6" || got[1].Package.Name != "example.com/local" || got[2].Reason != "no version" {
 		t.Fatalf("Skipped: %+v", got)
 	}
 	if got := Skipped(pkgs[:1], Distro{ID: "debian", VersionID: "12"}); len(got) != 0 {
