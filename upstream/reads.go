@@ -457,3 +457,22 @@ func parseChallenge(h string) (string, map[string]string) {
 		params[key] = val
 	}
 }
+
+// OpenBlob streams a blob as the gateway itself, for analysis that must not hold it in
+// memory. The caller verifies the digest while reading (the layer analyzer does) and
+// closes the body.
+func (c *Client) OpenBlob(ctx context.Context, repo, dgst string) (io.ReadCloser, error) {
+	if _, err := digest.Parse(dgst); err != nil {
+		return nil, fmt.Errorf("blob %s@%s: %w", repo, dgst, err)
+	}
+	name := repo + "@" + dgst
+	resp, err := c.get(ctx, "/v2/"+repo+"/blobs/"+dgst, "*/*")
+	if err != nil {
+		return nil, fmt.Errorf("reading blob %s upstream: %w", name, err)
+	}
+	if err := answer(resp, "blob", name); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp.Body, nil
+}

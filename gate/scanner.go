@@ -1,0 +1,212 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/scan/layer"
+	"github.com/portcullis-dev/portcullis/scan/match"
+	"github.com/portcullis-dev/portcullis/scan/vulndb"
+)
+
+// LayerReader reads what the scanner needs from the upstream, as the gateway itself.
+type LayerReader interface {
+	Blob(ctx context.Context, repo, digest string, max int64) ([]byte, error)
+	OpenBlob(ctx context.Context, repo, digest string) (io.ReadCloser, error)
+}
+
+// Scanner finds the vulnerabilities of images: it analyses each layer once (cached by
+// diffID and analyzer version, shared by replicas), stacks them, and matches the packages
+// against the offline vulnerability database. An image's report is cached by manifest
+// digest and database revision, and computed once across replicas; importing a new
+// database re-matches the cached layer inventories without reading any blob again.
+type Scanner struct {
+	reader LayerReader
+	flight *cache.Flight
+	dbDir  string
+	limits layer.Limits
+
+	mu       sync.Mutex
+	db       *vulndb.DB
+	dbStamp  time.Time
+	dbErr    error
+	checked  time.Time
+	checkGap time.Duration
+}
+
+// NewScanner scans through reader, caching through flight, matching against the database
+// imported into dbDir (see `portcullis db import`).
+func NewScanner(reader LayerReader, flight *cache.Flight, dbDir string) *Scanner {
+	return &Scanner{reader: reader, flight: flight, dbDir: dbDir, limits: layer.DefaultLimits(), checkGap: 30 * time.Second}
+}
+
+// Report is what a scan found in one image.
+type Report struct {
+	// Index is true for an image index: its platform manifests are scanned on their own.
+	Index bool `json:"index,omitempty"`
+	// Findings are the vulnerabilities found.
+	Findings []match.Finding `json:"findings,omitempty"`
+	// Packages is how many packages were found; Unchecked how many could not be checked.
+	Packages  int `json:"packages"`
+	Unchecked int `json:"unchecked,omitempty"`
+	// Incomplete says a layer hit a limit; Reasons says which and why.
+	Incomplete bool     `json:"incomplete,omitempty"`
+	Reasons    []string `json:"reasons,omitempty"`
+	// DBRevision is the vulnerability database revision matched against.
+	DBRevision string `json:"dbRevision"`
+}
+
+// reportVersion is the format version of cached reports and layer results.
+const reportVersion = 1
+
+// database returns the imported database, reloading it when the import changed.
+func (s *Scanner) database() (*vulndb.DB, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if time.Since(s.checked) < s.checkGap && (s.db != nil || s.dbErr != nil) {
+		return s.db, s.dbErr
+	}
+	s.checked = time.Now()
+	fi, err := os.Stat(filepath.Join(s.dbDir, "manifest.json"))
+	if err != nil {
+		s.db, s.dbErr = nil, fmt.Errorf("no vulnerability database in %s: import one with `portcullis db import --db %s PATH...`", s.dbDir, s.dbDir)
+		return nil, s.dbErr
+	}
+	if s.db != nil && fi.ModTime().Equal(s.dbStamp) {
+		return s.db, nil
+	}
+	db, err := vulndb.Open(s.dbDir)
+	if err != nil {
+		s.dbErr = fmt.Errorf("opening the vulnerability database: %w", err)
+		return s.db, s.dbErr
+	}
+	s.db, s.dbStamp, s.dbErr = db, fi.ModTime(), nil
+	return db, nil
+}
+
+// Status describes the database for /readyz.
+func (s *Scanner) Status() string {
+	db, err := s.database()
+	if err != nil {
+		return err.Error()
+	}
+	st := db.Status()
+	return fmt.Sprintf("revision %s, %d records, imported %s", st.Revision, st.Records, st.Imported.UTC().Format(time.RFC3339))
+}
+
+// Scan returns the report of repo@digest, whose manifest is manifest.
+func (s *Scanner) Scan(ctx context.Context, repo, digest string, manifest []byte) (Report, error) {
+	var m struct {
+		Config *struct {
+			Digest string `json:"digest"`
+		} `json:"config"`
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return Report{}, fmt.Errorf("reading the manifest: %w", err)
+	}
+	if m.Config == nil {
+		if m.Manifests != nil {
+			return Report{Index: true}, nil
+		}
+		return Report{}, fmt.Errorf("the manifest names no config blob")
+	}
+	db, err := s.database()
+	if err != nil {
+		return Report{}, err
+	}
+	key := cache.FindingsKey(digest, db.Revision())
+	raw, err := s.flight.Do(ctx, key, func(ctx context.Context) ([]byte, error) {
+		r, err := s.scan(ctx, repo, db, m.Config.Digest, m.Layers)
+		if err != nil {
+			return nil, err
+		}
+		return cache.Encode(cache.KindFindings, reportVersion, r)
+	}, cache.FlightOptions{TTL: 7 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute})
+	if err != nil {
+		return Report{}, err
+	}
+	var r Report
+	if !cache.Decode(raw, cache.KindFindings, reportVersion, &r) {
+		return Report{}, fmt.Errorf("unreadable scan report for %s", digest)
+	}
+	return r, nil
+}
+
+// scan analyses the layers (each once, cached), stacks them and matches.
+func (s *Scanner) scan(ctx context.Context, repo string, db *vulndb.DB, config string, layers []struct {
+	Digest string `json:"digest"`
+}) (Report, error) {
+	blob, err := s.reader.Blob(ctx, repo, config, maxConfigBytes)
+	if err != nil {
+		return Report{}, fmt.Errorf("reading the image configuration: %w", err)
+	}
+	var cfg struct {
+		RootFS struct {
+			DiffIDs []string `json:"diff_ids"`
+		} `json:"rootfs"`
+	}
+	if err := json.Unmarshal(blob, &cfg); err != nil {
+		return Report{}, fmt.Errorf("the image configuration is not valid JSON: %w", err)
+	}
+	if len(cfg.RootFS.DiffIDs) != len(layers) {
+		return Report{}, fmt.Errorf("the image configuration lists %d diff_ids for %d layers", len(cfg.RootFS.DiffIDs), len(layers))
+	}
+	results := make([]layer.Result, len(layers))
+	for i, l := range layers {
+		res, err := s.layer(ctx, repo, l.Digest, cfg.RootFS.DiffIDs[i])
+		if err != nil {
+			return Report{}, err
+		}
+		results[i] = res
+	}
+	img := layer.Squash(results)
+	distro := match.Distro{ID: img.Distro.ID, VersionID: img.Distro.VersionID}
+	return Report{
+		Findings:   match.Match(db, img.Packages, distro),
+		Packages:   len(img.Packages),
+		Unchecked:  len(match.Skipped(img.Packages, distro)),
+		Incomplete: img.Incomplete,
+		Reasons:    img.IncompleteReasons,
+		DBRevision: db.Revision(),
+	}, nil
+}
+
+// layer returns the analysis of one layer, computing it once across replicas.
+func (s *Scanner) layer(ctx context.Context, repo, digest, diffID string) (layer.Result, error) {
+	raw, err := s.flight.Do(ctx, cache.LayerKey(diffID, layer.AnalyzerVersion), func(ctx context.Context) ([]byte, error) {
+		body, err := s.reader.OpenBlob(ctx, repo, digest)
+		if err != nil {
+			return nil, err
+		}
+		defer body.Close()
+		res, err := layer.Analyze(ctx, body, digest, s.limits, layer.DefaultExtractors(s.limits)...)
+		if err != nil {
+			return nil, fmt.Errorf("analysing layer %s: %w", digest, err)
+		}
+		if res.DiffID == "" {
+			res.DiffID = diffID // the analysis stopped early; the config names it
+		} else if res.DiffID != diffID {
+			return nil, fmt.Errorf("layer %s: uncompressed digest %s, but the image configuration says %s", digest, res.DiffID, diffID)
+		}
+		return cache.Encode(cache.KindLayer, reportVersion, res)
+	}, cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute})
+	if err != nil {
+		return layer.Result{}, err
+	}
+	var res layer.Result
+	if !cache.Decode(raw, cache.KindLayer, reportVersion, &res) {
+		return layer.Result{}, fmt.Errorf("unreadable layer analysis for %s", diffID)
+	}
+	return res, nil
+}

@@ -1,0 +1,139 @@
+package gate_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/scan/vulndb"
+	"github.com/portcullis-dev/portcullis/scan/vulndb/vulndbtest"
+	"github.com/portcullis-dev/portcullis/upstream"
+)
+
+// vulnerableBinary builds a Go program that uses golang.org/x/text v0.3.5, which has
+// real advisories (GO-2021-0113 fixed in 0.3.7, GO-2022-1059 fixed in 0.3.8).
+func vulnerableBinary(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":  "module example.com/vuln\n\ngo 1.22\n\nrequire golang.org/x/text v0.3.5\n",
+		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() { fmt.Println(language.English) }\n",
+	}
+	for n, c := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", "app", ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local", "GOSUMDB=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the vulnerable program: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// imageWithFile pushes an image with one layer holding path → content.
+func imageWithFile(t *testing.T, reg, repoTag, path string, content []byte) (string, []byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(content)
+	tw.Close()
+	data := buf.Bytes()
+	l, err := tarball.LayerFromReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{User: "65532"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(strings.TrimPrefix(reg, "http://")+"/"+repoTag, name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	raw, _ := img.RawManifest()
+	return d.String(), raw
+}
+
+// countingLayers counts the layer blobs the scanner opens.
+type countingLayers struct {
+	*upstream.Client
+	opened atomic.Int64
+}
+
+func (c *countingLayers) OpenBlob(ctx context.Context, repo, digest string) (io.ReadCloser, error) {
+	c.opened.Add(1)
+	return c.Client.OpenBlob(ctx, repo, digest)
+}
+
+func TestScannerFindsRealGoAdvisoriesOnce(t *testing.T) {
+	osvDir := vulndbtest.GoOSVDir(t)
+	dbDir := filepath.Join(t.TempDir(), "vulndb")
+	if _, err := vulndb.Import(dbDir, osvDir); err != nil {
+		t.Fatal(err)
+	}
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgst, manifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", vulnerableBinary(t))
+	reader := &countingLayers{Client: up}
+	s := gate.NewScanner(reader, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
+	rep, err := s.Scan(context.Background(), "prod/svc", dgst, manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]string{}
+	for _, f := range rep.Findings {
+		if f.Package.Name == "golang.org/x/text" {
+			found[f.ID] = f.Fixed
+		}
+	}
+	if found["GO-2021-0113"] != "0.3.7" || found["GO-2022-1059"] != "0.3.8" {
+		t.Fatalf("x/text findings %v, want GO-2021-0113 fixed in 0.3.7 and GO-2022-1059 fixed in 0.3.8 (all: %+v)", found, rep.Findings)
+	}
+	if rep.DBRevision == "" || rep.Packages == 0 {
+		t.Fatalf("report lacks revision or packages: %+v", rep)
+	}
+	// A second scan of the same digest is the cached report: no layer is read again.
+	opened := reader.opened.Load()
+	if _, err := s.Scan(context.Background(), "prod/svc", dgst, manifest); err != nil {
+		t.Fatal(err)
+	}
+	if reader.opened.Load() != opened {
+		t.Fatal("the second scan read the layer again")
+	}
+}
