@@ -29,8 +29,10 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Telemetry configures traces.
 	Telemetry Telemetry `yaml:"telemetry"`
-	// Cache configures where evidence (signature results, later scan verdicts) is cached.
+	// Cache configures where evidence (signature results, scan reports) is cached.
 	Cache Cache `yaml:"cache"`
+	// Scan configures vulnerability scanning.
+	Scan Scan `yaml:"scan"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests (uploads) to finish.
 	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 }
@@ -96,6 +98,15 @@ type Telemetry struct {
 	OTLPEndpoint string `yaml:"otlpEndpoint"`
 }
 
+// Scan configures vulnerability scanning.
+type Scan struct {
+	// DB is the directory `portcullis db import` writes the offline vulnerability database
+	// to; empty means "<dataDir>/vulndb".
+	DB string `yaml:"db"`
+	// MaxDBAge is the age past which /readyz and the log warn that the database is stale.
+	MaxDBAge Duration `yaml:"maxDBAge"`
+}
+
 // Cache configures the evidence cache: in memory always, shared through Redis when
 // addresses are given.
 type Cache struct {
@@ -139,6 +150,7 @@ func Default() Config {
 		Limits:          Limits{MaxManifestBytes: 4 << 20},
 		Log:             Log{Level: "info"},
 		Cache:           Cache{MemoryBytes: 256 << 20, Timeout: Duration(500 * time.Millisecond)},
+		Scan:            Scan{MaxDBAge: Duration(7 * 24 * time.Hour)},
 		ShutdownTimeout: Duration(5 * time.Minute),
 	}
 }

@@ -52,6 +52,7 @@ func TestLoadGood(t *testing.T) {
 		Audit:           config.Audit{Path: "stdout"},
 		Telemetry:       config.Telemetry{OTLPEndpoint: "http://collector:4318"},
 		Cache:           config.Default().Cache,
+		Scan:            config.Default().Scan,
 		ShutdownTimeout: config.Duration(150 * time.Second),
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -261,9 +262,11 @@ func TestApplyEnvEveryVariable(t *testing.T) {
 		"PORTCULLIS_MAX_MANIFEST_BYTES": "4096",
 		"PORTCULLIS_REDIS_ADDRS":        "10.0.0.1:6379,10.0.0.2:6379",
 		"PORTCULLIS_REDIS_PASSWORD":     "rpw",
+		"PORTCULLIS_VULNDB":             "/var/lib/vulndb",
 	}
 	want := config.Default()
 	want.Cache.Redis.Addrs, want.Cache.Redis.Password = []string{"10.0.0.1:6379", "10.0.0.2:6379"}, "rpw"
+	want.Scan.DB = "/var/lib/vulndb"
 	want.Addr, want.DataDir, want.Policy = "127.0.0.1:7000", "/data", "observe"
 	want.Upstream.URL, want.Upstream.Timeout = "https://r.internal", config.Duration(time.Minute)
 	want.Upstream.ServiceAccount = config.Credentials{Username: "svc", Password: "pw"}

@@ -100,6 +100,9 @@ func (c Config) Validate() error {
 	if rd.DB < 0 {
 		add("cache.redis.db", "must not be negative")
 	}
+	if c.Scan.MaxDBAge < 0 {
+		add("scan.maxDBAge", "must not be negative")
+	}
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "must not be negative")
 	}
