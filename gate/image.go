@@ -9,7 +9,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
-	"github.com/portcullis-dev/portcullis/scan/secrets"
+	"github.com/portcullis-dev/portcullis/scan/imageconfig"
 )
 
 // ImageReader reads manifests and blobs from the upstream, size-capped and digest-checked,
@@ -28,7 +28,7 @@ func WithImages(r ImageReader) Option { return func(g *Gate) { g.blobs = r } }
 const imageAnalyzerVersion = "config/1"
 
 // maxConfigBytes caps the image configuration blob the gate reads.
-const maxConfigBytes = 4 << 20
+const maxConfigBytes = imageconfig.MaxConfigBytes
 
 // imageEvidence reads what an image's configuration shows: user, labels, base image and
 // secrets in its Env, labels and build history. Indexes carry no config: their platform
@@ -83,7 +83,7 @@ func (g *Gate) imageEvidence(ctx context.Context, repo, digest string, manifest 
 // withBase takes the base image from the manifest's annotation when the config's label
 // did not name one.
 func withBase(ev *policy.ImageEvidence, annotations map[string]string) *policy.ImageEvidence {
-	if b := annotations[baseNameKey]; b != "" && ev.BaseImage == "" {
+	if b := annotations[imageconfig.AnnotationBaseName]; b != "" && ev.BaseImage == "" {
 		out := *ev
 		out.BaseImage = b
 		return &out
@@ -91,51 +91,17 @@ func withBase(ev *policy.ImageEvidence, annotations map[string]string) *policy.I
 	return ev
 }
 
-// baseNameKey is the OCI annotation (and label) naming an image's base image.
-const baseNameKey = "org.opencontainers.image.base.name"
-
 // inspectConfig derives the evidence from an image configuration blob.
 func inspectConfig(blob []byte) (policy.ImageEvidence, error) {
-	var c struct {
-		Config struct {
-			User   string            `json:"User"`
-			Env    []string          `json:"Env"`
-			Labels map[string]string `json:"Labels"`
-		} `json:"config"`
-		History []struct {
-			CreatedBy string `json:"created_by"`
-		} `json:"history"`
+	cfg, err := imageconfig.ParseConfig(blob)
+	if err != nil {
+		return policy.ImageEvidence{}, fmt.Errorf("the image configuration: %w", err)
 	}
-	if err := json.Unmarshal(blob, &c); err != nil {
-		return policy.ImageEvidence{}, fmt.Errorf("the image configuration is not valid JSON: %w", err)
-	}
-	ev := policy.ImageEvidence{User: c.Config.User, Labels: c.Config.Labels, BaseImage: c.Config.Labels[baseNameKey]}
-	ev.RunsAsRoot, ev.RootReason = runsAsRoot(c.Config.User)
-	add := func(found []secrets.Secret) {
-		for _, s := range found {
-			ev.Secrets = append(ev.Secrets, policy.SecretFinding{Type: s.Type, Location: s.Source, Excerpt: s.Redacted})
-		}
-	}
-	for i, e := range c.Config.Env {
-		add(secrets.ScanEnv(fmt.Sprintf("config Env[%d]", i), e))
-	}
-	for k, v := range c.Config.Labels {
-		add(secrets.ScanText("config label "+k, v))
-	}
-	for i, h := range c.History {
-		add(secrets.ScanText(fmt.Sprintf("history[%d] created_by", i), h.CreatedBy))
+	ev := policy.ImageEvidence{User: cfg.Config.User, Labels: cfg.Config.Labels}
+	ev.BaseImage, _ = imageconfig.BaseImage(cfg, nil)
+	ev.RunsAsRoot, ev.RootReason = imageconfig.RunsAsRoot(cfg)
+	for _, s := range imageconfig.SecretsInConfig(cfg) {
+		ev.Secrets = append(ev.Secrets, policy.SecretFinding{Type: s.Type, Location: s.Source, Excerpt: s.Redacted})
 	}
 	return ev, nil
-}
-
-// runsAsRoot reads a config User ("", "0", "root", "0:0", "root:staff", "1000:0", "app").
-func runsAsRoot(user string) (bool, string) {
-	u, _, _ := strings.Cut(strings.TrimSpace(user), ":")
-	switch u {
-	case "":
-		return true, "no USER is set"
-	case "0", "root":
-		return true, fmt.Sprintf("USER is %q", user)
-	}
-	return false, ""
 }

@@ -15,11 +15,11 @@ import (
 // Kubernetes' runAsUser can override all of this at deploy time.
 func RunsAsRoot(cfg *Config) (bool, string) {
 	if cfg == nil {
-		return true, "no image config, so no USER: the process runs as root"
+		return true, "no image config, so no USER"
 	}
 	spec := strings.TrimSpace(cfg.Config.User)
 	if spec == "" {
-		return true, "no USER set: the process runs as root (uid 0); add USER with a non-zero uid, e.g. USER 65532:65532"
+		return true, "no USER is set"
 	}
 	user, group, hasGroup := strings.Cut(spec, ":")
 	groupNote := ""
