@@ -31,7 +31,7 @@ var awsDetector = detector{typ: TypeAWSAccessKeyID, priority: prioritySpecific, 
 
 func findAWS(text string) []match {
 	var secrets []match
-	for _, loc := range awsSecretAssign.FindAllStringSubmatchIndex(text, -1) {
+	for _, loc := range findNear(awsSecretAssign, text, []string{"ecret", "ECRET"}, 16, 120) {
 		start, end := loc[2], loc[3]
 		if m, ok := awsSecret(text, start, end); ok {
 			secrets = append(secrets, m)

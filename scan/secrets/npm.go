@@ -27,8 +27,8 @@ func findNPM(text string) []match {
 		conf := ConfidenceMedium
 		if npmToken.MatchString(tok) && len(tok) == 40 || uuidRe.MatchString(tok) {
 			conf = ConfidenceHigh
-		} else if entropy(tok) < 3 {
-			continue
+		} else if len(tok) < 16 || entropy(tok) < 3.5 {
+			continue // "MYTOKEN", "NPM_TOKEN_HERE": names, not tokens
 		}
 		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, redacted: Redact(tok), conf: conf})
 	}

@@ -34,24 +34,43 @@ var skippedDirs = []string{
 	"/usr/share/ca-certificates/", "/etc/ssl/certs/", "/etc/pki/ca-trust/extracted/",
 }
 
-// vendorRoots are where package managers and toolchains unpack third-party
-// code; inside them, test fixture directories (fixtureDirs) are skipped.
-var vendorRoots = []string{"/node_modules/", "/site-packages/", "/dist-packages/", "/go/pkg/mod/", "/usr/local/go/", "/usr/lib/go/", "/usr/lib/ruby/gems/", "/gems/"}
+// vendorRoots are where package managers, toolchains and the distribution
+// unpack third-party code; inside them, test fixtures, examples and
+// documentation are skipped (see Wants).
+var vendorRoots = []string{
+	"/node_modules/", "/site-packages/", "/dist-packages/", "/go/pkg/mod/", "/usr/local/go/", "/usr/lib/go/",
+	"/gems/", "/usr/lib/", "/usr/local/lib/", "/usr/share/",
+}
 
-// fixtureDirs are the names of test fixture directories skipped inside vendorRoots.
-var fixtureDirs = map[string]bool{"test": true, "tests": true, "testdata": true, "__tests__": true, "fixtures": true, "test_data": true}
+// fixtureDirs are directory names skipped inside vendorRoots, as are names
+// starting "test-" or "test_".
+var fixtureDirs = map[string]bool{
+	"test": true, "tests": true, "testdata": true, "testonly": true, "__tests__": true, "fixtures": true,
+	"doc": true, "docs": true, "example": true, "examples": true, "_examples": true,
+}
+
+// fixtureSuffixes end file names skipped inside vendorRoots: tests and
+// documentation.
+var fixtureSuffixes = []string{
+	"_test.go", "_test_data.go", "_test.py", ".test.js", ".spec.js", ".test.ts", ".spec.ts", ".test.mjs",
+	".md", ".rst", ".adoc",
+}
 
 // Wants reports whether the file at the clean absolute path p, of size bytes,
 // is one to read for secrets. It declines empty files and files over
 // MaxFileBytes; binary and media formats by extension; /proc, /sys, /dev,
-// documentation, locale and time-zone data and the public CA bundles; and,
-// because they ship deliberate test keys (CPython's Lib/test/certdata, Go's
-// crypto/tls/testdata, npm packages' test/fixtures), test fixture directories
-// (test, tests, testdata, __tests__, fixtures, test_data) inside third-party
-// code: under node_modules, site-packages, dist-packages, the Go module cache
-// and GOROOT, and Ruby gems, and CPython's own regression suite
-// (/usr/lib/pythonX.Y/test/, /usr/local/lib/pythonX.Y/test/). The image's
-// own application files, test directories included, are always read.
+// documentation, locale and time-zone data and the public CA bundles. And
+// because third-party code ships deliberate test keys and example tokens
+// (CPython's Lib/test/certdata, Go's crypto/tls/testdata, npm packages'
+// test/fixtures, JWTs in library docs), it declines, inside third-party code
+// only, tests, examples and documentation: under node_modules,
+// site-packages, dist-packages, the Go module cache, GOROOT, Ruby gems,
+// /usr/lib, /usr/local/lib and /usr/share, files in a directory named test,
+// tests, testdata, testonly, __tests__, fixtures, test-* or test_*, doc,
+// docs, example, examples or _examples, and files named *_test.go,
+// *_test_data.go, test_*.py, *_test.py, *.test.js, *.spec.js, *.test.ts,
+// *.spec.ts, *.md, *.rst or *.adoc. The image's own application files
+// (/app, /srv, /home, /etc, /opt …), tests included, are always read.
 func Wants(p string, size int64) bool {
 	if size <= 0 || size > MaxFileBytes {
 		return false
@@ -67,36 +86,31 @@ func Wants(p string, size int64) bool {
 	return !vendoredFixture(p)
 }
 
-// vendoredFixture reports whether p lies in a test fixture directory of
-// third-party code (see Wants).
+// vendoredFixture reports whether p is a test, example or documentation
+// file of third-party code (see Wants).
 func vendoredFixture(p string) bool {
-	for _, prefix := range []string{"/usr/lib/python", "/usr/local/lib/python"} {
-		if rest, ok := strings.CutPrefix(p, prefix); ok {
-			// pythonX.Y/test/...
-			if v, after, ok := strings.Cut(rest, "/"); ok && isPythonVersion(v) && strings.HasPrefix(after, "test/") {
-				return true
-			}
-		}
-	}
 	for _, root := range vendorRoots {
-		i := strings.LastIndex(p, root)
+		i := strings.Index(p, root)
 		if i < 0 {
 			continue
 		}
-		dirs := strings.Split(path.Dir(p[i+len(root):]), "/")
-		for _, d := range dirs {
-			if fixtureDirs[d] {
+		rest := p[i+len(root):]
+		base := path.Base(rest)
+		if strings.HasPrefix(base, "test_") && strings.HasSuffix(base, ".py") {
+			return true
+		}
+		for _, suffix := range fixtureSuffixes {
+			if strings.HasSuffix(base, suffix) {
+				return true
+			}
+		}
+		for _, d := range strings.Split(path.Dir(rest), "/") {
+			if fixtureDirs[d] || strings.HasPrefix(d, "test-") || strings.HasPrefix(d, "test_") {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// isPythonVersion reports whether v looks like "3.12" or "2.7".
-func isPythonVersion(v string) bool {
-	major, minor, ok := strings.Cut(v, ".")
-	return ok && isDigits(major) && isDigits(minor)
 }
 
 func isDigits(s string) bool {

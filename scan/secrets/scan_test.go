@@ -93,11 +93,20 @@ func TestScan(t *testing.T) {
 		{"url go template", "/app/chart.yaml", "url: amqp://{{ .User }}:{{ .Pass }}@rabbit", nil},
 		{"url example host", "/app/doc.txt", "https://alice:" + pass + "@example.com/", nil},
 		{"url scott tiger", "/app/models.py", "engine = create_engine('postgresql://scott:tiger@localhost/test')", nil},
+		{"url short password", "/app/.env", "AMQP=amqp://app:k9Xq2@rabbit.internal:5672", []want{{TypeURLCredentials, 1, ConfidenceLow, ""}}},
+		{"url loopback", "/app/.env", "DB=mysql://app:" + pass + "@127.0.0.1:3306/app", []want{{TypeURLCredentials, 1, ConfidenceLow, pass}}},
+		{"url leetspeak placeholder", "/app/test.py", "http://john:p4ssw0rd@10.0.0.8/", nil},
+		{"url password is user", "/app/x", "https://admin:admin@registry.corp/", nil},
+		{"url tiny password", "/app/x", "https://u:abc@registry.corp/", nil},
+		{"url test tld", "/app/x", "https://alice:" + pass + "@api.test/", nil},
+		{"url scheme glued to word", "/app/x", "xhttps://alice:" + pass + "@api.corp/", []want{{TypeURLCredentials, 1, ConfidenceMedium, pass}}},
+		{"url password with colon and at", "/app/x", "redis://default:" + pass + ":x@y@cache.corp:6379", []want{{TypeURLCredentials, 1, ConfidenceMedium, pass + ":x@y"}}},
 		{"url no password", "/app/x", "https://user@github.com/org/repo.git", nil},
 		// npm.
 		{"npmrc granular", "/root/.npmrc", "//registry.npmjs.org/:_authToken=" + npmTok + "\n", []want{{TypeNPMToken, 1, ConfidenceHigh, npmTok}}},
 		{"npmrc uuid", "/root/.npmrc", "registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken=5c0f2f0a-2f7b-4b7e-9d0f-3a1c2b4d5e6f\n", []want{{TypeNPMToken, 2, ConfidenceHigh, ""}}},
 		{"npmrc private registry", "/root/.npmrc", "//npm.corp/:_authToken=\"" + randFrom(base64Alphabet, 60) + "\"", []want{{TypeNPMToken, 1, ConfidenceMedium, ""}}},
+		{"npmrc documented name", "/root/.npmrc", "//somehost.com/:_authToken=MYTOKEN\n//other/:_authToken=NPM_TOKEN_GOES_HERE\n", nil},
 		{"npmrc variable", "/app/.npmrc", "//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n", nil},
 		{"bare npm token", "/app/ci.sh", "export NPM_TOKEN=" + npmTok, []want{{TypeNPMToken, 1, ConfidenceHigh, npmTok}}},
 		// PyPI.
@@ -279,6 +288,17 @@ func TestWants(t *testing.T) {
 		{"/usr/local/go/src/crypto/tls/testdata/example-key.pem", 1700, false},
 		{"/go/pkg/mod/github.com/x/y@v1.0.0/testdata/key.pem", 1700, false},
 		{"/app/testdata/key.pem", 1700, true},
+		{"/app/docs/deploy.md", 1700, true},
+		{"/opt/app/test-fixtures/key.pem", 1700, true},
+		{"/root/go/pkg/mod/github.com/x/y@v1.0.0/auth/token_test.go", 1700, false},
+		{"/root/go/pkg/mod/github.com/x/y@v1.0.0/openpgp/keys_test_data.go", 1700, false},
+		{"/root/go/pkg/mod/github.com/x/y@v1.0.0/test-fixtures/keys/key.pem", 1700, false},
+		{"/root/go/pkg/mod/github.com/x/y@v1.0.0/auth/token.go", 1700, true},
+		{"/usr/lib/node_modules/npm/docs/content/configuring-npm/npmrc.md", 1700, false},
+		{"/usr/lib/node_modules/jwt/README.md", 1700, false},
+		{"/usr/lib/google-cloud-sdk/platform/gsutil/gslib/tests/test_data/test.json", 1700, false},
+		{"/usr/local/lib/python3.12/site-packages/boto/test_connection.py", 1700, false},
+		{"/usr/local/lib/python3.12/site-packages/boto/connection.py", 1700, true},
 	} {
 		if got := Wants(tt.path, tt.size); got != tt.want {
 			t.Errorf("Wants(%s, %d) = %v, want %v", tt.path, tt.size, got, tt.want)
@@ -303,5 +323,14 @@ func TestLineNumbers(t *testing.T) {
 	}
 	if !slices.Equal(lines, []int{100, 200, 300, 400, 500}) {
 		t.Fatalf("lines %v", lines)
+	}
+}
+
+func TestLocation(t *testing.T) {
+	if got := (Secret{Path: "/app/.env", Line: 3}).Location(); got != "/app/.env:3" {
+		t.Errorf("file location %q", got)
+	}
+	if got := (Secret{Source: "config.Env[1] TOKEN", Line: 1}).Location(); got != "config.Env[1] TOKEN" {
+		t.Errorf("metadata location %q", got)
 	}
 }

@@ -1,6 +1,9 @@
 package secrets
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 // Confidence says how sure a detector is that a finding is a live credential.
 type Confidence string
@@ -78,3 +81,17 @@ func Redact(secret string) string {
 		return "…"
 	}
 }
+
+// Location names where the secret is, for people: the metadata Source, or
+// "path:line" for a file.
+func (s Secret) Location() string {
+	if s.Source != "" {
+		return s.Source
+	}
+	return s.Path + ":" + strconv.Itoa(s.Line)
+}
+
+// Version identifies what the detectors report. It changes whenever a
+// detector is added or changed, so results cached under it (per layer, per
+// config) are recomputed rather than trusted.
+const Version = "secrets/1"

@@ -1,48 +1,127 @@
 package secrets
 
-import (
-	"regexp"
-	"strings"
-)
-
-// urlCreds matches scheme://user:password@host. The user may be empty
-// (redis://:password@host); the password runs to the last "@" before the
-// host, so it may itself hold ":".
-var urlCreds = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.-]{1,30})://([^\s:/?#@'"<>\[\]{}\\]{0,256}):([^\s/?#'"<>\\]{1,256})@([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])`)
+import "strings"
 
 // exampleHosts are hosts used in documentation, never for real services.
-var exampleHosts = []string{"example.com", "example.org", "example.net", "example", "host", "hostname", "server", "domain.com", "your-host", "yourhost"}
+var exampleHosts = []string{
+	"example.com", "example.org", "example.net", "example", "test", "invalid", "localdomain.test",
+	"host", "hostname", "server", "domain.com", "your-host", "yourhost", "foo.com", "foo.bar", "test.com", "bogus.net",
+}
 
 // urlDetector finds credentials written into URLs, such as a database DSN or
 // a git remote with a token, skipping placeholders: a password that is a
-// variable or template reference, a word such as "password", a repeated
-// character, or a host from documentation (example.com).
+// variable or template reference, a word such as "password" (leetspeak
+// included), a repeated character, the user name again, under 4 characters,
+// or a host from documentation (example.com, *.test, *.invalid). A password
+// under 8 characters or a loopback host makes the finding low confidence.
 var urlDetector = detector{typ: TypeURLCredentials, priority: priorityGeneric, hints: []string{"://"}, find: findURLCreds}
 
 func findURLCreds(text string) []match {
 	var out []match
-	for _, loc := range urlCreds.FindAllStringSubmatchIndex(text, -1) {
-		scheme, user, pass, host := text[loc[2]:loc[3]], text[loc[4]:loc[5]], text[loc[6]:loc[7]], text[loc[8]:loc[9]]
-		if loc[2] > 0 && alnum[text[loc[2]-1]] {
-			continue // the scheme is the tail of a longer word
+	for i := 0; i < len(text); {
+		j := strings.Index(text[i:], "://")
+		if j < 0 {
+			break
 		}
-		if isPlaceholder(pass) || strings.Contains(user, "$") || strings.Contains(pass, "@") && isPlaceholder(pass[strings.LastIndex(pass, "@")+1:]) {
+		at := i + j
+		i = at + 3
+		m, ok := urlCredsAt(text, at)
+		if !ok {
 			continue
 		}
-		if isExampleHost(host) {
-			continue
-		}
-		redactedUser := user
-		if len(user) > 0 {
-			redactedUser = Redact(user)
-		}
-		out = append(out, match{
-			typ: TypeURLCredentials, start: loc[0], end: loc[1], secret: pass,
-			redacted: scheme + "://" + redactedUser + ":" + Redact(pass) + "@" + host,
-			conf:     ConfidenceMedium,
-		})
+		out = append(out, m)
 	}
 	return out
+}
+
+// urlCredsAt reads scheme://user:password@host around the "://" at text[at:]:
+// a scheme of up to 31 letters, digits, "+", "." or "-" starting with a
+// letter; an authority running to the first "/", "?", "#", quote, angle
+// bracket, backslash or space; in it a user (possibly empty) up to the first
+// ":", the password from there to the last "@", and the host after it.
+func urlCredsAt(text string, at int) (match, bool) {
+	s := at
+	for s > 0 && at-s < 31 && schemeChars[text[s-1]] {
+		s--
+	}
+	for s < at && !isLetter(text[s]) {
+		s++
+	}
+	if at-s < 2 || (s > 0 && alnum[text[s-1]]) {
+		return match{}, false
+	}
+	authStart := at + 3
+	authEnd := authStart
+	for authEnd < len(text) && authEnd-authStart < 800 && !authorityEnd[text[authEnd]] {
+		authEnd++
+	}
+	auth := text[authStart:authEnd]
+	colon := strings.IndexByte(auth, ':')
+	lastAt := strings.LastIndexByte(auth, '@')
+	if colon < 0 || lastAt < colon+2 {
+		return match{}, false
+	}
+	user, pass := auth[:colon], auth[colon+1:lastAt]
+	if strings.ContainsAny(user, "@[]{}") || len(user) > 256 || len(pass) > 256 {
+		return match{}, false
+	}
+	host := auth[lastAt+1:]
+	if strings.HasPrefix(host, "[") {
+		if k := strings.IndexByte(host, ']'); k > 0 {
+			host = host[:k+1]
+		} else {
+			return match{}, false
+		}
+	} else {
+		k := 0
+		for k < len(host) && hostChars[host[k]] {
+			k++
+		}
+		host = host[:k]
+	}
+	if host == "" || len(host) > 253 || isPlaceholder(pass) || weakPlaceholder(pass) || strings.Contains(user, "$") ||
+		pass == user || len(pass) < 4 || isExampleHost(host) {
+		return match{}, false
+	}
+	conf := ConfidenceMedium
+	if len(pass) < 8 || isLoopback(host) {
+		conf = ConfidenceLow
+	}
+	redactedUser := user
+	if user != "" {
+		redactedUser = Redact(user)
+	}
+	scheme := text[s:at]
+	return match{
+		typ: TypeURLCredentials, start: s, end: authStart + lastAt + 1 + len(host), secret: pass,
+		redacted: scheme + "://" + redactedUser + ":" + Redact(pass) + "@" + host,
+		conf:     conf,
+	}, true
+}
+
+var (
+	schemeChars  = newCharset("a-z", "A-Z", "0-9", "+.-")
+	hostChars    = newCharset("a-z", "A-Z", "0-9", ".-_")
+	authorityEnd = newCharset("/?#'\"<>\\ \t\r\n\v\f`")
+)
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// weakPlaceholder reports passwords that say they are examples once
+// leetspeak is undone: "p4ssw0rd", "mysecretpassword", "s3cr3t".
+func weakPlaceholder(p string) bool {
+	n := strings.ToLower(strings.NewReplacer("4", "a", "@", "a", "0", "o", "3", "e", "1", "i", "$", "s", "5", "s").Replace(p))
+	for _, w := range []string{"password", "passwd", "passw", "secret", "changeme", "example", "dummy", "redacted"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func isLoopback(host string) bool {
+	h := strings.ToLower(host)
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "[::1]" || strings.HasSuffix(h, ".localhost")
 }
 
 func isExampleHost(host string) bool {
