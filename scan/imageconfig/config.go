@@ -18,9 +18,10 @@ var ErrTooLarge = errors.New("over the size limit")
 // or Docker image config (application/vnd.docker.container.image.v1+json) the
 // checks read.
 type Config struct {
-	// Architecture and OS are the platform the image is built for.
+	// Architecture is the CPU architecture the image is built for, e.g. "amd64".
 	Architecture string `json:"architecture,omitempty"`
-	OS           string `json:"os,omitempty"`
+	// OS is the operating system the image is built for, e.g. "linux".
+	OS string `json:"os,omitempty"`
 	// Config holds the defaults a container is run with.
 	Config ContainerConfig `json:"config"`
 	// RootFS lists the layers' uncompressed digests.
@@ -37,9 +38,10 @@ type ContainerConfig struct {
 	User string `json:"User,omitempty"`
 	// Env is the environment, "NAME=value" each.
 	Env []string `json:"Env,omitempty"`
-	// Entrypoint and Cmd make up the command run.
+	// Entrypoint is the executable run, with its first arguments.
 	Entrypoint []string `json:"Entrypoint,omitempty"`
-	Cmd        []string `json:"Cmd,omitempty"`
+	// Cmd is the default command, or the default arguments to Entrypoint.
+	Cmd []string `json:"Cmd,omitempty"`
 	// WorkingDir is the process's working directory.
 	WorkingDir string `json:"WorkingDir,omitempty"`
 	// Labels are the image's labels.

@@ -5,7 +5,9 @@ import "strings"
 // Annotation and label keys for the base image, from the OCI image spec's
 // pre-defined annotations.
 const (
-	AnnotationBaseName   = "org.opencontainers.image.base.name"
+	// AnnotationBaseName is the base image's reference, e.g. "docker.io/library/debian:12".
+	AnnotationBaseName = "org.opencontainers.image.base.name"
+	// AnnotationBaseDigest is the base image's manifest digest.
 	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
 )
 

@@ -27,10 +27,13 @@ func entropy(s string) float64 {
 // charset is a set of ASCII bytes.
 type charset [256]bool
 
+// newCharset builds a set from ranges such as "a-z" (three characters, a
+// dash between two letters or two digits) and lists of single characters
+// such as "+/" or ".-_".
 func newCharset(ranges ...string) *charset {
 	var c charset
 	for _, r := range ranges {
-		if len(r) == 3 && r[1] == '-' {
+		if len(r) == 3 && r[1] == '-' && alnumByte(r[0]) && alnumByte(r[2]) {
 			for b := int(r[0]); b <= int(r[2]); b++ {
 				c[b] = true
 			}
@@ -55,4 +58,8 @@ var (
 // longer one.
 func isolated(text string, start, end int, set *charset) bool {
 	return (start == 0 || !set[text[start-1]]) && (end == len(text) || !set[text[end]])
+}
+
+func alnumByte(b byte) bool {
+	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }

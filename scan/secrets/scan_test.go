@@ -334,3 +334,45 @@ func TestLocation(t *testing.T) {
 		t.Errorf("metadata location %q", got)
 	}
 }
+
+func TestCharsets(t *testing.T) {
+	for _, tt := range []struct {
+		set  *charset
+		in   string
+		out  string
+		name string
+	}{
+		{alnum, "azAZ09", "_-./:@ ", "alnum"},
+		{alnumDash, "azAZ09_-", "./:@ ", "alnumDash"},
+		{jwtChars, "azAZ09_-.", "/:@+ ", "jwtChars"},
+		{hostChars, "azAZ09.-_", "/:@[ ", "hostChars"},
+		{schemeChars, "azAZ09+.-", "/:@_ ", "schemeChars"},
+		{base64Chars, "azAZ09+/", "=-_. ", "base64Chars"},
+	} {
+		for i := 0; i < len(tt.in); i++ {
+			if !tt.set[tt.in[i]] {
+				t.Errorf("%s lacks %q", tt.name, tt.in[i])
+			}
+		}
+		for i := 0; i < len(tt.out); i++ {
+			if tt.set[tt.out[i]] {
+				t.Errorf("%s has %q", tt.name, tt.out[i])
+			}
+		}
+	}
+}
+
+func TestExcerpts(t *testing.T) {
+	gh := "ghp_" + randFrom(base62Alphabet, 34) + "Qz"
+	for _, tt := range []struct{ data, want string }{
+		{"DB=postgres://appuser:Xk29fPq7Lm3vRt8w@db.internal:5432/app", "postgres://…:Xk29…8w@db.internal"},
+		{"redis://:Xk29fPq7Lm3vRt8w@[fd00::12]:6379", "redis://:Xk29…8w@[fd00::12]"},
+		{"t=" + gh, "ghp_…Qz"},
+		{"AKIAQWERTYUIOP234567", "AKIA…67"},
+	} {
+		got := Scan("/x", []byte(tt.data))
+		if len(got) != 1 || got[0].Redacted != tt.want {
+			t.Errorf("Scan(%q) = %+v, want excerpt %q", tt.data, got, tt.want)
+		}
+	}
+}

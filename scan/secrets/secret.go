@@ -22,20 +22,35 @@ const (
 
 // Secret types reported in Secret.Type.
 const (
-	TypePrivateKey         = "private-key"
-	TypeAWSAccessKeyID     = "aws-access-key-id"
+	// TypePrivateKey is a PEM-armored private key: PKCS#1, SEC 1, PKCS#8, DSA, OpenSSH or OpenPGP.
+	TypePrivateKey = "private-key"
+	// TypeAWSAccessKeyID is an AWS access key ID (AKIA…, ASIA…).
+	TypeAWSAccessKeyID = "aws-access-key-id"
+	// TypeAWSSecretAccessKey is an AWS secret access key.
 	TypeAWSSecretAccessKey = "aws-secret-access-key"
-	TypeGCPServiceAccount  = "gcp-service-account-key"
-	TypeGitHubToken        = "github-token"
-	TypeGitLabToken        = "gitlab-token"
-	TypeSlackToken         = "slack-token"
-	TypeSlackWebhook       = "slack-webhook"
-	TypeStripeKey          = "stripe-key"
-	TypeURLCredentials     = "url-credentials"
-	TypeNPMToken           = "npm-token"
-	TypePyPIToken          = "pypi-token"
-	TypeJWT                = "jwt"
-	TypeEnvironmentSecret  = "env-secret"
+	// TypeGCPServiceAccount is a Google Cloud service account key file.
+	TypeGCPServiceAccount = "gcp-service-account-key"
+	// TypeGitHubToken is a GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_).
+	TypeGitHubToken = "github-token"
+	// TypeGitLabToken is a GitLab personal access token (glpat-).
+	TypeGitLabToken = "gitlab-token"
+	// TypeSlackToken is a Slack API token (xoxb-, xoxp-, xoxa-, xoxr-, xoxs-).
+	TypeSlackToken = "slack-token"
+	// TypeSlackWebhook is a Slack incoming or workflow webhook URL.
+	TypeSlackWebhook = "slack-webhook"
+	// TypeStripeKey is a Stripe live secret or restricted key.
+	TypeStripeKey = "stripe-key"
+	// TypeURLCredentials is a password in a URL, scheme://user:password@host.
+	TypeURLCredentials = "url-credentials"
+	// TypeNPMToken is an npm registry token.
+	TypeNPMToken = "npm-token"
+	// TypePyPIToken is a PyPI API token.
+	TypePyPIToken = "pypi-token"
+	// TypeJWT is a signed JSON Web Token.
+	TypeJWT = "jwt"
+	// TypeEnvironmentSecret is a literal value of an environment variable
+	// whose name says it holds a credential (DB_PASSWORD, API_KEY …).
+	TypeEnvironmentSecret = "env-secret"
 )
 
 // Secret is one credential found in a file or in image metadata. It never
