@@ -41,7 +41,7 @@ func findAWS(text string) []match {
 	for _, loc := range awsKeyID.FindAllStringIndex(text, -1) {
 		start, end := loc[0], loc[1]
 		id := text[start:end]
-		if !isolated(text, start, end, alnum) || strings.HasSuffix(id, "EXAMPLE") || entropy(id[4:]) < 3 {
+		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 3 || looksFake(id[4:]) {
 			continue
 		}
 		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, redacted: Redact(id), conf: ConfidenceMedium}
@@ -74,7 +74,7 @@ func findAWS(text string) []match {
 // not AWS's documentation example.
 func awsSecret(text string, start, end int) (match, bool) {
 	s := text[start:end]
-	if !isolated(text, start, end, base64Chars) || strings.Contains(s, "EXAMPLE") || entropy(s) < 4.2 ||
+	if !isolated(text, start, end, base64Chars) || looksFake(s) || entropy(s) < 4.2 ||
 		!strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") || !strings.ContainsAny(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") ||
 		!strings.ContainsAny(s, "0123456789") {
 		return match{}, false

@@ -1,6 +1,9 @@
 package secrets
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // entropy returns the Shannon entropy of s in bits per byte: random base62
 // runs of 30 or more characters score above 4.5, words and repeated
@@ -62,4 +65,35 @@ func isolated(text string, start, end int, set *charset) bool {
 
 func alnumByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
+}
+
+// fakeWords mark a token as made up for tests or documentation.
+var fakeWords = []string{"example", "test", "fake", "dummy", "sample", "placeholder", "xxxxx", "redacted"}
+
+// looksFake reports whether the random part of a token was written by a
+// person: it contains a word such as "example" or "test" (in any case), or
+// a run of 6 or more consecutive ascending or descending characters
+// ("123456", "abcdef"), which random tokens almost never do.
+func looksFake(s string) bool {
+	l := strings.ToLower(s)
+	for _, w := range fakeWords {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	up, down := 1, 1
+	for i := 1; i < len(l); i++ {
+		switch {
+		case l[i] == l[i-1]+1:
+			up, down = up+1, 1
+		case l[i] == l[i-1]-1:
+			up, down = 1, down+1
+		default:
+			up, down = 1, 1
+		}
+		if up >= 6 || down >= 6 {
+			return true
+		}
+	}
+	return false
 }

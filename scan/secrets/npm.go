@@ -21,7 +21,7 @@ func findNPM(text string) []match {
 	for _, loc := range npmAuthToken.FindAllStringSubmatchIndex(text, -1) {
 		start, end := loc[2], loc[3]
 		tok := text[start:end]
-		if len(tok) < 8 || isPlaceholder(tok) {
+		if len(tok) < 8 || isPlaceholder(tok) || looksFake(tok) {
 			continue
 		}
 		conf := ConfidenceMedium
@@ -34,7 +34,7 @@ func findNPM(text string) []match {
 	}
 	for _, loc := range npmToken.FindAllStringIndex(text, -1) {
 		start, end := loc[0], loc[1]
-		if !isolated(text, start, end, alnumUnderscore) || entropy(text[start+4:end]) < 3.5 {
+		if !isolated(text, start, end, alnumUnderscore) || entropy(text[start+4:end]) < 3.5 || looksFake(text[start+4:end]) {
 			continue
 		}
 		tok := text[start:end]

@@ -73,6 +73,9 @@ func TestScan(t *testing.T) {
 		// GitLab.
 		{"gitlab pat", "/app/.env", "GITLAB_TOKEN=" + fakeGitLab(), []want{{TypeGitLabToken, 1, ConfidenceHigh, ""}}},
 		{"gitlab routable", "/app/.env", "glpat-" + randFrom(urlAlphabet, 36) + ".01.1" + randFrom("abcdefghijklmnopqrstuvwxyz0123456789", 8), []want{{TypeGitLabToken, 1, ConfidenceHigh, ""}}},
+		{"gitlab acceptance-test token", "/app/Makefile", "GITLAB_TOKEN ?= glpat-ACCTEST1234567890123", nil},
+		{"github example token", "/app/README", "ghp_" + randFrom(base62Alphabet, 29) + "EXAMPLE", nil},
+		{"stripe sequence", "/app/.env", "sk_live_" + "abcdefgh" + randFrom(base62Alphabet, 20), nil},
 		{"gitlab too short", "/app/.env", "glpat-" + randFrom(urlAlphabet, 12), nil},
 		// Slack.
 		{"slack bot", "/app/config.js", `const token = "` + fakeSlackBot() + `";`, []want{{TypeSlackToken, 1, ConfidenceHigh, ""}}},
@@ -368,11 +371,26 @@ func TestExcerpts(t *testing.T) {
 		{"DB=postgres://appuser:Xk29fPq7Lm3vRt8w@db.internal:5432/app", "postgres://…:Xk29…8w@db.internal"},
 		{"redis://:Xk29fPq7Lm3vRt8w@[fd00::12]:6379", "redis://:Xk29…8w@[fd00::12]"},
 		{"t=" + gh, "ghp_…Qz"},
-		{"AKIAQWERTYUIOP234567", "AKIA…67"},
+		{"AKIAQ3WERTY7UIOP2Z6M", "AKIA…6M"},
 	} {
 		got := Scan("/x", []byte(tt.data))
 		if len(got) != 1 || got[0].Redacted != tt.want {
 			t.Errorf("Scan(%q) = %+v, want excerpt %q", tt.data, got, tt.want)
+		}
+	}
+}
+
+func TestLooksFake(t *testing.T) {
+	for s, want := range map[string]bool{
+		"ACCTEST1234567890123":                 true,
+		"abcdefXq":                             true,
+		"zyxwvuQ":                              true,
+		"R2d9ExAmPlE0":                         true,
+		"hX9kQ2mZ7vB4nL8pW3cT6yF1jD5sG0aE":     false,
+		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYzz9Kq2": false,
+	} {
+		if got := looksFake(s); got != want {
+			t.Errorf("looksFake(%q) = %v", s, got)
 		}
 	}
 }

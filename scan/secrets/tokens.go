@@ -30,7 +30,7 @@ func (r tokenRule) find(text string) []match {
 			continue
 		}
 		tok := text[start:end]
-		if entropy(tok[r.prefixLen(tok):]) < r.minEntropy {
+		if random := tok[r.prefixLen(tok):]; entropy(random) < r.minEntropy || looksFake(random) {
 			continue
 		}
 		out = append(out, match{typ: r.typ, start: start, end: end, secret: tok, redacted: Redact(tok), conf: r.conf(tok), note: r.note})
