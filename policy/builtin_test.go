@@ -45,8 +45,8 @@ func TestBuiltinStarter(t *testing.T) {
 	if !reflect.DeepEqual(rules[0].Actions, []Action{ActionPush, ActionPull}) || !reflect.DeepEqual(rules[0].Forbidden, []string{"latest"}) {
 		t.Errorf("no-latest = %+v", rules[0])
 	}
-	if !reflect.DeepEqual(rules[3].Params, map[string]any{"severity": "critical", "fixable": true}) {
-		t.Errorf("critical-fixable params = %#v", rules[3].Params)
+	if v := rules[3]; v.Severity != SeverityCritical || !v.Fixable || v.Unknown != UnknownCount || v.Incomplete != IncompleteFail {
+		t.Errorf("critical-fixable = %+v", v)
 	}
 	if rules[4].Check != ConfigCheckRoot {
 		t.Errorf("runs-as-root check = %q", rules[4].Check)

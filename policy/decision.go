@@ -29,6 +29,10 @@ type Input struct {
 	Signatures *SignatureEvidence `json:"signatures,omitempty"`
 	// Image is the image evidence (configuration, secrets), nil when not gathered.
 	Image *ImageEvidence `json:"image,omitempty"`
+	// Vulnerabilities is the vulnerability evidence (scan findings), nil when
+	// not gathered (see Needs.Scan). A vulnerability rule fails without it,
+	// saying that the image was not scanned.
+	Vulnerabilities *VulnerabilityEvidence `json:"vulnerabilities,omitempty"`
 }
 
 // Decision is the outcome of evaluating a policy for one request.

@@ -20,8 +20,10 @@ type Needs struct {
 	// Image: a config or secret rule applies, so the image evidence (Input.Image:
 	// its configuration, and its files once layers are scanned) is needed.
 	Image bool `json:"image"`
-	// Scan: a rule checks vulnerability findings. Always false in this build, where
-	// vulnerability rules are not yet enforced.
+	// Scan: a vulnerability rule applies, so the vulnerability evidence
+	// (Input.Vulnerabilities: the image's packages matched against the
+	// vulnerability database) is needed. Signature, attestation and SBOM
+	// artifacts are exempt from vulnerability rules.
 	Scan bool `json:"scan"`
 }
 
@@ -43,6 +45,9 @@ func (p *Policy) Needs(a Action, repo, host string) Needs {
 		}
 		if r.Type == TypeConfig || r.Type == TypeSecret {
 			n.Image = true
+		}
+		if r.Type == TypeVulnerability {
+			n.Scan = true
 		}
 	}
 	return n
@@ -87,6 +92,8 @@ func (r *rule) evaluate(in Input, env string, now time.Time, exception string) R
 		res.Outcome, res.Finding, res.Fix = r.evaluateConfig(in)
 	case TypeSecret:
 		res.Outcome, res.Finding, res.Fix = r.evaluateSecret(in)
+	case TypeVulnerability:
+		res.Outcome, res.Finding, res.Fix = r.evaluateVulnerability(in)
 	default:
 		res.Outcome = OutcomeInert
 		res.Finding = fmt.Sprintf("not yet enforced: this portcullis build does not check %s yet", r.Type)
@@ -139,7 +146,7 @@ func (r *rule) exempt(in Input) string {
 		if in.Artifact {
 			return "signature, attestation and SBOM artifacts are not subject to immutability"
 		}
-	case TypeConfig, TypeSecret:
+	case TypeConfig, TypeSecret, TypeVulnerability:
 		if in.Artifact {
 			return "signature, attestation and SBOM artifacts are not images"
 		}

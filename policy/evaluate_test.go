@@ -57,7 +57,10 @@ func TestEvaluateMatrix(t *testing.T) {
 		// Config and secret rules: an image that runs as root with a secret in its config.
 		img := &ImageEvidence{RunsAsRoot: true, RootReason: "no USER is set",
 			Secrets: []SecretFinding{{Type: "aws-access-key-id", Location: "config Env AWS_ACCESS_KEY_ID", Excerpt: "AKIA…XY"}}}
-		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB, Image: img}
+		// Vulnerability rules: a critical vulnerability.
+		vulns := &VulnerabilityEvidence{DBRevision: "r1", Findings: []VulnerabilityFinding{{ID: "CVE-2024-1", Package: "openssl",
+			Ecosystem: "Debian:12", Version: "3.0.11-1~deb12u2", Fixed: "3.0.15-1~deb12u1", Fixable: true, Severity: SeverityCritical, OS: true}}}
+		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB, Image: img, Vulnerabilities: vulns}
 	}
 	envs := []struct {
 		env, repo, host string
@@ -94,17 +97,14 @@ func TestEvaluateMatrix(t *testing.T) {
 					if r.Rule != "r" || r.Type != typ || r.Mode != mode {
 						t.Errorf("result = %+v", r)
 					}
-					enforced := typ != TypeVulnerability
-					wantOutcome, wantVerdict := OutcomeInert, VerdictAllow
-					if enforced {
-						wantOutcome = OutcomeFail
-						wantVerdict = map[Mode]Verdict{ModeObserve: VerdictAllow, ModeWarn: VerdictWarn, ModeBlock: VerdictDeny}[mode]
-					}
+					// Every rule type is enforced.
+					wantOutcome := OutcomeFail
+					wantVerdict := map[Mode]Verdict{ModeObserve: VerdictAllow, ModeWarn: VerdictWarn, ModeBlock: VerdictDeny}[mode]
 					if r.Outcome != wantOutcome || d.Verdict != wantVerdict {
 						t.Errorf("outcome %s verdict %s, want %s %s", r.Outcome, d.Verdict, wantOutcome, wantVerdict)
 					}
-					if !enforced && r.Finding != "not yet enforced: this portcullis build does not check "+typ+" yet" {
-						t.Errorf("inert finding = %q", r.Finding)
+					if r.Fix == "" {
+						t.Errorf("failed result without a fix: %+v", r)
 					}
 					if r.Exception != "open a PSEC ticket" {
 						t.Errorf("exception = %q", r.Exception)
@@ -122,10 +122,11 @@ func TestEvaluateMatrix(t *testing.T) {
 }
 
 func TestEvaluateCompliantRequestsPass(t *testing.T) {
-	for _, typ := range []string{TypeTag, TypeImmutable, TypeSignature, TypeConfig, TypeSecret} {
+	for _, typ := range typeNames {
 		p := matrixPolicy(t, typ, ModeBlock)
 		in := Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Digest: digestA,
-			Image: &ImageEvidence{User: "65532"}}
+			Image: &ImageEvidence{User: "65532"}, Vulnerabilities: &VulnerabilityEvidence{DBRevision: "r1",
+				Findings: []VulnerabilityFinding{{ID: "CVE-2024-2", Package: "zlib", Severity: SeverityHigh, Fixable: true, Fixed: "1.3"}}}}
 		if typ == TypeSignature {
 			in.Action, in.Signatures = ActionPull, &SignatureEvidence{Verified: []string{"release"}}
 		}
@@ -374,12 +375,20 @@ func TestNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The starter's runs-as-root and no-secrets rules need the image evidence both ways.
-	if got := p.Needs(ActionPush, "prod/app", ""); got != (Needs{CurrentTagDigest: true, Image: true}) {
+	// The starter's runs-as-root and no-secrets rules need the image evidence both
+	// ways; its critical-fixable rule needs the scan in prod, both ways, and only there.
+	if got := p.Needs(ActionPush, "prod/app", ""); got != (Needs{CurrentTagDigest: true, Image: true, Scan: true}) {
 		t.Errorf("push: %+v", got)
 	}
-	if got := p.Needs(ActionPull, "prod/app", ""); got != (Needs{Image: true}) {
+	if got := p.Needs(ActionPull, "prod/app", ""); got != (Needs{Image: true, Scan: true}) {
 		t.Errorf("pull: %+v", got)
+	}
+	if got := p.Needs(ActionPull, "team/app", ""); got != (Needs{Image: true}) {
+		t.Errorf("dev pull: %+v", got)
+	}
+	vulnOff := mustParse(t, "version: 1\nrules:\n  - {id: v, type: vulnerability, mode: off, severity: low}\n")
+	if got := vulnOff.Needs(ActionPull, "app", ""); got != (Needs{}) {
+		t.Errorf("vulnerability rule off: %+v", got)
 	}
 	off := mustParse(t, "version: 1\nrules:\n  - {id: i, type: immutable, mode: off}\n")
 	if got := off.Needs(ActionPush, "app", ""); got != (Needs{}) {
@@ -399,7 +408,7 @@ func TestMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := Input{Action: ActionPush, Repository: "prod/app", Tag: "latest", Digest: digestA}
+	in := Input{Action: ActionPush, Repository: "prod/app", Tag: "latest", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}
 	d := p.Evaluate(in, time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))
 	w := d.Warnings()
 	if len(w) != 1 {
@@ -417,7 +426,7 @@ func TestMessages(t *testing.T) {
 		t.Errorf("DenyMessage() =\n%s\nwant\n%s", got, wantDeny)
 	}
 	// A rule's own exceptionProcess wins, and is phrased as a sentence.
-	d = p.Evaluate(Input{Action: ActionPull, Repository: "prod/app", Tag: "main", Digest: digestA}, time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))
+	d = p.Evaluate(Input{Action: ActionPull, Repository: "prod/app", Tag: "main", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}, time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))
 	wantDeny = "denied by policy (environment prod): [prod-pull-pinned] tag \"main\" does not match the allowed pattern ^v?\\d+\\.\\d+\\.\\d+(-[0-9a-f]{7,40})?$, and environment prod only serves such tags or digests: " +
 		"pull by digest: prod/app@" + digestA + ". To request an exception: ask #prod-release on chat"
 	if got := d.DenyMessage(); got != wantDeny {

@@ -480,7 +480,7 @@ rules:
   - {id: immutable-tags, type: immutable, mode: warn}
   - {id: prod-signatures, type: signature, mode: block}
   - {id: watched, type: tag, mode: observe, forbidden: [edge]}
-  - {id: critical-fixable, type: vulnerability, mode: block}
+  - {id: critical-fixable, type: vulnerability, mode: block, severity: critical}
 exceptions:
   - id: EXC-TAG
     scope: {repository: team-a/api, tag: "1.4.2", rules: [prod-signatures, immutable-tags]}
@@ -605,7 +605,7 @@ func TestExceptedDecision(t *testing.T) {
 
 	// The signature failure is covered: allowed, with a warning that names
 	// the exception, its owner, its last day and the days left.
-	d := p.Evaluate(Input{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA}, now)
+	d := p.Evaluate(Input{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}, now)
 	if d.Verdict != VerdictAllow || len(d.Denials()) != 0 || d.DenyMessage() != "" {
 		t.Fatalf("verdict %s, denials %+v", d.Verdict, d.Denials())
 	}
@@ -633,14 +633,14 @@ func TestExceptedDecision(t *testing.T) {
 	}
 
 	// An excepted observe-mode failure is recorded, not shown.
-	d = p.Evaluate(Input{Action: ActionPush, Repository: "team-a/api", Tag: "edge", Digest: digestA}, now)
+	d = p.Evaluate(Input{Action: ActionPush, Repository: "team-a/api", Tag: "edge", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}, now)
 	if d.Verdict != VerdictAllow || len(d.Warnings()) != 0 || len(d.Excepted()) != 1 || d.Excepted()[0].Rule != "watched" {
 		t.Errorf("observed: %+v", d)
 	}
 
 	// Once the exception has expired the rule blocks again, and the denial
 	// says which exception expired and when.
-	d = p.Evaluate(Input{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA}, time.Date(2026, 12, 11, 9, 0, 0, 0, time.UTC))
+	d = p.Evaluate(Input{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}, time.Date(2026, 12, 11, 9, 0, 0, 0, time.UTC))
 	wantDeny := "denied by policy (environment default): [prod-signatures] no signing keys are configured for this rule yet: EXC-TAG expired on 2026-12-04; extend it or " +
 		"add your release keys under authorities and list them in rule prod-signatures. To request an exception: open a PSEC ticket"
 	if got := d.DenyMessage(); got != wantDeny {

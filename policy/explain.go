@@ -22,8 +22,8 @@ type Explanation struct {
 	EnvironmentReason string `json:"environmentReason"`
 	// FailMode is the environment's fail mode.
 	FailMode string `json:"failMode"`
-	// Verdict is what Evaluate decides, assuming a pushed tag is new and a
-	// pulled image carries no signature.
+	// Verdict is what Evaluate decides, assuming a pushed tag is new, a
+	// pulled image carries no signature and the image was not scanned.
 	Verdict Verdict `json:"verdict"`
 	// Rules has one entry per rule of the policy, in policy order.
 	Rules []RuleExplanation `json:"rules"`
@@ -57,7 +57,8 @@ type RuleExplanation struct {
 // IsArtifactTag is treated as an artifact. For pushes the upstream state of
 // the tag is unknown here, so immutability is evaluated as if the tag were
 // new; for pulls signatures are not read here, so signature rules are
-// evaluated as for an image with no signature.
+// evaluated as for an image with no signature; images are not scanned here,
+// so vulnerability rules fail as for an image that was not scanned.
 func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now time.Time) Explanation {
 	in := Input{Action: a, Host: host, Repository: repo, Tag: tag, Digest: digest, Artifact: IsArtifactTag(tag)}
 	if p.Needs(a, repo, host).Signatures {
@@ -100,6 +101,8 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 				re.Reason = "assumes the tag is new: only the gateway knows whether it already exists upstream"
 			case r.Type == TypeSignature && len(r.auths) > 0:
 				re.Reason = "assumes the image is unsigned: only the gateway reads and verifies signatures"
+			case r.Type == TypeVulnerability:
+				re.Reason = "assumes the image was not scanned: only the gateway scans images"
 			}
 		}
 		x.Rules = append(x.Rules, re)
@@ -138,6 +141,8 @@ func (r *rule) checks() string {
 		return "a pushed tag never moves to another digest"
 	case TypeSignature:
 		return r.signatureChecks()
+	case TypeVulnerability:
+		return r.vulnerabilityChecks()
 	}
 	return ""
 }

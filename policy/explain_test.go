@@ -28,7 +28,7 @@ func TestExplain(t *testing.T) {
 		"prod-pull-pinned": {false, ModeBlock, ModeBlock, "block", "action push is not one of [pull]", ""},
 		"immutable-tags":   {true, ModeBlock, ModeBlock, "block", "assumes the tag is new: only the gateway knows whether it already exists upstream", OutcomePass},
 		"prod-signed":      {false, ModeWarn, ModeWarn, "warn", "action push is not one of [pull]", ""},
-		"critical-fixable": {true, ModeBlock, ModeBlock, "block", "", OutcomeInert},
+		"critical-fixable": {true, ModeBlock, ModeBlock, "block", "assumes the image was not scanned: only the gateway scans images", OutcomeFail},
 		"no-root":          {false, ModeOff, ModeOff, "off", "mode is off", ""},
 		"no-secrets":       {false, ModeObserve, ModeObserve, "observe", "repository prod/app matches none of [team-a/**]", ""},
 	}
@@ -52,6 +52,7 @@ func TestExplain(t *testing.T) {
 		"prod-pull-pinned": `allowed [^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$]; pulls by digest or an allowed tag`,
 		"immutable-tags":   "a pushed tag never moves to another digest",
 		"prod-signed":      "signed by one of release, security",
+		"critical-fixable": "no fixable critical+ vulnerabilities; unknown severity counts; an incomplete scan fails",
 	}
 	for _, r := range x.Rules {
 		if r.Checks != checks[r.Rule] {

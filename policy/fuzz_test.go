@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\nrules:\n  - {id: t, type: tag, mode: warn, forbidden: [latest]}\nexceptionRules: {maxDays: {low: 3}, reminderDays: 2, reminderMinDays: 1}\n" +
 		"exceptions:\n  - {id: E1, scope: {repository: team-a/api, tag: latest, rules: [t]}, reason: r, owner: o, approvedBy: s, created: 2026-12-12, expires: 2026-12-14, severity: low, closure: c, ticket: T-1}\n" +
 		"  - {id: E2, extends: E1, scope: {repository: 'team-a/**', rules: [t]}, reason: r, owner: o, approvedBy: s, created: 2026-11-01, expires: 2026-11-30, closure: c}\n"))
-	f.Add([]byte("version: 1\nrules:\n  - {id: i, type: immutable, mode: block}\n  - {id: v, type: vulnerability, mode: block}\nexceptionFiles: [exceptions/*.yaml, exceptions/team-b.yaml, missing.yaml]\n" +
+	f.Add([]byte("version: 1\nrules:\n  - {id: i, type: immutable, mode: block}\n  - {id: v, type: vulnerability, mode: block, severity: high, fixable: true, unknown: ignore, incomplete: pass}\nexceptionFiles: [exceptions/*.yaml, exceptions/team-b.yaml, missing.yaml]\n" +
 		"exceptions:\n  - {id: E3, scope: {repository: prod/app, digest: 'sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', rules: [i, v], vulnerabilities: [CVE-2026-1234], package: openssl}, reason: r, owner: o, approvedBy: s, created: 2026-12-01, expires: 2026-12-31, severity: critical, compensatingControls: [waf], closure: c}\n"))
 	f.Add([]byte("version: 1\nauthorities:\n  - {name: a, key: \"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEA0eO8pgOqHwkjKRG9ekGjtRRNZY/bHvLdBnnEB8gGcCU=\\n-----END PUBLIC KEY-----\\n\"}\n" +
 		"rules:\n  - {id: s, type: signature, mode: warn, authorities: [a]}\n"))
@@ -64,6 +64,17 @@ func FuzzParse(f *testing.F) {
 		{Verified: []string{"release", "a", "release"}},
 		{Verified: []string{"security", "edge"}, CoveredBy: digestB},
 		{Findings: []SignatureFinding{{Kind: "attestation"}, {Kind: "tampered"}, {Kind: "?"}}},
+	}
+	scans := []*VulnerabilityEvidence{
+		nil,
+		{},
+		{Index: true},
+		{Incomplete: true, IncompleteReason: "layer too large", Unchecked: 2},
+		{DBRevision: "r1", Findings: []VulnerabilityFinding{
+			{ID: "CVE-2026-1234", Aliases: []string{"GHSA-xxxx-xxxx-xxxx"}, Package: "openssl", Ecosystem: "Debian:12", Fixed: "3", Fixable: true, Severity: SeverityCritical, OS: true},
+			{ID: "GO-2026-4001", Package: "example.com/m", Severity: "?"},
+			{ID: "X", Severity: SeverityLow, CVSS: 2}, {ID: "Y", Severity: SeverityHigh}, {ID: "Z", Severity: SeverityMedium},
+			{ID: "W", Severity: "none"}, {ID: "V", Severity: SeverityHigh, CVSS: 8}}},
 	}
 	times := []time.Time{
 		time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC),
@@ -110,6 +121,7 @@ func FuzzParse(f *testing.F) {
 		for _, in := range inputs {
 			for i, now := range times {
 				in.Signatures = evidence[i%len(evidence)]
+				in.Vulnerabilities = scans[(i+len(in.Tag))%len(scans)]
 				if in.Action == ActionPull {
 					in.Signatures = evidence[(i+len(in.Repository))%len(evidence)]
 				}
@@ -119,8 +131,12 @@ func FuzzParse(f *testing.F) {
 				}
 				for _, r := range d.Results {
 					msg := r.Message()
-					if r.Outcome == OutcomeFail && r.Type == TypeSignature && r.Fix == "" {
-						t.Fatalf("failed signature result without a fix: %+v", r)
+					if r.Outcome == OutcomeFail && (r.Type == TypeSignature || r.Type == TypeVulnerability) && r.Fix == "" {
+						t.Fatalf("failed %s result without a fix: %+v", r.Type, r)
+					}
+					if r.Type == TypeVulnerability && r.Outcome == OutcomePass && in.Vulnerabilities != nil && in.Vulnerabilities.Incomplete &&
+						!strings.Contains(r.Finding, "not known to be clean") {
+						t.Fatalf("an incomplete scan passed as clean: %+v", r)
 					}
 					if (r.Outcome == OutcomeExcepted) != (r.AppliedException != nil) {
 						t.Fatalf("excepted outcome and applied exception disagree: %+v", r)

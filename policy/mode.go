@@ -67,7 +67,7 @@ const (
 	TypeImmutable = "immutable"
 	// TypeSignature requires pulled images to be signed by trusted authorities.
 	TypeSignature = "signature"
-	// TypeVulnerability will check scan findings (inert in this build).
+	// TypeVulnerability checks the scan findings: known vulnerabilities of the image's packages.
 	TypeVulnerability = "vulnerability"
 	// TypeSecret checks for secrets embedded in the image.
 	TypeSecret = "secret"

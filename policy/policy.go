@@ -102,8 +102,19 @@ type Rule struct {
 	BaseImages []string `json:"baseImages,omitempty"`
 	// SecretTypes restrict a secret rule to these secret types; empty means all.
 	SecretTypes []string `json:"secretTypes,omitempty"`
-	// Params holds the other fields of rule types not enforced yet, as decoded YAML.
-	Params map[string]any `json:"params,omitempty"`
+	// Severity is the minimum severity a vulnerability rule counts:
+	// SeverityCritical, SeverityHigh, SeverityMedium or SeverityLow.
+	Severity string `json:"severity,omitempty"`
+	// Fixable makes a vulnerability rule count only findings that have a fix.
+	Fixable bool `json:"fixable,omitempty"`
+	// Unknown is what a vulnerability rule does with findings of unknown
+	// severity: UnknownCount (the default: an unknown severity is never
+	// taken for a low one) or UnknownIgnore.
+	Unknown string `json:"unknown,omitempty"`
+	// Incomplete is what a vulnerability rule concludes from an incomplete
+	// scan: IncompleteFail (the default) or IncompletePass (judged on what
+	// was scanned, and said to be incomplete, never clean).
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 // rule is a compiled Rule.
@@ -158,34 +169,9 @@ func (p *Policy) Rules() []Rule {
 		out[i].Forbidden = append([]string(nil), r.Forbidden...)
 		out[i].Allowed = append([]string(nil), r.Allowed...)
 		out[i].Authorities = append([]string(nil), r.Authorities...)
-		if r.Params != nil {
-			out[i].Params = deepCopy(r.Params).(map[string]any)
-		}
+		out[i].Labels = append([]string(nil), r.Labels...)
+		out[i].BaseImages = append([]string(nil), r.BaseImages...)
+		out[i].SecretTypes = append([]string(nil), r.SecretTypes...)
 	}
 	return out
-}
-
-// deepCopy copies the maps and slices of a decoded YAML value.
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case map[any]any:
-		m := make(map[any]any, len(v))
-		for k, x := range v {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, x := range v {
-			s[i] = deepCopy(x)
-		}
-		return s
-	}
-	return v
 }

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 
@@ -58,7 +57,7 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 		case TypeSecret:
 			r.readSecretParam(&ru, f)
 		case TypeVulnerability:
-			r.readInertParam(&ru, f)
+			r.readVulnerabilityParam(&ru, f)
 		case TypeImmutable:
 			r.add(f.path, f.keyN, "unknown field: immutable rules take no parameters (line %d)", f.keyN.Line)
 		case "":
@@ -80,6 +79,8 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 		r.checkSignatureRule(&ru)
 	case TypeConfig:
 		r.checkConfigRule(&ru)
+	case TypeVulnerability:
+		r.checkVulnerabilityRule(&ru)
 	}
 	return ru, true
 }
@@ -161,42 +162,4 @@ func (r *reader) checkDates(ru *rule) {
 		r.add(obs.path, obs.value, "must be before enforceFrom (%s is not before %s)",
 			ru.ObserveUntil.Format(dateLayout), ru.EnforceFrom.Format(dateLayout))
 	}
-}
-
-// readInertParam keeps a parameter of a rule type this build does not
-// enforce, so that later versions can read it.
-func (r *reader) readInertParam(ru *rule, f field) {
-	var v any
-	if err := f.value.Decode(&v); err != nil {
-		r.add(f.path, f.value, "%v", err)
-		return
-	}
-	if ru.Params == nil {
-		ru.Params = map[string]any{}
-	}
-	ru.Params[f.key] = stringKeys(v)
-}
-
-// stringKeys converts maps with non-string keys, as YAML may produce, into
-// map[string]any so that every parameter can be encoded as JSON.
-func stringKeys(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, x := range v {
-			v[k] = stringKeys(x)
-		}
-		return v
-	case map[any]any:
-		m := make(map[string]any, len(v))
-		for k, x := range v {
-			m[fmt.Sprint(k)] = stringKeys(x)
-		}
-		return m
-	case []any:
-		for i, x := range v {
-			v[i] = stringKeys(x)
-		}
-		return v
-	}
-	return v
 }

@@ -224,7 +224,8 @@ func TestStarterSignatureRuleWarnsUntilKeysAreConfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 	clean := &ImageEvidence{User: "65532"} // keeps the config and secret rules quiet
-	in := Input{Action: ActionPull, Repository: "prod/app", Tag: "1.4.2", Digest: digestA, Image: clean}
+	scanned := &VulnerabilityEvidence{}    // and the vulnerability rule
+	in := Input{Action: ActionPull, Repository: "prod/app", Tag: "1.4.2", Digest: digestA, Image: clean, Vulnerabilities: scanned}
 	if n := p.Needs(ActionPull, "prod/app", ""); n.Signatures {
 		t.Error("a rule without authorities needs no signature evidence")
 	}
@@ -242,7 +243,7 @@ func TestStarterSignatureRuleWarnsUntilKeysAreConfigured(t *testing.T) {
 	if d := p.Evaluate(Input{Action: ActionPull, Repository: "team/app", Tag: "1.4.2", Image: clean}, today); d.Verdict != VerdictAllow {
 		t.Errorf("starter dev pull: %+v", d)
 	}
-	if d := p.Evaluate(Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Image: clean}, today); d.Verdict != VerdictAllow {
+	if d := p.Evaluate(Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Image: clean, Vulnerabilities: scanned}, today); d.Verdict != VerdictAllow {
 		t.Errorf("starter prod push: %+v", d)
 	}
 }
