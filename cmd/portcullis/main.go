@@ -18,6 +18,7 @@ Usage:
   portcullis policy lint FILE...  check policy files
   portcullis policy explain ...   show which environment and rules apply to an image
   portcullis exceptions lint|list|due ...   check and review exceptions
+  portcullis db import|status ...           import OSV records, check the vulnerability database
   portcullis version              print the version
 
 Run "portcullis COMMAND -h" for a command's flags and an example.
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runPolicy(args[1:], stdout, stderr)
 	case "exceptions":
 		return runExceptions(args[1:], stdout, stderr)
+	case "db":
+		return runDB(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", version)
 		return 0
