@@ -44,6 +44,14 @@ var textDetectors = []detector{
 	jwtDetector,
 }
 
+// MaxFindings is the most secrets Scan and ScanText return for one file or
+// text: the first ones in it. One is enough to fail a check; a hundred say
+// the file is a credential dump.
+const MaxFindings = 100
+
+// maxHits bounds the matches weighed against each other for overlaps.
+const maxHits = 2000
+
 // Scan returns the secrets in the contents of the file at path. A binary file
 // (a NUL byte in its first 8 KiB) is searched only for PEM private keys.
 // Scan does not keep data after it returns.
@@ -93,6 +101,8 @@ func run(dets []detector, text string) []Secret {
 		}
 		return hits[i].end-hits[i].start > hits[j].end-hits[j].start
 	})
+	// A file of nothing but tokens must not make this quadratic in its size.
+	hits = hits[:min(len(hits), maxHits)]
 	var kept []hit
 	for _, h := range hits {
 		overlaps := false
@@ -110,6 +120,7 @@ func run(dets []detector, text string) []Secret {
 		return nil
 	}
 	sort.SliceStable(kept, func(i, j int) bool { return kept[i].start < kept[j].start })
+	kept = kept[:min(len(kept), MaxFindings)]
 	lines := newLineIndex(text)
 	out := make([]Secret, 0, len(kept))
 	for _, k := range kept {

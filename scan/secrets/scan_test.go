@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 type want struct {
@@ -40,6 +41,7 @@ func TestScan(t *testing.T) {
 		{"key escaped in json", "/app/secrets.json", `{"key": "` + strings.ReplaceAll(rsaKey, "\n", `\n`) + `"}`, []want{{TypePrivateKey, 1, ConfidenceHigh, rsaBody}}},
 		{"truncated key", "/app/key.pem", rsaKey[:len(rsaKey)/2], []want{{TypePrivateKey, 1, ConfidenceMedium, ""}}},
 		{"corrupt key body", "/app/key.pem", strings.Replace(rsaKey, rsaBody[:20], randFrom(base64Alphabet, 20), 1), []want{{TypePrivateKey, 1, ConfidenceMedium, ""}}},
+		{"dsa key", "/root/.ssh/id_dsa", "-----BEGIN DSA PRIVATE KEY-----\n" + randFrom(base64Alphabet, 64) + "\n" + randFrom(base64Alphabet, 64) + "\n-----END DSA PRIVATE KEY-----\n", []want{{TypePrivateKey, 1, ConfidenceHigh, ""}}},
 		{"public key", "/etc/keys/pub.pem", publicKeyPEM(t), nil},
 		{"certificate", "/etc/ssl/server.crt", certificatePEM(t), nil},
 		{"elided template key", "/app/README.md", "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA...\n-----END RSA PRIVATE KEY-----\n", nil},
@@ -82,6 +84,7 @@ func TestScan(t *testing.T) {
 		{"slack user", "/app/config.js", fakeSlackUser(), []want{{TypeSlackToken, 1, ConfidenceHigh, ""}}},
 		{"slack placeholder", "/app/config.js", "SLACK_TOKEN=xoxb-your-token-here", nil},
 		{"slack webhook", "/app/alert.sh", "curl -X POST " + slackHook + " -d @msg.json", []want{{TypeSlackWebhook, 1, ConfidenceHigh, slackHook[len("https://hooks.slack.com/services/"):]}}},
+		{"slack workflow webhook", "/app/notify.py", "URL = 'https://hooks.slack.com/triggers/T" + randFrom("ABCDEFGHJKLMNPQRSTUVWXYZ", 9) + "/" + randFrom("0123456789", 13) + "/" + randFrom(base62Alphabet, 32) + "'", []want{{TypeSlackWebhook, 1, ConfidenceHigh, ""}}},
 		{"slack webhook placeholder", "/app/alert.sh", "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", nil},
 		// Stripe.
 		{"stripe secret", "/app/.env", "STRIPE_KEY=" + fakeStripe("sk_live_"), []want{{TypeStripeKey, 1, ConfidenceHigh, ""}}},
@@ -114,6 +117,7 @@ func TestScan(t *testing.T) {
 		{"bare npm token", "/app/ci.sh", "export NPM_TOKEN=" + npmTok, []want{{TypeNPMToken, 1, ConfidenceHigh, npmTok}}},
 		// PyPI.
 		{"pypirc", "/root/.pypirc", "[pypi]\nusername = __token__\npassword = " + fakePyPI() + "\n", []want{{TypePyPIToken, 3, ConfidenceHigh, ""}}},
+		{"test pypi", "/root/.pypirc", "[testpypi]\npassword = pypi-AgENdGVzdC5weXBpLm9yZw" + randFrom(urlAlphabet, 120) + "\n", []want{{TypePyPIToken, 2, ConfidenceMedium, ""}}},
 		{"pypi prefix only", "/root/.pypirc", "password = pypi-AgEIcHlwaS5vcmc", nil},
 		// JWT.
 		{"jwt", "/app/config.json", `{"token": "` + jwt + `"}`, []want{{TypeJWT, 1, ConfidenceMedium, jwt}}},
@@ -392,5 +396,23 @@ func TestLooksFake(t *testing.T) {
 		if got := looksFake(s); got != want {
 			t.Errorf("looksFake(%q) = %v", s, got)
 		}
+	}
+}
+
+func TestScanManyTokens(t *testing.T) {
+	var b strings.Builder
+	for b.Len() < MaxFileBytes-100 {
+		b.WriteString(fakeGitHub("ghp_"))
+		b.WriteString(" ")
+		b.WriteString(fakeJWT())
+		b.WriteString("\n")
+	}
+	start := time.Now()
+	got := Scan("/dump.txt", []byte(b.String()))
+	if len(got) != MaxFindings || got[0].Line != 1 || got[len(got)-1].Line > MaxFindings {
+		t.Fatalf("%d findings, first on line %d", len(got), got[0].Line)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("a file of tokens took %v", el)
 	}
 }

@@ -92,11 +92,11 @@ var slackTokenDetector = ruleDetector(TypeSlackToken, prioritySpecific, []string
 
 // slackWebhookDetector: incoming webhooks
 // (hooks.slack.com/services/T…/B…/<24 chars>) and workflow webhooks
-// (hooks.slack.com/workflows|triggers/T…/…/<id>/<32 chars>).
+// (hooks.slack.com/workflows|triggers/T…[/A…]/<id>/<32 chars>).
 var slackWebhookDetector = ruleDetector(TypeSlackWebhook, prioritySpecific, []string{"hooks.slack.com/"},
 	tokenRule{typ: TypeSlackWebhook, re: regexp.MustCompile(`hooks\.slack\.com/services/T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24}`),
 		boundary: alnum, prefixLen: fixed(len("hooks.slack.com/services/")), minEntropy: 3.5, conf: always(ConfidenceHigh)},
-	tokenRule{typ: TypeSlackWebhook, re: regexp.MustCompile(`hooks\.slack\.com/(?:workflows|triggers)/T[A-Z0-9]{8,12}/[A-Z0-9]{8,14}/[0-9]{6,24}/[A-Za-z0-9]{32}`),
+	tokenRule{typ: TypeSlackWebhook, re: regexp.MustCompile(`hooks\.slack\.com/(?:workflows|triggers)/T[A-Z0-9]{8,12}(?:/[A-Z0-9]{8,14})?/[0-9]{6,24}/[A-Za-z0-9]{32}`),
 		boundary: alnum, prefixLen: fixed(len("hooks.slack.com/")), minEntropy: 3.5, conf: always(ConfidenceHigh)},
 )
 
