@@ -26,12 +26,13 @@ var skippedExts = map[string]bool{
 }
 
 // skippedDirs hold no files a credential lives in: kernel pseudo-filesystems,
-// documentation, locales, time zones and the public CA certificates.
+// documentation, locales, time zones and the CA certificates packages
+// install. /etc/ssl/certs is read: keys get copied there by mistake.
 var skippedDirs = []string{
 	"/proc/", "/sys/", "/dev/",
 	"/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/locale/",
 	"/usr/share/i18n/", "/usr/share/zoneinfo/", "/usr/lib/locale/",
-	"/usr/share/ca-certificates/", "/etc/ssl/certs/", "/etc/pki/ca-trust/extracted/",
+	"/usr/share/ca-certificates/", "/etc/pki/ca-trust/extracted/",
 }
 
 // vendorRoots are where package managers, toolchains and the distribution
@@ -59,7 +60,8 @@ var fixtureSuffixes = []string{
 // Wants reports whether the file at the clean absolute path p, of size bytes,
 // is one to read for secrets. It declines empty files and files over
 // MaxFileBytes; binary and media formats by extension; /proc, /sys, /dev,
-// documentation, locale and time-zone data and the public CA bundles. And
+// documentation, locale and time-zone data and the CA bundles packages
+// install (not /etc/ssl/certs, where keys get copied by mistake). And
 // because third-party code ships deliberate test keys and example tokens
 // (CPython's Lib/test/certdata, Go's crypto/tls/testdata, npm packages'
 // test/fixtures, JWTs in library docs), it declines, inside third-party code
