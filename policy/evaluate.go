@@ -66,7 +66,8 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 		if r.mismatch(env, in.Action, in.Repository) != "" || r.exempt(in) != "" {
 			continue
 		}
-		res := r.evaluate(in, env, now, p.exceptionProcess)
+		cover := func(f VulnerabilityFinding) *exception { return p.findingException(r.ID, in, f, now) }
+		res := r.evaluate(in, env, now, p.exceptionProcess, cover)
 		p.applyExceptions(&res, in, now)
 		d.Results = append(d.Results, res)
 	}
@@ -74,10 +75,11 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 	return d
 }
 
-// evaluate runs a rule that applies to in.
-func (r *rule) evaluate(in Input, env string, now time.Time, exception string) Result {
+// evaluate runs a rule that applies to in. cover returns the exception in
+// force that covers a vulnerability finding of the rule, nil if none.
+func (r *rule) evaluate(in Input, env string, now time.Time, process string, cover func(VulnerabilityFinding) *exception) Result {
 	mode, pending := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
-	res := Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Exception: exception}
+	res := Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Exception: process}
 	if r.ExceptionProcess != "" {
 		res.Exception = r.ExceptionProcess
 	}
@@ -93,7 +95,11 @@ func (r *rule) evaluate(in Input, env string, now time.Time, exception string) R
 	case TypeSecret:
 		res.Outcome, res.Finding, res.Fix = r.evaluateSecret(in)
 	case TypeVulnerability:
-		res.Outcome, res.Finding, res.Fix = r.evaluateVulnerability(in)
+		var e *exception
+		res.Outcome, res.Finding, res.Fix, e = r.evaluateVulnerability(in, cover)
+		if e != nil {
+			res.AppliedException = e.applied(now)
+		}
 	default:
 		res.Outcome = OutcomeInert
 		res.Finding = fmt.Sprintf("not yet enforced: this portcullis build does not check %s yet", r.Type)

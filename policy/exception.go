@@ -19,7 +19,7 @@ const (
 var severityNames = []string{SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow, SeverityUnknown}
 
 // Exception is a written, owned, time-limited permission for images in its
-// scope to fail the rules (and, once vulnerability findings exist, the
+// scope to fail the rules (or, for vulnerability rules, only the
 // vulnerabilities) it names. Dates are midnight UTC; Expires is the last
 // day the exception is in force.
 type Exception struct {
@@ -77,8 +77,8 @@ type ExceptionScope struct {
 	// Rules are the ids of the rules whose failures it covers.
 	Rules []string `json:"rules,omitempty"`
 	// Vulnerabilities are vulnerability ids (CVE, GHSA or other OSV ids) it
-	// covers. They match vulnerability findings only, which this build does
-	// not produce yet.
+	// covers. They match vulnerability findings only: a finding covered by
+	// an exception in force does not fail its rule.
 	Vulnerabilities []string `json:"vulnerabilities,omitempty"`
 	// Package restricts it to vulnerability findings in this package.
 	Package string `json:"package,omitempty"`

@@ -91,6 +91,25 @@ func (p *Policy) applyExceptions(res *Result, in Input, now time.Time) {
 	}
 }
 
+// findingException returns the exception in force at now that covers
+// vulnerability finding f of rule ruleID for in (the one that ends last),
+// nil if none. Only exceptions narrowed to vulnerabilities or a package
+// count here; the others cover the rule's result as a whole (applyExceptions).
+func (p *Policy) findingException(ruleID string, in Input, f VulnerabilityFinding, now time.Time) *exception {
+	fi := &finding{ids: append([]string{f.ID}, f.Aliases...), pkg: f.Package}
+	var best *exception
+	for i := range p.exceptions {
+		e := &p.exceptions[i]
+		if len(e.Scope.Vulnerabilities) == 0 && e.Scope.Package == "" {
+			continue
+		}
+		if e.inForce(now) && e.covers(ruleID, in, fi) && (best == nil || e.Expires.After(best.Expires)) {
+			best = e
+		}
+	}
+	return best
+}
+
 // applied is the AppliedException naming e at now.
 func (e *exception) applied(now time.Time) *AppliedException {
 	return &AppliedException{ID: e.ID, Owner: e.Owner, Expires: e.Expires, Ticket: e.Ticket, DaysLeft: e.Status(now).DaysLeft}

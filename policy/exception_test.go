@@ -811,10 +811,10 @@ func TestDueExceptions(t *testing.T) {
 }
 
 func TestVulnerabilityScopesMatchFindingsOnly(t *testing.T) {
-	// Vulnerability rules are not enforced yet, so this checks the matching
-	// they will use: an exception naming vulnerabilities (or a package)
-	// covers a finding with one of those ids in that package, never a
-	// rule-level result.
+	// The matching vulnerability rules use (see also
+	// TestVulnerabilityExceptionsCoverFindings): an exception naming
+	// vulnerabilities (or a package) covers a finding with one of those ids
+	// in that package, never a rule-level result.
 	p := mustParse(t, applyPolicy)
 	var e *exception
 	for i := range p.exceptions {

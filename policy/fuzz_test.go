@@ -116,12 +116,13 @@ func FuzzParse(f *testing.F) {
 			{Action: ActionPush, Repository: "a", Tag: "sha256-" + strings.Repeat("a", 64) + ".sig", Artifact: true},
 			{Action: "delete", Repository: "", Host: "[::1]"},
 			{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA},
+			{Action: ActionPull, Repository: "team-b/worker", Tag: "1.0.0", Digest: digestA},
 			{Action: ActionPush, Repository: "team-a/api", Tag: "latest", Digest: digestA, CurrentDigest: digestB},
 		}
 		for _, in := range inputs {
 			for i, now := range times {
 				in.Signatures = evidence[i%len(evidence)]
-				in.Vulnerabilities = scans[(i+len(in.Tag))%len(scans)]
+				in.Vulnerabilities = scans[(i+len(in.Tag)+len(in.Repository))%len(scans)]
 				if in.Action == ActionPull {
 					in.Signatures = evidence[(i+len(in.Repository))%len(evidence)]
 				}
