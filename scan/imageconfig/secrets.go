@@ -2,6 +2,7 @@ package imageconfig
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +16,8 @@ import (
 // commands, build arguments Docker records there ("|2 TOKEN=… /bin/sh -c …"),
 // and ENV and ARG steps, which keep values later steps overwrote.
 // Findings name where they were found in Source and hold only redacted
-// excerpts.
+// excerpts. A secret set by ENV shows in both config.Env and the history:
+// it is reported once, at its first place (same type and excerpt).
 func SecretsInConfig(cfg *Config) []secrets.Secret {
 	if cfg == nil {
 		return nil
@@ -42,7 +44,14 @@ func SecretsInConfig(cfg *Config) []secrets.Secret {
 	for i, h := range cfg.History {
 		found = append(found, historySecrets(fmt.Sprintf("history[%d].created_by", i), h.CreatedBy)...)
 	}
-	return found
+	type key struct{ typ, excerpt string }
+	seen := map[key]bool{}
+	return slices.DeleteFunc(found, func(s secrets.Secret) bool {
+		k := key{s.Type, s.Redacted}
+		dup := seen[k]
+		seen[k] = true
+		return dup
+	})
 }
 
 // historySecrets scans one history command. Build arguments ("|N K=V … cmd")

@@ -62,6 +62,7 @@ func TestSecretsInConfig(t *testing.T) {
 			{"created_by": "/bin/sh -c #(nop) ARG SIGNING_SECRET=" + sigKey, "empty_layer": true},
 			{"created_by": "RUN /bin/sh -c git clone https://x-access-token:" + ghClone + "@github.com/acme/lib.git # buildkit"},
 			{"created_by": "/bin/sh -c #(nop) ENV JAVA_HOME /opt/java/openjdk", "empty_layer": true},
+			{"created_by": "ENV DB_PASSWORD=" + dbPass, "empty_layer": true},
 		},
 	}
 	data, err := json.Marshal(raw)
