@@ -38,6 +38,8 @@ type Gate struct {
 	log    *slog.Logger
 	sigs   SignatureVerifier
 	blobs  ImageReader
+	// scanner finds vulnerabilities for vulnerability rules.
+	scanner VulnerabilityScanner
 	// coverage tracks platform manifests of signed indexes.
 	coverage *coverage
 	meter    metric.MeterProvider
@@ -171,6 +173,13 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 			undecided = fmt.Errorf("could not read the image configuration of %s@%s: %w", req.Repository, req.Digest, err)
 		}
 		in.Image = ev
+	}
+	if needs.Scan && !in.Artifact && undecided == nil && (len(req.Manifest) > 0 || req.Digest != "") {
+		ev, err := g.vulnerabilityEvidence(ctx, req.Repository, req.Digest, req.Manifest)
+		if err != nil {
+			undecided = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err)
+		}
+		in.Vulnerabilities = ev
 	}
 	now := g.now()
 	dec := p.Evaluate(in, now)

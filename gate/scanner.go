@@ -91,14 +91,26 @@ func (s *Scanner) database() (*vulndb.DB, error) {
 	return db, nil
 }
 
-// Status describes the database for /readyz.
-func (s *Scanner) Status() string {
+// Reload makes the next scan look for a newly imported database at once, rather than
+// within its periodic check.
+func (s *Scanner) Reload() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checked = time.Time{}
+}
+
+// Status describes the database for /readyz, warning when it is older than maxAge.
+func (s *Scanner) Status(maxAge time.Duration) string {
 	db, err := s.database()
 	if err != nil {
 		return err.Error()
 	}
 	st := db.Status()
-	return fmt.Sprintf("revision %s, %d records, imported %s", st.Revision, st.Records, st.Imported.UTC().Format(time.RFC3339))
+	line := fmt.Sprintf("revision %s, %d records, imported %s", st.Revision, st.Records, st.Imported.UTC().Format(time.RFC3339))
+	if age := time.Since(st.Imported); maxAge > 0 && age > maxAge {
+		line = fmt.Sprintf("STALE: imported %d days ago (older than %s): import a fresh export; %s", int(age.Hours()/24), maxAge, line)
+	}
+	return line
 }
 
 // Scan returns the report of repo@digest, whose manifest is manifest.

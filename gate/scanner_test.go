@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/vulndb"
 	"github.com/portcullis-dev/portcullis/scan/vulndb/vulndbtest"
 	"github.com/portcullis-dev/portcullis/upstream"
@@ -135,5 +136,76 @@ func TestScannerFindsRealGoAdvisoriesOnce(t *testing.T) {
 	}
 	if reader.opened.Load() != opened {
 		t.Fatal("the second scan read the layer again")
+	}
+}
+
+func TestVulnerabilityRuleDeniesThenNewDatabaseRematchesWithoutBlobs(t *testing.T) {
+	osvDir := vulndbtest.GoOSVDir(t)
+	dbDir := filepath.Join(t.TempDir(), "vulndb")
+	if _, err := vulndb.Import(dbDir, osvDir); err != nil {
+		t.Fatal(err)
+	}
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary := vulnerableBinary(t)
+	prodDigest, prodManifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", binary)
+	devDigest, devManifest := imageWithFile(t, reg, "dev/svc:1.0.0", "app/svc", binary)
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - name: prod
+    repositories: ["prod/**"]
+  - name: dev
+    repositories: ["**"]
+    failMode: open
+rules:
+  - id: prod-vulns
+    type: vulnerability
+    mode: block
+    environments: [prod]
+    severity: critical
+    fixable: true
+  - id: dev-vulns
+    type: vulnerability
+    mode: warn
+    environments: [dev]
+    severity: high
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := &countingLayers{Client: up}
+	scanner := gate.NewScanner(reader, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
+	g := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithScanner(scanner))
+	push := func(repo, dgst string, manifest []byte) gate.Result {
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: repo, Reference: "1.0.0", Digest: dgst, Manifest: manifest})
+	}
+	res := push("prod/svc", prodDigest, prodManifest)
+	if res.Verdict != policy.VerdictDeny {
+		t.Fatalf("vulnerable Go binary pushed to prod: %s %q", res.Verdict, res.Message)
+	}
+	for _, want := range []string{"[prod-vulns]", "GO-2022-1059", "golang.org/x/text", "0.3.8"} {
+		if !strings.Contains(res.Message, want) {
+			t.Errorf("prod denial lacks %q:\n%s", want, res.Message)
+		}
+	}
+	if res := push("dev/svc", devDigest, devManifest); res.Verdict != policy.VerdictWarn || len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "GO-2022-1059") {
+		t.Fatalf("same image to dev: %s %q, want allowed with the findings as warnings", res.Verdict, res.Warnings)
+	}
+
+	// A newer database without those advisories: the verdict changes, and no layer blob is
+	// read again (the cached inventories are matched anew).
+	opened := reader.opened.Load()
+	if _, err := vulndb.Import(dbDir, filepath.Join("..", "scan", "vulndb", "testdata", "debian")); err != nil {
+		t.Fatal(err)
+	}
+	scanner.Reload()
+	if res := push("prod/svc", prodDigest, prodManifest); res.Verdict != policy.VerdictAllow {
+		t.Fatalf("after importing a database without Go advisories: %s %q", res.Verdict, res.Message)
+	}
+	if n := reader.opened.Load() - opened; n != 0 {
+		t.Fatalf("re-matching read %d layer blobs again, want 0", n)
 	}
 }

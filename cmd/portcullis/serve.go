@@ -146,7 +146,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer closeCache()
-	gt, watcher, err := newGate(ctx, cfg, upstreamURL, transport, store, tel, log)
+	hc := health.New(5 * time.Second)
+	gt, watcher, err := newGate(ctx, cfg, upstreamURL, transport, store, tel, hc, log)
 	if err != nil {
 		return err
 	}
@@ -162,7 +163,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	hc := health.New(5 * time.Second)
 	hc.Add("upstream", px.Ping)
 	hc.AddInfo("cache", cacheStatus)
 	if watcher != nil {
@@ -265,7 +265,7 @@ func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 
 // newGate loads the policy, opens the audit log and builds the gate; for a policy file it
 // also starts the watcher that reloads it on change and on SIGHUP.
-func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, tel *telemetry.Telemetry, log *slog.Logger) (*gate.Gate, *gate.Watcher, error) {
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, tel *telemetry.Telemetry, hc *health.Handler, log *slog.Logger) (*gate.Gate, *gate.Watcher, error) {
 	pol, err := gate.LoadPolicy(cfg.Policy)
 	if err != nil {
 		return nil, nil, err
@@ -294,8 +294,18 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	if sa.Username != "" {
 		reader = reader.WithServiceAccount(sa.Username, sa.Password)
 	}
-	sigs := gate.NewCachedVerifier(verify.New(reader), cache.NewFlight(store, cache.WithMeterProvider(tel.Meter)))
-	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithImages(reader),
+	flight := cache.NewFlight(store, cache.WithMeterProvider(tel.Meter))
+	sigs := gate.NewCachedVerifier(verify.New(reader), flight)
+	dbDir := cfg.Scan.DB
+	if dbDir == "" {
+		dbDir = filepath.Join(cfg.DataDir, "vulndb")
+	}
+	scanner := gate.NewScanner(reader, flight, dbDir)
+	hc.AddInfo("vulndb", func() string { return scanner.Status(cfg.Scan.MaxDBAge.Std()) })
+	if st := scanner.Status(cfg.Scan.MaxDBAge.Std()); strings.HasPrefix(st, "STALE") || strings.HasPrefix(st, "no vulnerability database") {
+		log.Warn("vulnerability database", slog.String("status", st))
+	}
+	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
 		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
 	go g.RunReminders(ctx, time.Hour)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
