@@ -22,7 +22,7 @@ const exceptionsPolicy = `version: 1
 rules:
   - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
   - {id: prod-signatures, type: signature, mode: block}
-  - {id: critical-fixable, type: vulnerability, mode: block}
+  - {id: critical-fixable, type: vulnerability, mode: block, severity: critical}
 exceptionFiles: ["exceptions/*.yaml"]
 exceptions:
   - id: EXC-0101
