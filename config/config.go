@@ -105,6 +105,10 @@ type Scan struct {
 	DB string `yaml:"db"`
 	// MaxDBAge is the age past which /readyz and the log warn that the database is stale.
 	MaxDBAge Duration `yaml:"maxDBAge"`
+	// PullWait is how long the first pull of an image the gateway has not scanned waits for
+	// the scan; past it the environment's fail mode answers (closed: retry later, open:
+	// allow with a warning) while the scan goes on.
+	PullWait Duration `yaml:"pullWait"`
 }
 
 // Cache configures the evidence cache: in memory always, shared through Redis when
@@ -150,7 +154,7 @@ func Default() Config {
 		Limits:          Limits{MaxManifestBytes: 4 << 20},
 		Log:             Log{Level: "info"},
 		Cache:           Cache{MemoryBytes: 256 << 20, Timeout: Duration(500 * time.Millisecond)},
-		Scan:            Scan{MaxDBAge: Duration(7 * 24 * time.Hour)},
+		Scan:            Scan{MaxDBAge: Duration(7 * 24 * time.Hour), PullWait: Duration(20 * time.Second)},
 		ShutdownTimeout: Duration(5 * time.Minute),
 	}
 }

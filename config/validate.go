@@ -103,6 +103,9 @@ func (c Config) Validate() error {
 	if c.Scan.MaxDBAge < 0 {
 		add("scan.maxDBAge", "must not be negative")
 	}
+	if c.Scan.PullWait < 0 {
+		add("scan.pullWait", "must not be negative")
+	}
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "must not be negative")
 	}

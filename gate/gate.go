@@ -40,6 +40,8 @@ type Gate struct {
 	blobs  ImageReader
 	// scanner finds vulnerabilities for vulnerability rules.
 	scanner VulnerabilityScanner
+	// pullScanWait is how long a pull waits for a scan before the fail mode applies.
+	pullScanWait time.Duration
 	// coverage tracks platform manifests of signed indexes.
 	coverage *coverage
 	meter    metric.MeterProvider
@@ -57,7 +59,7 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gate) { g.log = l } }
 
 // New returns a Gate enforcing p, resolving tags through tags and recording to rec.
 func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate {
-	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default(),
+	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default(), pullScanWait: 20 * time.Second,
 		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}}
 	for _, o := range opts {
 		o(g)
@@ -109,6 +111,8 @@ type Result struct {
 	// Unavailable means the gate could not decide and the environment fails closed: the
 	// request is refused as a temporary failure, not as a policy denial.
 	Unavailable bool
+	// RetryAfter, with Unavailable, is when to try again: the image is being scanned.
+	RetryAfter time.Duration
 	// Challenge, when set, is the upstream refusing the client's credentials for a read
 	// the decision needed: relay it to the client instead of deciding.
 	Challenge *Challenge
@@ -174,9 +178,14 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		}
 		in.Image = ev
 	}
+	scanning := false
 	if needs.Scan && !in.Artifact && undecided == nil && (len(req.Manifest) > 0 || req.Digest != "") {
-		ev, err := g.vulnerabilityEvidence(ctx, req.Repository, req.Digest, req.Manifest)
-		if err != nil {
+		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, req.Manifest)
+		switch {
+		case errors.Is(err, errScanPending):
+			scanning = true
+			undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.Repository, req.Digest, g.pullScanWait)
+		case err != nil:
 			undecided = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err)
 		}
 		in.Vulnerabilities = ev
@@ -195,6 +204,9 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		failMode = p.FailMode(dec.Environment)
 		if failMode == "closed" {
 			res.Verdict, res.Unavailable = policy.VerdictDeny, true
+			if scanning {
+				res.RetryAfter = retryScan
+			}
 			res.Message = fmt.Sprintf("portcullis could not decide (%v); environment %s fails closed, so this request is refused. Retry shortly; if it persists, tell the platform team.", undecided, dec.Environment)
 		} else if res.Verdict != policy.VerdictDeny {
 			res.Verdict = policy.VerdictWarn

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -207,5 +208,68 @@ rules:
 	}
 	if n := reader.opened.Load() - opened; n != 0 {
 		t.Fatalf("re-matching read %d layer blobs again, want 0", n)
+	}
+}
+
+// heldLayers holds every layer read until released, like a slow upstream.
+type heldLayers struct {
+	*upstream.Client
+	release chan struct{}
+}
+
+func (h *heldLayers) OpenBlob(ctx context.Context, repo, digest string) (io.ReadCloser, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return h.Client.OpenBlob(ctx, repo, digest)
+}
+
+func TestFirstPullOfAnUnscannedImageDoesNotWaitForever(t *testing.T) {
+	osvDir := vulndbtest.GoOSVDir(t)
+	dbDir := filepath.Join(t.TempDir(), "vulndb")
+	if _, err := vulndb.Import(dbDir, osvDir); err != nil {
+		t.Fatal(err)
+	}
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pushed straight to the registry: the gateway has never scanned it.
+	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", vulnerableBinary(t))
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - {name: prod, repositories: ["prod/**"], failMode: closed}
+  - {name: dev, repositories: ["**"], failMode: open}
+rules:
+  - {id: vulns, type: vulnerability, mode: block, severity: critical}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldLayers{Client: up, release: make(chan struct{})}
+	scanner := gate.NewScanner(held, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
+	g := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithScanner(scanner), gate.WithPullScanWait(100*time.Millisecond))
+	pullOf := func(repo string) gate.Result {
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPull, Repository: repo, Reference: dgst, Digest: dgst, Manifest: manifest})
+	}
+	res := pullOf("prod/svc")
+	if !res.Unavailable || res.RetryAfter <= 0 || !strings.Contains(res.Message, "being scanned") {
+		t.Fatalf("prod pull while the scan runs: %+v, want a retryable refusal", res)
+	}
+	close(held.release)
+	// The scan went on in the background; once it lands the pull gets the real verdict.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res = pullOf("prod/svc")
+		if !res.Unavailable || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, "GO-2022-1059") {
+		t.Fatalf("prod pull after the scan: %s %q, want denied for the advisories", res.Verdict, res.Message)
 	}
 }

@@ -2,7 +2,9 @@ package gate
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/inventory"
@@ -17,8 +19,21 @@ type VulnerabilityScanner interface {
 // rules find no evidence and the environment's fail mode applies.
 func WithScanner(s VulnerabilityScanner) Option { return func(g *Gate) { g.scanner = s } }
 
-// vulnerabilityEvidence scans repo@digest (reading the manifest for a HEAD).
-func (g *Gate) vulnerabilityEvidence(ctx context.Context, repo, digest string, manifest []byte) (*policy.VulnerabilityEvidence, error) {
+// WithPullScanWait sets how long a pull of an image that has not been scanned yet (it did
+// not come through the gateway) waits for the scan. Past it the scan goes on in the
+// background and the environment's fail mode answers: closed refuses with "scanning, retry"
+// and Retry-After, open allows with a warning. Default 20s.
+func WithPullScanWait(d time.Duration) Option { return func(g *Gate) { g.pullScanWait = d } }
+
+// errScanPending means a pull's scan outlasted the pull scan wait; it goes on.
+var errScanPending = errors.New("scan still running")
+
+// retryScan is the Retry-After given while an image is being scanned.
+const retryScan = 30 * time.Second
+
+// vulnerabilityEvidence scans repo@digest (reading the manifest for a HEAD). A pull waits
+// for the scan at most the pull scan wait.
+func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte) (*policy.VulnerabilityEvidence, error) {
 	if g.scanner == nil {
 		return nil, errString("this gateway has no vulnerability scanner configured")
 	}
@@ -31,8 +46,17 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, repo, digest string, m
 			return nil, err
 		}
 	}
-	rep, err := g.scanner.Scan(ctx, repo, digest, manifest)
+	scanCtx := ctx
+	if action == policy.ActionPull && g.pullScanWait > 0 {
+		var cancel context.CancelFunc
+		scanCtx, cancel = context.WithTimeout(ctx, g.pullScanWait)
+		defer cancel()
+	}
+	rep, err := g.scanner.Scan(scanCtx, repo, digest, manifest)
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, errScanPending
+		}
 		return nil, err
 	}
 	ev := &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,

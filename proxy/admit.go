@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -49,7 +50,11 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 		}
 		return e
 	case res.Unavailable:
-		return errorf(http.StatusServiceUnavailable, CodeUnavailable, "%s", res.Message)
+		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "%s", res.Message)
+		if res.RetryAfter > 0 {
+			e.Header = http.Header{"Retry-After": {strconv.Itoa(int(res.RetryAfter.Seconds()))}}
+		}
+		return e
 	case res.Verdict == policy.VerdictDeny:
 		return &Error{Status: http.StatusForbidden, Code: CodeDenied, Message: res.Message, Detail: denialDetail(res)}
 	}

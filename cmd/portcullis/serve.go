@@ -306,6 +306,7 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		log.Warn("vulnerability database", slog.String("status", st))
 	}
 	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
+		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
 		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
 	go g.RunReminders(ctx, time.Hour)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
