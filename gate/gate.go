@@ -146,54 +146,15 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		Digest:     req.Digest,
 		Artifact:   policy.IsArtifactTag(tag) || hasSubject(req.Manifest),
 	}
-	var undecided error
-	needs := p.Needs(req.Action, req.Repository, req.Host)
-	if needs.CurrentTagDigest && req.Action == policy.ActionPush && tag != "" && !in.Artifact {
-		cur, err := g.tags.TagDigest(ctx, req.Repository, tag, req.Authorization)
-		var ch challenger
-		if errors.As(err, &ch) {
-			status, www := ch.Challenge()
-			return Result{Verdict: policy.VerdictDeny, Challenge: &Challenge{Status: status, WWWAuthenticate: www},
-				Message: "authentication required by the upstream registry"}
-		}
-		if err != nil {
-			undecided = fmt.Errorf("could not read which digest tag %s points at: %w", tag, err)
-		}
-		in.CurrentDigest = cur
+	got := g.gather(ctx, p, req, &in)
+	if got.challenge != nil {
+		return Result{Verdict: policy.VerdictDeny, Challenge: got.challenge, Message: "authentication required by the upstream registry"}
 	}
-	var sigResult *verifyOutcome
-	if needs.Signatures && req.Action == policy.ActionPull && !in.Artifact && req.Digest != "" && undecided == nil {
-		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Digest)
-		if err != nil {
-			undecided = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err)
-		} else {
-			in.Signatures = ev
-			sigResult = &verifyOutcome{authorities: vr.Authorities()}
-		}
-	}
-	if needs.Image && !in.Artifact && undecided == nil && (len(req.Manifest) > 0 || req.Digest != "") {
-		ev, err := g.imageEvidence(ctx, req.Repository, req.Digest, req.Manifest)
-		if err != nil {
-			undecided = fmt.Errorf("could not read the image configuration of %s@%s: %w", req.Repository, req.Digest, err)
-		}
-		in.Image = ev
-	}
-	scanning := false
-	if needs.Scan && !in.Artifact && undecided == nil && (len(req.Manifest) > 0 || req.Digest != "") {
-		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, req.Manifest)
-		switch {
-		case errors.Is(err, errScanPending):
-			scanning = true
-			undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.Repository, req.Digest, g.pullScanWait)
-		case err != nil:
-			undecided = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err)
-		}
-		in.Vulnerabilities = ev
-	}
+	undecided := got.undecided
 	now := g.now()
 	dec := p.Evaluate(in, now)
-	if sigResult != nil && dec.Verdict != policy.VerdictDeny {
-		g.coverage.recordIndex(ctx, req.Repository, req.Digest, req.Manifest, sigResult.authorities)
+	if len(got.signedBy) > 0 && dec.Verdict != policy.VerdictDeny {
+		g.coverage.recordIndex(ctx, req.Repository, req.Digest, got.manifest, got.signedBy)
 	}
 	res := Result{Verdict: dec.Verdict, Decision: dec}
 	for _, w := range dec.Warnings() {
@@ -204,7 +165,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		failMode = p.FailMode(dec.Environment)
 		if failMode == "closed" {
 			res.Verdict, res.Unavailable = policy.VerdictDeny, true
-			if scanning {
+			if got.scanning {
 				res.RetryAfter = retryScan
 			}
 			res.Message = fmt.Sprintf("portcullis could not decide (%v); environment %s fails closed, so this request is refused. Retry shortly; if it persists, tell the platform team.", undecided, dec.Environment)
@@ -219,6 +180,88 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	g.record(ctx, req, in, res, undecided, failMode, now)
 	g.count(ctx, req.Action, res)
 	return res
+}
+
+// gathered is what gather found besides the evidence it put into the input.
+type gathered struct {
+	// undecided says which evidence could not be gathered; the fail mode decides then.
+	undecided error
+	// scanning: a pull's scan outlasted the pull scan wait and goes on.
+	scanning bool
+	// challenge is the upstream refusing the client's credentials for a read on its behalf.
+	challenge *Challenge
+	// signedBy are the authorities whose signatures verified for the digest.
+	signedBy []string
+	// manifest is the manifest body, read by the gate itself for a HEAD when rules need it.
+	manifest []byte
+}
+
+// gather collects into in the evidence the rules that apply to req need, and only that:
+// the digest a pushed tag points at, signatures, the image configuration, the scan.
+func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *policy.Input) gathered {
+	got := gathered{manifest: req.Manifest}
+	needs := p.Needs(req.Action, req.Repository, req.Host)
+	if needs.CurrentTagDigest && req.Action == policy.ActionPush && in.Tag != "" && !in.Artifact {
+		cur, err := g.tags.TagDigest(ctx, req.Repository, in.Tag, req.Authorization)
+		var ch challenger
+		if errors.As(err, &ch) {
+			status, www := ch.Challenge()
+			got.challenge = &Challenge{Status: status, WWWAuthenticate: www}
+			return got
+		}
+		if err != nil {
+			got.undecided = fmt.Errorf("could not read which digest tag %s points at: %w", in.Tag, err)
+			return got
+		}
+		in.CurrentDigest = cur
+	}
+	if in.Artifact || req.Digest == "" {
+		return got
+	}
+	if needs.Signatures && req.Action == policy.ActionPull {
+		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Digest)
+		if err != nil {
+			got.undecided = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err)
+			return got
+		}
+		in.Signatures, got.signedBy = ev, vr.Authorities()
+	}
+	if !needs.Image && !needs.Scan {
+		return got
+	}
+	if len(got.manifest) == 0 {
+		// A HEAD: the client did not ask for the bytes, but the image rules need them.
+		if g.blobs == nil {
+			got.undecided = errString("this gateway reads no manifests (no image reader configured)")
+			return got
+		}
+		m, _, err := g.blobs.Manifest(ctx, req.Repository, req.Digest)
+		if err != nil {
+			got.undecided = fmt.Errorf("could not read the manifest of %s@%s: %w", req.Repository, req.Digest, err)
+			return got
+		}
+		got.manifest = m
+	}
+	if needs.Image {
+		ev, err := g.imageEvidence(ctx, req.Repository, got.manifest)
+		if err != nil {
+			got.undecided = fmt.Errorf("could not read the image configuration of %s@%s: %w", req.Repository, req.Digest, err)
+			return got
+		}
+		in.Image = ev
+	}
+	if needs.Scan {
+		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest)
+		switch {
+		case errors.Is(err, errScanPending):
+			got.scanning = true
+			got.undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.Repository, req.Digest, g.pullScanWait)
+		case err != nil:
+			got.undecided = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err)
+		}
+		in.Vulnerabilities = ev
+	}
+	return got
 }
 
 // record writes the decision's audit event; a failing sink is logged, never fatal.
@@ -259,11 +302,6 @@ func auditException(a *policy.AppliedException) *audit.Exception {
 		return nil
 	}
 	return &audit.Exception{ID: a.ID, Owner: a.Owner, Expires: a.Expires.Format(time.DateOnly), Ticket: a.Ticket}
-}
-
-// verifyOutcome is what the gate keeps of a signature check after the decision.
-type verifyOutcome struct {
-	authorities []string
 }
 
 // hasSubject reports whether a manifest body names a subject: it is a signature,

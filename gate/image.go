@@ -34,16 +34,9 @@ const maxConfigBytes = imageconfig.MaxConfigBytes
 // imageEvidence reads what an image's configuration shows: user, labels, base image and
 // secrets in its Env, labels and build history. Indexes carry no config: their platform
 // manifests are judged on their own. Results are cached by config digest.
-func (g *Gate) imageEvidence(ctx context.Context, repo, digest string, manifest []byte) (*policy.ImageEvidence, error) {
+func (g *Gate) imageEvidence(ctx context.Context, repo string, manifest []byte) (*policy.ImageEvidence, error) {
 	if g.blobs == nil {
 		return nil, errString("this gateway reads no image configurations (no image reader configured)")
-	}
-	if len(manifest) == 0 {
-		// A HEAD: the client has not asked for the bytes, but the decision needs them.
-		var err error
-		if manifest, _, err = g.blobs.Manifest(ctx, repo, digest); err != nil {
-			return nil, fmt.Errorf("reading the manifest: %w", err)
-		}
 	}
 	var m struct {
 		MediaType string `json:"mediaType"`

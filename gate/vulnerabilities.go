@@ -31,20 +31,11 @@ var errScanPending = errors.New("scan still running")
 // retryScan is the Retry-After given while an image is being scanned.
 const retryScan = 30 * time.Second
 
-// vulnerabilityEvidence scans repo@digest (reading the manifest for a HEAD). A pull waits
-// for the scan at most the pull scan wait.
+// vulnerabilityEvidence scans repo@digest, whose manifest is manifest. A pull waits for the
+// scan at most the pull scan wait.
 func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte) (*policy.VulnerabilityEvidence, error) {
 	if g.scanner == nil {
 		return nil, errString("this gateway has no vulnerability scanner configured")
-	}
-	if len(manifest) == 0 {
-		if g.blobs == nil {
-			return nil, errString("this gateway reads no manifests (no image reader configured)")
-		}
-		var err error
-		if manifest, _, err = g.blobs.Manifest(ctx, repo, digest); err != nil {
-			return nil, err
-		}
 	}
 	scanCtx := ctx
 	if action == policy.ActionPull && g.pullScanWait > 0 {
