@@ -6,8 +6,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -24,38 +22,12 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/internal/scantest"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/vulndb"
 	"github.com/portcullis-dev/portcullis/scan/vulndb/vulndbtest"
 	"github.com/portcullis-dev/portcullis/upstream"
 )
-
-// vulnerableBinary builds a Go program that uses golang.org/x/text v0.3.5, which has
-// real advisories (GO-2021-0113 fixed in 0.3.7, GO-2022-1059 fixed in 0.3.8).
-func vulnerableBinary(t *testing.T) []byte {
-	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
-		"go.mod":  "module example.com/vuln\n\ngo 1.22\n\nrequire golang.org/x/text v0.3.5\n",
-		"main.go": "package main\n\nimport (\n\t\"fmt\"\n\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() { fmt.Println(language.English) }\n",
-	}
-	for n, c := range files {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", "app", ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off", "GOTOOLCHAIN=local", "GOSUMDB=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the vulnerable program: %v\n%s", err, out)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "app"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // imageWithFile pushes an image with one layer holding path → content.
 func imageWithFile(t *testing.T, reg, repoTag, path string, content []byte) (string, []byte) {
@@ -111,7 +83,7 @@ func TestScannerFindsRealGoAdvisoriesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dgst, manifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", vulnerableBinary(t))
+	dgst, manifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", scantest.VulnerableGoBinary(t))
 	reader := &countingLayers{Client: up}
 	s := gate.NewScanner(reader, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
 	rep, err := s.Scan(context.Background(), "prod/svc", dgst, manifest)
@@ -151,7 +123,7 @@ func TestVulnerabilityRuleDeniesThenNewDatabaseRematchesWithoutBlobs(t *testing.
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary := vulnerableBinary(t)
+	binary := scantest.VulnerableGoBinary(t)
 	prodDigest, prodManifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", binary)
 	devDigest, devManifest := imageWithFile(t, reg, "dev/svc:1.0.0", "app/svc", binary)
 	p, err := policy.Parse([]byte(`version: 1
@@ -238,7 +210,7 @@ func TestFirstPullOfAnUnscannedImageDoesNotWaitForever(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Pushed straight to the registry: the gateway has never scanned it.
-	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", vulnerableBinary(t))
+	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", scantest.VulnerableGoBinary(t))
 	p, err := policy.Parse([]byte(`version: 1
 environments:
   - {name: prod, repositories: ["prod/**"], failMode: closed}

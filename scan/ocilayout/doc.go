@@ -1,0 +1,2 @@
+// Package ocilayout reads images from an OCI image layout directory, for offline scans.
+package ocilayout
