@@ -1,8 +1,6 @@
 package gate_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -17,7 +15,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -25,25 +22,13 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/scantest"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/vulndb"
-	"github.com/portcullis-dev/portcullis/scan/vulndb/vulndbtest"
 	"github.com/portcullis-dev/portcullis/upstream"
 )
 
 // imageWithFile pushes an image with one layer holding path → content.
 func imageWithFile(t *testing.T, reg, repoTag, path string, content []byte) (string, []byte) {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatal(err)
-	}
-	tw.Write(content)
-	tw.Close()
-	data := buf.Bytes()
-	l, err := tarball.LayerFromReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := scantest.FileLayer(t, path, content)
 	img, err := mutate.AppendLayers(empty.Image, l)
 	if err != nil {
 		t.Fatal(err)
@@ -73,16 +58,7 @@ func (c *countingLayers) OpenBlob(ctx context.Context, repo, digest string) (io.
 }
 
 func TestScannerFindsRealGoAdvisoriesOnce(t *testing.T) {
-	osvDir := vulndbtest.GoOSVDir(t)
-	dbDir := filepath.Join(t.TempDir(), "vulndb")
-	if _, err := vulndb.Import(dbDir, osvDir); err != nil {
-		t.Fatal(err)
-	}
-	reg := regtest.Registry(t)
-	up, err := upstream.New(reg, http.DefaultTransport)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbDir, reg, up := scanEnv(t)
 	dgst, manifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", scantest.VulnerableGoBinary(t))
 	reader := &countingLayers{Client: up}
 	s := gate.NewScanner(reader, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
@@ -113,16 +89,7 @@ func TestScannerFindsRealGoAdvisoriesOnce(t *testing.T) {
 }
 
 func TestVulnerabilityRuleDeniesThenNewDatabaseRematchesWithoutBlobs(t *testing.T) {
-	osvDir := vulndbtest.GoOSVDir(t)
-	dbDir := filepath.Join(t.TempDir(), "vulndb")
-	if _, err := vulndb.Import(dbDir, osvDir); err != nil {
-		t.Fatal(err)
-	}
-	reg := regtest.Registry(t)
-	up, err := upstream.New(reg, http.DefaultTransport)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbDir, reg, up := scanEnv(t)
 	binary := scantest.VulnerableGoBinary(t)
 	prodDigest, prodManifest := imageWithFile(t, reg, "prod/svc:1.0.0", "app/svc", binary)
 	devDigest, devManifest := imageWithFile(t, reg, "dev/svc:1.0.0", "app/svc", binary)
@@ -199,16 +166,7 @@ func (h *heldLayers) OpenBlob(ctx context.Context, repo, digest string) (io.Read
 }
 
 func TestFirstPullOfAnUnscannedImageDoesNotWaitForever(t *testing.T) {
-	osvDir := vulndbtest.GoOSVDir(t)
-	dbDir := filepath.Join(t.TempDir(), "vulndb")
-	if _, err := vulndb.Import(dbDir, osvDir); err != nil {
-		t.Fatal(err)
-	}
-	reg := regtest.Registry(t)
-	up, err := upstream.New(reg, http.DefaultTransport)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbDir, reg, up := scanEnv(t)
 	// Pushed straight to the registry: the gateway has never scanned it.
 	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", scantest.VulnerableGoBinary(t))
 	p, err := policy.Parse([]byte(`version: 1
@@ -244,4 +202,16 @@ rules:
 	if res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, "GO-2022-1059") {
 		t.Fatalf("prod pull after the scan: %s %q, want denied for the advisories", res.Verdict, res.Message)
 	}
+}
+
+// scanEnv is a database of real Go advisories and a real registry with a client.
+func scanEnv(t *testing.T) (dbDir, reg string, up *upstream.Client) {
+	t.Helper()
+	dbDir = scantest.GoDB(t)
+	reg = regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbDir, reg, up
 }

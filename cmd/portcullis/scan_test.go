@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"path/filepath"
@@ -12,11 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/portcullis-dev/portcullis/internal/scantest"
-	"github.com/portcullis-dev/portcullis/scan/vulndb"
-	"github.com/portcullis-dev/portcullis/scan/vulndb/vulndbtest"
 )
 
 // vulnerableLayout writes an OCI layout holding one image (tag 1.0.0) whose layer carries
@@ -24,16 +20,7 @@ import (
 func vulnerableLayout(t *testing.T) string {
 	t.Helper()
 	bin := scantest.VulnerableGoBinary(t)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "app/svc", Mode: 0o755, Size: int64(len(bin)), Typeflag: tar.TypeReg})
-	tw.Write(bin)
-	tw.Close()
-	data := buf.Bytes()
-	l, err := tarball.LayerFromReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := scantest.FileLayer(t, "app/svc", bin)
 	img, err := mutate.AppendLayers(empty.Image, l)
 	if err != nil {
 		t.Fatal(err)
@@ -53,10 +40,7 @@ func vulnerableLayout(t *testing.T) string {
 }
 
 func TestScanCommand(t *testing.T) {
-	dbDir := filepath.Join(t.TempDir(), "vulndb")
-	if _, err := vulndb.Import(dbDir, vulndbtest.GoOSVDir(t)); err != nil {
-		t.Fatal(err)
-	}
+	dbDir := scantest.GoDB(t)
 	dir := vulnerableLayout(t)
 	run := func(args ...string) (int, string, string) {
 		var out, errs bytes.Buffer

@@ -31,7 +31,7 @@ var allowed = map[string][]string{
 	// Test support may use what it starts.
 	"internal/regtest":    {"embedded", "proxy", "cache"},
 	"internal/cosigntest": {},
-	"internal/scantest":   {},
+	"internal/scantest":   {"scan"},
 	"internal/layout":     {},
 	"e2e":                 {},
 }

@@ -1,2 +1,2 @@
-// Package scantest builds real scan inputs for tests: a Go program with known advisories.
+// Package scantest builds real scan inputs for tests: a Go program with known advisories, layers, and a database of real Go advisories.
 package scantest

@@ -1,10 +1,19 @@
 package scantest
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/portcullis-dev/portcullis/scan/vulndb"
+	"github.com/portcullis-dev/portcullis/scan/vulndb/vulndbtest"
 )
 
 // VulnerableGoBinary builds a Go program that uses golang.org/x/text v0.3.5, which has real
@@ -33,4 +42,37 @@ func VulnerableGoBinary(tb testing.TB) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// FileLayer is a layer (gzip'd tar) holding one executable file at path.
+func FileLayer(tb testing.TB, path string, content []byte) v1.Layer {
+	tb.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := tw.Write(content); err != nil {
+		tb.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+// GoDB imports the real Go advisories (golang.org/x/vulndb) into a new database directory
+// and returns it; see vulndbtest.GoOSVDir for when the data cannot be had.
+func GoDB(tb testing.TB) string {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "vulndb")
+	if _, err := vulndb.Import(dir, vulndbtest.GoOSVDir(tb)); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
 }
