@@ -107,9 +107,28 @@ func TestRedisFailsMidLoad(t *testing.T) {
 	if code, _ := pullStatus(gw, "prod/app", signed); code != http.StatusOK {
 		t.Fatalf("signed pull before the fault: %d", code)
 	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	// Warm up with the same load, so that pools (Redis, upstream keep-alives) are at their
+	// working size before the baseline is taken; then let idle client connections go.
+	var warm sync.WaitGroup
+	for range 4 {
+		warm.Go(func() {
+			for range 50 {
+				for _, d := range []string{signed, unsigned} {
+					req, _ := http.NewRequest(http.MethodGet, gw.url("/v2/prod/app/manifests/"+d), nil)
+					req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+					if resp, err := client.Do(req); err == nil {
+						resp.Body.Close()
+					}
+				}
+			}
+		})
+	}
+	warm.Wait()
+	client.CloseIdleConnections()
+	time.Sleep(time.Second)
 	baseline := goroutines(t, gw)
 
-	client := &http.Client{Timeout: 10 * time.Second}
 	var stop atomic.Bool
 	var wrong, failed, total atomic.Int64
 	var mu sync.Mutex
@@ -176,6 +195,7 @@ func TestRedisFailsMidLoad(t *testing.T) {
 	if gw.log.contains("panic") {
 		t.Fatalf("the gateway panicked:\n%s", gw.log.tail(40))
 	}
+	client.CloseIdleConnections()
 	var after int
 	poll(10*time.Second, func() bool { after = goroutines(t, gw); return after <= baseline+10 })
 	if after > baseline+10 {
