@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/internal/scantest"
 )
 
 // computations sums a gateway's portcullis_cache_computations_total for kind.
@@ -115,5 +116,78 @@ rules:
 	}
 	if n := computations(t, b, "signature") - onB; n != 0 {
 		t.Fatalf("B verified %d more times; the shared result should serve it", n)
+	}
+}
+
+// TestTwoReplicasScanOnce runs two gateway processes with one Redis and one vulnerability
+// database: an image pushed through A is scanned there and served by B without a scan,
+// and twenty concurrent first pulls of an image that did not come through the gateway,
+// spread over both, scan it once.
+func TestTwoReplicasScanOnce(t *testing.T) {
+	crane := requireTool(t, "crane")
+	regtest.Redis(t)
+	reg := regtest.Registry(t)
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	writeFile(t, policyPath, []byte(`version: 1
+environments:
+  - name: prod
+    repositories: ["prod/**"]
+rules:
+  - id: vulns
+    type: vulnerability
+    mode: warn
+    environments: [prod]
+    severity: critical
+`))
+	cfg := filepath.Join(dir, "portcullis.yaml")
+	writeFile(t, cfg, []byte(fmt.Sprintf("cache:\n  redis:\n    addrs: [%q]\nscan:\n  db: %q\n", regtest.RedisAddr(), scantest.GoDB(t))))
+	a := startGateway(t, "--config", cfg, "--policy", policyPath, "--upstream", reg)
+	b := startGateway(t, "--config", cfg, "--policy", policyPath, "--upstream", reg)
+	scans := func() int { return computations(t, a, "findings") + computations(t, b, "findings") }
+
+	push := func(host string) string {
+		img := newImage(t)
+		regtest.Redis(t, "portcullis:v1:layer:"+sha256Digest(img.layerTar)+"*")
+		p := filepath.Join(t.TempDir(), "layer.tar")
+		writeFile(t, p, img.layerTar)
+		out, _ := runTool(t, crane, "append", "--insecure", "--oci-empty-base", "-f", p, "-t", host+"/prod/app:"+randomBase62(t, 8))
+		_, d, _ := strings.Cut(strings.TrimSpace(out), "@")
+		regtest.Redis(t, "portcullis:v1:findings:"+d+"*", "portcullis:v1:lock:portcullis:v1:findings:"+d+"*")
+		return d
+	}
+
+	before := scans()
+	pushed := push(a.addr)
+	if n := scans() - before; n != 1 {
+		t.Fatalf("a push through A ran %d scans, want 1", n)
+	}
+	onB := computations(t, b, "findings")
+	for range 5 {
+		if code, err := pullStatus(b, "prod/app", pushed); err != nil || code != http.StatusOK {
+			t.Fatalf("pull through B: %d %v", code, err)
+		}
+	}
+	if n := computations(t, b, "findings") - onB; n != 0 {
+		t.Fatalf("B scanned %d times an image A had scanned, want 0", n)
+	}
+
+	direct := push(strings.TrimPrefix(reg, "http://")) // around the gateway: never scanned
+	before = scans()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		gw := a
+		if i%2 == 1 {
+			gw = b
+		}
+		wg.Go(func() {
+			if code, err := pullStatus(gw, "prod/app", direct); err != nil || code != http.StatusOK {
+				t.Errorf("first pull %d: %d %v", i, code, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := scans() - before; n != 1 {
+		t.Fatalf("%d scans for 20 concurrent first pulls over two replicas, want 1", n)
 	}
 }
