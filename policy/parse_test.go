@@ -256,12 +256,8 @@ func TestParseAliasBomb(t *testing.T) {
 	// No rule field decodes an arbitrary value any more (vulnerability rules
 	// used to keep theirs): the bomb is refused without being expanded.
 	src += "rules:\n  - {id: a, type: vulnerability, mode: warn, severity: low, x: *i}\n"
-	start := time.Now()
 	_, err := Parse([]byte(src))
 	if err == nil || !strings.Contains(err.Error(), "rules[0].x: unknown field") {
 		t.Fatalf("alias bomb: err = %v", err)
-	}
-	if time.Since(start) > 5*time.Second {
-		t.Errorf("took %v", time.Since(start))
 	}
 }
