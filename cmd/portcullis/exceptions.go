@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
@@ -115,14 +113,8 @@ func runExceptionsLint(args []string, stdout, stderr io.Writer) int {
 	var results []exceptionsLintResult
 	for _, file := range files {
 		res := exceptionsLintResult{File: file}
-		p, err := parseExceptionsPolicy(file)
-		var ve *policy.ValidationError
-		switch {
-		case errors.As(err, &ve):
-			res.Problems = ve.Problems
-		case err != nil:
-			res.Problems = []policy.Problem{{Message: err.Error()}}
-		default:
+		p, err := parsePolicyFile(file)
+		if res.Problems = problemsOf(err); err == nil {
 			res.Valid, res.Revision = true, p.Revision()
 			res.Exceptions = map[policy.ExceptionState]int{}
 			for _, e := range p.Exceptions() {
@@ -271,7 +263,7 @@ func exceptionsSetup(cmd, file, nowFlag, output string, pos []string, stderr io.
 	if err != nil {
 		return now, nil, usageErr("--now: %v", err)
 	}
-	p, err = parseExceptionsPolicy(file)
+	p, err = parsePolicyFile(file)
 	var ve *policy.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -302,16 +294,6 @@ func exceptionsNow(s string) (time.Time, error) {
 		return time.Now().UTC(), nil
 	}
 	return parsePolicyNow(s)
-}
-
-// parseExceptionsPolicy reads and parses a policy file, its key files and
-// its exception files.
-func parseExceptionsPolicy(file string) (*policy.Policy, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	return policy.ParseWith(data, gate.FileOptions(file))
 }
 
 // parseWithin reads --within: Nd, Nw or a Go duration.

@@ -125,18 +125,8 @@ func runPolicyLint(args []string, stdout, stderr io.Writer) int {
 	var results []lintResult
 	for _, file := range files {
 		res := lintResult{File: file}
-		data, err := os.ReadFile(file)
-		var p *policy.Policy
-		if err == nil {
-			p, err = policy.ParseWith(data, gate.FileOptions(file))
-		}
-		var ve *policy.ValidationError
-		switch {
-		case errors.As(err, &ve):
-			res.Problems = ve.Problems
-		case err != nil:
-			res.Problems = []policy.Problem{{Message: err.Error()}}
-		default:
+		p, err := parsePolicyFile(file)
+		if res.Problems = problemsOf(err); err == nil {
 			res.Valid, res.Revision = true, p.Revision()
 		}
 		if !res.Valid {
@@ -237,12 +227,7 @@ func loadPolicyArg(source string, stderr io.Writer) (*policy.Policy, int) {
 			return p, 0
 		}
 	}
-	data, err := os.ReadFile(source)
-	if err != nil {
-		fmt.Fprintf(stderr, "portcullis policy explain: %v\n", err)
-		return nil, 1
-	}
-	p, err := policy.ParseWith(data, gate.FileOptions(source))
+	p, err := parsePolicyFile(source)
 	var ve *policy.ValidationError
 	if errors.As(err, &ve) {
 		for _, pr := range ve.Problems {
@@ -410,4 +395,27 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 	if len(lines) > 0 {
 		fmt.Fprintf(w, "\nwarnings and observations:\n%s\n", strings.Join(lines, "\n"))
 	}
+}
+
+// parsePolicyFile reads and parses a policy file with its key files and exception files,
+// read relative to it as the gateway reads them.
+func parsePolicyFile(file string) (*policy.Policy, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return policy.ParseWith(data, gate.FileOptions(file))
+}
+
+// problemsOf lists a parse error's problems: each validation problem with its path, or the
+// error itself; none for nil.
+func problemsOf(err error) []policy.Problem {
+	var ve *policy.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return ve.Problems
+	case err != nil:
+		return []policy.Problem{{Message: err.Error()}}
+	}
+	return nil
 }
