@@ -92,19 +92,7 @@ rules:
 	cosigntest.SignLegacy(t, a.addr, "prod/app", digest, release)
 
 	before := computations(t, a, "signature") + computations(t, b, "signature")
-	var wg sync.WaitGroup
-	for i := range 20 {
-		gw := a
-		if i%2 == 1 {
-			gw = b
-		}
-		wg.Go(func() {
-			if code, err := pullStatus(gw, "prod/app", digest); err != nil || code != http.StatusOK {
-				t.Errorf("signed pull %d: %d %v, want 200", i, code, err)
-			}
-		})
-	}
-	wg.Wait()
+	pullSpread(t, 20, "prod/app", digest, a, b)
 	if n := computations(t, a, "signature") + computations(t, b, "signature") - before; n != 1 {
 		t.Fatalf("%d signature verifications for 20 concurrent first pulls over two replicas, want 1", n)
 	}
@@ -174,20 +162,24 @@ rules:
 
 	direct := push(strings.TrimPrefix(reg, "http://")) // around the gateway: never scanned
 	before = scans()
+	pullSpread(t, 20, "prod/app", direct, a, b)
+	if n := scans() - before; n != 1 {
+		t.Fatalf("%d scans for 20 concurrent first pulls over two replicas, want 1", n)
+	}
+}
+
+// pullSpread pulls repo@digest n times concurrently, alternating over the gateways, and
+// fails the test unless every pull is served (200).
+func pullSpread(t *testing.T, n int, repo, digest string, gateways ...*gateway) {
+	t.Helper()
 	var wg sync.WaitGroup
-	for i := range 20 {
-		gw := a
-		if i%2 == 1 {
-			gw = b
-		}
+	for i := range n {
+		gw := gateways[i%len(gateways)]
 		wg.Go(func() {
-			if code, err := pullStatus(gw, "prod/app", direct); err != nil || code != http.StatusOK {
-				t.Errorf("first pull %d: %d %v", i, code, err)
+			if code, err := pullStatus(gw, repo, digest); err != nil || code != http.StatusOK {
+				t.Errorf("concurrent pull %d through %s: %d %v, want 200", i, gw.addr, code, err)
 			}
 		})
 	}
 	wg.Wait()
-	if n := scans() - before; n != 1 {
-		t.Fatalf("%d scans for 20 concurrent first pulls over two replicas, want 1", n)
-	}
 }
