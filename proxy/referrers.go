@@ -142,6 +142,9 @@ func (p *Proxy) readIndex(r *http.Request, repo, subject string) (index, *http.R
 		return empty, nil, nil
 	}
 	if resp.StatusCode != http.StatusOK {
+		// Keep the answer (a 401 challenge, a 403) readable for relaying after the close.
+		errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body = io.NopCloser(bytes.NewReader(errBody))
 		return index{}, resp, nil
 	}
 	body, err := readCapped(resp.Body, p.maxManifest, func() *Error {
@@ -268,7 +271,7 @@ func (p *Proxy) serveReferrers(w http.ResponseWriter, r *http.Request, route Rou
 		return
 	}
 	if failed != nil {
-		copyUpstreamError(w, failed)
+		copyResponse(w, failed)
 		return
 	}
 	filters := ""
@@ -369,9 +372,6 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) {
 	w.WriteHeader(resp.StatusCode)
 	_, _ = io.Copy(w, resp.Body)
 }
-
-// copyUpstreamError relays a failed upstream answer (401 with its challenge, 403, ...).
-func copyUpstreamError(w http.ResponseWriter, resp *http.Response) { copyResponse(w, resp) }
 
 // referrerState carries a manifest with a subject from the request hook (push or delete)
 // to the response hook.

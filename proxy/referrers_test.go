@@ -156,3 +156,31 @@ func uploadEmptyConfig(t *testing.T, base, repo string) string {
 	}
 	return `{"mediaType":"application/vnd.oci.empty.v1+json","digest":"` + d + `","size":2}`
 }
+
+func TestReferrersRelayTheUpstreamChallenge(t *testing.T) {
+	reg := regtest.Registry(t, regtest.Htpasswd(t, "ci", "s3cret"))
+	base := regtest.Gateway(t, reg).URL
+	url := base + "/v2/team/app/referrers/sha256:" + strings.Repeat("ab", 32)
+	// An authorised request teaches the gateway that this upstream lacks the API...
+	authed, _ := http.NewRequest(http.MethodGet, url, nil)
+	authed.SetBasicAuth("ci", "s3cret")
+	first, err := http.DefaultClient.Do(authed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Body.Close()
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("authorised referrers request: %s", first.Status)
+	}
+	// ...so an anonymous one is served from the fallback tag, whose read the upstream refuses.
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Basic") ||
+		!strings.Contains(string(body), "UNAUTHORIZED") {
+		t.Fatalf("anonymous referrers request: %s %q %s, want the upstream's 401 challenge with its error body", resp.Status, resp.Header.Get("WWW-Authenticate"), body)
+	}
+}
