@@ -115,23 +115,12 @@ func (s *Scanner) Status(maxAge time.Duration) string {
 
 // Scan returns the report of repo@digest, whose manifest is manifest.
 func (s *Scanner) Scan(ctx context.Context, repo, digest string, manifest []byte) (Report, error) {
-	var m struct {
-		Config *struct {
-			Digest string `json:"digest"`
-		} `json:"config"`
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-		Manifests []json.RawMessage `json:"manifests"`
+	m, err := parseManifest(manifest)
+	if err != nil {
+		return Report{}, err
 	}
-	if err := json.Unmarshal(manifest, &m); err != nil {
-		return Report{}, fmt.Errorf("reading the manifest: %w", err)
-	}
-	if m.Config == nil {
-		if m.Manifests != nil {
-			return Report{Index: true}, nil
-		}
-		return Report{}, fmt.Errorf("the manifest names no config blob")
+	if m.index {
+		return Report{Index: true}, nil
 	}
 	db, err := s.database()
 	if err != nil {
@@ -139,11 +128,11 @@ func (s *Scanner) Scan(ctx context.Context, repo, digest string, manifest []byte
 	}
 	key := cache.FindingsKey(digest, db.Revision())
 	raw, err := s.flight.Do(ctx, key, func(ctx context.Context) ([]byte, error) {
-		r, err := s.scan(ctx, repo, db, m.Config.Digest, m.Layers)
+		img, err := s.layers(ctx, repo, m)
 		if err != nil {
 			return nil, err
 		}
-		return cache.Encode(cache.KindFindings, reportVersion, r)
+		return cache.Encode(cache.KindFindings, reportVersion, matchLayers(db, img.Layers))
 	}, cache.FlightOptions{TTL: 7 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute})
 	if err != nil {
 		return Report{}, err
@@ -155,13 +144,70 @@ func (s *Scanner) Scan(ctx context.Context, repo, digest string, manifest []byte
 	return r, nil
 }
 
-// scan analyses the layers (each once, cached), stacks them and matches.
-func (s *Scanner) scan(ctx context.Context, repo string, db *vulndb.DB, config string, layers []struct {
-	Digest string `json:"digest"`
-}) (Report, error) {
-	blob, err := s.reader.Blob(ctx, repo, config, maxConfigBytes)
+// ImageLayers is what each layer of one image holds, lowest layer first.
+type ImageLayers struct {
+	// Index is true for an image index: its platform manifests are analysed on their own.
+	Index bool
+	// Config is the digest of the image configuration.
+	Config string
+	// Layers are the analyses of the layers, in the manifest's order; each has a DiffID.
+	Layers []layer.Result
+}
+
+// Layers returns the analysis of each layer of repo's image whose manifest is manifest,
+// without matching anything: it needs no vulnerability database. Each layer is analysed
+// once across replicas and cached by diffID and analyzer version, as for Scan.
+func (s *Scanner) Layers(ctx context.Context, repo string, manifest []byte) (ImageLayers, error) {
+	m, err := parseManifest(manifest)
 	if err != nil {
-		return Report{}, fmt.Errorf("reading the image configuration: %w", err)
+		return ImageLayers{}, err
+	}
+	if m.index {
+		return ImageLayers{Index: true}, nil
+	}
+	return s.layers(ctx, repo, m)
+}
+
+// scanManifest is what the scanner reads from a manifest.
+type scanManifest struct {
+	index  bool
+	config string
+	layers []string
+}
+
+// parseManifest reads the config and layer digests of an image manifest, or notes an index.
+func parseManifest(manifest []byte) (scanManifest, error) {
+	var m struct {
+		Config *struct {
+			Digest string `json:"digest"`
+		} `json:"config"`
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+		Manifests []json.RawMessage `json:"manifests"`
+	}
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return scanManifest{}, fmt.Errorf("reading the manifest: %w", err)
+	}
+	if m.Config == nil {
+		if m.Manifests != nil {
+			return scanManifest{index: true}, nil
+		}
+		return scanManifest{}, fmt.Errorf("the manifest names no config blob")
+	}
+	out := scanManifest{config: m.Config.Digest}
+	for _, l := range m.Layers {
+		out.layers = append(out.layers, l.Digest)
+	}
+	return out, nil
+}
+
+// layers reads the image configuration for the diffIDs and analyses each layer (each
+// once, cached).
+func (s *Scanner) layers(ctx context.Context, repo string, m scanManifest) (ImageLayers, error) {
+	blob, err := s.reader.Blob(ctx, repo, m.config, maxConfigBytes)
+	if err != nil {
+		return ImageLayers{}, fmt.Errorf("reading the image configuration: %w", err)
 	}
 	var cfg struct {
 		RootFS struct {
@@ -169,20 +215,25 @@ func (s *Scanner) scan(ctx context.Context, repo string, db *vulndb.DB, config s
 		} `json:"rootfs"`
 	}
 	if err := json.Unmarshal(blob, &cfg); err != nil {
-		return Report{}, fmt.Errorf("the image configuration is not valid JSON: %w", err)
+		return ImageLayers{}, fmt.Errorf("the image configuration is not valid JSON: %w", err)
 	}
-	if len(cfg.RootFS.DiffIDs) != len(layers) {
-		return Report{}, fmt.Errorf("the image configuration lists %d diff_ids for %d layers", len(cfg.RootFS.DiffIDs), len(layers))
+	if len(cfg.RootFS.DiffIDs) != len(m.layers) {
+		return ImageLayers{}, fmt.Errorf("the image configuration lists %d diff_ids for %d layers", len(cfg.RootFS.DiffIDs), len(m.layers))
 	}
-	results := make([]layer.Result, len(layers))
-	for i, l := range layers {
-		res, err := s.layer(ctx, repo, l.Digest, cfg.RootFS.DiffIDs[i])
+	img := ImageLayers{Config: m.config, Layers: make([]layer.Result, len(m.layers))}
+	for i, d := range m.layers {
+		res, err := s.layer(ctx, repo, d, cfg.RootFS.DiffIDs[i])
 		if err != nil {
-			return Report{}, err
+			return ImageLayers{}, err
 		}
-		results[i] = res
+		img.Layers[i] = res
 	}
-	img := layer.Squash(results)
+	return img, nil
+}
+
+// matchLayers stacks the layers and matches their packages against db.
+func matchLayers(db *vulndb.DB, layers []layer.Result) Report {
+	img := layer.Squash(layers)
 	distro := match.Distro{ID: img.Distro.ID, VersionID: img.Distro.VersionID}
 	return Report{
 		Findings:   match.Match(db, img.Packages, distro),
@@ -191,7 +242,7 @@ func (s *Scanner) scan(ctx context.Context, repo string, db *vulndb.DB, config s
 		Incomplete: img.Incomplete,
 		Reasons:    img.IncompleteReasons,
 		DBRevision: db.Revision(),
-	}, nil
+	}
 }
 
 // layer returns the analysis of one layer, computing it once across replicas.
@@ -202,9 +253,9 @@ func (s *Scanner) layer(ctx context.Context, repo, digest, diffID string) (layer
 			return nil, err
 		}
 		defer body.Close()
-		res, err := layer.Analyze(ctx, body, digest, s.limits, layer.DefaultExtractors(s.limits)...)
+		res, err := s.analyzeBlob(ctx, body, digest)
 		if err != nil {
-			return nil, fmt.Errorf("analysing layer %s: %w", digest, err)
+			return nil, err
 		}
 		if res.DiffID == "" {
 			res.DiffID = diffID // the analysis stopped early; the config names it
@@ -219,6 +270,18 @@ func (s *Scanner) layer(ctx context.Context, repo, digest, diffID string) (layer
 	var res layer.Result
 	if !cache.Decode(raw, cache.KindLayer, reportVersion, &res) {
 		return layer.Result{}, fmt.Errorf("unreadable layer analysis for %s", diffID)
+	}
+	return res, nil
+}
+
+// analyzeBlob analyses one layer blob read from r, whose compressed digest is digest: the
+// one place a blob is analysed, with the scanner's limits and every extractor. The caller
+// caches the result under the diffID it reports (cache.LayerKey with
+// layer.AnalyzerVersion); a result Analyze stopped early has no DiffID.
+func (s *Scanner) analyzeBlob(ctx context.Context, r io.Reader, digest string) (layer.Result, error) {
+	res, err := layer.Analyze(ctx, r, digest, s.limits, layer.DefaultExtractors(s.limits)...)
+	if err != nil {
+		return layer.Result{}, fmt.Errorf("analysing layer %s: %w", digest, err)
 	}
 	return res, nil
 }
