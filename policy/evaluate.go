@@ -96,9 +96,13 @@ func (r *rule) evaluate(in Input, env string, now time.Time, process string, cov
 		res.Outcome, res.Finding, res.Fix = r.evaluateSecret(in)
 	case TypeVulnerability:
 		var e *exception
-		res.Outcome, res.Finding, res.Fix, e = r.evaluateVulnerability(in, cover)
+		var warnOnly bool
+		res.Outcome, res.Finding, res.Fix, e, warnOnly = r.evaluateVulnerability(in, now, cover)
 		if e != nil {
 			res.AppliedException = e.applied(now)
+		}
+		if warnOnly && res.Mode == ModeBlock {
+			res.Mode = ModeWarn // only inherited findings within their remediation window
 		}
 	default:
 		res.Outcome = OutcomeInert

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"maps"
 	"regexp"
 	"time"
 
@@ -115,6 +116,16 @@ type Rule struct {
 	// scan: IncompleteFail (the default) or IncompletePass (judged on what
 	// was scanned, and said to be incomplete, never clean).
 	Incomplete string `json:"incomplete,omitempty"`
+	// New makes a vulnerability rule judge what an image adds to its
+	// baseline (VulnerabilityEvidence.Baseline): findings the baseline has
+	// too are inherited; they warn, and block only once their Remediation
+	// window has passed.
+	New bool `json:"new,omitempty"`
+	// Remediation is, for a vulnerability rule with New, how many days an
+	// inherited finding of each severity (SeverityCritical ... SeverityLow,
+	// SeverityUnknown) may stay before it blocks, counted from the day its
+	// repository first showed it. A severity without a window only warns.
+	Remediation map[string]int `json:"remediation,omitempty"`
 }
 
 // rule is a compiled Rule.
@@ -172,6 +183,7 @@ func (p *Policy) Rules() []Rule {
 		out[i].Labels = append([]string(nil), r.Labels...)
 		out[i].BaseImages = append([]string(nil), r.BaseImages...)
 		out[i].SecretTypes = append([]string(nil), r.SecretTypes...)
+		out[i].Remediation = maps.Clone(r.Remediation)
 	}
 	return out
 }
