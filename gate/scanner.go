@@ -39,6 +39,10 @@ type Scanner struct {
 	dbErr    error
 	checked  time.Time
 	checkGap time.Duration
+
+	// tee, when set, is analysing uploads: a layer it is still analysing is waited for
+	// rather than read back.
+	tee *UploadTee
 }
 
 // NewScanner scans through reader, caching through flight, matching against the database
@@ -247,6 +251,9 @@ func matchLayers(db *vulndb.DB, layers []layer.Result) Report {
 
 // layer returns the analysis of one layer, computing it once across replicas.
 func (s *Scanner) layer(ctx context.Context, repo, digest, diffID string) (layer.Result, error) {
+	if s.tee != nil {
+		s.tee.await(ctx, digest)
+	}
 	raw, err := s.flight.Do(ctx, cache.LayerKey(diffID, layer.AnalyzerVersion), func(ctx context.Context) ([]byte, error) {
 		body, err := s.reader.OpenBlob(ctx, repo, digest)
 		if err != nil {

@@ -38,6 +38,7 @@ type Proxy struct {
 	gate        Gate
 	refs        referrers
 	cache       Cache
+	tee         UploadTee
 }
 
 // ServiceAccount is the gateway's own upstream identity, used for its reads and never for
@@ -58,6 +59,7 @@ type settings struct {
 	service     ServiceAccount
 	gate        Gate
 	cache       Cache
+	tee         UploadTee
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -105,6 +107,7 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		service:     s.service,
 		gate:        s.gate,
 		cache:       s.cache,
+		tee:         s.tee,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -159,6 +162,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(withReferrer(r.Context(), st))
 		}
 	}
+	if p.tee != nil {
+		r = p.teeUpload(r, route)
+	}
 	p.rp.ServeHTTP(rec, r)
 }
 
@@ -187,6 +193,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
+	if p.tee != nil && (info.route.Kind == KindUpload || info.route.Kind == KindUploadStart) {
+		p.teeEnd(resp, info.route, info.host)
+	}
 	if info.route.Kind == KindManifest && resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusAccepted {
 		p.forget(resp.Request, info.route.Name)
 	}
@@ -226,6 +235,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 // errorHandler turns a failed upstream exchange into an OCI error: 503 for an upstream
 // that cannot be reached or does not answer in time, the error's own status for *Error.
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	teeFailed(r)
 	var e *Error
 	switch {
 	case errors.As(err, &e):

@@ -42,7 +42,8 @@ func scanGateway(b *testing.B, scan bool) string {
 	}
 	scanner := gate.NewScanner(up, cache.NewFlight(cache.NewMemory(256<<20)), dbDir)
 	g := gate.New(p, up, discardSink{}, gate.WithImages(up), gate.WithScanner(scanner), gate.WithLogger(quietLogger))
-	return regtest.Gateway(b, reg, proxy.WithGate(g), proxy.WithLogger(quietLogger)).URL
+	return regtest.Gateway(b, reg, proxy.WithGate(g), proxy.WithLogger(quietLogger),
+		proxy.WithUploadTee(gate.NewUploadTee(scanner, g.ScansPush, quietLogger))).URL
 }
 
 // BenchmarkPushWithScan pushes fresh images (3 random layers of 8 MiB, so no layer is

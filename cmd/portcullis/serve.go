@@ -147,7 +147,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer closeCache()
 	hc := health.New(5 * time.Second)
-	gt, watcher, err := newGate(ctx, cfg, upstreamURL, transport, store, tel, hc, log)
+	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, tel, hc, log)
 	if err != nil {
 		return err
 	}
@@ -159,6 +159,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		proxy.WithTracerProvider(tel.Tracer),
 		proxy.WithMeterProvider(tel.Meter),
 		proxy.WithServiceAccount(sa),
+		proxy.WithUploadTee(tee),
 	)
 	if err != nil {
 		return err
@@ -265,10 +266,10 @@ func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 
 // newGate loads the policy, opens the audit log and builds the gate; for a policy file it
 // also starts the watcher that reloads it on change and on SIGHUP.
-func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, tel *telemetry.Telemetry, hc *health.Handler, log *slog.Logger) (*gate.Gate, *gate.Watcher, error) {
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, tel *telemetry.Telemetry, hc *health.Handler, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
 	pol, err := gate.LoadPolicy(cfg.Policy)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	auditPath := cfg.Audit.Path
 	if auditPath == "" {
@@ -276,20 +277,20 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	}
 	sink, err := audit.OpenFile(auditPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	context.AfterFunc(ctx, func() { sink.Close() })
 	up, err := upstream.New(upstreamURL, rt)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	sa, err := serviceAccount(cfg.Upstream.ServiceAccount)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	reader, err := upstream.New(upstreamURL, rt)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if sa.Username != "" {
 		reader = reader.WithServiceAccount(sa.Username, sa.Password)
@@ -308,15 +309,36 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
 		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
 		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
+	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
+	reloadDBOnHUP(ctx, scanner, log)
 	go g.RunReminders(ctx, time.Hour)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
-		return g, nil, nil
+		return g, nil, tee, nil
 	}
 	w := gate.NewWatcher(g, cfg.Policy, log)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	context.AfterFunc(ctx, func() { signal.Stop(hup) })
 	go w.Run(ctx, 2*time.Second, hup)
-	return g, w, nil
+	return g, w, tee, nil
+}
+
+// reloadDBOnHUP makes SIGHUP look for a newly imported vulnerability database at once
+// (scans notice one by themselves within 30 seconds).
+func reloadDBOnHUP(ctx context.Context, scanner *gate.Scanner, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	context.AfterFunc(ctx, func() { signal.Stop(hup) })
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				scanner.Reload()
+				log.Info("SIGHUP: looking for a newly imported vulnerability database")
+			}
+		}
+	}()
 }

@@ -1,0 +1,362 @@
+package gate
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/scan/layer"
+)
+
+// Upload tee limits. A session buffers at most teeBuffer bytes ahead of its analysis;
+// when the analysis falls that far behind, the upload waits for it at most teeStall, then
+// the session is dropped (its layer is read back when the manifest arrives) and the upload
+// goes on at full speed. At most teeSessions sessions are followed at once; one idle for
+// teeIdle (a client that gave up, or went on through another replica) is dropped.
+const (
+	teeBuffer   = 32 << 20
+	teeStall    = 2 * time.Second
+	teeSessions = 64
+	teeIdle     = 10 * time.Minute
+)
+
+// UploadTee analyses layer blobs while they are uploaded through the gateway, so that the
+// manifest push finds their analysis in the cache instead of reading them back from the
+// upstream. It follows upload sessions the gateway saw open, in order, on this replica;
+// anything else (chunks through another replica, out-of-order chunks, an analysis that
+// cannot keep up) is dropped, never failed: the scanner reads those layers back.
+type UploadTee struct {
+	scanner *Scanner
+	wants   func(repo, host string) bool
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*teeSession // by upload id
+	pending  map[string]*teeSession // by blob digest: complete, analysis running
+}
+
+// NewUploadTee returns a tee analysing uploads with s, for repositories where wants says
+// a scan will be needed (the push's policy has vulnerability or secret rules). It makes s
+// wait for a layer's analysis in progress rather than read the layer back.
+func NewUploadTee(s *Scanner, wants func(repo, host string) bool, log *slog.Logger) *UploadTee {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := &UploadTee{scanner: s, wants: wants, log: log, sessions: map[string]*teeSession{}, pending: map[string]*teeSession{}}
+	s.tee = t
+	return t
+}
+
+// teeSession is one followed upload: the bytes flow through chunks to an analysis. Lock
+// order: UploadTee.mu may be taken while holding a session's mu, never the other way round.
+type teeSession struct {
+	t  *UploadTee
+	id string
+
+	mu       sync.Mutex // serialises the writers (one request at a time per session)
+	offset   int64      // bytes accepted by the upstream so far
+	written  int64      // bytes handed to the analysis so far
+	dropped  bool
+	closed   bool
+	lastUsed atomic.Int64 // unix nanoseconds
+
+	chunks  chan []byte
+	quit    chan struct{} // closed when the session is dropped
+	digests chan string   // the digest of the completed blob, sent before chunks closes
+	cur     []byte        // the chunk the analysis is reading
+	done    chan struct{} // closed when the analysis ended
+}
+
+// Opened starts following a new upload session when the policy will want its layers.
+func (t *UploadTee) Opened(repo, host, id string) {
+	if !t.wants(repo, host) {
+		return
+	}
+	if s := t.add(id); s != nil {
+		go s.analyse()
+	}
+}
+
+// Monolithic follows a single-request upload.
+func (t *UploadTee) Monolithic(repo, host string) TeeChunk {
+	if !t.wants(repo, host) {
+		return nil
+	}
+	s := t.add("")
+	if s == nil {
+		return nil
+	}
+	go s.analyse()
+	return &teeChunk{s: s}
+}
+
+// add registers a new session (id "" is not registered: a monolithic upload), nil when
+// too many are followed already.
+func (t *UploadTee) add(id string) *teeSession {
+	t.sweep()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.sessions) >= teeSessions {
+		return nil
+	}
+	s := &teeSession{t: t, id: id, chunks: make(chan []byte, teeBuffer/(32<<10)), quit: make(chan struct{}),
+		digests: make(chan string, 1), done: make(chan struct{})}
+	s.lastUsed.Store(time.Now().UnixNano())
+	if id != "" {
+		t.sessions[id] = s
+	}
+	return s
+}
+
+// Chunk continues a followed session; offset -1 means "where the last chunk ended".
+func (t *UploadTee) Chunk(id string, offset int64) TeeChunk {
+	t.mu.Lock()
+	s := t.sessions[id]
+	t.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	ok := !s.dropped && !s.closed && (offset < 0 || offset == s.offset) && s.written == s.offset
+	if !ok {
+		s.dropLocked()
+	}
+	s.mu.Unlock()
+	if !ok {
+		t.forget(id, s)
+		return nil
+	}
+	s.lastUsed.Store(time.Now().UnixNano())
+	return &teeChunk{s: s}
+}
+
+// TeeChunk receives the body of one upload request (see proxy.UploadTee).
+type TeeChunk interface {
+	// Write takes a copy of p; it does not fail, and waits at most a short while.
+	Write(p []byte)
+	// End says whether the upstream accepted the request and, once the upload is
+	// complete, the blob's digest.
+	End(accepted bool, digest string)
+}
+
+// forget stops tracking session s under id.
+func (t *UploadTee) forget(id string, s *teeSession) {
+	if id == "" {
+		return
+	}
+	t.mu.Lock()
+	if t.sessions[id] == s {
+		delete(t.sessions, id)
+	}
+	t.mu.Unlock()
+}
+
+// sweep drops sessions idle for teeIdle.
+func (t *UploadTee) sweep() {
+	cutoff := time.Now().Add(-teeIdle).UnixNano()
+	var idle []*teeSession
+	t.mu.Lock()
+	for id, s := range t.sessions {
+		if s.lastUsed.Load() < cutoff {
+			idle = append(idle, s)
+			delete(t.sessions, id)
+		}
+	}
+	t.mu.Unlock()
+	for _, s := range idle {
+		s.mu.Lock()
+		s.dropLocked()
+		s.mu.Unlock()
+	}
+}
+
+// await waits, at most until ctx ends, for the analysis of an uploaded blob still running.
+func (t *UploadTee) await(ctx context.Context, digest string) {
+	t.mu.Lock()
+	s := t.pending[digest]
+	t.mu.Unlock()
+	if s == nil {
+		return
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+	}
+}
+
+// teeChunk is one request's body of a session.
+type teeChunk struct {
+	s   *teeSession
+	n   int64
+	end bool
+}
+
+// Write copies p into the session, waiting at most teeStall for the analysis to make room.
+func (c *teeChunk) Write(p []byte) {
+	s := c.s
+	s.mu.Lock()
+	if s.dropped || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	b := make([]byte, len(p))
+	copy(b, p)
+	sent := true
+	select {
+	case s.chunks <- b:
+	default:
+		timer := time.NewTimer(teeStall)
+		select {
+		case s.chunks <- b:
+		case <-s.quit:
+			sent = false
+		case <-timer.C:
+			sent = false
+			s.dropLocked()
+		}
+		timer.Stop()
+	}
+	if sent {
+		c.n += int64(len(b))
+		s.written += int64(len(b))
+	}
+	dropped := s.dropped
+	s.mu.Unlock()
+	if dropped {
+		s.t.log.Info("upload analysis fell behind; the layer will be read back when its manifest arrives", slog.String("upload", s.id))
+		s.t.forget(s.id, s)
+	}
+}
+
+// End moves the session on when the upstream accepted the request, and drops it otherwise.
+// A complete upload (digest set) ends the session's input: its analysis finishes and is
+// stored under the layer's diffID.
+func (c *teeChunk) End(accepted bool, digest string) {
+	if c.end {
+		return
+	}
+	c.end = true
+	s := c.s
+	s.mu.Lock()
+	switch {
+	case s.dropped:
+	case !accepted:
+		s.dropLocked()
+	default:
+		s.offset += c.n
+	}
+	complete := !s.dropped && digest != ""
+	if complete {
+		s.t.mu.Lock() // the one place both are held: a pending entry must exist before the input ends
+		s.t.pending[digest] = s
+		s.t.mu.Unlock()
+		s.digests <- digest
+		s.closed = true
+		close(s.chunks)
+	}
+	forget := s.dropped || complete
+	s.mu.Unlock()
+	if forget {
+		s.t.forget(s.id, s)
+	}
+	if complete {
+		go func() {
+			<-s.done
+			s.t.mu.Lock()
+			if s.t.pending[digest] == s {
+				delete(s.t.pending, digest)
+			}
+			s.t.mu.Unlock()
+		}()
+	}
+}
+
+// dropLocked abandons the session: writers stop, the analysis ends.
+func (s *teeSession) dropLocked() {
+	if s.dropped {
+		return
+	}
+	s.dropped = true
+	close(s.quit)
+}
+
+// errDropped ends an analysis whose session was dropped.
+var errDropped = errors.New("upload no longer followed")
+
+// Read feeds the analysis from the session's chunks.
+func (s *teeSession) Read(p []byte) (int, error) {
+	for len(s.cur) == 0 {
+		select {
+		case b, ok := <-s.chunks:
+			if !ok {
+				return 0, io.EOF
+			}
+			s.cur = b
+		case <-s.quit:
+			return 0, errDropped
+		}
+	}
+	n := copy(p, s.cur)
+	s.cur = s.cur[n:]
+	return n, nil
+}
+
+// analyse runs the layer analysis over the session's bytes and, when the upload completed
+// with the digest the analysis computed, stores it as the scanner would have.
+func (s *teeSession) analyse() {
+	defer close(s.done)
+	defer func() {
+		if r := recover(); r != nil {
+			s.t.log.Error("upload analysis failed", slog.Any("panic", r))
+		}
+	}()
+	ctx := context.Background()
+	res, err := s.t.scanner.analyzeBlob(ctx, s, "")
+	// Whatever the analysis left unread (a blob that is not a layer) is discarded, so
+	// writers never wait on it.
+	for drained := false; !drained; {
+		select {
+		case _, ok := <-s.chunks:
+			drained = !ok
+		case <-s.quit:
+			drained = true
+		}
+	}
+	if err != nil || res.DiffID == "" || res.Digest == "" {
+		return
+	}
+	var digest string
+	select {
+	case digest = <-s.digests:
+	default:
+		return // dropped, or never completed
+	}
+	if res.Digest != digest {
+		return // not what the registry stored under that digest: the scanner reads it back
+	}
+	s.t.storeLayer(ctx, res)
+}
+
+// storeLayer caches a layer analysis made from an upload, as Scanner.layer would have.
+func (t *UploadTee) storeLayer(ctx context.Context, res layer.Result) {
+	_, err := t.scanner.flight.Do(ctx, cache.LayerKey(res.DiffID, layer.AnalyzerVersion), func(context.Context) ([]byte, error) {
+		return cache.Encode(cache.KindLayer, reportVersion, res)
+	}, cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: time.Minute})
+	if err != nil {
+		t.log.Warn("could not cache an upload's layer analysis", slog.String("diff_id", res.DiffID), slog.String("error", err.Error()))
+	}
+}
+
+// ScansPush reports whether a push to repo through host will need its layers analysed:
+// the policy in force has vulnerability, secret or config rules for it. The upload tee
+// follows only those uploads.
+func (g *Gate) ScansPush(repo, host string) bool {
+	n := g.policy.Load().Needs(policy.ActionPush, repo, host)
+	return n.Scan || n.Image
+}
