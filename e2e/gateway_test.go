@@ -33,7 +33,13 @@ type gateway struct {
 // process is stopped when the test ends.
 func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
-	g := launchGateway(t, extra...)
+	return startGatewayEnv(t, nil, extra...)
+}
+
+// startGatewayEnv is startGateway with env (KEY=value) added to the gateway's environment.
+func startGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
+	t.Helper()
+	g := launchGatewayEnv(t, env, extra...)
 	g.waitReady(t)
 	return g
 }
@@ -41,11 +47,17 @@ func startGateway(t *testing.T, extra ...string) *gateway {
 // launchGateway is startGateway without waiting for readiness over plain HTTP.
 func launchGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
+	return launchGatewayEnv(t, nil, extra...)
+}
+
+// launchGatewayEnv is launchGateway with env added to the gateway's environment.
+func launchGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
+	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir + "/data", "--policy", "observe"}, extra...)
 	cmd := exec.Command(gatewayBin, args...)
 	cmd.Dir = dir
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), env...)
 	g := &gateway{log: newProcessLog(), cmd: cmd, done: make(chan struct{})}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

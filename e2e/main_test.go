@@ -29,7 +29,8 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	gatewayBin = filepath.Join(dir, "portcullis")
-	args := []string{"build", "-o", gatewayBin}
+	// The testclock tag lets a test set the gateway's clock (PORTCULLIS_TEST_CLOCK).
+	args := []string{"build", "-tags", "testclock", "-o", gatewayBin}
 	if raceEnabled {
 		// The gateway's own data races show up in its log; see gateway.stop.
 		args = append(args, "-race")

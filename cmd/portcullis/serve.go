@@ -306,12 +306,13 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	if st := scanner.Status(cfg.Scan.MaxDBAge.Std()); strings.HasPrefix(st, "STALE") || strings.HasPrefix(st, "no vulnerability database") {
 		log.Warn("vulnerability database", slog.String("status", st))
 	}
-	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
+	now, reminderEvery := gatewayClock(log)
+	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithClock(now), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
 		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
 		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
 	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
 	reloadDBOnHUP(ctx, scanner, log)
-	go g.RunReminders(ctx, time.Hour)
+	go g.RunReminders(ctx, reminderEvery)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
 		return g, nil, tee, nil
