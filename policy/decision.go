@@ -47,6 +47,9 @@ type Decision struct {
 	// Results has one entry per rule that applies, in policy order,
 	// including passes.
 	Results []Result `json:"results"`
+	// Service is the service that owns the repository (see
+	// Policy.ServiceFor), nil when none does.
+	Service *ServiceRef `json:"service,omitempty"`
 }
 
 // Result is what one rule concluded.
@@ -196,7 +199,9 @@ func exceptionSentence(text string) string {
 
 // DenyMessage joins all denials into one message starting "denied by policy
 // (environment ENV): ", followed by how to request an exception (each
-// distinct text once). It is "" when nothing is denied.
+// distinct text once) and, when a service owns the repository, who owns it
+// and whom to contact: "Owned by team payments (service payments-api, tier
+// critical); contact #payments-oncall". It is "" when nothing is denied.
 func (d Decision) DenyMessage() string {
 	denials := d.Denials()
 	if len(denials) == 0 {
@@ -213,6 +218,9 @@ func (d Decision) DenyMessage() string {
 	msg := "denied by policy (environment " + d.Environment + "): " + strings.Join(parts, "; ")
 	for _, e := range exceptions {
 		msg += ". " + exceptionSentence(e)
+	}
+	if d.Service != nil {
+		msg += ". " + d.Service.Owned()
 	}
 	return msg
 }

@@ -60,7 +60,7 @@ func (p *Policy) Needs(a Action, repo, host string) Needs {
 // expired exception stays failed and its Fix says so.
 func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 	env := p.Environment(in.Repository, in.Host)
-	d := Decision{Environment: env, PolicyRevision: p.revision}
+	d := Decision{Environment: env, PolicyRevision: p.revision, Service: p.ServiceRefFor(in.Repository)}
 	for i := range p.rules {
 		r := &p.rules[i]
 		if r.mismatch(env, in.Action, in.Repository) != "" || r.exempt(in) != "" {

@@ -48,6 +48,10 @@ type Exception struct {
 	Ticket string `json:"ticket,omitempty"`
 	// Extends is the ID of the exception this one prolongs, "" if none.
 	Extends string `json:"extends,omitempty"`
+	// Services are the services owning repositories that the scope can
+	// match (see Policy.ServicesFor): one for a repository, possibly several
+	// for a glob, none when no service owns them.
+	Services []ServiceRef `json:"services,omitempty"`
 	// ExtendedBy are the IDs of the exceptions that extend this one directly.
 	ExtendedBy []string `json:"extendedBy,omitempty"`
 	// Extensions is how many exceptions extend this one, directly or
@@ -217,6 +221,7 @@ func (e *exception) copy() Exception {
 	c.Scope.Vulnerabilities = append([]string(nil), e.Scope.Vulnerabilities...)
 	c.CompensatingControls = append([]string(nil), e.CompensatingControls...)
 	c.ExtendedBy = append([]string(nil), e.ExtendedBy...)
+	c.Services = append([]ServiceRef(nil), e.Services...)
 	return c
 }
 

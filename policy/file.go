@@ -41,6 +41,7 @@ func ParseWith(data []byte, opts ParseOptions) (*Policy, error) {
 	r.readTop(p, doc)
 	validateReferences(r, p)
 	validateExceptions(r, p)
+	validateServices(r, p)
 	if err := r.err(); err != nil {
 		return nil, err
 	}
@@ -150,6 +151,12 @@ func (r *reader) readTop(p *Policy, root *yaml.Node) {
 			files = &fields[i]
 		case "exceptionRules":
 			r.readExceptionRules(p, f)
+		case "services":
+			for i, n := range r.list(f.path, f.value) {
+				if s, ok := r.readService(fmt.Sprintf("services[%d]", i), n); ok {
+					p.services = append(p.services, s)
+				}
+			}
 		default:
 			r.unknown(f)
 		}

@@ -30,6 +30,7 @@ type Policy struct {
 	rules            []rule
 	exceptions       []exception
 	exceptionRules   ExceptionRules
+	services         []service
 }
 
 // Environment is one environment of a policy, as written in the file.
