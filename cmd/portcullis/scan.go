@@ -18,6 +18,8 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/scan/imageconfig"
+	"github.com/portcullis-dev/portcullis/scan/inventory"
+	"github.com/portcullis-dev/portcullis/scan/layer"
 	"github.com/portcullis-dev/portcullis/scan/match"
 	"github.com/portcullis-dev/portcullis/scan/ocilayout"
 	"github.com/portcullis-dev/portcullis/upstream"
@@ -29,7 +31,9 @@ Scans an image offline, as the gateway scans pushes: its packages (OS and langua
 against the vulnerability database, and its configuration (root user, secrets in Env,
 labels and history). IMAGE is a registry reference (registry.example/team/app:1.0.0 or
 ...@sha256:...) or an OCI image layout (oci:DIR or oci:DIR:TAG). An index is scanned
-platform by platform.
+platform by platform. --output cyclonedx writes a CycloneDX 1.6 SBOM: the image, every
+package found (with its purl, layer and file) and the vulnerabilities; an index gives one
+SBOM with each platform's packages nested under that platform's manifest.
 Exit status: 0 when scanned (1 with --fail-on when a finding reaches that severity),
 1 when the image cannot be read or scanned, 2 on usage errors.
 
@@ -47,6 +51,10 @@ type scanTarget struct {
 	RunsAsRoot bool            `json:"runsAsRoot"`
 	RootReason string          `json:"rootReason,omitempty"`
 	Secrets    []scannedSecret `json:"secrets,omitempty"`
+
+	// packages and distro are what the layers hold, read only for an SBOM.
+	packages []inventory.Package
+	distro   layer.Distro
 }
 
 type scannedSecret struct {
@@ -66,7 +74,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, scanHelp); fs.PrintDefaults() }
 	db := fs.String("db", defaultDBDir(os.Getenv), "vulnerability database directory (see portcullis db import)")
-	output := fs.String("output", "table", "table, json or sarif")
+	output := fs.String("output", "table", "table, json, sarif or cyclonedx")
 	failOn := fs.String("fail-on", "", "exit 1 when a finding is at least this severe: critical, high, medium, low")
 	insecure := fs.Bool("insecure", false, "reach the registry over plain HTTP")
 	user := fs.String("username", os.Getenv("PORTCULLIS_SCAN_USERNAME"), "registry user (env PORTCULLIS_SCAN_USERNAME)")
@@ -77,7 +85,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() != 1 || (*output != "table" && *output != "json" && *output != "sarif") {
+	if fs.NArg() != 1 || !validScanOutput(*output) {
 		fs.Usage()
 		return 2
 	}
@@ -94,7 +102,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis scan: %v\n", err)
 		return 1
 	}
-	targets, err := scanImage(ctx, reader, *db, repo, digest)
+	targets, err := scanImage(ctx, reader, *db, repo, digest, *output == "cyclonedx")
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis scan: %v\n", err)
 		return 1
@@ -106,6 +114,11 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		_ = enc.Encode(map[string]any{"image": fs.Arg(0), "digest": digest, "manifests": targets})
 	case "sarif":
 		_ = json.NewEncoder(stdout).Encode(sarifOf(fs.Arg(0), targets))
+	case "cyclonedx":
+		if err := writeCycloneDX(stdout, fs.Arg(0), digest, targets); err != nil {
+			fmt.Fprintf(stderr, "portcullis scan: writing the SBOM: %v\n", err)
+			return 1
+		}
 	default:
 		printScanTable(stdout, fs.Arg(0), digest, targets)
 	}
@@ -119,6 +132,14 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+func validScanOutput(o string) bool {
+	switch o {
+	case "table", "json", "sarif", "cyclonedx":
+		return true
+	}
+	return false
 }
 
 // openScanTarget resolves IMAGE to a reader, repository and manifest digest.
@@ -161,8 +182,9 @@ func openScanTarget(ctx context.Context, ref string, insecure bool, user, passwo
 	return c, repo, desc.Digest, nil
 }
 
-// scanImage scans the manifest digest, or each platform manifest of an index.
-func scanImage(ctx context.Context, reader scanReader, dbDir, repo, digest string) ([]scanTarget, error) {
+// scanImage scans the manifest digest, or each platform manifest of an index; with
+// withPackages it also keeps each manifest's packages and distro (for an SBOM).
+func scanImage(ctx context.Context, reader scanReader, dbDir, repo, digest string, withPackages bool) ([]scanTarget, error) {
 	scanner := gate.NewScanner(reader, cache.NewFlight(cache.NewMemory(256<<20)), dbDir)
 	body, _, err := reader.Manifest(ctx, repo, digest)
 	if err != nil {
@@ -184,7 +206,7 @@ func scanImage(ctx context.Context, reader scanReader, dbDir, repo, digest strin
 			if err != nil {
 				return nil, err
 			}
-			t, err := scanOne(ctx, scanner, reader, repo, m.Digest, child)
+			t, err := scanOne(ctx, scanner, reader, repo, m.Digest, child, withPackages)
 			if err != nil {
 				return nil, err
 			}
@@ -195,16 +217,25 @@ func scanImage(ctx context.Context, reader scanReader, dbDir, repo, digest strin
 		}
 		return out, nil
 	}
-	t, err := scanOne(ctx, scanner, reader, repo, digest, body)
+	t, err := scanOne(ctx, scanner, reader, repo, digest, body, withPackages)
 	return []scanTarget{t}, err
 }
 
-func scanOne(ctx context.Context, scanner *gate.Scanner, reader scanReader, repo, digest string, manifest []byte) (scanTarget, error) {
+func scanOne(ctx context.Context, scanner *gate.Scanner, reader scanReader, repo, digest string, manifest []byte, withPackages bool) (scanTarget, error) {
 	rep, err := scanner.Scan(ctx, repo, digest, manifest)
 	if err != nil {
 		return scanTarget{}, err
 	}
 	t := scanTarget{Digest: digest, Report: rep}
+	if withPackages {
+		// The layers were analysed by Scan just now; this reads them from its cache.
+		layers, err := scanner.Layers(ctx, repo, manifest)
+		if err != nil {
+			return t, err
+		}
+		img := layer.Squash(layers.Layers)
+		t.packages, t.distro = img.Packages, img.Distro
+	}
 	var m struct {
 		Config struct {
 			Digest string `json:"digest"`

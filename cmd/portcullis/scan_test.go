@@ -1,18 +1,33 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/uuid"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/portcullis-dev/portcullis/internal/scantest"
+	"github.com/portcullis-dev/portcullis/scan/inventory"
+	"github.com/portcullis-dev/portcullis/scan/layer"
+	"github.com/portcullis-dev/portcullis/scan/match"
 )
 
 // vulnerableLayout writes an OCI layout holding one image (tag 1.0.0) whose layer carries
@@ -103,5 +118,478 @@ func TestScanCommand(t *testing.T) {
 	}
 	if code, _, _ := run("--output", "yaml", "oci:"+dir); code != 2 {
 		t.Errorf("bad --output: exit %d, want 2", code)
+	}
+}
+
+// filesLayer is a layer (gzip'd tar) holding the files, path to content.
+func filesLayer(t *testing.T, files map[string]string) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(files[n])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// debianLayer holds a Debian 12 os-release and a dpkg database with two packages, one
+// built from a differently named source package.
+func debianLayer(t *testing.T) v1.Layer {
+	return filesLayer(t, map[string]string{
+		"etc/os-release": "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+		"var/lib/dpkg/status": "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u5\n\n" +
+			"Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\n",
+	})
+}
+
+// cdxDoc is the part of a CycloneDX document the tests read.
+type cdxDoc struct {
+	BOMFormat    string `json:"bomFormat"`
+	SpecVersion  string `json:"specVersion"`
+	SerialNumber string `json:"serialNumber"`
+	Version      int    `json:"version"`
+	Metadata     struct {
+		Timestamp string       `json:"timestamp"`
+		Component cdxComponent `json:"component"`
+		Tools     struct {
+			Components []cdxComponent `json:"components"`
+		} `json:"tools"`
+	} `json:"metadata"`
+	Components   []cdxComponent `json:"components"`
+	Dependencies []struct {
+		Ref       string   `json:"ref"`
+		DependsOn []string `json:"dependsOn"`
+	} `json:"dependencies"`
+	Vulnerabilities []struct {
+		ID     string `json:"id"`
+		Source struct {
+			Name string `json:"name"`
+			URL  string `json:"url"`
+		} `json:"source"`
+		Ratings []struct {
+			Severity string   `json:"severity"`
+			Score    *float64 `json:"score"`
+			Vector   string   `json:"vector"`
+			Method   string   `json:"method"`
+		} `json:"ratings"`
+		Recommendation string `json:"recommendation"`
+		Affects        []struct {
+			Ref      string `json:"ref"`
+			Versions []struct {
+				Version string `json:"version"`
+				Status  string `json:"status"`
+			} `json:"versions"`
+		} `json:"affects"`
+		Properties []cdxProperty `json:"properties"`
+	} `json:"vulnerabilities"`
+}
+
+type cdxComponent struct {
+	BOMRef     string         `json:"bom-ref"`
+	Type       string         `json:"type"`
+	Name       string         `json:"name"`
+	Version    string         `json:"version"`
+	PURL       string         `json:"purl"`
+	Properties []cdxProperty  `json:"properties"`
+	Components []cdxComponent `json:"components"`
+	Evidence   struct {
+		Occurrences []struct {
+			Location string `json:"location"`
+		} `json:"occurrences"`
+	} `json:"evidence"`
+}
+
+type cdxProperty struct{ Name, Value string }
+
+func (c cdxComponent) prop(name string) string {
+	for _, p := range c.Properties {
+		if p.Name == name {
+			return p.Value
+		}
+	}
+	return ""
+}
+
+var serialRE = regexp.MustCompile(`^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// checkCycloneDX validates raw against the CycloneDX 1.6 JSON schema (the copy the
+// cyclonedx-go module ships) and checks what the schema cannot: bomFormat, specVersion,
+// a random-UUID serial number, bom-refs unique across the document and every reference
+// (affects, dependencies) naming one. It returns the decoded document and every
+// component by bom-ref.
+func checkCycloneDX(t *testing.T, raw []byte) (cdxDoc, map[string]cdxComponent) {
+	t.Helper()
+	validateCycloneDXSchema(t, raw)
+	var doc cdxDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("SBOM is not JSON: %v\n%s", err, raw)
+	}
+	if doc.BOMFormat != "CycloneDX" || doc.SpecVersion != "1.6" || doc.Version != 1 {
+		t.Errorf("bomFormat %q specVersion %q version %d, want CycloneDX 1.6 version 1", doc.BOMFormat, doc.SpecVersion, doc.Version)
+	}
+	if !serialRE.MatchString(doc.SerialNumber) {
+		t.Errorf("serialNumber %q is not urn:uuid:<random UUID>", doc.SerialNumber)
+	}
+	if len(doc.Metadata.Tools.Components) != 1 || doc.Metadata.Tools.Components[0].Name != "portcullis" {
+		t.Errorf("metadata.tools = %+v, want portcullis", doc.Metadata.Tools)
+	}
+	refs := map[string]cdxComponent{}
+	var walk func([]cdxComponent)
+	walk = func(cs []cdxComponent) {
+		for _, c := range cs {
+			if c.BOMRef == "" {
+				t.Errorf("component %s@%s has no bom-ref", c.Name, c.Version)
+			} else if _, dup := refs[c.BOMRef]; dup {
+				t.Errorf("bom-ref %q is not unique", c.BOMRef)
+			}
+			refs[c.BOMRef] = c
+			walk(c.Components)
+		}
+	}
+	walk([]cdxComponent{doc.Metadata.Component})
+	walk(doc.Components)
+	for _, v := range doc.Vulnerabilities {
+		if len(v.Affects) == 0 {
+			t.Errorf("vulnerability %s affects nothing", v.ID)
+		}
+		for _, a := range v.Affects {
+			if _, ok := refs[a.Ref]; !ok {
+				t.Errorf("vulnerability %s affects %q, which is no component", v.ID, a.Ref)
+			}
+		}
+	}
+	for _, d := range doc.Dependencies {
+		for _, r := range append([]string{d.Ref}, d.DependsOn...) {
+			if _, ok := refs[r]; !ok {
+				t.Errorf("dependency ref %q is no component", r)
+			}
+		}
+	}
+	return doc, refs
+}
+
+// validateCycloneDXSchema validates raw against bom-1.6.schema.json as shipped in the
+// cyclonedx-go module (with the SPDX and JSF schemas it refers to).
+func validateCycloneDXSchema(t *testing.T, raw []byte) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/CycloneDX/cyclonedx-go").Output()
+	if err != nil {
+		t.Fatalf("locating the cyclonedx-go module: %v", err)
+	}
+	dir := filepath.Join(strings.TrimSpace(string(out)), "schema")
+	c := jsonschema.NewCompiler()
+	for file, id := range map[string]string{
+		"bom-1.6.schema.json":   "http://cyclonedx.org/schema/bom-1.6.schema.json",
+		"spdx.schema.json":      "http://cyclonedx.org/schema/spdx.schema.json",
+		"jsf-0.82.schemax.json": "http://cyclonedx.org/schema/jsf-0.82.schema.json",
+	} {
+		f, err := os.Open(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := jsonschema.UnmarshalJSON(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if err := c.AddResource(id, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sch, err := c.Compile("http://cyclonedx.org/schema/bom-1.6.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Errorf("the SBOM does not validate against the CycloneDX 1.6 schema: %v", err)
+	}
+}
+
+func TestScanCycloneDX(t *testing.T) {
+	dbDir := scantest.GoDB(t)
+	bin := scantest.VulnerableGoBinary(t)
+	goLayer := scantest.FileLayer(t, "app/svc", bin)
+	debLayer := debianLayer(t)
+	img, err := mutate.AppendLayers(empty.Image, debLayer, goLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	goDiffID, err := goLayer.DiffID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	debDiffID, err := debLayer.DiffID()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errs bytes.Buffer
+	if code := run([]string{"scan", "--db", dbDir, "--output", "cyclonedx", "oci:" + dir + ":1.0.0"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs.String())
+	}
+	doc, refs := checkCycloneDX(t, out.Bytes())
+
+	root := doc.Metadata.Component
+	if root.Type != "container" || root.Name != "oci" || root.Version != digest.String() || root.BOMRef != digest.String() {
+		t.Errorf("metadata.component = %+v, want container oci version %s", root, digest)
+	}
+	byPURL := map[string]cdxComponent{}
+	for _, c := range doc.Components {
+		byPURL[c.PURL] = c
+	}
+	text, ok := byPURL["pkg:golang/golang.org/x/text@v0.3.5"]
+	if !ok {
+		t.Fatalf("no component with purl pkg:golang/golang.org/x/text@v0.3.5 among %v", keys(byPURL))
+	}
+	if text.Type != "library" || text.Name != "golang.org/x/text" || text.Version != "v0.3.5" ||
+		text.prop("portcullis:layer:diffID") != goDiffID.String() || text.prop("portcullis:path") != "/app/svc" ||
+		len(text.Evidence.Occurrences) != 1 || text.Evidence.Occurrences[0].Location != "/app/svc" {
+		t.Errorf("x/text component = %+v, want library v0.3.5 from /app/svc in layer %s", text, goDiffID)
+	}
+	if _, ok := byPURL["pkg:golang/stdlib@v"+strings.TrimPrefix(runtime.Version(), "go")]; !ok {
+		t.Errorf("no stdlib component for %s among %v", runtime.Version(), keys(byPURL))
+	}
+	ssl, ok := byPURL["pkg:deb/debian/libssl3@3.0.11-1~deb12u2?distro=debian-12"]
+	if !ok {
+		t.Fatalf("no Debian libssl3 component among %v", keys(byPURL))
+	}
+	if ssl.prop("portcullis:layer:diffID") != debDiffID.String() || ssl.prop("portcullis:path") != "/var/lib/dpkg/status" ||
+		ssl.prop("portcullis:source:name") != "openssl" {
+		t.Errorf("libssl3 component = %+v, want source openssl from /var/lib/dpkg/status in layer %s", ssl, debDiffID)
+	}
+	if _, ok := byPURL["pkg:deb/debian/base-files@12.4%2Bdeb12u5?distro=debian-12"]; !ok {
+		t.Errorf("no Debian base-files component among %v", keys(byPURL))
+	}
+	if os, ok := refs["os:debian@12"]; !ok || os.Type != "operating-system" {
+		t.Errorf("no operating-system component debian 12: %+v", os)
+	}
+
+	// The x/text advisories, each with its fix, affecting the x/text component.
+	wantFix := map[string]string{"GO-2021-0113": "0.3.7", "GO-2022-1059": "0.3.8"}
+	for _, v := range doc.Vulnerabilities {
+		fix, ok := wantFix[v.ID]
+		if !ok {
+			continue
+		}
+		delete(wantFix, v.ID)
+		if len(v.Affects) != 1 || v.Affects[0].Ref != text.BOMRef {
+			t.Errorf("%s affects %+v, want the x/text component %q", v.ID, v.Affects, text.BOMRef)
+			continue
+		}
+		vs := v.Affects[0].Versions
+		if len(vs) != 2 || vs[0].Version != "v0.3.5" || vs[0].Status != "affected" || vs[1].Version != "v"+fix || vs[1].Status != "unaffected" {
+			t.Errorf("%s versions = %+v, want v0.3.5 affected, v%s unaffected", v.ID, vs, fix)
+		}
+		if !strings.Contains(v.Recommendation, "to v"+fix) {
+			t.Errorf("%s recommendation %q does not name the fix %s", v.ID, v.Recommendation, fix)
+		}
+		if v.Source.Name != "Go Vulnerability Database" || v.Source.URL != "https://osv.dev/vulnerability/"+v.ID {
+			t.Errorf("%s source = %+v", v.ID, v.Source)
+		}
+		var fixProp string
+		for _, p := range v.Properties {
+			if p.Name == "portcullis:fixedVersion" {
+				fixProp = p.Value
+			}
+		}
+		if fixProp != fix {
+			t.Errorf("%s portcullis:fixedVersion = %q, want %s", v.ID, fixProp, fix)
+		}
+		// Go advisories state no severity: the rating says so, and claims no method.
+		if len(v.Ratings) != 1 || v.Ratings[0].Severity != "unknown" || v.Ratings[0].Method != "" || v.Ratings[0].Score != nil {
+			t.Errorf("%s ratings = %+v, want one of unknown severity, no method or score", v.ID, v.Ratings)
+		}
+	}
+	if len(wantFix) != 0 {
+		t.Errorf("SBOM lacks the vulnerabilities %v", wantFix)
+	}
+	if len(doc.Dependencies) != 1 || doc.Dependencies[0].Ref != root.BOMRef || len(doc.Dependencies[0].DependsOn) != len(doc.Components) {
+		t.Errorf("dependencies = %+v, want the image depending on its %d components", doc.Dependencies, len(doc.Components))
+	}
+}
+
+func TestScanCycloneDXIndex(t *testing.T) {
+	dbDir := scantest.GoDB(t)
+	bin := scantest.VulnerableGoBinary(t)
+	paths := map[string]string{"amd64": "app/svc", "arm64": "opt/tool"}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	digests := map[string]string{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := mutate.AppendLayers(empty.Image, scantest.FileLayer(t, paths[arch], bin))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := img.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[arch] = d.String()
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idxDigest, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "multi")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "2.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+
+	var out, errs bytes.Buffer
+	if code := run([]string{"scan", "--db", dbDir, "--output", "cyclonedx", "oci:" + dir + ":2.0.0"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs.String())
+	}
+	doc, refs := checkCycloneDX(t, out.Bytes())
+	if doc.Metadata.Component.Version != idxDigest.String() {
+		t.Errorf("metadata.component.version = %q, want the index digest %s", doc.Metadata.Component.Version, idxDigest)
+	}
+	if len(doc.Components) != 2 {
+		t.Fatalf("%d top-level components, want one per platform", len(doc.Components))
+	}
+	textRefs := map[string]bool{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		pc, ok := refs[digests[arch]]
+		if !ok || pc.Type != "container" || pc.Version != digests[arch] || pc.prop("portcullis:platform") != "linux/"+arch {
+			t.Errorf("platform %s component = %+v", arch, pc)
+			continue
+		}
+		found := false
+		for _, c := range pc.Components {
+			if c.PURL == "pkg:golang/golang.org/x/text@v0.3.5" {
+				found = true
+				textRefs[c.BOMRef] = true
+				if c.prop("portcullis:path") != "/"+paths[arch] {
+					t.Errorf("%s x/text path %q, want /%s", arch, c.prop("portcullis:path"), paths[arch])
+				}
+			}
+		}
+		if !found {
+			t.Errorf("platform %s has no nested x/text component", arch)
+		}
+	}
+	affected := map[string]bool{}
+	for _, v := range doc.Vulnerabilities {
+		if v.ID == "GO-2022-1059" {
+			for _, a := range v.Affects {
+				affected[a.Ref] = true
+			}
+		}
+	}
+	if len(textRefs) != 2 || len(affected) != 2 {
+		t.Errorf("GO-2022-1059 affects %v, want both platforms' x/text components %v", affected, textRefs)
+	}
+	for r := range textRefs {
+		if !affected[r] {
+			t.Errorf("GO-2022-1059 does not affect %s", r)
+		}
+	}
+}
+
+func TestPURLs(t *testing.T) {
+	deb12 := layer.Distro{ID: "debian", VersionID: "12"}
+	alpine := layer.Distro{ID: "alpine", VersionID: "3.20.3"}
+	ubuntu := layer.Distro{ID: "ubuntu", VersionID: "22.04"}
+	for _, c := range []struct {
+		pkg    inventory.Package
+		distro layer.Distro
+		want   string
+	}{
+		{inventory.Package{Ecosystem: "Debian", Name: "libc6", Version: "2.36-9+deb12u4"}, deb12, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?distro=debian-12"},
+		{inventory.Package{Ecosystem: "Ubuntu", Name: "bash", Version: "5.1-6ubuntu1"}, ubuntu, "pkg:deb/ubuntu/bash@5.1-6ubuntu1?distro=ubuntu-22.04"},
+		{inventory.Package{Ecosystem: "Debian", Name: "bash", Version: "5.2"}, layer.Distro{}, "pkg:deb/debian/bash@5.2"},
+		{inventory.Package{Ecosystem: "Alpine", Name: "musl", Version: "1.2.5-r0"}, alpine, "pkg:apk/alpine/musl@1.2.5-r0?distro=alpine-3.20.3"},
+		{inventory.Package{Ecosystem: "Go", Name: "github.com/BurntSushi/toml", Version: "v1.3.2"}, deb12, "pkg:golang/github.com/BurntSushi/toml@v1.3.2"},
+		{inventory.Package{Ecosystem: "Go", Name: "stdlib", Version: "1.22.3"}, deb12, "pkg:golang/stdlib@v1.22.3"},
+		{inventory.Package{Ecosystem: "Go", Name: "example.com/app", Version: "(devel)"}, deb12, "pkg:golang/example.com/app"},
+		{inventory.Package{Ecosystem: "npm", Name: "@babel/core", Version: "7.24.0"}, deb12, "pkg:npm/%40babel/core@7.24.0"},
+		{inventory.Package{Ecosystem: "npm", Name: "lodash", Version: "4.17.20"}, deb12, "pkg:npm/lodash@4.17.20"},
+		{inventory.Package{Ecosystem: "PyPI", Name: "Typing_Extensions", Version: "4.9.0"}, deb12, "pkg:pypi/typing-extensions@4.9.0"},
+		{inventory.Package{Ecosystem: "Maven", Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1"}, deb12, "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"},
+	} {
+		if got := purlOf(c.pkg, c.distro); got != c.want {
+			t.Errorf("purlOf(%+v) = %q, want %q", c.pkg, got, c.want)
+		}
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestCycloneDXRatings(t *testing.T) {
+	pkg := inventory.Package{Ecosystem: "Debian", Name: "libssl3", Version: "3.0.11-1~deb12u2", SourceName: "openssl", Path: "/var/lib/dpkg/status", Layer: "sha256:1"}
+	target := scanTarget{Digest: "sha256:abc", packages: []inventory.Package{pkg}, distro: layer.Distro{ID: "debian", VersionID: "12"}}
+	target.Report.Findings = []match.Finding{
+		{Package: pkg, ID: "DSA-5764-1", Aliases: []string{"CVE-2024-5535"}, Severity: match.SeverityCritical, CVSS: 9.1,
+			CVSSVector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:H", Fixed: "3.0.14-1~deb12u1", Fixable: true},
+		{Package: pkg, ID: "DEBIAN-CVE-2024-0001", Severity: match.SeverityLow},
+	}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(cycloneDXOf("registry.example/team/app:1.0.0", "sha256:abc", []scanTarget{target}, time.Now(), uuid.New())); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := checkCycloneDX(t, buf.Bytes())
+	if len(doc.Vulnerabilities) != 2 {
+		t.Fatalf("%d vulnerabilities, want 2", len(doc.Vulnerabilities))
+	}
+	r := doc.Vulnerabilities[0].Ratings
+	if len(r) != 1 || r[0].Severity != "critical" || r[0].Score == nil || *r[0].Score != 9.1 || r[0].Method != "CVSSv31" || !strings.HasPrefix(r[0].Vector, "CVSS:3.1/AV:N") {
+		t.Errorf("DSA rating = %+v, want critical 9.1 CVSSv31 with its vector", r)
+	}
+	if v := doc.Vulnerabilities[0]; v.Source.Name != "Debian Security Tracker" || v.Recommendation != "Upgrade libssl3 from 3.0.11-1~deb12u2 to 3.0.14-1~deb12u1 or later." {
+		t.Errorf("DSA source %+v, recommendation %q", v.Source, v.Recommendation)
+	}
+	if r := doc.Vulnerabilities[1].Ratings; len(r) != 1 || r[0].Severity != "low" || r[0].Score != nil || r[0].Method != "" {
+		t.Errorf("word-only rating = %+v, want low with no score or method", r)
+	}
+	if v := doc.Vulnerabilities[1]; !strings.Contains(v.Recommendation, "No fixed version") || len(v.Affects[0].Versions) != 1 {
+		t.Errorf("unfixed vulnerability: recommendation %q, versions %+v", v.Recommendation, v.Affects[0].Versions)
+	}
+	want := "pkg:oci/app@sha256:abc?repository_url=registry.example%2Fteam%2Fapp&tag=1.0.0"
+	if c := doc.Metadata.Component; c.Name != "registry.example/team/app" || c.PURL != want {
+		t.Errorf("image component %q purl %q, want registry.example/team/app, %s", c.Name, c.PURL, want)
 	}
 }
