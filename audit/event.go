@@ -31,6 +31,19 @@ type Event struct {
 	// Exception and DaysLeft describe the exception of an exception.expiring event.
 	Exception *Exception `json:"exception,omitempty"`
 	DaysLeft  int        `json:"daysLeft,omitempty"`
+	// Service is the service that owns the repository: of the request, for a decision;
+	// of the exception's scope, for an exception.expiring event (when one service owns it).
+	Service *Service `json:"service,omitempty"`
+}
+
+// Service names the service that owns a repository, from the policy's services.
+type Service struct {
+	// Name is the service's name.
+	Name string `json:"name"`
+	// Team is the team that owns it.
+	Team string `json:"team"`
+	// Tier is its criticality (critical, high, medium, low), "" when not declared.
+	Tier string `json:"tier,omitempty"`
 }
 
 // Client identifies who made the request.

@@ -283,6 +283,9 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 	if undecided != nil {
 		e.Undecided = undecided.Error()
 	}
+	if sv := res.Decision.Service; sv != nil {
+		e.Service = &audit.Service{Name: sv.Name, Team: sv.Team, Tier: sv.Tier}
+	}
 	for _, r := range res.Decision.Results {
 		ar := audit.Result{Rule: r.Rule, Type: r.Type, Mode: string(r.Mode), Outcome: string(r.Outcome), Finding: r.Finding, Fix: r.Fix}
 		if r.EnforceFrom != nil {

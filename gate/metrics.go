@@ -9,9 +9,12 @@ import (
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
-// WithMeterProvider sets where the gate's metrics go: decisions by verdict, and the health
-// of exceptions (active per owner and repository, average age, extensions, and how often
-// an expired exception still matches what is pulled).
+// WithMeterProvider sets where the gate's metrics go: decisions by verdict and team, and
+// the health of exceptions (active per owner, repository, service and team, average age,
+// extensions, and how often an expired exception still matches what is pulled).
+//
+// Service, team and tier labels come from the policy's services, so their values are
+// bounded by the policy file; they are "" for repositories no service owns.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(g *Gate) { g.meter = mp }
 }
@@ -27,20 +30,20 @@ type instruments struct {
 func (g *Gate) newInstruments(mp metric.MeterProvider) error {
 	m := mp.Meter("github.com/portcullis-dev/portcullis/gate")
 	var err error
-	if g.inst.decisions, err = m.Int64Counter("portcullis.decisions", metric.WithDescription("Admission decisions, by action, environment and verdict.")); err != nil {
+	if g.inst.decisions, err = m.Int64Counter("portcullis.decisions", metric.WithDescription("Admission decisions, by action, environment, verdict and owning team.")); err != nil {
 		return err
 	}
-	if g.inst.excepted, err = m.Int64Counter("portcullis.exceptions.applied", metric.WithDescription("Failing results covered by an exception in force, by exception and owner.")); err != nil {
+	if g.inst.excepted, err = m.Int64Counter("portcullis.exceptions.applied", metric.WithDescription("Failing results covered by an exception in force, by exception, owner, and the service and team owning the repository.")); err != nil {
 		return err
 	}
-	if g.inst.overdue, err = m.Int64Counter("portcullis.exceptions.overdue.matches", metric.WithDescription("Failing results an expired exception would have covered, by exception and owner: overdue exceptions still matching what is pulled or pushed.")); err != nil {
+	if g.inst.overdue, err = m.Int64Counter("portcullis.exceptions.overdue.matches", metric.WithDescription("Failing results an expired exception would have covered, by exception, owner, and the service and team owning the repository: overdue exceptions still matching what is pulled or pushed.")); err != nil {
 		return err
 	}
-	active, err := m.Int64ObservableGauge("portcullis.exceptions.active", metric.WithDescription("Exceptions in force, by owner and repository scope."))
+	active, err := m.Int64ObservableGauge("portcullis.exceptions.active", metric.WithDescription("Exceptions in force, by owner, repository scope, and the service, team and tier owning that scope."))
 	if err != nil {
 		return err
 	}
-	expired, err := m.Int64ObservableGauge("portcullis.exceptions.expired", metric.WithDescription("Exceptions still in the policy but expired, by owner."))
+	expired, err := m.Int64ObservableGauge("portcullis.exceptions.expired", metric.WithDescription("Exceptions still in the policy but expired, by owner and the team owning their scope."))
 	if err != nil {
 		return err
 	}
@@ -54,28 +57,31 @@ func (g *Gate) newInstruments(mp metric.MeterProvider) error {
 	}
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		now := g.now()
-		type key struct{ owner, repo string }
-		act, exp := map[key]int64{}, map[string]int64{}
+		type key struct{ owner, repo, service, team, tier string }
+		type expKey struct{ owner, team string }
+		act, exp := map[key]int64{}, map[expKey]int64{}
 		var ages, n, ext int64
 		for _, e := range g.policy.Load().Exceptions() {
 			st := e.Status(now)
+			service, team, tier := scopeLabels(e)
 			switch st.State {
 			case policy.ExceptionActive:
-				act[key{e.Owner, e.Scope.Repository}]++
+				act[key{e.Owner, e.Scope.Repository, service, team, tier}]++
 				ages += int64(st.AgeDays)
 				n++
 			case policy.ExceptionExpired:
-				exp[e.Owner]++
+				exp[expKey{e.Owner, team}]++
 			}
 			if e.Extends != "" {
 				ext++
 			}
 		}
 		for k, v := range act {
-			o.ObserveInt64(active, v, metric.WithAttributes(attribute.String("owner", k.owner), attribute.String("repository", k.repo)))
+			o.ObserveInt64(active, v, metric.WithAttributes(attribute.String("owner", k.owner), attribute.String("repository", k.repo),
+				attribute.String("service", k.service), attribute.String("team", k.team), attribute.String("tier", k.tier)))
 		}
-		for owner, v := range exp {
-			o.ObserveInt64(expired, v, metric.WithAttributes(attribute.String("owner", owner)))
+		for k, v := range exp {
+			o.ObserveInt64(expired, v, metric.WithAttributes(attribute.String("owner", k.owner), attribute.String("team", k.team)))
 		}
 		if n > 0 {
 			o.ObserveFloat64(age, float64(ages)/float64(n))
@@ -91,14 +97,41 @@ func (g *Gate) count(ctx context.Context, action policy.Action, res Result) {
 	if g.inst.decisions == nil {
 		return
 	}
+	var service, team string
+	if sv := res.Decision.Service; sv != nil {
+		service, team = sv.Name, sv.Team
+	}
 	g.inst.decisions.Add(ctx, 1, metric.WithAttributes(attribute.String("action", string(action)),
-		attribute.String("environment", res.Decision.Environment), attribute.String("verdict", string(res.Verdict))))
+		attribute.String("environment", res.Decision.Environment), attribute.String("verdict", string(res.Verdict)),
+		attribute.String("team", team)))
 	for _, r := range res.Decision.Results {
 		if a := r.AppliedException; a != nil {
-			g.inst.excepted.Add(ctx, 1, metric.WithAttributes(attribute.String("exception", a.ID), attribute.String("owner", a.Owner)))
+			g.inst.excepted.Add(ctx, 1, metric.WithAttributes(attribute.String("exception", a.ID), attribute.String("owner", a.Owner),
+				attribute.String("service", service), attribute.String("team", team)))
 		}
 		if a := r.ExpiredException; a != nil {
-			g.inst.overdue.Add(ctx, 1, metric.WithAttributes(attribute.String("exception", a.ID), attribute.String("owner", a.Owner)))
+			g.inst.overdue.Add(ctx, 1, metric.WithAttributes(attribute.String("exception", a.ID), attribute.String("owner", a.Owner),
+				attribute.String("service", service), attribute.String("team", team)))
 		}
 	}
+}
+
+// scopeLabels are the service, team and tier labels of an exception: those of the one
+// service that owns its scope; for a glob reaching several services, only the team, when
+// they share one; "" for what no service owns.
+func scopeLabels(e policy.Exception) (service, team, tier string) {
+	switch len(e.Services) {
+	case 0:
+		return "", "", ""
+	case 1:
+		s := e.Services[0]
+		return s.Name, s.Team, s.Tier
+	}
+	team = e.Services[0].Team
+	for _, s := range e.Services[1:] {
+		if s.Team != team {
+			return "", "", ""
+		}
+	}
+	return "", team, ""
 }

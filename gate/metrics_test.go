@@ -2,9 +2,12 @@ package gate_test
 
 import (
 	"context"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -99,6 +102,95 @@ func TestExceptionHealthMetrics(t *testing.T) {
 		got, ok := sumOf(rm, c.name)
 		if !ok || got != c.want {
 			t.Errorf("%s = %v (present %v), want %v", c.name, got, ok, c.want)
+		}
+	}
+}
+
+// attrsOf returns, for each data point of the named metric, its attributes as
+// "key=value" joined by commas (keys sorted) and the point's value.
+func attrsOf(rm metricdata.ResourceMetrics, name string) map[string]float64 {
+	out := map[string]float64{}
+	add := func(set attribute.Set, v float64) {
+		var kv []string
+		for _, a := range set.ToSlice() {
+			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+		}
+		out[strings.Join(kv, ",")] += v
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					add(p.Attributes, float64(p.Value))
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					add(p.Attributes, float64(p.Value))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestExceptionMetricsByServiceAndTeam(t *testing.T) {
+	p, err := policy.Parse([]byte(servicesPolicy + `  - id: EXC-3
+    scope: {repository: payments/ledger, tag: latest, rules: [no-latest]}
+    reason: r
+    owner: carol@example.com
+    approvedBy: security@example.com
+    created: 2026-11-01
+    expires: 2026-11-15
+    closure: c
+  - id: EXC-4
+    scope: {repository: team/app, tag: latest, rules: [no-latest]}
+    reason: r
+    owner: dave@example.com
+    approvedBy: security@example.com
+    created: 2026-11-20
+    expires: 2026-12-04
+    closure: c
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) // EXC-1, 2 and 4 active, EXC-3 expired
+	g := gate.New(p, nil, &memSink{}, gate.WithClock(func() time.Time { return now }), gate.WithMeterProvider(mp))
+	for _, repo := range []string{"payments/api-worker", "payments/api", "team/app"} {
+		g.Admit(context.Background(), gate.Request{Action: policy.ActionPull, Repository: repo, Reference: "latest", Digest: digestA})
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want map[string]float64
+	}{
+		{"portcullis.exceptions.active", map[string]float64{
+			"owner=alice@example.com,repository=payments/api-worker,service=payments-api,team=payments,tier=critical": 1,
+			"owner=bob@example.com,repository=payments/**,service=,team=payments,tier=":                               1, // two services of one team
+			"owner=dave@example.com,repository=team/app,service=,team=,tier=":                                         1,
+		}},
+		{"portcullis.exceptions.expired", map[string]float64{"owner=carol@example.com,team=payments": 1}},
+		{"portcullis.decisions", map[string]float64{
+			"action=pull,environment=dev,team=payments,verdict=allow": 1, // payments/api-worker, excepted
+			"action=pull,environment=dev,team=payments,verdict=deny":  1, // payments/api
+			"action=pull,environment=dev,team=,verdict=allow":         1, // team/app, excepted
+		}},
+		{"portcullis.exceptions.applied", map[string]float64{
+			"exception=EXC-1,owner=alice@example.com,service=payments-api,team=payments": 1,
+			"exception=EXC-4,owner=dave@example.com,service=,team=":                      1,
+		}},
+	} {
+		if got := attrsOf(rm, c.name); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s:\n got %v\nwant %v", c.name, got, c.want)
 		}
 	}
 }

@@ -31,6 +31,10 @@ func (g *Gate) RemindExceptions(ctx context.Context) int {
 			Exception:      &audit.Exception{ID: e.ID, Owner: e.Owner, Expires: e.Expires.Format(time.DateOnly), Ticket: e.Ticket},
 			DaysLeft:       st.DaysLeft,
 		}
+		if len(e.Services) == 1 {
+			sv := e.Services[0]
+			ev.Service = &audit.Service{Name: sv.Name, Team: sv.Team, Tier: sv.Tier}
+		}
 		if err := g.audit.Record(ctx, ev); err != nil {
 			g.log.Error("exception reminder lost", slog.String("exception", e.ID), slog.String("error", err.Error()))
 			continue
