@@ -48,6 +48,9 @@ type Exception struct {
 	Ticket string `json:"ticket,omitempty"`
 	// Extends is the ID of the exception this one prolongs, "" if none.
 	Extends string `json:"extends,omitempty"`
+	// VEX, when set, is what the exception states about the vulnerabilities
+	// it names, for OpenVEX documents (portcullis exceptions vex).
+	VEX *ExceptionVEX `json:"vex,omitempty"`
 	// Services are the services owning repositories that the scope can
 	// match (see Policy.ServicesFor): one for a repository, possibly several
 	// for a glob, none when no service owns them.
@@ -86,6 +89,56 @@ type ExceptionScope struct {
 	Vulnerabilities []string `json:"vulnerabilities,omitempty"`
 	// Package restricts it to vulnerability findings in this package.
 	Package string `json:"package,omitempty"`
+}
+
+// VEX statuses (OpenVEX v0.2.0) an exception may state. The status
+// "fixed" is not one of them: a fixed vulnerability needs no exception.
+const (
+	// VEXNotAffected: the images in scope are not affected by the
+	// vulnerabilities; a justification or an impact statement says why.
+	VEXNotAffected = "not_affected"
+	// VEXAffected: they are affected; the action statement (by default the
+	// exception's closure) says what is being done about it.
+	VEXAffected = "affected"
+	// VEXUnderInvestigation: whether they are affected is not known yet.
+	VEXUnderInvestigation = "under_investigation"
+)
+
+var vexStatuses = []string{VEXNotAffected, VEXAffected, VEXUnderInvestigation}
+
+// VEX justifications (OpenVEX v0.2.0) for status not_affected.
+const (
+	// VEXComponentNotPresent: the vulnerable component is not in the image.
+	VEXComponentNotPresent = "component_not_present"
+	// VEXVulnerableCodeNotPresent: the component is, its vulnerable code is not.
+	VEXVulnerableCodeNotPresent = "vulnerable_code_not_present"
+	// VEXVulnerableCodeNotInExecutePath: the vulnerable code is present but never run.
+	VEXVulnerableCodeNotInExecutePath = "vulnerable_code_not_in_execute_path"
+	// VEXVulnerableCodeCannotBeControlledByAdversary: an attacker cannot
+	// reach or drive the vulnerable code.
+	VEXVulnerableCodeCannotBeControlledByAdversary = "vulnerable_code_cannot_be_controlled_by_adversary"
+	// VEXInlineMitigationsAlreadyExist: built-in protections prevent exploitation.
+	VEXInlineMitigationsAlreadyExist = "inline_mitigations_already_exist"
+)
+
+var vexJustifications = []string{VEXComponentNotPresent, VEXVulnerableCodeNotPresent, VEXVulnerableCodeNotInExecutePath,
+	VEXVulnerableCodeCannotBeControlledByAdversary, VEXInlineMitigationsAlreadyExist}
+
+// ExceptionVEX is the optional vex field of an exception that names
+// vulnerabilities: its statement about them in OpenVEX terms.
+type ExceptionVEX struct {
+	// Status is VEXNotAffected, VEXAffected or VEXUnderInvestigation.
+	Status string `json:"status"`
+	// Justification is, for VEXNotAffected, one of the OpenVEX
+	// justification labels (VEXComponentNotPresent, ...); "" when not given.
+	Justification string `json:"justification,omitempty"`
+	// Impact is, for VEXNotAffected, free text saying why the images are
+	// not affected (the statement's impact_statement); "" when not given.
+	Impact string `json:"impact,omitempty"`
+	// Action says what is done about the vulnerabilities (the statement's
+	// action_statement); "" when not given, when an affected statement
+	// uses the exception's closure.
+	Action string `json:"action,omitempty"`
 }
 
 // ExceptionState is where an exception is in its life at a moment.
@@ -222,6 +275,10 @@ func (e *exception) copy() Exception {
 	c.CompensatingControls = append([]string(nil), e.CompensatingControls...)
 	c.ExtendedBy = append([]string(nil), e.ExtendedBy...)
 	c.Services = append([]ServiceRef(nil), e.Services...)
+	if e.VEX != nil {
+		v := *e.VEX
+		c.VEX = &v
+	}
 	return c
 }
 

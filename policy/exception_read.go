@@ -36,9 +36,10 @@ type exception struct {
 // The fields of an exception and of its scope, for messages.
 var (
 	exceptionKeys = []string{"id", "scope", "reason", "owner", "approvedBy", "created", "expires",
-		"severity", "compensatingControls", "closure", "ticket", "extends"}
+		"severity", "compensatingControls", "closure", "ticket", "extends", "vex"}
 	requiredExceptionKeys = []string{"id", "scope", "reason", "owner", "approvedBy", "created", "expires", "closure"}
 	scopeKeys             = []string{"repository", "tag", "digest", "rules", "vulnerabilities", "package"}
+	vexKeys               = []string{"status", "justification", "impact", "action"}
 )
 
 var (
@@ -112,6 +113,8 @@ func (r *reader) readException(path string, n *yaml.Node) (e exception, ok bool)
 				}
 				e.Severity = s
 			}
+		case "vex":
+			r.readVEX(&e, f)
 		case "compensatingControls":
 			for _, it := range r.strList(f.path, f.value) {
 				if strings.TrimSpace(it.value) == "" {
@@ -141,6 +144,90 @@ func (r *reader) readException(path string, n *yaml.Node) (e exception, ok bool)
 		}
 	}
 	return e, true
+}
+
+// readVEX reads an exception's vex field: a status, and for not_affected
+// a justification or an impact statement (or both), as OpenVEX requires.
+func (r *reader) readVEX(e *exception, vf field) {
+	fields, ok := r.mapping(vf.path, vf.value)
+	if !ok {
+		return
+	}
+	v := &ExceptionVEX{}
+	e.VEX = v
+	given := map[string]field{}
+	for _, f := range fields {
+		given[f.key] = f
+		switch f.key {
+		case "status":
+			s, ok := r.str(f.path, f.value)
+			switch {
+			case !ok:
+			case s == "fixed":
+				r.add(f.path, f.value, "a fixed vulnerability needs no exception: remove the exception once the images in scope are fixed")
+			case !oneOf(s, vexStatuses):
+				r.add(f.path, f.value, "unknown status %q (want %s)", s, orList(vexStatuses))
+			default:
+				v.Status = s
+			}
+		case "justification":
+			if s, ok := r.str(f.path, f.value); ok {
+				if !oneOf(s, vexJustifications) {
+					r.add(f.path, f.value, "unknown justification %q (want %s)", s, orList(vexJustifications))
+					continue
+				}
+				v.Justification = s
+			}
+		case "impact":
+			if s, ok := r.text(f); ok {
+				v.Impact = s
+			} else {
+				r.add(f.path, f.value, "empty: say why the images are not affected, or remove the field")
+			}
+		case "action":
+			if s, ok := r.text(f); ok {
+				v.Action = s
+			} else {
+				r.add(f.path, f.value, "empty: say what is done about the vulnerabilities, or remove the field")
+			}
+		default:
+			r.add(f.path, f.keyN, "unknown field: vex takes %s (line %d)", andList(vexKeys), f.keyN.Line)
+		}
+	}
+	if f, ok := given["status"]; !ok || isNull(r.resolve(f.value)) {
+		path, n := vf.path+".status", vf.value
+		if ok {
+			path, n = f.path, f.value
+		}
+		r.add(path, n, "required (want %s)", orList(vexStatuses))
+		return
+	}
+	if v.Status == "" {
+		return
+	}
+	if v.Status != VEXNotAffected {
+		for _, kw := range [][2]string{{"justification", "a justification"}, {"impact", "an impact statement"}} {
+			if f, ok := given[kw[0]]; ok {
+				what := kw[1]
+				r.add(f.path, f.keyN, "only a not_affected statement takes %s (it says why the images are not affected); this one is %s", what, v.Status)
+			}
+		}
+		return
+	}
+	_, hasJ := given["justification"]
+	_, hasI := given["impact"]
+	if !hasJ && !hasI {
+		r.add(vf.path, vf.value, "status not_affected needs a justification (%s) or an impact statement (impact) saying why the images are not affected",
+			orList(vexJustifications))
+	}
+}
+
+// orList joins "a", "a or b", "a, b or c".
+func orList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // text reads a scalar as trimmed text; ok is false when it is absent,

@@ -53,7 +53,7 @@ rules:
 
 // excKeys are the fields excYAML writes, in order.
 var excKeys = []string{"id", "scope", "reason", "owner", "approvedBy", "created", "expires",
-	"severity", "compensatingControls", "closure", "ticket", "extends"}
+	"severity", "compensatingControls", "closure", "ticket", "extends", "vex"}
 
 // excYAML writes one exception as a list item indented by indent spaces:
 // a valid one, with the fields of set replaced ("-" removes a field).
@@ -251,7 +251,7 @@ func TestExceptionValidation(t *testing.T) {
 			src:  inline(excYAML(2, map[string]string{"extra": "x", "scope": "{repository: team-a/api, rules: [no-latest], env: prod}"})),
 			want: []string{
 				"exceptions[0].scope.env: unknown field: a scope takes repository, tag, digest, rules, vulnerabilities and package (line 9)",
-				"exceptions[0].extra: unknown field: exceptions take id, scope, reason, owner, approvedBy, created, expires, severity, compensatingControls, closure, ticket and extends (line 16)",
+				"exceptions[0].extra: unknown field: exceptions take id, scope, reason, owner, approvedBy, created, expires, severity, compensatingControls, closure, ticket, extends and vex (line 16)",
 			},
 		},
 		{
@@ -328,8 +328,47 @@ func TestExceptionValidation(t *testing.T) {
 			},
 		},
 		{
+			name: "vex",
+			src: inline(
+				excYAML(2, map[string]string{"id": "A", "scope": vulnScope, "vex": "{status: not_affected}"}),
+				excYAML(2, map[string]string{"id": "B", "scope": vulnScope, "vex": "{status: fixed}"}),
+				excYAML(2, map[string]string{"id": "C", "scope": vulnScope, "vex": "{status: affected, justification: component_not_present, impact: gone}"}),
+				excYAML(2, map[string]string{"id": "D", "scope": vulnScope, "vex": `{justification: not_reachable, impact: " ", action: "", colour: red}`}),
+				excYAML(2, map[string]string{"id": "E", "vex": "{status: not_affected, justification: component_not_present}"}),
+				excYAML(2, map[string]string{"id": "F", "scope": `{repository: "team-a/**", vulnerabilities: [CVE-2026-1234]}`, "vex": "{status: not_affected, impact: not loaded}"}),
+				excYAML(2, map[string]string{"id": "G", "scope": vulnScope, "vex": "not_affected"}),
+				excYAML(2, map[string]string{"id": "H", "scope": vulnScope, "vex": "{status: ~, justification: component_not_present}"}),
+				excYAML(2, map[string]string{"id": "I", "scope": vulnScope, "vex": "{status: maybe}"}),
+			),
+			want: []string{
+				"exceptions[0].vex: status not_affected needs a justification (component_not_present, vulnerable_code_not_present, vulnerable_code_not_in_execute_path, vulnerable_code_cannot_be_controlled_by_adversary or inline_mitigations_already_exist) or an impact statement (impact) saying why the images are not affected",
+				"exceptions[1].vex.status: a fixed vulnerability needs no exception: remove the exception once the images in scope are fixed",
+				"exceptions[2].vex.justification: only a not_affected statement takes a justification (it says why the images are not affected); this one is affected",
+				"exceptions[2].vex.impact: only a not_affected statement takes an impact statement (it says why the images are not affected); this one is affected",
+				`exceptions[3].vex.justification: unknown justification "not_reachable" (want component_not_present, vulnerable_code_not_present, vulnerable_code_not_in_execute_path, vulnerable_code_cannot_be_controlled_by_adversary or inline_mitigations_already_exist)`,
+				"exceptions[3].vex.impact: empty: say why the images are not affected, or remove the field",
+				"exceptions[3].vex.action: empty: say what is done about the vulnerabilities, or remove the field",
+				"exceptions[3].vex.colour: unknown field: vex takes status, justification, impact and action (line 43)",
+				"exceptions[3].vex.status: required (want not_affected, affected or under_investigation)",
+				"exceptions[4].vex: a VEX statement is about vulnerabilities: list them in scope.vulnerabilities, or remove vex",
+				`exceptions[5].vex: scope.repository "team-a/**" is a pattern, but a VEX statement names the images it is about (as a pkg:oci purl): scope the exception to one repository, or remove vex`,
+				`exceptions[6].vex: want a mapping, got "not_affected"`,
+				"exceptions[7].vex.status: required (want not_affected, affected or under_investigation)",
+				`exceptions[8].vex.status: unknown status "maybe" (want not_affected, affected or under_investigation)`,
+			},
+		},
+		{
 			name: "valid",
 			src:  inline(excYAML(2, map[string]string{"severity": "critical", "compensatingControls": "[egress restricted]", "expires": "2026-12-20", "ticket": "SEC-1"})),
+		},
+		{
+			name: "valid vex",
+			src: inline(
+				excYAML(2, map[string]string{"id": "A", "scope": vulnScope, "vex": "{status: not_affected, justification: vulnerable_code_not_in_execute_path}"}),
+				excYAML(2, map[string]string{"id": "B", "scope": vulnScope, "vex": "{status: not_affected, impact: the parser is never fed input}"}),
+				excYAML(2, map[string]string{"id": "C", "scope": vulnScope, "vex": "{status: affected}"}),
+				excYAML(2, map[string]string{"id": "D", "scope": vulnScope, "vex": "{status: under_investigation, action: do not expose the admin port}"}),
+			),
 		},
 	}
 	for _, tt := range tests {
@@ -345,6 +384,25 @@ func TestExceptionValidation(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s\nsource:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"), tt.src)
 			}
 		})
+	}
+}
+
+// vulnScope is an exception scope naming a vulnerability.
+const vulnScope = "{repository: team-a/api, vulnerabilities: [CVE-2026-1234]}"
+
+func TestExceptionVEXIsKept(t *testing.T) {
+	p := mustParse(t, inline(
+		excYAML(2, map[string]string{"id": "A", "scope": vulnScope, "vex": "{status: not_affected, justification: component_not_present, impact: \" no libxml2 \"}"}),
+		excYAML(2, map[string]string{"id": "B"}),
+	))
+	es := p.Exceptions()
+	want := &ExceptionVEX{Status: VEXNotAffected, Justification: VEXComponentNotPresent, Impact: "no libxml2"}
+	if !reflect.DeepEqual(es[0].VEX, want) || es[1].VEX != nil {
+		t.Fatalf("VEX = %+v, %+v", es[0].VEX, es[1].VEX)
+	}
+	es[0].VEX.Status = VEXAffected
+	if p.Exceptions()[0].VEX.Status != VEXNotAffected {
+		t.Error("Exceptions() shares the VEX of the policy")
 	}
 }
 

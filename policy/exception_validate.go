@@ -7,7 +7,8 @@ import (
 
 // validateExceptions reports problems of exceptions that need the whole
 // policy: duplicate ids, unknown rules, dates against exceptionRules,
-// critical exceptions without compensating controls, self-approval and
+// critical exceptions without compensating controls, vex on a scope
+// without vulnerabilities or with a repository pattern, self-approval and
 // extends that name no exception or go round in a circle. It then links
 // extensions, sets reminder windows and drops the parse-time bookkeeping.
 func validateExceptions(r *reader, p *Policy) {
@@ -64,6 +65,15 @@ func validateExceptions(r *reader, p *Policy) {
 				path, n = f.path, f.value
 			}
 			r.add(path, n, "a critical exception needs at least one compensating control (such as \"egress restricted\")")
+		}
+		if e.VEX != nil && e.scope != nil {
+			f := e.fields["vex"]
+			switch {
+			case len(e.Scope.Vulnerabilities) == 0:
+				r.add(f.path, f.value, "a VEX statement is about vulnerabilities: list them in scope.vulnerabilities, or remove vex")
+			case strings.ContainsAny(e.Scope.Repository, "*?"):
+				r.add(f.path, f.value, "scope.repository %q is a pattern, but a VEX statement names the images it is about (as a pkg:oci purl): scope the exception to one repository, or remove vex", e.Scope.Repository)
+			}
 		}
 		if e.Owner != "" && strings.EqualFold(e.Owner, e.ApprovedBy) {
 			f := e.fields["approvedBy"]
