@@ -282,11 +282,13 @@ func (s *Scanner) layer(ctx context.Context, repo, digest, diffID string) (layer
 }
 
 // analyzeBlob analyses one layer blob read from r, whose compressed digest is digest: the
-// one place a blob is analysed, with the scanner's limits and every extractor. The caller
-// caches the result under the diffID it reports (cache.LayerKey with
+// one place a blob is analysed, with the scanner's limits, every extractor and the secret
+// search. The caller caches the result under the diffID it reports (cache.LayerKey with
 // layer.AnalyzerVersion); a result Analyze stopped early has no DiffID.
 func (s *Scanner) analyzeBlob(ctx context.Context, r io.Reader, digest string) (layer.Result, error) {
-	res, err := layer.Analyze(ctx, r, digest, s.limits, layer.DefaultExtractors(s.limits)...)
+	limits := s.limits
+	limits.Secrets = true
+	res, err := layer.Analyze(ctx, r, digest, limits, layer.DefaultExtractors(limits)...)
 	if err != nil {
 		return layer.Result{}, fmt.Errorf("analysing layer %s: %w", digest, err)
 	}

@@ -13,12 +13,14 @@ import (
 
 	"github.com/portcullis-dev/portcullis/scan/bytesize"
 	"github.com/portcullis-dev/portcullis/scan/inventory"
+	"github.com/portcullis-dev/portcullis/scan/secrets"
 )
 
-// AnalyzerVersion names what Analyze and the extractors of package inventory
-// find. Results cached under an older version must be recomputed; it changes
-// whenever either finds something different in the same layer.
-const AnalyzerVersion = "portcullis-layer/1"
+// AnalyzerVersion names what Analyze (with Limits.Secrets on), the extractors
+// of package inventory and the detectors of package secrets find. Results
+// cached under an older version must be recomputed; it changes whenever any of
+// them finds something different in the same layer.
+const AnalyzerVersion = "portcullis-layer/2+" + secrets.Version
 
 // ErrDigestMismatch is returned (wrapped) when a layer's bytes do not have the
 // expected digest.
@@ -28,8 +30,9 @@ var errTimeout = errors.New("layer analysis timed out")
 
 // Analyze reads one layer blob from r, gzip, zstd or plain tar as its first
 // bytes say, and returns what it holds. It reads the stream once and writes
-// nothing to disk; it holds in memory only the files an extractor wants, one at
-// a time, each up to limits.MaxFileBytes.
+// nothing to disk; it holds in memory only the files an extractor wants (or,
+// with limits.Secrets, the secret search), one at a time, each up to
+// limits.MaxFileBytes, and reads each of them once.
 //
 // It checks the compressed bytes against expectedDigest ("sha256:<hex>" or
 // "sha512:<hex>"; "" accepts any and reports the sha256 digest) and computes

@@ -76,15 +76,29 @@ func benchLayer(b *testing.B) ([]byte, int64) {
 
 func must(_ int, err error) error { return err }
 
-// BenchmarkAnalyzeVsGunzip runs the analyzer (default limits and extractors)
-// and a plain gunzip to io.Discard (klauspost gzip) over the same blob,
-// alternating, and reports the analyzer's throughput as a fraction of
-// gunzip's ("analyze/gunzip": 1 means as fast as decompressing alone) by wall
-// clock, and by CPU time ("cpu-analyze/gunzip": the analyzer decompresses on
-// one core while it hashes and walks the tar on another).
+// BenchmarkAnalyzeVsGunzip runs the analyzer (default limits and extractors,
+// without and with the secret search) and a plain gunzip to io.Discard
+// (klauspost gzip) over the same blob, alternating, and reports the analyzer's
+// throughput as a fraction of gunzip's ("analyze/gunzip": 1 means as fast as
+// decompressing alone) by wall clock, and by CPU time ("cpu-analyze/gunzip":
+// the analyzer decompresses on one core while it hashes and walks the tar on
+// another). The gate analyses with secrets=on.
 func BenchmarkAnalyzeVsGunzip(b *testing.B) {
 	blob, tarSize := benchLayer(b)
-	limits := layer.DefaultLimits()
+	for _, secrets := range []bool{false, true} {
+		name := "secrets=off"
+		if secrets {
+			name = "secrets=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			limits := layer.DefaultLimits()
+			limits.Secrets = secrets
+			benchAnalyzeVsGunzip(b, blob, tarSize, limits)
+		})
+	}
+}
+
+func benchAnalyzeVsGunzip(b *testing.B, blob []byte, tarSize int64, limits layer.Limits) {
 	extractors := layer.DefaultExtractors(limits)
 	digest := sha256Digest(blob)
 	var analyzeTime, gunzipTime, analyzeCPU, gunzipCPU time.Duration

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/scan/bytesize"
 	"github.com/portcullis-dev/portcullis/scan/inventory"
+	"github.com/portcullis-dev/portcullis/scan/secrets"
 )
 
 const (
@@ -34,6 +35,9 @@ type analyzer struct {
 	buf    []byte
 	head   [inventory.SniffLen]byte
 	wanted []inventory.Extractor
+	// secretAt counts this layer's Result.Secrets by path, so that a later
+	// entry at the same path marks them Replaced.
+	secretAt map[string]int
 }
 
 // entryRef is an index into Result.Files or Result.Links.
@@ -85,7 +89,8 @@ func (a *analyzer) entry(hdr *tar.Header, r io.Reader) error {
 	return nil
 }
 
-// regular reads a regular file if an extractor wants it or the analyzer keeps it.
+// regular reads a regular file if an extractor or the secret search wants it,
+// or the analyzer keeps it. A file several of them want is read once.
 func (a *analyzer) regular(p string, size int64, r io.Reader) error {
 	a.wanted = a.wanted[:0]
 	for _, e := range a.extractors {
@@ -94,7 +99,8 @@ func (a *analyzer) regular(p string, size int64, r io.Reader) error {
 		}
 	}
 	keep := path.Base(p) == "os-release" && size <= maxOSRelease
-	if len(a.wanted) == 0 && !keep {
+	secret := a.limits.Secrets && size <= a.limits.MaxFileBytes && secrets.Wants(p, size)
+	if len(a.wanted) == 0 && !keep && !secret {
 		return nil
 	}
 	head := a.head[:min(size, int64(len(a.head)))]
@@ -105,7 +111,7 @@ func (a *analyzer) regular(p string, size int64, r io.Reader) error {
 		s, ok := e.(inventory.Sniffer)
 		return ok && !s.WantsContent(p, size, head)
 	})
-	if len(a.wanted) == 0 && !keep {
+	if len(a.wanted) == 0 && !keep && !secret {
 		return nil
 	}
 	if size > a.limits.MaxFileBytes {
@@ -128,6 +134,9 @@ func (a *analyzer) regular(p string, size int64, r io.Reader) error {
 	}
 	if keep {
 		f.Data = bytes.Clone(data)
+	}
+	if secret {
+		a.findSecrets(p, data)
 	}
 	if len(f.Packages) > 0 || f.Data != nil || erred {
 		a.addFile(f)
@@ -206,7 +215,12 @@ func (a *analyzer) addLink(l Link) {
 }
 
 // forget drops this layer's earlier file or link at p: the later entry wins.
+// Secrets found in an earlier file at p stay, marked Replaced: the blob still
+// carries them.
 func (a *analyzer) forget(p string) {
+	if len(a.secretAt) > 0 && a.secretAt[p] > 0 {
+		a.replaced(p)
+	}
 	ref, ok := a.byPath[p]
 	if !ok {
 		return

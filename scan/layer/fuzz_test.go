@@ -40,6 +40,7 @@ func FuzzAnalyze(f *testing.F) {
 		MaxDepth:             2,
 		MaxZstdWindow:        1 << 20,
 		Timeout:              time.Minute,
+		Secrets:              true,
 	}
 	extractors := layer.DefaultExtractors(limits)
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -66,6 +67,9 @@ func FuzzAnalyze(f *testing.F) {
 			if f.Size > limits.MaxFileBytes && f.Data != nil {
 				t.Fatalf("%s: %d bytes kept", f.Path, f.Size)
 			}
+		}
+		for _, s := range res.Secrets {
+			inside(s.Path)
 		}
 		for _, l := range res.Links {
 			inside(l.Path)

@@ -23,6 +23,12 @@ type Limits struct {
 	MaxZstdWindow int64
 	// Timeout bounds the whole analysis.
 	Timeout time.Duration
+
+	// Secrets is not a bound but a switch: it makes Analyze search the files
+	// secrets.Wants accepts (at most secrets.MaxFileBytes each) for
+	// credentials, reported redacted in Result.Secrets. Off by default; a
+	// Result analysed with it off must not be cached under AnalyzerVersion.
+	Secrets bool
 }
 
 // DefaultLimits returns limits that fit large real images (8 GiB, a million

@@ -46,6 +46,11 @@ type Result struct {
 	// Errors are the files an extractor could not parse; they do not make the
 	// layer incomplete.
 	Errors []FileError `json:"errors,omitempty"`
+	// Secrets are the secrets found in the layer's files, redacted, in tar
+	// order, when Limits.Secrets is on: at most MaxSecrets of them.
+	Secrets []Secret `json:"secrets,omitempty"`
+	// SecretsOmitted counts the secrets found past MaxSecrets.
+	SecretsOmitted int `json:"secretsOmitted,omitempty"`
 
 	// Incomplete is set when the analysis reached a limit: the layer may hold
 	// more than Files say.

@@ -3,6 +3,7 @@ package secrets
 import (
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // match is one detector hit. It holds the raw secret only while a scan runs:
@@ -54,13 +55,16 @@ const maxHits = 2000
 
 // Scan returns the secrets in the contents of the file at path. A binary file
 // (a NUL byte in its first 8 KiB) is searched only for PEM private keys.
-// Scan does not keep data after it returns.
+// Scan does not keep data after it returns, nor change it: the caller may
+// reuse the buffer at once.
 func Scan(path string, data []byte) []Secret {
 	dets := textDetectors
 	if IsBinary(data) {
 		dets = []detector{pemDetector}
 	}
-	found := run(dets, string(data))
+	// Search the bytes in place, not a copy: a layer analysis scans every
+	// file it reads. run returns no string that shares their memory.
+	found := run(dets, unsafe.String(unsafe.SliceData(data), len(data)))
 	for i := range found {
 		found[i].Path = path
 	}
@@ -124,12 +128,14 @@ func run(dets []detector, text string) []Secret {
 	lines := newLineIndex(text)
 	out := make([]Secret, 0, len(kept))
 	for _, k := range kept {
+		// Clone what a detector may have cut from text: Scan's text is the
+		// caller's buffer, which it will overwrite.
 		out = append(out, Secret{
 			Type:       k.typ,
 			Line:       lines.line(k.start),
-			Redacted:   k.redacted,
+			Redacted:   strings.Clone(k.redacted),
 			Confidence: k.conf,
-			Note:       k.note,
+			Note:       strings.Clone(k.note),
 		})
 	}
 	return out
