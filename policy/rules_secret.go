@@ -32,20 +32,28 @@ func (ru *rule) evaluateSecret(in Input) (Outcome, string, string) {
 		return OutcomePass, "an image index: its platform manifests are checked on their own", ""
 	}
 	var found []string
+	inLayers, inConfig := false, false
 	for _, s := range ev.Secrets {
 		if len(ru.SecretTypes) > 0 && !oneOf(s.Type, ru.SecretTypes) {
 			continue
 		}
-		d := s.Type + " in " + s.Location
+		d := s.Type + " in " + s.Where()
 		if s.Excerpt != "" {
 			d += " (" + s.Excerpt + ")"
 		}
 		found = append(found, d)
+		if s.Layer != "" {
+			inLayers = true
+		} else {
+			inConfig = true
+		}
 	}
 	if len(found) == 0 {
 		where := "the image configuration and layers"
 		if !ev.LayersScanned {
 			where = "the image configuration (Env, labels, build history; layer files are not searched yet)"
+		} else if ev.LayersIncomplete != "" {
+			where += " (not every layer file was searched: " + ev.LayersIncomplete + ")"
 		}
 		return OutcomePass, "no secrets in " + where, ""
 	}
@@ -53,6 +61,13 @@ func (ru *rule) evaluateSecret(in Input) (Outcome, string, string) {
 	if n > maxSecretsListed {
 		found = append(found[:maxSecretsListed], fmt.Sprintf("and %d more", n-maxSecretsListed))
 	}
-	return OutcomeFail, fmt.Sprintf("%d secret(s): %s", n, strings.Join(found, "; ")),
-		"remove them from the image (ENV and build arguments end up in its configuration), rotate them, and pass secrets at run time instead"
+	var fix []string
+	if inLayers {
+		fix = append(fix, "remove the file in the Dockerfile stage that adds it and rotate the credential; "+
+			"deleting it in a later layer does not remove it from the image (use a build secret, RUN --mount=type=secret, for what a build needs)")
+	}
+	if inConfig {
+		fix = append(fix, "remove secrets from the image configuration (ENV and build arguments end up in it), rotate them, and pass secrets at run time instead")
+	}
+	return OutcomeFail, fmt.Sprintf("%d secret(s): %s", n, strings.Join(found, "; ")), strings.Join(fix, "; ")
 }
