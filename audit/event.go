@@ -28,6 +28,9 @@ type Event struct {
 	// environment's fail mode resolved it.
 	Undecided string `json:"undecided,omitempty"`
 	FailMode  string `json:"failMode,omitempty"`
+	// Vulnerabilities, for a decision on a scanned image, names the baseline its findings
+	// were compared with and lists the new findings apart from the inherited ones.
+	Vulnerabilities *Vulnerabilities `json:"vulnerabilities,omitempty"`
 	// Exception and DaysLeft describe the exception of an exception.expiring event.
 	Exception *Exception `json:"exception,omitempty"`
 	DaysLeft  int        `json:"daysLeft,omitempty"`

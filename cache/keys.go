@@ -23,6 +23,10 @@ const (
 	KindAccess    = "access"    // the upstream recently let a credential pull from a repository
 	KindCoverage  = "coverage"  // a platform manifest belongs to a signed index
 	KindImage     = "image"     // what an image's configuration shows (user, labels, secrets)
+	KindLayers    = "layers"    // an image seen with exactly these layers, for baselines
+	KindPrevious  = "previous"  // a repository's last accepted push
+	KindBaseline  = "baseline"  // the baseline an image was judged against
+	KindFirstSeen = "firstseen" // when a vulnerability was first seen in a repository
 	KindLock      = "lock"      // Flight lock guarding another key
 	KindOther     = "other"     // any key not built here (metrics only)
 )
@@ -100,6 +104,38 @@ func ImageKey(configDigest, analyzerVersion string) string {
 	return build(KindImage, digestPart(configDigest), part(analyzerVersion))
 }
 
+// LayersKey names the image (repository and digest) last seen whose layers, in order, are
+// summarised by layersHash (see LayersHash).
+func LayersKey(layersHash string) string {
+	return build(KindLayers, digestPart(layersHash))
+}
+
+// LayersHash summarises an ordered list of layer digests as "sha256:<hex>"; unlike
+// ArtifactsHash, order matters and nothing is removed.
+func LayersHash(digests []string) string {
+	h := sha256.New()
+	for _, s := range digests {
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// PreviousKey names the last push to repository repo that the gateway accepted.
+func PreviousKey(repo string) string {
+	return build(KindPrevious, part(repo))
+}
+
+// BaselineKey names the baseline that the push of digest to repo was judged against.
+func BaselineKey(repo, digest string) string {
+	return build(KindBaseline, part(repo), digestPart(digest))
+}
+
+// FirstSeenKey names when vulnerability advisoryID was first seen in an image of repo.
+func FirstSeenKey(repo, advisoryID string) string {
+	return build(KindFirstSeen, part(repo), part(advisoryID))
+}
+
 // LockKey names the Flight lock that guards the computation of key.
 func LockKey(key string) string {
 	return Prefix + KindLock + ":" + key
@@ -113,7 +149,8 @@ func KindOf(key string) string {
 	}
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
-	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage, KindLock:
+	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage,
+		KindLayers, KindPrevious, KindBaseline, KindFirstSeen, KindLock:
 		return kind
 	}
 	return KindOther

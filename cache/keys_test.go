@@ -25,6 +25,10 @@ func TestKeysGolden(t *testing.T) {
 		{LockKey(ManifestKey(dg1)), "portcullis:v1:lock:portcullis:v1:manifest:" + dg1},
 		{TagKey("a:b", "50%"), "portcullis:v1:tag:a%3Ab:50%25"},
 		{ManifestKey("not:a:digest"), "portcullis:v1:manifest:not%3Aa%3Adigest"},
+		{PreviousKey("team/app"), "portcullis:v1:previous:team/app"},
+		{BaselineKey("team/app", dg1), "portcullis:v1:baseline:team/app:" + dg1},
+		{FirstSeenKey("team/app", "DSA-5764-1"), "portcullis:v1:firstseen:team/app:DSA-5764-1"},
+		{FirstSeenKey("a:b", "x:y"), "portcullis:v1:firstseen:a%3Ab:x%3Ay"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -46,6 +50,21 @@ func TestKeysAreUnambiguous(t *testing.T) {
 		if p[0] == p[1] {
 			t.Errorf("two different inputs build the same key %s", p[0])
 		}
+	}
+}
+
+func TestLayersHash(t *testing.T) {
+	a := LayersHash([]string{dg1, dg2})
+	if !regexp.MustCompile(`^sha256:[0-9a-f]{64}$`).MatchString(a) {
+		t.Fatalf("hash = %s", a)
+	}
+	for _, other := range [][]string{{dg2, dg1}, {dg1}, {dg1, dg2, dg2}, {dg1 + dg2}, nil} {
+		if LayersHash(other) == a {
+			t.Errorf("layers %v hash like [dg1 dg2]", other)
+		}
+	}
+	if LayersKey(a) != "portcullis:v1:layers:"+a {
+		t.Errorf("key = %s", LayersKey(a))
 	}
 }
 
@@ -80,6 +99,10 @@ func TestKeySchemaMatchesBuilders(t *testing.T) {
 		KindAccess:    AccessKey("team/app", "Basic Y2k6cHc="),
 		KindCoverage:  CoverageKey("team/app", dg1),
 		KindImage:     ImageKey(dg1, "config/1"),
+		KindLayers:    LayersKey(LayersHash([]string{dg1, dg2})),
+		KindPrevious:  PreviousKey("team/app"),
+		KindBaseline:  BaselineKey("team/app", dg1),
+		KindFirstSeen: FirstSeenKey("team/app", "CVE-2024-5535"),
 		KindLock:      LockKey(FindingsKey(dg1, "r1")),
 	}
 	schema := KeySchema()

@@ -42,10 +42,14 @@ type Gate struct {
 	scanner VulnerabilityScanner
 	// pullScanWait is how long a pull waits for a scan before the fail mode applies.
 	pullScanWait time.Duration
-	// coverage tracks platform manifests of signed indexes.
+	// coverage tracks platform manifests of signed indexes; its store (the shared cache)
+	// also keeps the sightings baselines and fix timelines need.
 	coverage *coverage
 	meter    metric.MeterProvider
 	inst     instruments
+
+	// firstSeenMemo remembers first sightings of vulnerabilities read from the shared cache.
+	firstSeenMemo *cache.Memory
 }
 
 // Option sets an optional Gate setting.
@@ -60,7 +64,7 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gate) { g.log = l } }
 // New returns a Gate enforcing p, resolving tags through tags and recording to rec.
 func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate {
 	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default(), pullScanWait: 20 * time.Second,
-		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}}
+		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}, firstSeenMemo: cache.NewMemory(4 << 20)}
 	for _, o := range opts {
 		o(g)
 	}
@@ -117,6 +121,20 @@ type Result struct {
 	// the decision needed: relay it to the client instead of deciding.
 	Challenge *Challenge
 	Decision  policy.Decision
+	// Vulnerabilities is the vulnerability evidence the decision was made on, nil when none
+	// was gathered: its Baseline names the image the findings were compared with (nil when
+	// none was found; BaselineNote says why), and each finding says whether it is inherited
+	// from it and when it was first seen in the repository.
+	Vulnerabilities *policy.VulnerabilityEvidence
+}
+
+// Baseline is the image the decision's vulnerability findings were compared with, nil when
+// none was found or the image was not scanned.
+func (r Result) Baseline() *policy.Baseline {
+	if r.Vulnerabilities == nil {
+		return nil
+	}
+	return r.Vulnerabilities.Baseline
 }
 
 // Challenge is an upstream authentication challenge to relay to the client.
@@ -156,7 +174,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if len(got.signedBy) > 0 && dec.Verdict != policy.VerdictDeny {
 		g.coverage.recordIndex(ctx, req.Repository, req.Digest, got.manifest, got.signedBy)
 	}
-	res := Result{Verdict: dec.Verdict, Decision: dec}
+	res := Result{Verdict: dec.Verdict, Decision: dec, Vulnerabilities: in.Vulnerabilities}
 	for _, w := range dec.Warnings() {
 		res.Warnings = append(res.Warnings, w.Message())
 	}
@@ -177,6 +195,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if res.Verdict == policy.VerdictDeny && !res.Unavailable {
 		res.Message = dec.DenyMessage()
 	}
+	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, res.Verdict)
 	g.record(ctx, req, in, res, undecided, failMode, now)
 	g.count(ctx, req.Action, res)
 	return res
@@ -251,7 +270,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		in.Image = ev
 	}
 	if needs.Scan {
-		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest)
+		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image)
 		switch {
 		case errors.Is(err, errScanPending):
 			got.scanning = true
@@ -286,6 +305,7 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 	if sv := res.Decision.Service; sv != nil {
 		e.Service = &audit.Service{Name: sv.Name, Team: sv.Team, Tier: sv.Tier}
 	}
+	e.Vulnerabilities = auditVulnerabilities(in.Vulnerabilities)
 	for _, r := range res.Decision.Results {
 		ar := audit.Result{Rule: r.Rule, Type: r.Type, Mode: string(r.Mode), Outcome: string(r.Outcome), Finding: r.Finding, Fix: r.Fix}
 		if r.EnforceFrom != nil {
@@ -297,6 +317,30 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 	if err := g.audit.Record(ctx, e); err != nil {
 		g.log.Error("audit event lost", slog.String("error", err.Error()), slog.String("request_id", req.RequestID))
 	}
+}
+
+// auditVulnerabilities summarises the vulnerability evidence of a decision for its audit
+// event: the baseline, and which findings are new and which inherited from it.
+func auditVulnerabilities(ev *policy.VulnerabilityEvidence) *audit.Vulnerabilities {
+	if ev == nil || ev.Index {
+		return nil
+	}
+	v := &audit.Vulnerabilities{BaselineNote: ev.BaselineNote}
+	if b := ev.Baseline; b != nil {
+		v.Baseline = &audit.Baseline{How: b.How, Repository: b.Repository, Digest: b.Digest}
+	}
+	for _, f := range ev.Findings {
+		af := audit.Finding{ID: f.ID, Package: f.Package, Version: f.Version, Severity: f.Severity}
+		if !f.FirstSeen.IsZero() {
+			af.FirstSeen = f.FirstSeen.UTC().Format(time.DateOnly)
+		}
+		if f.Inherited {
+			v.Inherited = append(v.Inherited, af)
+		} else {
+			v.New = append(v.New, af)
+		}
+	}
+	return v
 }
 
 // auditException names an applied or expired exception in an audit event.

@@ -31,9 +31,11 @@ var errScanPending = errors.New("scan still running")
 // retryScan is the Retry-After given while an image is being scanned.
 const retryScan = 30 * time.Second
 
-// vulnerabilityEvidence scans repo@digest, whose manifest is manifest. A pull waits for the
-// scan at most the pull scan wait.
-func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte) (*policy.VulnerabilityEvidence, error) {
+// vulnerabilityEvidence scans repo@digest, whose manifest is manifest, and compares its
+// findings with its baseline (see compareWithBaseline; img is the image evidence when the
+// gate read it, for the base image labels) and records when each was first seen in repo
+// (see recordFirstSeen). A pull waits for the scan at most the pull scan wait.
+func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence) (*policy.VulnerabilityEvidence, error) {
 	if g.scanner == nil {
 		return nil, errString("this gateway has no vulnerability scanner configured")
 	}
@@ -58,6 +60,10 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 			Fixed: f.Fixed, Fixable: f.Fixable, Severity: strings.ToLower(f.Severity.String()), CVSS: f.CVSS,
 			Layer: f.Package.Layer, OS: isOSEcosystem(f.Package.Ecosystem), Summary: f.Summary,
 		})
+	}
+	if !ev.Index {
+		g.compareWithBaseline(scanCtx, action, repo, digest, manifest, img, ev)
+		g.recordFirstSeen(ctx, repo, ev.Findings)
 	}
 	return ev, nil
 }

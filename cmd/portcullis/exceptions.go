@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -46,9 +47,10 @@ Flags:
 const exceptionsListHelp = `Usage: portcullis exceptions list --policy FILE [--now DATE] [--output table|json]
 
 Lists every exception of a policy (its own and those of its exception files)
-with its status today (or on --now): active, expired or not-yet-valid, the
-days left (today included), its age in days, and how many exceptions extend
-it, directly or in turn.
+with the service and team owning its repository scope (from the policy's
+services; a glob can reach several), its status today (or on --now): active,
+expired or not-yet-valid, the days left (today included), its age in days,
+and how many exceptions extend it, directly or in turn.
 Exit status: 0 when listed, 1 when the policy is invalid, 2 on usage errors.
 
 Example:
@@ -185,14 +187,15 @@ func runExceptionsList(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATUS\tOWNER\tREPOSITORY\tCOVERS\tCREATED\tEXPIRES\tDAYS LEFT\tAGE\tEXTENSIONS")
+	fmt.Fprintln(tw, "ID\tSTATUS\tOWNER\tREPOSITORY\tSERVICE\tTEAM\tCOVERS\tCREATED\tEXPIRES\tDAYS LEFT\tAGE\tEXTENSIONS")
 	for _, e := range es {
 		st := e.Status(now)
 		left := strconv.Itoa(st.DaysLeft)
 		if st.State == policy.ExceptionExpired {
 			left = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%dd\t%d\n", e.ID, st.State, e.Owner, scopeTarget(e.Scope), covers(e.Scope),
+		service, team := serviceColumns(e.Services)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%dd\t%d\n", e.ID, st.State, e.Owner, scopeTarget(e.Scope), service, team, covers(e.Scope),
 			e.Created.Format(time.DateOnly), e.Expires.Format(time.DateOnly), left, st.AgeDays, e.Extensions)
 	}
 	tw.Flush()
@@ -347,6 +350,22 @@ func scopeTarget(s policy.ExceptionScope) string {
 		return s.Repository + "@" + d
 	}
 	return s.Repository
+}
+
+// serviceColumns are the SERVICE and TEAM cells of an exception: the names of the services
+// owning its scope and their distinct teams, comma-separated; "-" when no service owns it.
+func serviceColumns(ss []policy.ServiceRef) (services, teams string) {
+	if len(ss) == 0 {
+		return "-", "-"
+	}
+	var names, ts []string
+	for _, s := range ss {
+		names = append(names, s.Name)
+		if !slices.Contains(ts, s.Team) {
+			ts = append(ts, s.Team)
+		}
+	}
+	return strings.Join(names, ","), strings.Join(ts, ",")
 }
 
 // covers lists the rules, vulnerabilities and package of a scope.

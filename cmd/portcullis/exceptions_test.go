@@ -24,6 +24,10 @@ rules:
   - {id: prod-signatures, type: signature, mode: block}
   - {id: critical-fixable, type: vulnerability, mode: block, severity: critical}
 exceptionFiles: ["exceptions/*.yaml"]
+services:
+  - {name: api, repositories: [team-a/api], team: team-a, tier: high, contact: "#team-a"}
+  - {name: web, repositories: ["team-a/web-*"], team: team-a}
+  - {name: worker, repositories: [team-b/worker], team: team-b}
 exceptions:
   - id: EXC-0101
     scope: {repository: team-a/api, rules: [prod-signatures]}
@@ -161,11 +165,11 @@ func TestExceptionsLint(t *testing.T) {
 func TestExceptionsList(t *testing.T) {
 	file := exceptionsTree(t)
 	code, out, errs := runExceptionsCmd("list", "--policy", file, "--now", "2026-12-03")
-	want := `ID        STATUS         OWNER               REPOSITORY                            COVERS                                           CREATED     EXPIRES     DAYS LEFT  AGE  EXTENSIONS
-EXC-0101  expired        team-a@example.com  team-a/api                            rules prod-signatures                            2026-11-01  2026-11-30  -          32d  1
-EXC-0142  active         team-a@example.com  team-a/api:1.4.2                      rules prod-signatures                            2026-11-20  2026-12-04  2          13d  0
-EXC-0150  not-yet-valid  team-a@example.com  team-a/**                             rules no-latest                                  2026-12-10  2027-01-31  60         0d   0
-EXC-0201  active         team-b@example.com  team-b/worker@sha256:aaaaaaaaaaaa...  rules critical-fixable CVE-2026-1234 in openssl  2026-12-01  2026-12-14  12         2d   0
+	want := `ID        STATUS         OWNER               REPOSITORY                            SERVICE  TEAM    COVERS                                           CREATED     EXPIRES     DAYS LEFT  AGE  EXTENSIONS
+EXC-0101  expired        team-a@example.com  team-a/api                            api      team-a  rules prod-signatures                            2026-11-01  2026-11-30  -          32d  1
+EXC-0142  active         team-a@example.com  team-a/api:1.4.2                      api      team-a  rules prod-signatures                            2026-11-20  2026-12-04  2          13d  0
+EXC-0150  not-yet-valid  team-a@example.com  team-a/**                             api,web  team-a  rules no-latest                                  2026-12-10  2027-01-31  60         0d   0
+EXC-0201  active         team-b@example.com  team-b/worker@sha256:aaaaaaaaaaaa...  worker   team-b  rules critical-fixable CVE-2026-1234 in openssl  2026-12-01  2026-12-14  12         2d   0
 `
 	if code != 0 || out != want {
 		t.Errorf("list: %d %s\n%s\nwant\n%s", code, errs, out, want)
@@ -177,6 +181,7 @@ EXC-0201  active         team-b@example.com  team-b/worker@sha256:aaaaaaaaaaaa..
 		Exceptions  []struct {
 			ID, Owner, Expires, Extends string
 			Scope                       struct{ Repository, Tag string }
+			Services                    []struct{ Name, Team, Tier, Contact string }
 			Extensions                  int
 			Status                      struct {
 				State             string
@@ -192,8 +197,18 @@ EXC-0201  active         team-b@example.com  team-b/worker@sha256:aaaaaaaaaaaa..
 	}
 	e := l.Exceptions[1]
 	if e.ID != "EXC-0142" || e.Scope.Tag != "1.4.2" || e.Extends != "EXC-0101" || e.Expires != "2026-12-04T00:00:00Z" ||
-		e.Status.State != "active" || e.Status.DaysLeft != 2 || e.Status.AgeDays != 13 || l.Exceptions[0].Extensions != 1 {
+		e.Status.State != "active" || e.Status.DaysLeft != 2 || e.Status.AgeDays != 13 || l.Exceptions[0].Extensions != 1 ||
+		len(e.Services) != 1 || e.Services[0] != (struct{ Name, Team, Tier, Contact string }{"api", "team-a", "high", "#team-a"}) {
 		t.Errorf("json EXC-0142: %+v", e)
+	}
+	if n := len(l.Exceptions[2].Services); n != 2 {
+		t.Errorf("json EXC-0150 (team-a/**): %d services, want 2", n)
+	}
+	// An exception no service owns.
+	noService := writeTree(t, map[string]string{"policy.yaml": strings.Replace(exceptionsPolicy, "repository: team-a/api, rules", "repository: team-z/api, rules", 1)})
+	code, out, _ = runExceptionsCmd("list", "--policy", filepath.Join(noService, "policy.yaml"), "--now", "2026-12-03")
+	if code != 0 || !strings.Contains(out, "team-z/api  -        -     rules prod-signatures") {
+		t.Errorf("no service: %d\n%s", code, out)
 	}
 
 	empty := writePolicyFile(t, "p.yaml", "version: 1\n")
