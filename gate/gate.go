@@ -262,12 +262,19 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		got.manifest = m
 	}
 	if needs.Image {
-		ev, err := g.imageEvidence(ctx, req.Repository, got.manifest)
-		if err != nil {
-			got.undecided = fmt.Errorf("could not read the image configuration of %s@%s: %w", req.Repository, req.Digest, err)
+		// ev may come with an error: the configuration's evidence, its layers not searched.
+		ev, err := g.imageEvidence(ctx, req.Action, req.Repository, got.manifest)
+		in.Image = ev
+		switch {
+		case errors.Is(err, errScanPending):
+			// The vulnerability scan needs the same layers: the retry gets both.
+			got.scanning = true
+			got.undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway; its layer files are searched for secrets), which takes longer than %s", req.Repository, req.Digest, g.pullScanWait)
+			return got
+		case err != nil:
+			got.undecided = fmt.Errorf("could not inspect the image %s@%s (configuration and layers): %w", req.Repository, req.Digest, err)
 			return got
 		}
-		in.Image = ev
 	}
 	if needs.Scan {
 		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image)

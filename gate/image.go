@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/imageconfig"
+	"github.com/portcullis-dev/portcullis/scan/layer"
 	"github.com/portcullis-dev/portcullis/scan/secrets"
 )
 
@@ -21,20 +23,39 @@ type ImageReader interface {
 }
 
 // WithImages lets the gate read image configurations, for config and secret rules.
-// Without it those rules find no evidence and the environment's fail mode applies.
+// Without it those rules find no evidence and the environment's fail mode applies. With a
+// scanner that analyses layers too (WithScanner with a *Scanner), secret rules also search
+// the files of every layer, whether or not a vulnerability database is imported.
 func WithImages(r ImageReader) Option { return func(g *Gate) { g.blobs = r } }
 
 // imageAnalyzerVersion changes whenever what imageEvidence derives from a config changes,
 // so cached evidence of an older analysis is never read.
 var imageAnalyzerVersion = "config/2+" + secrets.Version
 
+// layersAnalyzerVersion names evidence that also holds the secrets of the layer files: it
+// is cached apart from config-only evidence, and changes with the layer analysis.
+var layersAnalyzerVersion = imageAnalyzerVersion + "+layers/1+" + layer.AnalyzerVersion
+
 // maxConfigBytes caps the image configuration blob the gate reads.
 const maxConfigBytes = imageconfig.MaxConfigBytes
 
+// layerAnalyzer returns what each layer of an image holds (*Scanner does, with the secrets
+// of its files, and needs no vulnerability database for it). A VulnerabilityScanner that is
+// also a layerAnalyzer lets secret rules search layer files, not only the configuration.
+type layerAnalyzer interface {
+	Layers(ctx context.Context, repo string, manifest []byte) (ImageLayers, error)
+}
+
 // imageEvidence reads what an image's configuration shows: user, labels, base image and
-// secrets in its Env, labels and build history. Indexes carry no config: their platform
-// manifests are judged on their own. Results are cached by config digest.
-func (g *Gate) imageEvidence(ctx context.Context, repo string, manifest []byte) (*policy.ImageEvidence, error) {
+// secrets in its Env, labels and build history; and, when the gate's scanner analyses
+// layers, the secrets in the files of every layer (a file a later layer deletes is still in
+// the image's blobs). Indexes carry no config: their platform manifests are judged on their
+// own. Results are cached by config digest, which fixes the layers too (its diff_ids).
+//
+// A pull waits for the layer analysis at most the pull scan wait; past it the analysis goes
+// on and the error is errScanPending. When the layers cannot be analysed the configuration's
+// evidence is returned with the error, so that config rules still judge the image.
+func (g *Gate) imageEvidence(ctx context.Context, action policy.Action, repo string, manifest []byte) (*policy.ImageEvidence, error) {
 	if g.blobs == nil {
 		return nil, errString("this gateway reads no image configurations (no image reader configured)")
 	}
@@ -55,7 +76,12 @@ func (g *Gate) imageEvidence(ctx context.Context, repo string, manifest []byte) 
 		}
 		return nil, fmt.Errorf("the manifest names no config blob")
 	}
-	key := cache.ImageKey(m.Config.Digest, imageAnalyzerVersion)
+	layers, _ := g.scanner.(layerAnalyzer)
+	version := imageAnalyzerVersion
+	if layers != nil {
+		version = layersAnalyzerVersion
+	}
+	key := cache.ImageKey(m.Config.Digest, version)
 	var ev policy.ImageEvidence
 	if raw, ok, _ := g.coverage.store.Get(ctx, key); ok && cache.Decode(raw, cache.KindImage, 1, &ev) {
 		return withBase(&ev, m.Annotations), nil
@@ -68,10 +94,49 @@ func (g *Gate) imageEvidence(ctx context.Context, repo string, manifest []byte) 
 	if err != nil {
 		return nil, err
 	}
+	if layers != nil {
+		if err := g.layerSecrets(ctx, action, layers, repo, manifest, &ev); err != nil {
+			return withBase(&ev, m.Annotations), err
+		}
+	}
 	if v, err := cache.Encode(cache.KindImage, 1, ev); err == nil {
 		_ = g.coverage.store.Set(context.WithoutCancel(ctx), key, v, 7*24*time.Hour)
 	}
 	return withBase(&ev, m.Annotations), nil
+}
+
+// layerSecrets adds to ev the secrets in the files of every layer of the image, each named
+// by path, line and layer, and marks ev.LayersScanned. A pull waits for the analysis at
+// most the pull scan wait (errScanPending past it).
+func (g *Gate) layerSecrets(ctx context.Context, action policy.Action, la layerAnalyzer, repo string, manifest []byte, ev *policy.ImageEvidence) error {
+	scanCtx := ctx
+	if action == policy.ActionPull && g.pullScanWait > 0 {
+		var cancel context.CancelFunc
+		scanCtx, cancel = context.WithTimeout(ctx, g.pullScanWait)
+		defer cancel()
+	}
+	img, err := la.Layers(scanCtx, repo, manifest)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return errScanPending
+		}
+		return fmt.Errorf("analysing the layers: %w", err)
+	}
+	for _, s := range layer.ImageSecrets(img.Layers) {
+		if s.Confidence == secrets.ConfidenceLow {
+			continue // as for the configuration: placeholders are not worth stopping a release for
+		}
+		ev.Secrets = append(ev.Secrets, policy.SecretFinding{Type: s.Type, Location: s.Location(), Excerpt: s.Redacted,
+			Layer: s.Layer, LayerNumber: s.Index + 1, Deleted: s.Hidden})
+	}
+	var incomplete []string
+	for i, l := range img.Layers {
+		if l.Incomplete {
+			incomplete = append(incomplete, fmt.Sprintf("layer %d (%s): %s", i+1, l.DiffID, l.IncompleteReason))
+		}
+	}
+	ev.LayersScanned, ev.LayersIncomplete = true, strings.Join(incomplete, "; ")
+	return nil
 }
 
 // withBase takes the base image from the manifest's annotation when the config's label

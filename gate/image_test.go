@@ -2,7 +2,12 @@ package gate_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -11,12 +16,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/internal/scantest"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/upstream"
 )
@@ -152,4 +160,197 @@ func randomToken(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// layerSecretsPolicy blocks secrets in prod, and nothing else.
+const layerSecretsPolicy = `version: 1
+environments:
+  - {name: prod, repositories: ["prod/**"], failMode: closed}
+rules:
+  - {id: no-secrets, type: secret, mode: block}
+`
+
+// privateKey returns a fresh P-256 private key in PKCS#8 PEM and its base64 body.
+func privateKey(t *testing.T) (pemText, body string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemText = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	lines := strings.Split(strings.TrimSpace(pemText), "\n")
+	return pemText, strings.Join(lines[1:len(lines)-1], "")
+}
+
+// pushLayers pushes an image of the given layers (a non-root user, nothing in its config)
+// straight to the registry, returning its digest, manifest and layer diffIDs.
+func pushLayers(t *testing.T, reg, repoTag string, layers ...v1.Layer) (string, []byte, []string) {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Config(img, v1.Config{User: "65532"}); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(reg, "http://")+"/"+repoTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	raw, _ := img.RawManifest()
+	var diffIDs []string
+	for _, l := range layers {
+		id, err := l.DiffID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffIDs = append(diffIDs, id.String())
+	}
+	return d.String(), raw, diffIDs
+}
+
+// shortID is how a denial names a layer: "sha256:" and 12 hex digits.
+func shortID(diffID string) string { return diffID[:len("sha256:")+12] + "…" }
+
+// noRawSecret fails when text holds 8 characters in a row of raw.
+func noRawSecret(t *testing.T, what, text, raw string) {
+	t.Helper()
+	for i := 0; i+8 <= len(raw); i++ {
+		if strings.Contains(text, raw[i:i+8]) {
+			t.Fatalf("%s shows part of the raw secret (%q):\n%s", what, raw[i:i+8], text)
+		}
+	}
+}
+
+func TestSecretInALayerFileIsDeniedWithoutAVulnerabilityDatabase(t *testing.T) {
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse([]byte(layerSecretsPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No database was ever imported here: vulnerability scans fail, layer analysis does not.
+	scanner := gate.NewScanner(up, cache.NewFlight(cache.NewMemory(64<<20)), t.TempDir())
+	sink := &memSink{}
+	g := gate.New(p, up, sink, gate.WithImages(up), gate.WithScanner(scanner))
+	push := func(repo, dgst string, manifest []byte) gate.Result {
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: repo, Reference: "1.0.0", Digest: dgst, Manifest: manifest})
+	}
+	key, body := privateKey(t)
+
+	leaky, leakyManifest, diffIDs := pushLayers(t, reg, "prod/api:1.0.0",
+		scantest.FileLayer(t, "app/main.py", []byte("print('hello')\n")),
+		scantest.FileLayer(t, "app/id_rsa", []byte(key)))
+	if _, err := scanner.Scan(context.Background(), "prod/api", leaky, leakyManifest); err == nil || !strings.Contains(err.Error(), "no vulnerability database") {
+		t.Fatalf("Scan without a database: %v, want it to say there is none", err)
+	}
+	res := push("prod/api", leaky, leakyManifest)
+	if res.Verdict != policy.VerdictDeny || res.Unavailable {
+		t.Fatalf("private key in a layer file, pushed to prod: %s (unavailable %v) %q", res.Verdict, res.Unavailable, res.Message)
+	}
+	for _, want := range []string{"[no-secrets]", "private-key in /app/id_rsa:1 in layer 2 (" + shortID(diffIDs[1]) + ")",
+		"remove the file in the Dockerfile stage that adds it and rotate the credential",
+		"deleting it in a later layer does not remove it from the image"} {
+		if !strings.Contains(res.Message, want) {
+			t.Errorf("denial lacks %q:\n%s", want, res.Message)
+		}
+	}
+	noRawSecret(t, "the denial", res.Message, body)
+	sink.mu.Lock()
+	events, _ := json.Marshal(sink.events)
+	sink.mu.Unlock()
+	noRawSecret(t, "the audit events", string(events), body)
+
+	// Deleted in a later layer: still denied, since the lower layer's blob carries the key.
+	deleted, deletedManifest, deletedIDs := pushLayers(t, reg, "prod/api:1.0.1",
+		scantest.FileLayer(t, "app/id_rsa", []byte(key)),
+		scantest.FileLayer(t, "app/.wh.id_rsa", nil))
+	res = push("prod/api", deleted, deletedManifest)
+	want := "private-key in /app/id_rsa:1 in layer 1 (" + shortID(deletedIDs[0]) + "), deleted in a later layer but still in the image's blobs"
+	if res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, want) {
+		t.Fatalf("key deleted by a later layer: %s %q, want a denial naming %q", res.Verdict, res.Message, want)
+	}
+
+	clean, cleanManifest, _ := pushLayers(t, reg, "prod/api:1.0.2", scantest.FileLayer(t, "app/main.py", []byte("print('hello')\n")))
+	res = push("prod/api", clean, cleanManifest)
+	if res.Verdict != policy.VerdictAllow || len(res.Decision.Results) != 1 || res.Decision.Results[0].Finding != "no secrets in the image configuration and layers" {
+		t.Fatalf("clean image: %s %+v", res.Verdict, res.Decision.Results)
+	}
+}
+
+func TestConfigOnlyEvidenceIsNotReusedAsLayerEvidence(t *testing.T) {
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse([]byte(layerSecretsPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := privateKey(t)
+	dgst, manifest, _ := pushLayers(t, reg, "prod/api:2.0.0", scantest.FileLayer(t, "srv/deploy.pem", []byte(key)))
+	shared := cache.NewMemory(16 << 20) // the evidence cache both gateways use
+	push := func(g *gate.Gate) gate.Result {
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "prod/api", Reference: "2.0.0", Digest: dgst, Manifest: manifest})
+	}
+	// A gateway without a scanner searches the configuration only, and caches that.
+	configOnly := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithCache(shared))
+	if res := push(configOnly); res.Verdict != policy.VerdictAllow || !strings.Contains(res.Decision.Results[0].Finding, "layer files are not searched yet") {
+		t.Fatalf("config-only gateway: %s %+v", res.Verdict, res.Decision.Results)
+	}
+	scanner := gate.NewScanner(up, cache.NewFlight(cache.NewMemory(64<<20)), t.TempDir())
+	withLayers := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithCache(shared), gate.WithScanner(scanner))
+	if res := push(withLayers); res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, "private-key in /srv/deploy.pem:1") {
+		t.Fatalf("layer-scanning gateway sharing the cache: %s %q", res.Verdict, res.Message)
+	}
+}
+
+func TestFirstPullWaitsForLayerSecretsAtMostThePullScanWait(t *testing.T) {
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse([]byte(layerSecretsPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := privateKey(t)
+	// Pushed straight to the registry: the gateway never saw it.
+	dgst, manifest, _ := pushLayers(t, reg, "prod/api:3.0.0", scantest.FileLayer(t, "app/id_rsa", []byte(key)))
+	held := &heldLayers{Client: up, release: make(chan struct{})}
+	flight := cache.NewFlight(cache.NewMemory(64 << 20))
+	scanner := gate.NewScanner(held, flight, t.TempDir())
+	g := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithScanner(scanner), gate.WithPullScanWait(100*time.Millisecond))
+	pull := func() gate.Result {
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPull, Repository: "prod/api", Reference: dgst, Digest: dgst, Manifest: manifest})
+	}
+	res := pull()
+	if !res.Unavailable || res.RetryAfter <= 0 || !strings.Contains(res.Message, "being scanned") {
+		t.Fatalf("prod pull while its layers are analysed: %+v, want a retryable refusal", res)
+	}
+	// The analysis went on without the pull; once the layer can be read it completes, and
+	// this call joins it rather than starting another.
+	close(held.release)
+	if _, err := scanner.Layers(context.Background(), "prod/api", manifest); err != nil {
+		t.Fatal(err)
+	}
+	if n := flight.Computations(); n != 2 {
+		t.Errorf("%d computations, want 2 (the image's layer list and its one layer, each once)", n)
+	}
+	if res := pull(); res.Verdict != policy.VerdictDeny || res.Unavailable || !strings.Contains(res.Message, "private-key in /app/id_rsa:1") {
+		t.Fatalf("prod pull after the analysis: %s %q, want denied for the key", res.Verdict, res.Message)
+	}
 }

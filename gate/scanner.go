@@ -22,9 +22,10 @@ type LayerReader interface {
 	OpenBlob(ctx context.Context, repo, digest string) (io.ReadCloser, error)
 }
 
-// Scanner finds the vulnerabilities of images: it analyses each layer once (cached by
-// diffID and analyzer version, shared by replicas), stacks them, and matches the packages
-// against the offline vulnerability database. An image's report is cached by manifest
+// Scanner finds the vulnerabilities of images: it analyses each layer once (its packages
+// and the secrets in its files; cached by diffID and analyzer version, shared by
+// replicas), stacks them, and matches the packages against the offline vulnerability
+// database. Layers gives the layer analyses alone, without the database. An image's report is cached by manifest
 // digest and database revision, and computed once across replicas; importing a new
 // database re-matches the cached layer inventories without reading any blob again.
 type Scanner struct {
@@ -132,7 +133,7 @@ func (s *Scanner) Scan(ctx context.Context, repo, digest string, manifest []byte
 	}
 	key := cache.FindingsKey(digest, db.Revision())
 	raw, err := s.flight.Do(ctx, key, func(ctx context.Context) ([]byte, error) {
-		img, err := s.layers(ctx, repo, m)
+		img, err := s.imageLayers(ctx, repo, m)
 		if err != nil {
 			return nil, err
 		}
@@ -160,7 +161,9 @@ type ImageLayers struct {
 
 // Layers returns the analysis of each layer of repo's image whose manifest is manifest,
 // without matching anything: it needs no vulnerability database. Each layer is analysed
-// once across replicas and cached by diffID and analyzer version, as for Scan.
+// once across replicas and cached by diffID and analyzer version, as for Scan; the image's
+// layers are analysed as one computation that goes on when ctx ends (a pull that stops
+// waiting), so that the next call finds them done.
 func (s *Scanner) Layers(ctx context.Context, repo string, manifest []byte) (ImageLayers, error) {
 	m, err := parseManifest(manifest)
 	if err != nil {
@@ -169,7 +172,48 @@ func (s *Scanner) Layers(ctx context.Context, repo string, manifest []byte) (Ima
 	if m.index {
 		return ImageLayers{Index: true}, nil
 	}
-	return s.layers(ctx, repo, m)
+	return s.imageLayers(ctx, repo, m)
+}
+
+// imageLayers analyses the layers of the image m as one computation across replicas.
+func (s *Scanner) imageLayers(ctx context.Context, repo string, m scanManifest) (ImageLayers, error) {
+	// The flight's value is the diffIDs (the layers themselves are cached each on its
+	// own); a caller whose compute ran uses its results as they are.
+	var computed *ImageLayers
+	raw, err := s.flight.Do(ctx, cache.ImageKey(m.config, "layers/"+layer.AnalyzerVersion), func(ctx context.Context) ([]byte, error) {
+		img, err := s.layers(ctx, repo, m)
+		if err != nil {
+			return nil, err
+		}
+		diffIDs := make([]string, len(img.Layers))
+		for i, l := range img.Layers {
+			diffIDs[i] = l.DiffID
+		}
+		v, err := cache.Encode(cache.KindImage, reportVersion, diffIDs)
+		if err == nil {
+			computed = &img
+		}
+		return v, err
+	}, cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute})
+	if err != nil {
+		return ImageLayers{}, err
+	}
+	if computed != nil {
+		return *computed, nil
+	}
+	var diffIDs []string
+	if !cache.Decode(raw, cache.KindImage, reportVersion, &diffIDs) || len(diffIDs) != len(m.layers) {
+		return ImageLayers{}, fmt.Errorf("unreadable layer list for %s", m.config)
+	}
+	img := ImageLayers{Config: m.config, Layers: make([]layer.Result, len(m.layers))}
+	for i, d := range m.layers {
+		res, err := s.layer(ctx, repo, d, diffIDs[i])
+		if err != nil {
+			return ImageLayers{}, err
+		}
+		img.Layers[i] = res
+	}
+	return img, nil
 }
 
 // scanManifest is what the scanner reads from a manifest.
