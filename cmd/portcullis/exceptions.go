@@ -21,6 +21,7 @@ Commands:
   lint FILE...          check a policy file and its exception files, printing every problem
   list --policy FILE    list the exceptions with their status, days left and age
   due --policy FILE     list the exceptions that expire soon or have expired
+  vex --policy FILE     write an OpenVEX document from the exceptions in force that carry vex
 
 Exceptions are written in the policy file (exceptions:) or in files it names
 (exceptionFiles:, relative to the policy file). See the README, "Exceptions".
@@ -77,7 +78,7 @@ Flags:
 // runExceptions runs "portcullis exceptions ARGS" and returns the exit status.
 func runExceptions(args []string, stdout, stderr io.Writer) int {
 	return dispatch("exceptions", exceptionsHelp, map[string]subcommand{
-		"lint": runExceptionsLint, "list": runExceptionsList, "due": runExceptionsDue,
+		"lint": runExceptionsLint, "list": runExceptionsList, "due": runExceptionsDue, "vex": runExceptionsVEX,
 	}, args, stdout, stderr)
 }
 

@@ -267,7 +267,7 @@ EXC-0201  active   ends in 12 days          team-b@example.com  team-b/worker@sh
 }
 
 func TestExceptionsHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"help"}, {"lint", "-h"}, {"list", "-h"}, {"due", "--help"}} {
+	for _, args := range [][]string{{"-h"}, {"help"}, {"lint", "-h"}, {"list", "-h"}, {"due", "--help"}, {"vex", "-h"}} {
 		code, out, _ := runExceptionsCmd(args...)
 		if code != 0 || !strings.Contains(out, "Usage:") {
 			t.Errorf("%v: %d %q", args, code, out)
