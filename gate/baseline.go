@@ -343,9 +343,9 @@ func digestOf(body []byte) string {
 
 // recordSighting remembers, after a decision on repo@digest, what later baselines need:
 // the image's layers (for layer-prefix matches) and, for an accepted push, that it is the
-// repository's previous push and the baseline it was judged against. A denied push is not
-// recorded: the upstream never stored it.
-func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, verdict policy.Verdict) {
+// repository's previous push and, when it was compared with one, the baseline it was judged
+// against. A denied push is not recorded: the upstream never stored it.
+func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, verdict policy.Verdict) {
 	if ev == nil || ev.Index || digest == "" || (action == policy.ActionPush && verdict == policy.VerdictDeny) {
 		return
 	}
@@ -365,6 +365,9 @@ func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, d
 		return
 	}
 	set(cache.PreviousKey(repo), cache.KindPrevious, seenImage{Repository: repo, Digest: digest})
+	if !compared {
+		return
+	}
 	var u usedBaseline
 	if b := ev.Baseline; b != nil {
 		u = usedBaseline{How: b.How, Repository: b.Repository, Digest: b.Digest}

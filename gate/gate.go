@@ -122,9 +122,9 @@ type Result struct {
 	Challenge *Challenge
 	Decision  policy.Decision
 	// Vulnerabilities is the vulnerability evidence the decision was made on, nil when none
-	// was gathered: its Baseline names the image the findings were compared with (nil when
-	// none was found; BaselineNote says why), and each finding says whether it is inherited
-	// from it and when it was first seen in the repository.
+	// was gathered. Each finding says when it was first seen in the repository and, when a
+	// rule with new: true applies, whether it is inherited from the Baseline, the image the
+	// findings were compared with (nil when none was found: BaselineNote says why).
 	Vulnerabilities *policy.VulnerabilityEvidence
 }
 
@@ -195,8 +195,8 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if res.Verdict == policy.VerdictDeny && !res.Unavailable {
 		res.Message = dec.DenyMessage()
 	}
-	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, res.Verdict)
-	g.record(ctx, req, in, res, undecided, failMode, now)
+	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, res.Verdict)
+	g.record(ctx, req, in, res, undecided, failMode, now, got.compared)
 	g.count(ctx, req.Action, res)
 	return res
 }
@@ -213,6 +213,9 @@ type gathered struct {
 	signedBy []string
 	// manifest is the manifest body, read by the gate itself for a HEAD when rules need it.
 	manifest []byte
+	// compared: a rule judges new findings, so the vulnerability evidence was compared
+	// with the image's baseline.
+	compared bool
 }
 
 // gather collects into in the evidence the rules that apply to req need, and only that:
@@ -277,7 +280,8 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		}
 	}
 	if needs.Scan {
-		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image)
+		got.compared = p.ComparesWithBaseline(req.Action, req.Repository, req.Host)
+		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image, got.compared)
 		switch {
 		case errors.Is(err, errScanPending):
 			got.scanning = true
@@ -291,7 +295,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 }
 
 // record writes the decision's audit event; a failing sink is logged, never fatal.
-func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Result, undecided error, failMode string, now time.Time) {
+func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Result, undecided error, failMode string, now time.Time, compared bool) {
 	e := audit.Event{
 		Time:           now.UTC(),
 		Type:           audit.TypeDecision,
@@ -312,7 +316,9 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 	if sv := res.Decision.Service; sv != nil {
 		e.Service = &audit.Service{Name: sv.Name, Team: sv.Team, Tier: sv.Tier}
 	}
-	e.Vulnerabilities = auditVulnerabilities(in.Vulnerabilities)
+	if compared {
+		e.Vulnerabilities = auditVulnerabilities(in.Vulnerabilities)
+	}
 	for _, r := range res.Decision.Results {
 		ar := audit.Result{Rule: r.Rule, Type: r.Type, Mode: string(r.Mode), Outcome: string(r.Outcome), Finding: r.Finding, Fix: r.Fix}
 		if r.EnforceFrom != nil {

@@ -31,11 +31,12 @@ var errScanPending = errors.New("scan still running")
 // retryScan is the Retry-After given while an image is being scanned.
 const retryScan = 30 * time.Second
 
-// vulnerabilityEvidence scans repo@digest, whose manifest is manifest, and compares its
-// findings with its baseline (see compareWithBaseline; img is the image evidence when the
-// gate read it, for the base image labels) and records when each was first seen in repo
-// (see recordFirstSeen). A pull waits for the scan at most the pull scan wait.
-func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence) (*policy.VulnerabilityEvidence, error) {
+// vulnerabilityEvidence scans repo@digest, whose manifest is manifest, records when each
+// finding was first seen in repo (see recordFirstSeen) and, when compare is true (a rule
+// judges new findings), compares them with the image's baseline (see compareWithBaseline;
+// img is the image evidence when the gate read it, for the base image labels). A pull
+// waits for the scan at most the pull scan wait.
+func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (*policy.VulnerabilityEvidence, error) {
 	if g.scanner == nil {
 		return nil, errString("this gateway has no vulnerability scanner configured")
 	}
@@ -62,7 +63,9 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 		})
 	}
 	if !ev.Index {
-		g.compareWithBaseline(scanCtx, action, repo, digest, manifest, img, ev)
+		if compare {
+			g.compareWithBaseline(scanCtx, action, repo, digest, manifest, img, ev)
+		}
 		g.recordFirstSeen(ctx, repo, ev.Findings)
 	}
 	return ev, nil
