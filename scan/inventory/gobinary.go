@@ -21,7 +21,8 @@ func (GoBinary) WantsContent(_ string, _ int64, head []byte) bool {
 }
 
 // Extract returns the binary's main module, its dependencies (a replaced
-// module as its replacement) and the standard library as module "stdlib".
+// module as its replacement) and the standard library as module "stdlib",
+// each with the GOOS and GOARCH the binary was built for.
 // A file that is not a Go executable has no packages and no error.
 func (GoBinary) Extract(p string, data []byte) ([]Package, error) {
 	if !isExecutable(data) {
@@ -52,14 +53,27 @@ func isExecutable(b []byte) bool {
 	return b[0] == 'M' && b[1] == 'Z'
 }
 
-// goPackages turns build information into packages.
+// goPackages turns build information into packages, each carrying the
+// GOOS and GOARCH build settings (absent before Go 1.18).
 func goPackages(p string, bi *debug.BuildInfo) []Package {
+	var goos, goarch string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOOS":
+			goos = s.Value
+		case "GOARCH":
+			goarch = s.Value
+		}
+	}
+	pkg := func(name, version string) Package {
+		return Package{Ecosystem: EcosystemGo, Name: name, Version: version, Path: p, GOOS: goos, GOARCH: goarch}
+	}
 	pkgs := make([]Package, 0, len(bi.Deps)+2)
 	if v := goToolchainVersion(bi.GoVersion); v != "" {
-		pkgs = append(pkgs, Package{Ecosystem: EcosystemGo, Name: "stdlib", Version: v, Path: p})
+		pkgs = append(pkgs, pkg("stdlib", v))
 	}
 	if bi.Main.Path != "" {
-		pkgs = append(pkgs, Package{Ecosystem: EcosystemGo, Name: bi.Main.Path, Version: bi.Main.Version, Path: p})
+		pkgs = append(pkgs, pkg(bi.Main.Path, bi.Main.Version))
 	}
 	for _, m := range bi.Deps {
 		if m == nil {
@@ -74,7 +88,7 @@ func goPackages(p string, bi *debug.BuildInfo) []Package {
 				name, version = r.Path, r.Version
 			}
 		}
-		pkgs = append(pkgs, Package{Ecosystem: EcosystemGo, Name: name, Version: version, Path: p})
+		pkgs = append(pkgs, pkg(name, version))
 	}
 	return pkgs
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -90,26 +91,32 @@ func goVersion(t *testing.T) string {
 func pkgStrings(pkgs []Package) []string {
 	var s []string
 	for _, p := range pkgs {
-		s = append(s, p.Ecosystem+" "+p.Name+" "+p.Version+" "+p.Path)
+		line := p.Ecosystem + " " + p.Name + " " + p.Version + " " + p.Path
+		if p.GOOS != "" || p.GOARCH != "" {
+			line += " " + p.GOOS + "/" + p.GOARCH
+		}
+		s = append(s, line)
 	}
 	slices.Sort(s)
 	return s
 }
 
 // TestGoBinaryFormats builds the same program as ELF, PE and Mach-O and reads
-// its modules back, from memory and as a stream.
+// its modules, and the platform it was built for, back, from memory and as a
+// stream.
 func TestGoBinaryFormats(t *testing.T) {
 	stdlib := goVersion(t)
 	const p = "/app/hello"
-	want := pkgStrings([]Package{
-		{Ecosystem: "Go", Name: "stdlib", Version: stdlib, Path: p},
-		{Ecosystem: "Go", Name: "example.com/hello", Version: "(devel)", Path: p},
-		{Ecosystem: "Go", Name: "example.com/dep", Version: "(devel)", Path: p},
-		{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.42.0", Path: p},
-	})
-	for _, target := range [][2]string{{"linux", "amd64"}, {"windows", "amd64"}, {"darwin", "arm64"}} {
-		t.Run(target[0], func(t *testing.T) {
+	for _, target := range [][2]string{{"linux", "amd64"}, {"windows", "amd64"}, {"darwin", "arm64"}, {"linux", "arm64"}} {
+		t.Run(target[0]+"_"+target[1], func(t *testing.T) {
 			t.Parallel()
+			goos, goarch := target[0], target[1]
+			want := pkgStrings([]Package{
+				{Ecosystem: "Go", Name: "stdlib", Version: stdlib, Path: p, GOOS: goos, GOARCH: goarch},
+				{Ecosystem: "Go", Name: "example.com/hello", Version: "(devel)", Path: p, GOOS: goos, GOARCH: goarch},
+				{Ecosystem: "Go", Name: "example.com/dep", Version: "(devel)", Path: p, GOOS: goos, GOARCH: goarch},
+				{Ecosystem: "Go", Name: "golang.org/x/text", Version: "v0.42.0", Path: p, GOOS: goos, GOARCH: goarch},
+			})
 			data := buildHello(t, target[0], target[1])
 			g := GoBinary{}
 			if !g.Wants(p) || !g.WantsContent(p, int64(len(data)), data[:SniffLen]) {
@@ -149,15 +156,17 @@ func TestGoBinaryTestExecutable(t *testing.T) {
 	if !ok {
 		t.Fatal("no build info")
 	}
-	want := []string{"Go stdlib " + goToolchainVersion(bi.GoVersion) + " /x"}
+	// The test binary is built for the platform it runs on.
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	want := []string{"Go stdlib " + goToolchainVersion(bi.GoVersion) + " /x " + platform}
 	if bi.Main.Path != "" {
-		want = append(want, "Go "+bi.Main.Path+" "+bi.Main.Version+" /x")
+		want = append(want, "Go "+bi.Main.Path+" "+bi.Main.Version+" /x "+platform)
 	}
 	for _, d := range bi.Deps {
 		if d.Replace != nil {
 			d = d.Replace
 		}
-		want = append(want, "Go "+d.Path+" "+d.Version+" /x")
+		want = append(want, "Go "+d.Path+" "+d.Version+" /x "+platform)
 	}
 	slices.Sort(want)
 	pkgs, err := GoBinary{}.Extract("/x", data)

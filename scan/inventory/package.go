@@ -16,6 +16,12 @@ const (
 	EcosystemMaven  = "Maven"
 )
 
+// Version names what the extractors of this package find. It changes whenever
+// any of them finds something different in the same file, or records more of
+// it (inventory/2: Go binaries' GOOS and GOARCH), so that inventories cached
+// under an older version are recomputed.
+const Version = "inventory/2"
+
 // Package is one installed package found in an image.
 type Package struct {
 	// Ecosystem is the OSV ecosystem name, e.g. "Debian", "Go", "npm".
@@ -37,6 +43,14 @@ type Package struct {
 	Path string `json:"path"`
 	// Layer is the diffID of the layer the package came from.
 	Layer string `json:"layer,omitempty"`
+	// GOOS is the operating system a Go binary was built for ("linux",
+	// "windows", ...), as its build information records it; empty when
+	// unknown or not a Go package.
+	GOOS string `json:"goos,omitempty"`
+	// GOARCH is the architecture a Go binary was built for ("amd64",
+	// "arm64", ...), as its build information records it; empty when unknown
+	// or not a Go package.
+	GOARCH string `json:"goarch,omitempty"`
 }
 
 // Extractor reads packages from one kind of file, which it asks for by path.

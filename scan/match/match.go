@@ -75,6 +75,8 @@ type query struct {
 	name      string
 	version   string
 	os        bool
+	goos      string // the Go binary's GOOS and GOARCH, "" when unknown
+	goarch    string
 }
 
 // queryFor works out how to look a package up. OS packages are looked up by
@@ -84,8 +86,9 @@ type query struct {
 // ("Alpine:v3.20"), Ubuntu by VERSION_ID ("Ubuntu:22.04:LTS"; Ubuntu Pro
 // entries are not matched). OS packages in an image whose release is unknown
 // are not matched. Go's "stdlib" is compared as the semantic version of its
-// toolchain version. Ecosystems other than these, npm, PyPI, Maven and
-// crates.io are not matched.
+// toolchain version, and a Go package is matched for the GOOS and GOARCH its
+// binary was built for, when known. Ecosystems other than these, npm, PyPI,
+// Maven and crates.io are not matched.
 func queryFor(p inventory.Package, d Distro) (query, string) {
 	q := query{ecosystem: p.Ecosystem, name: p.Name, version: p.Version}
 	switch p.Ecosystem {
@@ -111,6 +114,7 @@ func queryFor(p inventory.Package, d Distro) (query, string) {
 		}
 	case inventory.EcosystemNPM, inventory.EcosystemPyPI, inventory.EcosystemMaven, "crates.io":
 	case inventory.EcosystemGo:
+		q.goos, q.goarch = p.GOOS, p.GOARCH
 		if p.Name == "stdlib" {
 			q.version = goVersion(p.Version)
 		}
@@ -193,7 +197,10 @@ func releaseMatches(q query, a vulndb.Affected) bool {
 // Match returns the findings for the packages: for each package, every
 // record in db whose ranges or versions include the installed version,
 // records naming the same vulnerability (by id, aliases or upstream ids)
-// merged into one finding. Packages it cannot check (see Skipped) yield
+// merged into one finding. A Go package whose binary's GOOS or GOARCH is
+// known is not matched by an entry limited to other platforms (see
+// vulndb.Affected.AffectsPlatform), as govulncheck decides it; one whose
+// platform is unknown is matched by every entry. Packages it cannot check (see Skipped) yield
 // nothing. Findings are ordered by package, then severity
 // (highest first), then id.
 func Match(db *vulndb.DB, pkgs []inventory.Package, distro Distro) []Finding {
@@ -207,7 +214,7 @@ func Match(db *vulndb.DB, pkgs []inventory.Package, distro Distro) []Finding {
 		var raw []rawFinding
 		for _, r := range db.Lookup(q.ecosystem, q.name) {
 			for _, a := range r.Affected {
-				if !releaseMatches(q, a) {
+				if !releaseMatches(q, a) || !a.AffectsPlatform(q.goos, q.goarch) {
 					continue
 				}
 				hit, fixed := affects(a, q.version, cmp)

@@ -18,8 +18,10 @@ import (
 // "Go", ...) mapping each package name (normalised, see NormalizeName) to
 // the records affecting it, each trimmed to that package's Affected
 // entries. Releases stay in Affected.Ecosystem ("Debian:12"). Open refuses
-// any other format version: import again.
-const FormatVersion = 1
+// any other format version: import again. Version 2 added the platform
+// limits of Go entries (Affected.Platforms), which a version 1 database
+// lacks, so it would report Windows-only advisories for Linux binaries.
+const FormatVersion = 2
 
 // manifestName is the file, in a database directory, that describes it.
 const manifestName = "manifest.json"
@@ -27,8 +29,9 @@ const manifestName = "manifest.json"
 // Status describes an imported database.
 type Status struct {
 	// Revision identifies the database content: the hex SHA-256 over the
-	// sorted record ids, their modified times and the SHA-256 of each
-	// record's bytes. The same records, the same revision.
+	// format version, the sorted record ids, their modified times and the
+	// SHA-256 of each record's bytes. The same records in the same format,
+	// the same revision.
 	Revision string `json:"revision"`
 	// Imported is when the database was written.
 	Imported time.Time `json:"imported"`
@@ -78,7 +81,7 @@ func Open(dir string) (*DB, error) {
 		return nil, fmt.Errorf("reading %s: %w", manifestName, err)
 	}
 	if m.Format != FormatVersion {
-		return nil, fmt.Errorf("vulnerability database format %d, want %d: import it again", m.Format, FormatVersion)
+		return nil, fmt.Errorf("vulnerability database in %s has format %d, this portcullis reads format %d: re-run portcullis db import", dir, m.Format, FormatVersion)
 	}
 	db := &DB{status: m.Status, byEco: make(map[string]map[string][]Record, len(m.Files))}
 	for eco, name := range m.Files {

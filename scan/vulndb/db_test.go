@@ -2,8 +2,10 @@ package vulndb
 
 import (
 	"archive/zip"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +115,21 @@ func TestRevisionFollowsContent(t *testing.T) {
 	if st.Revision == a.Revision {
 		t.Error("changed range, same revision")
 	}
+	// The same records in another format (which keeps other fields of them)
+	// are another revision, so reports cached for the old format's revision
+	// are not reused.
+	c := &collector{records: map[string]Record{}, digests: map[string][32]byte{}, withdrawn: map[string]bool{}}
+	for _, src := range []string{"testdata/debian", "testdata/alpine", "testdata/ghsa"} {
+		if err := c.source(src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := revision(FormatVersion, c.records, c.digests); got != a.Revision {
+		t.Fatalf("revision recomputed %s, imported %s", got, a.Revision)
+	}
+	if revision(FormatVersion-1, c.records, c.digests) == a.Revision {
+		t.Error("format changed, same revision")
+	}
 }
 
 func writeZip(t *testing.T, entries map[string]string) string {
@@ -178,13 +195,18 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("empty directory opened")
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, manifestName), []byte(`{"format":1,"files":{"Go":"../x"}}`), 0o644)
-	if _, err := Open(dir); err == nil {
-		t.Error("manifest pointing outside accepted")
+	os.WriteFile(filepath.Join(dir, manifestName), fmt.Appendf(nil, `{"format":%d,"files":{"Go":"../x"}}`, FormatVersion), 0o644)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "outside the database") {
+		t.Errorf("manifest pointing outside: %v", err)
 	}
-	os.WriteFile(filepath.Join(dir, manifestName), []byte(`{"format":99}`), 0o644)
-	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "format") {
-		t.Errorf("future format: %v", err)
+	// A database of an older format (1: without Go platform limits) or a newer
+	// one is refused, saying what to do.
+	for _, format := range []int{1, 99} {
+		os.WriteFile(filepath.Join(dir, manifestName), fmt.Appendf(nil, `{"format":%d,"files":{}}`, format), 0o644)
+		_, err := Open(dir)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("format %d", format)) || !strings.Contains(err.Error(), "re-run portcullis db import") {
+			t.Errorf("format %d: %v", format, err)
+		}
 	}
 }
 
@@ -216,6 +238,32 @@ func TestImportGoVulnDB(t *testing.T) {
 	}
 	if len(db.Lookup("Go", "stdlib")) < 100 {
 		t.Errorf("stdlib: %d records", len(db.Lookup("Go", "stdlib")))
+	}
+	// Platform limits survive the import: GO-2024-2961 is Windows-only,
+	// GO-2022-0209 amd64-only, GO-2022-1059 unlimited.
+	platforms := func(module, id string) []Platform {
+		for _, r := range db.Lookup("Go", module) {
+			if r.ID == id {
+				if len(r.Affected) != 1 {
+					t.Fatalf("%s: %d affected entries for %s", id, len(r.Affected), module)
+				}
+				return r.Affected[0].Platforms
+			}
+		}
+		t.Fatalf("%s not found for %s", id, module)
+		return nil
+	}
+	for _, c := range []struct {
+		module, id string
+		want       []Platform
+	}{
+		{"golang.org/x/crypto", "GO-2024-2961", []Platform{{GOOS: []string{"windows"}}}},
+		{"golang.org/x/crypto", "GO-2022-0209", []Platform{{GOARCH: []string{"amd64"}}}},
+		{"golang.org/x/text", "GO-2022-1059", nil},
+	} {
+		if got := platforms(c.module, c.id); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s platforms %+v, want %+v", c.id, got, c.want)
+		}
 	}
 }
 

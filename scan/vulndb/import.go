@@ -181,17 +181,21 @@ func (c *collector) add(data []byte) error {
 	return nil
 }
 
-// revision hashes the sorted record ids, modified times and record digests.
-// The digests matter: the records in golang.org/x/vulndb's repository all
-// carry the zero modified time, so ids and times alone would miss a
-// corrected range.
-func revision(records map[string]Record, digests map[string][32]byte) string {
+// revision hashes the database format version, then the sorted record ids,
+// modified times and record digests. The digests matter: the records in
+// golang.org/x/vulndb's repository all carry the zero modified time, so ids
+// and times alone would miss a corrected range. The format matters because a
+// new one keeps more of each record (format 2: Go platform limits), which
+// changes what matching finds: reports cached under the old revision must
+// not be reused.
+func revision(format int, records map[string]Record, digests map[string][32]byte) string {
 	ids := make([]string, 0, len(records))
 	for id := range records {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	h := sha256.New()
+	fmt.Fprintf(h, "portcullis vulndb format %d\n", format)
 	for _, id := range ids {
 		d := digests[id]
 		fmt.Fprintf(h, "%s\x00%s\x00%x\n", id, records[id].Modified.UTC().Format(time.RFC3339Nano), d[:])
@@ -235,7 +239,7 @@ func write(dst string, c *collector, now time.Time) (Status, error) {
 			ef.Packages[name] = append(list, pr)
 		}
 	}
-	st := Status{Revision: revision(c.records, c.digests), Imported: now, Counts: counts, Records: len(c.records), Withdrawn: len(c.withdrawn)}
+	st := Status{Revision: revision(FormatVersion, c.records, c.digests), Imported: now, Counts: counts, Records: len(c.records), Withdrawn: len(c.withdrawn)}
 	m := manifest{Format: FormatVersion, Status: st, Files: map[string]string{}}
 
 	parent := filepath.Dir(filepath.Clean(dst))

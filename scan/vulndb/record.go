@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,6 +65,48 @@ type Affected struct {
 	Urgency string `json:"urgency,omitempty"`
 	// DatabaseSeverity is database_specific.severity of this entry, if a word.
 	DatabaseSeverity string `json:"databaseSeverity,omitempty"`
+	// Platforms limits a Go entry to binaries built for some platforms: one
+	// element per distinct platform limit of the packages it names
+	// (ecosystem_specific.imports[].goos and goarch). The entry affects a
+	// binary built for a platform that any element admits. Empty means every
+	// platform: the entry names no packages, or one of them is not limited.
+	Platforms []Platform `json:"platforms,omitempty"`
+}
+
+// Platform is the platform limit of one affected Go package: the operating
+// systems and architectures it is vulnerable on. An empty list admits every
+// value.
+type Platform struct {
+	// GOOS lists the operating systems ("windows", "linux", ...).
+	GOOS []string `json:"goos,omitempty"`
+	// GOARCH lists the architectures ("amd64", "arm64", ...).
+	GOARCH []string `json:"goarch,omitempty"`
+}
+
+// Admits reports whether a binary built for goos/goarch is on the platform,
+// as govulncheck decides it: each of GOOS and GOARCH admits the binary's
+// value when the list is empty, the value is unknown (""), or the list holds it.
+func (p Platform) Admits(goos, goarch string) bool {
+	return admits(p.GOOS, goos) && admits(p.GOARCH, goarch)
+}
+
+func admits(list []string, v string) bool {
+	return v == "" || len(list) == 0 || slices.Contains(list, v)
+}
+
+// AffectsPlatform reports whether the entry applies to a binary built for
+// goos/goarch ("" for either when unknown): it has no platform limit, or one
+// of its Platforms admits the binary.
+func (a Affected) AffectsPlatform(goos, goarch string) bool {
+	if len(a.Platforms) == 0 {
+		return true
+	}
+	for _, p := range a.Platforms {
+		if p.Admits(goos, goarch) {
+			return true
+		}
+	}
+	return false
 }
 
 // Release returns the part of Ecosystem after the first colon ("12" for
@@ -164,6 +207,7 @@ func ParseRecord(data []byte) (Record, error) {
 			Severity:         a.Severity,
 			Urgency:          urgency(a.EcosystemSpecific),
 			DatabaseSeverity: severityWord(a.DatabaseSpecific),
+			Platforms:        goPlatforms(a.Package.Ecosystem, a.EcosystemSpecific),
 		})
 	}
 	if w.Withdrawn != "" {
@@ -218,4 +262,45 @@ func urgency(raw json.RawMessage) string {
 	}
 	s, _ := v.Urgency.(string)
 	return s
+}
+
+// goPlatforms returns the platform limits of a Go entry's packages
+// (ecosystem_specific.imports[].goos/goarch), each list sorted and the
+// limits distinct, or nil when the entry is not a Go one, names no packages
+// or names one that is not limited.
+func goPlatforms(ecosystem string, raw json.RawMessage) []Platform {
+	if ecosystem != "Go" || len(raw) == 0 {
+		return nil
+	}
+	var v struct {
+		Imports []struct {
+			GOOS   []string `json:"goos"`
+			GOARCH []string `json:"goarch"`
+		} `json:"imports"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	var out []Platform
+	for _, imp := range v.Imports {
+		if len(imp.GOOS) == 0 && len(imp.GOARCH) == 0 {
+			return nil
+		}
+		p := Platform{GOOS: sortedSet(imp.GOOS), GOARCH: sortedSet(imp.GOARCH)}
+		if !slices.ContainsFunc(out, func(q Platform) bool {
+			return slices.Equal(p.GOOS, q.GOOS) && slices.Equal(p.GOARCH, q.GOARCH)
+		}) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func sortedSet(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
 }
