@@ -20,7 +20,7 @@ import (
 // of package inventory and the detectors of package secrets find. Results
 // cached under an older version must be recomputed; it changes whenever any of
 // them finds something different in the same layer.
-const AnalyzerVersion = "portcullis-layer/2+" + secrets.Version
+const AnalyzerVersion = "portcullis-layer/2+" + secrets.Version + "+" + inventory.Version
 
 // ErrDigestMismatch is returned (wrapped) when a layer's bytes do not have the
 // expected digest.
