@@ -69,7 +69,8 @@ type teeSession struct {
 	chunks  chan []byte
 	quit    chan struct{} // closed when the session is dropped
 	digests chan string   // the digest of the completed blob, sent before chunks closes
-	cur     []byte        // the chunk the analysis is reading
+	cur     []byte        // what is left to read of the chunk the analysis is reading
+	curBuf  []byte        // that chunk's whole buffer, returned to the pool once read
 	done    chan struct{} // closed when the analysis ended
 }
 
@@ -197,41 +198,54 @@ type teeChunk struct {
 	end bool
 }
 
+// teeChunkSize is the size of the pooled buffers chunks are copied into.
+const teeChunkSize = 32 << 10
+
+// teeBuffers recycles chunk buffers between the writers and the analyses.
+var teeBuffers = sync.Pool{New: func() any { b := make([]byte, teeChunkSize); return &b }}
+
 // Write copies p into the session, waiting at most teeStall for the analysis to make room.
 func (c *teeChunk) Write(p []byte) {
 	s := c.s
 	s.mu.Lock()
-	if s.dropped || s.closed {
-		s.mu.Unlock()
-		return
-	}
-	b := make([]byte, len(p))
-	copy(b, p)
-	sent := true
-	select {
-	case s.chunks <- b:
-	default:
-		timer := time.NewTimer(teeStall)
-		select {
-		case s.chunks <- b:
-		case <-s.quit:
-			sent = false
-		case <-timer.C:
-			sent = false
-			s.dropLocked()
+	for len(p) > 0 && !s.dropped && !s.closed {
+		bp := teeBuffers.Get().(*[]byte)
+		n := copy(*bp, p)
+		b := (*bp)[:n]
+		if !s.send(b) {
+			teeBuffers.Put(bp)
+			break
 		}
-		timer.Stop()
-	}
-	if sent {
-		c.n += int64(len(b))
-		s.written += int64(len(b))
+		p = p[n:]
+		c.n += int64(n)
+		s.written += int64(n)
 	}
 	dropped := s.dropped
 	s.mu.Unlock()
 	if dropped {
-		s.t.log.Info("upload analysis fell behind; the layer will be read back when its manifest arrives", slog.String("upload", s.id))
 		s.t.forget(s.id, s)
 	}
+}
+
+// send hands b to the analysis, waiting at most teeStall for room; false means it was
+// not sent (the session is dropped: now, if the analysis fell behind). s.mu is held.
+func (s *teeSession) send(b []byte) bool {
+	select {
+	case s.chunks <- b:
+		return true
+	default:
+	}
+	timer := time.NewTimer(teeStall)
+	defer timer.Stop()
+	select {
+	case s.chunks <- b:
+		return true
+	case <-s.quit:
+	case <-timer.C:
+		s.t.log.Info("upload analysis fell behind; the layer will be read back when its manifest arrives", slog.String("upload", s.id))
+		s.dropLocked()
+	}
+	return false
 }
 
 // End moves the session on when the upstream accepted the request, and drops it otherwise.
@@ -289,15 +303,16 @@ func (s *teeSession) dropLocked() {
 // errDropped ends an analysis whose session was dropped.
 var errDropped = errors.New("upload no longer followed")
 
-// Read feeds the analysis from the session's chunks.
+// Read feeds the analysis from the session's chunks, recycling each buffer once read.
 func (s *teeSession) Read(p []byte) (int, error) {
 	for len(s.cur) == 0 {
+		s.recycle()
 		select {
 		case b, ok := <-s.chunks:
 			if !ok {
 				return 0, io.EOF
 			}
-			s.cur = b
+			s.cur, s.curBuf = b, b
 		case <-s.quit:
 			return 0, errDropped
 		}
@@ -305,6 +320,15 @@ func (s *teeSession) Read(p []byte) (int, error) {
 	n := copy(p, s.cur)
 	s.cur = s.cur[n:]
 	return n, nil
+}
+
+// recycle returns the buffer read last to the pool.
+func (s *teeSession) recycle() {
+	if s.curBuf != nil {
+		b := s.curBuf[:cap(s.curBuf)]
+		teeBuffers.Put(&b)
+		s.curBuf = nil
+	}
 }
 
 // analyse runs the layer analysis over the session's bytes and, when the upload completed
@@ -320,9 +344,14 @@ func (s *teeSession) analyse() {
 	res, err := s.t.scanner.analyzeBlob(ctx, s, "")
 	// Whatever the analysis left unread (a blob that is not a layer) is discarded, so
 	// writers never wait on it.
+	s.recycle()
 	for drained := false; !drained; {
 		select {
-		case _, ok := <-s.chunks:
+		case b, ok := <-s.chunks:
+			if ok {
+				s.curBuf = b
+				s.recycle()
+			}
 			drained = !ok
 		case <-s.quit:
 			drained = true
