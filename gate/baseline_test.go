@@ -240,12 +240,19 @@ func TestBaselineNamedByTheBaseAnnotation(t *testing.T) {
 	}
 	for _, want := range []string{
 		"[app-vulns] 1 new low+ vulnerabilities: DEBIAN-CVE-2023-4641 (medium) in login 1:4.13+dfsg1-1, no fix yet",
-		"1 low+ vulnerabilities inherited from the base image base/debian@" + baseDigest[:19] + "…, which only warn: DSA-5764-1 (CVE-2024-5535, DEBIAN-CVE-2024-5535, low) in libssl3 3.0.13-1~deb12u1, fixed in 3.0.14-1~deb12u2, 7 days left to fix (first seen 2026-11-20, window 7d)",
 		"baseline base/debian@" + baseDigest[:19] + "…, the base image its annotations name",
 	} {
 		if !strings.Contains(res.Message, want) {
 			t.Errorf("denial lacks %q:\n%s", want, res.Message)
 		}
+	}
+	// The inherited finding is not part of the denial: it is a warning of its own.
+	if strings.Contains(res.Message, "DSA-5764-1") {
+		t.Errorf("the denial names an inherited finding that only warns:\n%s", res.Message)
+	}
+	wantWarning := "1 low+ vulnerabilities inherited from the base image base/debian@" + baseDigest[:19] + "…, which only warn: DSA-5764-1 (CVE-2024-5535, DEBIAN-CVE-2024-5535, low) in libssl3 3.0.13-1~deb12u1, fixed in 3.0.14-1~deb12u2, 7 days left to fix (first seen 2026-11-20, window 7d)"
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, wantWarning) }) {
+		t.Errorf("warnings lack %q:\n%q", wantWarning, res.Warnings)
 	}
 	// The audit event names the baseline and lists the findings new and inherited apart.
 	ev := sink.events[len(sink.events)-1].Vulnerabilities

@@ -66,10 +66,14 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 		if r.mismatch(env, in.Action, in.Repository) != "" || r.exempt(in) != "" {
 			continue
 		}
-		cover := func(f VulnerabilityFinding) *exception { return p.findingException(r.ID, in, f, now) }
-		res := r.evaluate(in, env, now, p.exceptionProcess, cover)
+		cover := func(f VulnerabilityFinding) (active, expired *exception) { return p.findingException(r.ID, in, f, now) }
+		res, extra := r.evaluate(in, env, now, p.exceptionProcess, cover)
 		p.applyExceptions(&res, in, now)
 		d.Results = append(d.Results, res)
+		if extra != nil {
+			p.applyExceptions(extra, in, now)
+			d.Results = append(d.Results, *extra)
+		}
 	}
 	d.Verdict = verdictOf(d.Results)
 	return d
@@ -77,9 +81,9 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 
 // evaluate runs a rule that applies to in. cover returns the exception in
 // force that covers a vulnerability finding of the rule, nil if none.
-func (r *rule) evaluate(in Input, env string, now time.Time, process string, cover func(VulnerabilityFinding) *exception) Result {
+func (r *rule) evaluate(in Input, env string, now time.Time, process string, cover func(VulnerabilityFinding) (active, expired *exception)) (res Result, extra *Result) {
 	mode, pending := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
-	res := Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Exception: process}
+	res = Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Exception: process}
 	if r.ExceptionProcess != "" {
 		res.Exception = r.ExceptionProcess
 	}
@@ -95,20 +99,31 @@ func (r *rule) evaluate(in Input, env string, now time.Time, process string, cov
 	case TypeSecret:
 		res.Outcome, res.Finding, res.Fix = r.evaluateSecret(in)
 	case TypeVulnerability:
-		var e *exception
-		var warnOnly bool
-		res.Outcome, res.Finding, res.Fix, e, warnOnly = r.evaluateVulnerability(in, now, cover)
-		if e != nil {
-			res.AppliedException = e.applied(now)
+		v := r.evaluateVulnerability(in, now, cover)
+		res.Outcome, res.Finding, res.Fix = v.outcome, v.finding, v.fix
+		if v.excepted != nil {
+			res.AppliedException = v.excepted.applied(now)
 		}
-		if warnOnly && res.Mode == ModeBlock {
+		if v.expired != nil {
+			res.ExpiredException = v.expired.applied(now)
+			res.Fix = v.expired.expiredFix(res.Fix)
+		}
+		if v.warnOnly && res.Mode == ModeBlock {
 			res.Mode = ModeWarn // only inherited findings within their remediation window
+		}
+		if v.grace != "" {
+			g := res
+			g.Outcome, g.Finding, g.Fix, g.AppliedException, g.ExpiredException = OutcomeFail, v.grace, v.graceFix, nil, nil
+			if g.Mode == ModeBlock {
+				g.Mode = ModeWarn
+			}
+			extra = &g
 		}
 	default:
 		res.Outcome = OutcomeInert
 		res.Finding = fmt.Sprintf("not yet enforced: this portcullis build does not check %s yet", r.Type)
 	}
-	return res
+	return res, extra
 }
 
 // mismatch returns why the rule's mode or selectors exclude a request in

@@ -83,31 +83,50 @@ func (p *Policy) applyExceptions(res *Result, in Input, now time.Time) {
 		res.AppliedException = active.applied(now)
 	case expired != nil:
 		res.ExpiredException = expired.applied(now)
-		fix := res.Fix
-		if fix == "" {
-			fix = "fix the finding"
-		}
-		res.Fix = fmt.Sprintf("%s expired on %s; extend it or %s", expired.ID, expired.Expires.Format(dateLayout), fix)
+		res.Fix = expired.expiredFix(res.Fix)
 	}
+}
+
+// expiredFix is the next step for a failure e would have covered had it not
+// expired: "EXC-0142 expired on 2026-12-10; extend it or <fix>".
+func (e *exception) expiredFix(fix string) string {
+	if fix == "" {
+		fix = "fix the finding"
+	}
+	return fmt.Sprintf("%s expired on %s; extend it or %s", e.ID, e.Expires.Format(dateLayout), fix)
 }
 
 // findingException returns the exception in force at now that covers
 // vulnerability finding f of rule ruleID for in (the one that ends last),
-// nil if none. Only exceptions narrowed to vulnerabilities or a package
-// count here; the others cover the rule's result as a whole (applyExceptions).
-func (p *Policy) findingException(ruleID string, in Input, f VulnerabilityFinding, now time.Time) *exception {
+// and, when none does, the expired exception that would have (the one that
+// ended last), so the denial can say it expired. Only exceptions narrowed to
+// vulnerabilities or a package count here; the others cover the rule's
+// result as a whole (applyExceptions).
+func (p *Policy) findingException(ruleID string, in Input, f VulnerabilityFinding, now time.Time) (active, expired *exception) {
 	fi := &finding{ids: append([]string{f.ID}, f.Aliases...), pkg: f.Package}
-	var best *exception
 	for i := range p.exceptions {
 		e := &p.exceptions[i]
 		if len(e.Scope.Vulnerabilities) == 0 && e.Scope.Package == "" {
 			continue
 		}
-		if e.inForce(now) && e.covers(ruleID, in, fi) && (best == nil || e.Expires.After(best.Expires)) {
-			best = e
+		if !e.covers(ruleID, in, fi) {
+			continue
+		}
+		switch {
+		case e.inForce(now):
+			if active == nil || e.Expires.After(active.Expires) {
+				active = e
+			}
+		case !now.Before(e.end()):
+			if expired == nil || e.Expires.After(expired.Expires) {
+				expired = e
+			}
 		}
 	}
-	return best
+	if active != nil {
+		expired = nil
+	}
+	return active, expired
 }
 
 // applied is the AppliedException naming e at now.
