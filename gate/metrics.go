@@ -2,6 +2,8 @@ package gate
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -24,7 +26,15 @@ type instruments struct {
 	decisions metric.Int64Counter
 	excepted  metric.Int64Counter
 	overdue   metric.Int64Counter
+	reminders metric.Int64Counter
+	// overdueSeen records, by exception id, when an expired exception last matched a
+	// failing result (a time.Time): what the overdue share counts.
+	overdueSeen sync.Map
 }
+
+// overdueWindow is how recently an expired exception must have matched a request to count
+// as overdue in the overdue share.
+const overdueWindow = 7 * 24 * time.Hour
 
 // newInstruments registers the gate's metrics with mp.
 func (g *Gate) newInstruments(mp metric.MeterProvider) error {
@@ -37,6 +47,13 @@ func (g *Gate) newInstruments(mp metric.MeterProvider) error {
 		return err
 	}
 	if g.inst.overdue, err = m.Int64Counter("portcullis.exceptions.overdue.matches", metric.WithDescription("Failing results an expired exception would have covered, by exception, owner, and the service and team owning the repository: overdue exceptions still matching what is pulled or pushed.")); err != nil {
+		return err
+	}
+	if g.inst.reminders, err = m.Int64Counter("portcullis.exceptions.reminder.checks", metric.WithDescription("Checks for exceptions inside their reminder window (each sends the day's exception.expiring events not sent yet).")); err != nil {
+		return err
+	}
+	share, err := m.Float64ObservableGauge("portcullis.exceptions.overdue.share", metric.WithDescription("Share of exceptions that are overdue: expired but matched by a request in the last 7 days on this replica, over those plus the exceptions in force."))
+	if err != nil {
 		return err
 	}
 	active, err := m.Int64ObservableGauge("portcullis.exceptions.active", metric.WithDescription("Exceptions in force, by owner, repository scope, and the service, team and tier owning that scope."))
@@ -60,9 +77,14 @@ func (g *Gate) newInstruments(mp metric.MeterProvider) error {
 		type key struct{ owner, repo, service, team, tier string }
 		type expKey struct{ owner, team string }
 		act, exp := map[key]int64{}, map[expKey]int64{}
-		var ages, n, ext int64
+		var ages, n, ext, overdue int64
 		for _, e := range g.policy.Load().Exceptions() {
 			st := e.Status(now)
+			if st.State == policy.ExceptionExpired {
+				if seen, ok := g.inst.overdueSeen.Load(e.ID); ok && now.Sub(seen.(time.Time)) < overdueWindow {
+					overdue++
+				}
+			}
 			service, team, tier := scopeLabels(e)
 			switch st.State {
 			case policy.ExceptionActive:
@@ -87,8 +109,11 @@ func (g *Gate) newInstruments(mp metric.MeterProvider) error {
 			o.ObserveFloat64(age, float64(ages)/float64(n))
 		}
 		o.ObserveInt64(extended, ext)
+		if n+overdue > 0 {
+			o.ObserveFloat64(share, float64(overdue)/float64(n+overdue))
+		}
 		return nil
-	}, active, expired, age, extended)
+	}, active, expired, age, extended, share)
 	return err
 }
 
@@ -110,6 +135,7 @@ func (g *Gate) count(ctx context.Context, action policy.Action, res Result) {
 				attribute.String("service", service), attribute.String("team", team)))
 		}
 		if a := r.ExpiredException; a != nil {
+			g.inst.overdueSeen.Store(a.ID, g.now())
 			g.inst.overdue.Add(ctx, 1, metric.WithAttributes(attribute.String("exception", a.ID), attribute.String("owner", a.Owner),
 				attribute.String("service", service), attribute.String("team", team)))
 		}

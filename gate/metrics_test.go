@@ -83,6 +83,7 @@ func TestExceptionHealthMetrics(t *testing.T) {
 	pullLatest("team/app") // covered by EXC-2
 	pullLatest("team/app")
 	pullLatest("team/old") // EXC-3 expired: overdue but still matching
+	g.RemindExceptions(context.Background())
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
@@ -91,6 +92,7 @@ func TestExceptionHealthMetrics(t *testing.T) {
 		name string
 		want float64
 	}{
+		{"portcullis.exceptions.reminder.checks", 1},
 		{"portcullis.decisions", 3},
 		{"portcullis.exceptions.applied", 2},
 		{"portcullis.exceptions.overdue.matches", 1},
@@ -98,6 +100,8 @@ func TestExceptionHealthMetrics(t *testing.T) {
 		{"portcullis.exceptions.expired", 2},
 		{"portcullis.exceptions.age.average", 4},
 		{"portcullis.exceptions.extensions", 1},
+		// EXC-3, expired, matched a pull: overdue; over it and EXC-2 in force, 1 of 2 (EXC-1, expired but matching nothing, does not count).
+		{"portcullis.exceptions.overdue.share", 0.5},
 	} {
 		got, ok := sumOf(rm, c.name)
 		if !ok || got != c.want {

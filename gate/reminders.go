@@ -17,6 +17,9 @@ func (g *Gate) RemindExceptions(ctx context.Context) int {
 	p := g.policy.Load()
 	day := now.Format(time.DateOnly)
 	sent := 0
+	if g.inst.reminders != nil {
+		g.inst.reminders.Add(ctx, 1)
+	}
 	for _, e := range p.ReminderDue(now) {
 		key := cache.LockKey("reminder:" + e.ID + ":" + day)
 		if _, ok, err := g.coverage.store.Lock(ctx, key, 48*time.Hour); err != nil || !ok {

@@ -5,19 +5,22 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
 
-// Watcher reloads a policy file into a Gate when the file changes or when asked, keeping
-// the last good policy when a new one is invalid.
+// Watcher reloads a policy file into a Gate when it or a file it reads (key files,
+// exception files, a file added where exceptionFiles patterns look) changes, or when
+// asked, keeping the last good policy when a new one is invalid.
 type Watcher struct {
 	gate *Gate
 	path string
 	log  *slog.Logger
 
 	mu      sync.Mutex
-	stamp   fileStamp
+	deps    []string // the paths the policy depends on (see loadPolicy)
+	stamp   string   // their modification times and sizes at the last load
 	lastErr error
 	lastAt  time.Time
 }
@@ -25,21 +28,24 @@ type Watcher struct {
 // NewWatcher watches path for g. The policy g holds must have been loaded from path.
 func NewWatcher(g *Gate, path string, log *slog.Logger) *Watcher {
 	w := &Watcher{gate: g, path: path, log: log}
-	w.stamp, _ = stat(path)
+	_, w.deps, _ = loadPolicy(path)
+	w.stamp = stampOf(w.deps)
 	return w
 }
 
-type fileStamp struct {
-	mod  time.Time
-	size int64
-}
-
-func stat(path string) (fileStamp, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{}, err
+// stampOf describes the modification time and size of each path ("-" for one missing),
+// so that any change to any of them changes it.
+func stampOf(paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		b.WriteString(p)
+		if fi, err := os.Stat(p); err == nil {
+			fmt.Fprintf(&b, "|%d|%d\n", fi.ModTime().UnixNano(), fi.Size())
+		} else {
+			b.WriteString("|-\n")
+		}
 	}
-	return fileStamp{fi.ModTime(), fi.Size()}, nil
+	return b.String()
 }
 
 // Run polls the file every interval and reloads on change, and reloads whenever reload
@@ -54,9 +60,8 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration, reload <-chan
 		case <-reload:
 			w.Reload()
 		case <-t.C:
-			st, err := stat(w.path)
 			w.mu.Lock()
-			changed := err == nil && st != w.stamp
+			changed := stampOf(w.deps) != w.stamp
 			w.mu.Unlock()
 			if changed {
 				w.Reload()
@@ -68,11 +73,13 @@ func (w *Watcher) Run(ctx context.Context, interval time.Duration, reload <-chan
 // Reload reads and parses the file now. A valid policy replaces the one in force; an
 // invalid one is refused, logged and reported by Status.
 func (w *Watcher) Reload() error {
-	st, _ := stat(w.path)
-	p, err := LoadPolicy(w.path)
+	p, deps, err := loadPolicy(w.path)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.stamp, w.lastAt = st, time.Now()
+	if len(deps) > 0 {
+		w.deps = deps
+	}
+	w.stamp, w.lastAt = stampOf(w.deps), time.Now()
 	if err != nil {
 		w.lastErr = err
 		w.log.Error("policy reload refused; the previous policy stays in force",
