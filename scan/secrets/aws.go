@@ -38,7 +38,9 @@ func findAWS(text string) []match {
 		}
 	}
 	var out []match
-	for _, loc := range awsKeyID.FindAllStringIndex(text, -1) {
+	// A key ID starts with its prefix and is 20 bytes long: search only
+	// there, not with the regular expression over the whole text.
+	for _, loc := range findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16) {
 		start, end := loc[0], loc[1]
 		id := text[start:end]
 		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 3 || looksFake(id[4:]) {

@@ -106,7 +106,11 @@ func vendoredFixture(p string) bool {
 				return true
 			}
 		}
-		for _, d := range strings.Split(path.Dir(rest), "/") {
+		// The directories of rest, as strings.Split would give them but
+		// without allocating.
+		for dirs, more := path.Dir(rest), true; more; {
+			var d string
+			d, dirs, more = strings.Cut(dirs, "/")
 			if fixtureDirs[d] || strings.HasPrefix(d, "test-") || strings.HasPrefix(d, "test_") {
 				return true
 			}

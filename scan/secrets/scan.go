@@ -23,8 +23,9 @@ type detector struct {
 	typ string
 	// priority decides between overlapping matches: the higher one is kept.
 	priority int
-	// hint is a substring every match contains; text without any of them
-	// is not searched. Empty means always search.
+	// hints are substrings (at least 2 bytes long) one of which every
+	// match contains; text without any of them is not searched (see
+	// prefilter). None means always search.
 	hints []string
 	find  func(text string) []match
 }
@@ -45,6 +46,13 @@ var textDetectors = []detector{
 	jwtDetector,
 }
 
+// textFilter selects among textDetectors, binaryFilter among the detectors
+// run on binary files.
+var (
+	textFilter   = newPrefilter(textDetectors...)
+	binaryFilter = newPrefilter(pemDetector)
+)
+
 // MaxFindings is the most secrets Scan and ScanText return for one file or
 // text: the first ones in it. One is enough to fail a check; a hundred say
 // the file is a credential dump.
@@ -58,13 +66,13 @@ const maxHits = 2000
 // Scan does not keep data after it returns, nor change it: the caller may
 // reuse the buffer at once.
 func Scan(path string, data []byte) []Secret {
-	dets := textDetectors
+	pf := textFilter
 	if IsBinary(data) {
-		dets = []detector{pemDetector}
+		pf = binaryFilter
 	}
 	// Search the bytes in place, not a copy: a layer analysis scans every
 	// file it reads. run returns no string that shares their memory.
-	found := run(dets, unsafe.String(unsafe.SliceData(data), len(data)))
+	found := run(pf, unsafe.String(unsafe.SliceData(data), len(data)))
 	for i := range found {
 		found[i].Path = path
 	}
@@ -75,23 +83,24 @@ func Scan(path string, data []byte) []Secret {
 // environment variable, a label or a history entry's created_by command;
 // source names it in the findings.
 func ScanText(source, text string) []Secret {
-	found := run(textDetectors, text)
+	found := run(textFilter, text)
 	for i := range found {
 		found[i].Source = source
 	}
 	return found
 }
 
-// run applies the detectors to text and returns the surviving matches as
-// Secrets, in the order they appear.
-func run(dets []detector, text string) []Secret {
+// run applies the detectors pf selects to text and returns the surviving
+// matches as Secrets, in the order they appear.
+func run(pf *prefilter, text string) []Secret {
 	type hit struct {
 		match
 		priority int
 	}
 	var hits []hit
-	for _, d := range dets {
-		if len(d.hints) > 0 && !containsAny(text, d.hints) {
+	selected := pf.selected(text)
+	for i, d := range pf.dets {
+		if selected&(1<<i) == 0 {
 			continue
 		}
 		for _, m := range d.find(text) {
@@ -139,15 +148,6 @@ func run(dets []detector, text string) []Secret {
 		})
 	}
 	return out
-}
-
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // lineIndex maps byte offsets to 1-based line numbers.

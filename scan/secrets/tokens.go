@@ -59,7 +59,7 @@ const (
 // gho_ OAuth, ghu_ user-to-server, ghs_ server-to-server, ghr_ refresh) and
 // 36 base62 characters; fine-grained tokens are github_pat_, 22 base62
 // characters, "_" and 59 more.
-var githubDetector = ruleDetector(TypeGitHubToken, prioritySpecific, []string{"gh", "github_pat_"},
+var githubDetector = ruleDetector(TypeGitHubToken, prioritySpecific, []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"},
 	tokenRule{typ: TypeGitHubToken, re: regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{36}`), boundary: alnumUnderscore,
 		prefixLen: fixed(4), minEntropy: 3.5, conf: always(ConfidenceHigh)},
 	tokenRule{typ: TypeGitHubToken, re: regexp.MustCompile(`github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}`), boundary: alnumUnderscore,
