@@ -181,15 +181,29 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	failMode := ""
 	if undecided != nil {
 		failMode = p.FailMode(dec.Environment)
-		if failMode == "closed" {
+		why := fmt.Sprintf("environment %s fails %s", dec.Environment, failMode)
+		if u := got.unscanned; got.scanning && u != nil && u.Then != "" {
+			// The environment says what a pull of an image still being scanned gets.
+			failMode = map[string]string{policy.UnscannedRetry: policy.FailClosed, policy.UnscannedAllow: policy.FailOpen}[u.Then]
+			why = fmt.Sprintf("environment %s answers pulls of images still being scanned with %s", dec.Environment, u.Then)
+		}
+		if failMode == policy.FailClosed {
 			res.Verdict, res.Unavailable = policy.VerdictDeny, true
 			if got.scanning {
 				res.RetryAfter = retryScan
 			}
-			res.Message = fmt.Sprintf("portcullis could not decide (%v); environment %s fails closed, so this request is refused. Retry shortly; if it persists, tell the platform team.", undecided, dec.Environment)
-		} else if res.Verdict != policy.VerdictDeny {
+			res.Message = fmt.Sprintf("portcullis could not decide (%v); %s, so this request is refused. Retry shortly; if it persists, tell the platform team.", undecided, why)
+		} else {
+			// Rules whose evidence is missing must not deny; the others still may.
+			dec.FailOpen(got.missing...)
+			res.Verdict, res.Decision, res.Warnings = dec.Verdict, dec, nil
+			for _, w := range dec.Warnings() {
+				res.Warnings = append(res.Warnings, w.Message())
+			}
+		}
+		if !res.Unavailable && res.Verdict != policy.VerdictDeny {
 			res.Verdict = policy.VerdictWarn
-			res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis could not fully check this request (%v); allowed because environment %s fails open", undecided, dec.Environment))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis could not fully check this request (%v); allowed because %s", undecided, why))
 		}
 	}
 	if res.Verdict == policy.VerdictDeny && !res.Unavailable {
@@ -201,12 +215,22 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	return res
 }
 
+// imageTypes are the rule types that judge an image's content: without the manifest or
+// the image evidence none of them can be decided.
+var imageTypes = []string{policy.TypeConfig, policy.TypeSecret, policy.TypeVulnerability}
+
 // gathered is what gather found besides the evidence it put into the input.
 type gathered struct {
 	// undecided says which evidence could not be gathered; the fail mode decides then.
 	undecided error
 	// scanning: a pull's scan outlasted the pull scan wait and goes on.
 	scanning bool
+	// wait is how long a pull waits for its scan (negative: no bound), and unscanned the
+	// environment's answer when it runs out (nil: the fail mode answers).
+	wait      time.Duration
+	unscanned *policy.Unscanned
+	// missing are the rule types whose evidence could not be gathered (with undecided).
+	missing []string
 	// challenge is the upstream refusing the client's credentials for a read on its behalf.
 	challenge *Challenge
 	// signedBy are the authorities whose signatures verified for the digest.
@@ -221,7 +245,16 @@ type gathered struct {
 // gather collects into in the evidence the rules that apply to req need, and only that:
 // the digest a pushed tag points at, signatures, the image configuration, the scan.
 func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *policy.Input) gathered {
-	got := gathered{manifest: req.Manifest}
+	got := gathered{manifest: req.Manifest, wait: -1}
+	if req.Action == policy.ActionPull {
+		if g.pullScanWait > 0 {
+			got.wait = g.pullScanWait
+		}
+		if u := p.UnscannedPull(p.Environment(req.Repository, req.Host)); u != nil {
+			got.wait, got.unscanned = u.Wait, u
+		}
+		ctx = withPullWait(ctx, got.wait)
+	}
 	needs := p.Needs(req.Action, req.Repository, req.Host)
 	if needs.CurrentTagDigest && req.Action == policy.ActionPush && in.Tag != "" && !in.Artifact {
 		cur, err := g.tags.TagDigest(ctx, req.Repository, in.Tag, req.Authorization)
@@ -232,7 +265,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 			return got
 		}
 		if err != nil {
-			got.undecided = fmt.Errorf("could not read which digest tag %s points at: %w", in.Tag, err)
+			got.undecided, got.missing = fmt.Errorf("could not read which digest tag %s points at: %w", in.Tag, err), []string{policy.TypeImmutable}
 			return got
 		}
 		in.CurrentDigest = cur
@@ -243,7 +276,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 	if needs.Signatures && req.Action == policy.ActionPull {
 		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Digest)
 		if err != nil {
-			got.undecided = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err)
+			got.undecided, got.missing = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err), []string{policy.TypeSignature}
 			return got
 		}
 		in.Signatures, got.signedBy = ev, vr.Authorities()
@@ -254,12 +287,12 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 	if len(got.manifest) == 0 {
 		// A HEAD: the client did not ask for the bytes, but the image rules need them.
 		if g.blobs == nil {
-			got.undecided = errString("this gateway reads no manifests (no image reader configured)")
+			got.undecided, got.missing = errString("this gateway reads no manifests (no image reader configured)"), imageTypes
 			return got
 		}
 		m, _, err := g.blobs.Manifest(ctx, req.Repository, req.Digest)
 		if err != nil {
-			got.undecided = fmt.Errorf("could not read the manifest of %s@%s: %w", req.Repository, req.Digest, err)
+			got.undecided, got.missing = fmt.Errorf("could not read the manifest of %s@%s: %w", req.Repository, req.Digest, err), imageTypes
 			return got
 		}
 		got.manifest = m
@@ -272,10 +305,11 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		case errors.Is(err, errScanPending):
 			// The vulnerability scan needs the same layers: the retry gets both.
 			got.scanning = true
-			got.undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway; its layer files are searched for secrets), which takes longer than %s", req.Repository, req.Digest, g.pullScanWait)
+			got.undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway; its layer files are searched for secrets), which takes longer than %s", req.Repository, req.Digest, got.wait)
+			got.missing = imageTypes
 			return got
 		case err != nil:
-			got.undecided = fmt.Errorf("could not inspect the image %s@%s (configuration and layers): %w", req.Repository, req.Digest, err)
+			got.undecided, got.missing = fmt.Errorf("could not inspect the image %s@%s (configuration and layers): %w", req.Repository, req.Digest, err), imageTypes
 			return got
 		}
 	}
@@ -285,9 +319,9 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		switch {
 		case errors.Is(err, errScanPending):
 			got.scanning = true
-			got.undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.Repository, req.Digest, g.pullScanWait)
+			got.undecided, got.missing = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.Repository, req.Digest, got.wait), []string{policy.TypeVulnerability}
 		case err != nil:
-			got.undecided = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err)
+			got.undecided, got.missing = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err), []string{policy.TypeVulnerability}
 		}
 		in.Vulnerabilities = ev
 	}

@@ -196,3 +196,35 @@ func TestClientUserIsRecorded(t *testing.T) {
 		t.Fatalf("client %+v, want user ci-bot at 10.0.0.7:5123", got)
 	}
 }
+
+// Failing open lets through what could not be checked, not what was checked and failed:
+// a vulnerability rule without a scan warns, a tag rule still denies.
+func TestFailOpenOnlyForMissingEvidence(t *testing.T) {
+	reg := regtest.Registry(t)
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - {name: dev, repositories: ["**"], failMode: open}
+rules:
+  - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
+  - {id: vulns, type: vulnerability, mode: block, severity: critical}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := gate.New(p, up, &memSink{}) // no scanner: the vulnerability evidence cannot be gathered
+	digest := "sha256:" + strings.Repeat("01", 32)
+	res := g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "1.0.0", Digest: digest, Manifest: []byte(`{}`)})
+	if res.Verdict != policy.VerdictWarn || res.Unavailable || len(res.Warnings) < 2 ||
+		!strings.Contains(strings.Join(res.Warnings, "\n"), "[vulns] the image was not scanned") ||
+		!strings.Contains(res.Warnings[len(res.Warnings)-1], "fails open") {
+		t.Fatalf("unscanned push in a fail-open environment: %+v, want allowed with warnings", res)
+	}
+	res = g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "latest", Digest: digest, Manifest: []byte(`{}`)})
+	if res.Verdict != policy.VerdictDeny || res.Unavailable || !strings.Contains(res.Message, "[no-latest]") || strings.Contains(res.Message, "[vulns]") {
+		t.Fatalf("latest in a fail-open environment: %+v, want denied by no-latest only", res)
+	}
+}

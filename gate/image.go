@@ -109,16 +109,10 @@ func (g *Gate) imageEvidence(ctx context.Context, action policy.Action, repo str
 // by path, line and layer, and marks ev.LayersScanned. A pull waits for the analysis at
 // most the pull scan wait (errScanPending past it).
 func (g *Gate) layerSecrets(ctx context.Context, action policy.Action, la layerAnalyzer, repo string, manifest []byte, ev *policy.ImageEvidence) error {
-	scanCtx := ctx
-	if action == policy.ActionPull && g.pullScanWait > 0 {
-		var cancel context.CancelFunc
-		scanCtx, cancel = context.WithTimeout(ctx, g.pullScanWait)
-		defer cancel()
-	}
-	img, err := la.Layers(scanCtx, repo, manifest)
+	img, err := waitScan(ctx, action, func(ctx context.Context) (ImageLayers, error) { return la.Layers(ctx, repo, manifest) })
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return errScanPending
+		if errors.Is(err, errScanPending) {
+			return err
 		}
 		return fmt.Errorf("analysing the layers: %w", err)
 	}

@@ -215,3 +215,50 @@ func scanEnv(t *testing.T) (dbDir, reg string, up *upstream.Client) {
 	}
 	return dbDir, reg, up
 }
+
+// An environment's unscanned setting decides what the first pull of an image not scanned
+// yet gets, whatever its fail mode: dev (fails open) refuses with retry, prod (fails
+// closed) lets it through with a warning; without waiting, and the scan still runs.
+func TestUnscannedPullPerEnvironment(t *testing.T) {
+	dbDir, reg, up := scanEnv(t)
+	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", scantest.VulnerableGoBinary(t))
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - {name: prod, repositories: ["prod/**"], failMode: closed, unscanned: {wait: 0s, then: allow}}
+  - {name: dev, repositories: ["**"], failMode: open, unscanned: {wait: 50ms, then: retry}}
+rules:
+  - {id: vulns, type: vulnerability, mode: block, severity: critical}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := &heldLayers{Client: up, release: make(chan struct{})}
+	scanner := gate.NewScanner(held, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
+	// The gateway-wide wait is long: the environments' own waits must be the ones used.
+	g := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithScanner(scanner), gate.WithPullScanWait(time.Hour))
+	pullOf := func(repo string) gate.Result {
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPull, Repository: repo, Reference: dgst, Digest: dgst, Manifest: manifest})
+	}
+	res := pullOf("prod/svc")
+	if res.Verdict != policy.VerdictWarn || res.Unavailable || len(res.Warnings) == 0 ||
+		!strings.Contains(res.Warnings[len(res.Warnings)-1], "answers pulls of images still being scanned with allow") {
+		t.Fatalf("prod pull while the scan runs: %+v, want allowed with a warning", res)
+	}
+	res = pullOf("dev/svc")
+	if !res.Unavailable || res.RetryAfter <= 0 || !strings.Contains(res.Message, "answers pulls of images still being scanned with retry") {
+		t.Fatalf("dev pull while the scan runs: %+v, want a retryable refusal", res)
+	}
+	close(held.release)
+	// The scan started by the first pull lands; then the pull gets the real verdict.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res = pullOf("prod/svc")
+		if res.Verdict == policy.VerdictDeny || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, "GO-2022-1059") {
+		t.Fatalf("prod pull after the scan: %s %q, want denied for the advisories", res.Verdict, res.Message)
+	}
+}

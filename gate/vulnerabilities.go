@@ -25,6 +25,46 @@ func WithScanner(s VulnerabilityScanner) Option { return func(g *Gate) { g.scann
 // and Retry-After, open allows with a warning. Default 20s.
 func WithPullScanWait(d time.Duration) Option { return func(g *Gate) { g.pullScanWait = d } }
 
+// pullWaitKey carries in a request's context how long a pull waits for its scan (see
+// scanContext): the environment's unscanned.wait, else the gate's pull scan wait.
+type pullWaitKey struct{}
+
+// withPullWait sets how long a pull waits for its scan; a negative wait does not bound it.
+func withPullWait(ctx context.Context, wait time.Duration) context.Context {
+	return context.WithValue(ctx, pullWaitKey{}, wait)
+}
+
+// waitScan runs scan and returns its result. A pull waits for it at most the wait
+// withPullWait set (none set, or negative: no bound); past it the scan goes on in the
+// background, so its result lands in the cache for the next request, and the error is
+// errScanPending. A push waits for its scan.
+func waitScan[T any](ctx context.Context, action policy.Action, scan func(context.Context) (T, error)) (T, error) {
+	wait, ok := ctx.Value(pullWaitKey{}).(time.Duration)
+	if action != policy.ActionPull || !ok || wait < 0 {
+		return scan(ctx)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := scan(context.WithoutCancel(ctx))
+		done <- result{v, err}
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var zero T
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-timer.C:
+		return zero, errScanPending
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
 // errScanPending means a pull's scan outlasted the pull scan wait; it goes on.
 var errScanPending = errors.New("scan still running")
 
@@ -40,17 +80,8 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 	if g.scanner == nil {
 		return nil, errString("this gateway has no vulnerability scanner configured")
 	}
-	scanCtx := ctx
-	if action == policy.ActionPull && g.pullScanWait > 0 {
-		var cancel context.CancelFunc
-		scanCtx, cancel = context.WithTimeout(ctx, g.pullScanWait)
-		defer cancel()
-	}
-	rep, err := g.scanner.Scan(scanCtx, repo, digest, manifest)
+	rep, err := waitScan(ctx, action, func(ctx context.Context) (Report, error) { return g.scanner.Scan(ctx, repo, digest, manifest) })
 	if err != nil {
-		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, errScanPending
-		}
 		return nil, err
 	}
 	ev := &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
@@ -64,7 +95,7 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 	}
 	if !ev.Index {
 		if compare {
-			g.compareWithBaseline(scanCtx, action, repo, digest, manifest, img, ev)
+			g.compareWithBaseline(ctx, action, repo, digest, manifest, img, ev)
 		}
 		g.recordFirstSeen(ctx, repo, ev.Findings)
 	}

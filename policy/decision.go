@@ -135,6 +135,20 @@ func (d Decision) failed(m Mode) []Result {
 }
 
 // verdictOf computes the Verdict of a list of results.
+// FailOpen turns the blocking failures of rules of the given types into warnings and
+// recomputes the verdict: the gate could not gather those rules' evidence and the
+// environment fails open, so their failures ("not scanned") must not deny. Failures of
+// other rules still deny.
+func (d *Decision) FailOpen(types ...string) {
+	for i := range d.Results {
+		r := &d.Results[i]
+		if r.Outcome == OutcomeFail && r.Mode == ModeBlock && oneOf(r.Type, types) {
+			r.Mode = ModeWarn
+		}
+	}
+	d.Verdict = verdictOf(d.Results)
+}
+
 func verdictOf(results []Result) Verdict {
 	v := VerdictAllow
 	for _, r := range results {

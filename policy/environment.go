@@ -29,6 +29,18 @@ func (p *Policy) FailMode(env string) string {
 	return FailClosed
 }
 
+// UnscannedPull returns how the named environment answers the pull of an image not
+// scanned yet (see Environment.Unscanned); nil when the policy leaves it to the gateway.
+func (p *Policy) UnscannedPull(env string) *Unscanned {
+	for i := range p.envs {
+		if p.envs[i].Name == env && p.envs[i].Unscanned != nil {
+			u := *p.envs[i].Unscanned
+			return &u
+		}
+	}
+	return nil
+}
+
 // environment returns the first matching environment or nil.
 func (p *Policy) environment(repo, host string) *environment {
 	h := normalizeHost(host)

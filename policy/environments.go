@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -58,6 +59,8 @@ func (r *reader) readEnvironment(path string, n *yaml.Node) (e environment, ok b
 				}
 				e.FailMode = s
 			}
+		case "unscanned":
+			e.Unscanned = r.readUnscanned(f)
 		default:
 			r.unknown(f)
 		}
@@ -91,4 +94,48 @@ func hostPattern(s string) (pattern, msg string) {
 		}
 	}
 	return strings.ToLower(strings.TrimSuffix(s, ".")), ""
+}
+
+// maxUnscannedWait bounds how long a pull may be held waiting for a scan.
+const maxUnscannedWait = 5 * time.Minute
+
+// readUnscanned reads an environment's unscanned: {wait: 20s, then: retry|allow}.
+func (r *reader) readUnscanned(f field) *Unscanned {
+	fields, ok := r.mapping(f.path, f.value)
+	if !ok {
+		return nil
+	}
+	u := &Unscanned{}
+	waitSeen := false
+	for _, g := range fields {
+		switch g.key {
+		case "wait":
+			s, ok := r.str(g.path, g.value)
+			if !ok {
+				continue
+			}
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				r.add(g.path, g.value, "%q is not a duration (want e.g. 20s, 1m or 0s)", s)
+			case d < 0 || d > maxUnscannedWait:
+				r.add(g.path, g.value, "%s is out of range (want 0s to %s)", s, maxUnscannedWait)
+			default:
+				u.Wait, waitSeen = d, true
+			}
+		case "then":
+			if s, ok := r.str(g.path, g.value); ok {
+				if s != UnscannedRetry && s != UnscannedAllow {
+					r.add(g.path, g.value, "unknown value %q (want retry or allow)", s)
+				}
+				u.Then = s
+			}
+		default:
+			r.unknown(g)
+		}
+	}
+	if !waitSeen {
+		r.add(f.path+".wait", f.value, "required: how long a pull waits for the scan (0s answers at once)")
+	}
+	return u
 }

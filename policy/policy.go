@@ -43,6 +43,30 @@ type Environment struct {
 	Hosts []string `json:"hosts,omitempty"`
 	// FailMode is FailClosed or FailOpen.
 	FailMode string `json:"failMode"`
+	// Unscanned says how a pull of an image not scanned yet (it did not come through
+	// the gateway) is answered; nil leaves it to the gateway's scan.pullWait and FailMode.
+	Unscanned *Unscanned `json:"unscanned,omitempty"`
+}
+
+// What a pull of an image not scanned yet gets when its scan outlasts Unscanned.Wait
+// (Unscanned.Then).
+const (
+	// UnscannedRetry refuses it as a temporary failure ("being scanned") with
+	// Retry-After, while the scan goes on.
+	UnscannedRetry = "retry"
+	// UnscannedAllow lets it through with a warning while the scan goes on; the next
+	// pull is judged by the scan.
+	UnscannedAllow = "allow"
+)
+
+// Unscanned is an environment's answer to the first pull of an image the gateway has not
+// scanned: wait for the scan up to Wait, then Then.
+type Unscanned struct {
+	// Wait is how long the pull waits for the scan; 0 answers at once.
+	Wait time.Duration `json:"wait"`
+	// Then is UnscannedRetry or UnscannedAllow; "" follows the environment's FailMode
+	// (closed: retry, open: allow).
+	Then string `json:"then,omitempty"`
 }
 
 // environment is a compiled Environment.
@@ -166,6 +190,10 @@ func (p *Policy) Environments() []Environment {
 		out[i] = e.Environment
 		out[i].Repositories = append([]string(nil), e.Repositories...)
 		out[i].Hosts = append([]string(nil), e.Hosts...)
+		if e.Unscanned != nil {
+			u := *e.Unscanned
+			out[i].Unscanned = &u
+		}
 	}
 	return out
 }
