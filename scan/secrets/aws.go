@@ -43,7 +43,7 @@ func findAWS(text string) []match {
 	for _, loc := range findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16) {
 		start, end := loc[0], loc[1]
 		id := text[start:end]
-		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 3 || looksFake(id[4:]) {
+		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 2.5 || looksFake(id[4:]) {
 			continue
 		}
 		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, redacted: Redact(id), conf: ConfidenceMedium}

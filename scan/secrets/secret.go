@@ -109,4 +109,4 @@ func (s Secret) Location() string {
 // Version identifies what the detectors report. It changes whenever a
 // detector is added or changed, so results cached under it (per layer, per
 // config) are recomputed rather than trusted.
-const Version = "secrets/1"
+const Version = "secrets/2"
