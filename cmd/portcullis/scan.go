@@ -17,19 +17,23 @@ import (
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/imageconfig"
 	"github.com/portcullis-dev/portcullis/scan/inventory"
 	"github.com/portcullis-dev/portcullis/scan/layer"
 	"github.com/portcullis-dev/portcullis/scan/match"
 	"github.com/portcullis-dev/portcullis/scan/ocilayout"
+	"github.com/portcullis-dev/portcullis/scan/secrets"
 	"github.com/portcullis-dev/portcullis/upstream"
 )
 
 const scanHelp = `Usage: portcullis scan [flags] IMAGE
 
 Scans an image offline, as the gateway scans pushes: its packages (OS and language)
-against the vulnerability database, and its configuration (root user, secrets in Env,
-labels and history). IMAGE is a registry reference (registry.example/team/app:1.0.0 or
+against the vulnerability database, its configuration (root user, secrets in Env,
+labels and history) and the files of every layer for secrets (private keys, tokens,
+passwords in URLs; each named by file, line and layer, shown redacted, including files
+a later layer deletes). IMAGE is a registry reference (registry.example/team/app:1.0.0 or
 ...@sha256:...) or an OCI image layout (oci:DIR or oci:DIR:TAG). An index is scanned
 platform by platform. --output cyclonedx writes a CycloneDX 1.6 SBOM: the image, every
 package found (with its purl, layer and file) and the vulnerabilities; an index gives one
@@ -45,22 +49,42 @@ Flags:
 
 // scanTarget is one manifest scanned.
 type scanTarget struct {
-	Platform   string          `json:"platform,omitempty"`
-	Digest     string          `json:"digest"`
-	Report     gate.Report     `json:"report"`
-	RunsAsRoot bool            `json:"runsAsRoot"`
-	RootReason string          `json:"rootReason,omitempty"`
-	Secrets    []scannedSecret `json:"secrets,omitempty"`
+	Platform   string      `json:"platform,omitempty"`
+	Digest     string      `json:"digest"`
+	Report     gate.Report `json:"report"`
+	RunsAsRoot bool        `json:"runsAsRoot"`
+	RootReason string      `json:"rootReason,omitempty"`
+	// Secrets are those of the configuration, then those of the layers' files,
+	// lowest layer first.
+	Secrets []scannedSecret `json:"secrets,omitempty"`
+	// SecretsOmitted counts secrets in layer files past the most one layer's
+	// analysis lists (layer.MaxSecrets).
+	SecretsOmitted int `json:"secretsOmitted,omitempty"`
 
 	// packages and distro are what the layers hold, read only for an SBOM.
 	packages []inventory.Package
 	distro   layer.Distro
 }
 
+// scannedSecret is one secret found, redacted, as the gate reports it (type, location,
+// excerpt, and for a layer file the layer's diffID and number and whether a later layer
+// deletes it), with the file's path and line apart, and how sure the detector is.
 type scannedSecret struct {
-	Type     string `json:"type"`
-	Location string `json:"location"`
-	Excerpt  string `json:"excerpt"`
+	policy.SecretFinding
+	Path       string             `json:"path,omitempty"`
+	Line       int                `json:"line,omitempty"`
+	Confidence secrets.Confidence `json:"confidence"`
+	Note       string             `json:"note,omitempty"`
+}
+
+// describe says what and where the secret is, for people:
+// "private-key in /app/id_rsa:1 in layer 2 (sha256:0123456789ab…) (-----BEGIN …) [high]".
+func (s scannedSecret) describe() string {
+	d := fmt.Sprintf("%s in %s (%s) [%s", s.Type, s.Where(), s.Excerpt, s.Confidence)
+	if s.Note != "" {
+		d += ": " + s.Note
+	}
+	return d + "]"
 }
 
 // scanReader is what the scan reads an image through: a registry or a layout.
@@ -227,12 +251,13 @@ func scanOne(ctx context.Context, scanner *gate.Scanner, reader scanReader, repo
 		return scanTarget{}, err
 	}
 	t := scanTarget{Digest: digest, Report: rep}
+	// The layers were analysed by Scan just now, with the secret search; this reads
+	// them from its cache.
+	layers, err := scanner.Layers(ctx, repo, manifest)
+	if err != nil {
+		return t, err
+	}
 	if withPackages {
-		// The layers were analysed by Scan just now; this reads them from its cache.
-		layers, err := scanner.Layers(ctx, repo, manifest)
-		if err != nil {
-			return t, err
-		}
 		img := layer.Squash(layers.Layers)
 		t.packages, t.distro = img.Packages, img.Distro
 	}
@@ -252,8 +277,21 @@ func scanOne(ctx context.Context, scanner *gate.Scanner, reader scanReader, repo
 		}
 		t.RunsAsRoot, t.RootReason = imageconfig.RunsAsRoot(cfg)
 		for _, s := range imageconfig.SecretsInConfig(cfg) {
-			t.Secrets = append(t.Secrets, scannedSecret{Type: s.Type, Location: s.Source, Excerpt: s.Redacted})
+			t.Secrets = append(t.Secrets, scannedSecret{
+				SecretFinding: policy.SecretFinding{Type: s.Type, Location: s.Source, Excerpt: s.Redacted},
+				Confidence:    s.Confidence, Note: s.Note,
+			})
 		}
+	}
+	for _, s := range layer.ImageSecrets(layers.Layers) {
+		t.Secrets = append(t.Secrets, scannedSecret{
+			SecretFinding: policy.SecretFinding{Type: s.Type, Location: s.Location(), Excerpt: s.Redacted,
+				Layer: s.Layer, LayerNumber: s.Index + 1, Deleted: s.Hidden},
+			Path: s.Path, Line: s.Line, Confidence: s.Confidence, Note: s.Note,
+		})
+	}
+	for _, l := range layers.Layers {
+		t.SecretsOmitted += l.SecretsOmitted
 	}
 	return t, nil
 }
@@ -273,7 +311,10 @@ func printScanTable(w io.Writer, ref, digest string, targets []scanTarget) {
 			fmt.Fprintf(w, "runs as root: %s\n", t.RootReason)
 		}
 		for _, s := range t.Secrets {
-			fmt.Fprintf(w, "secret: %s in %s (%s)\n", s.Type, s.Location, s.Excerpt)
+			fmt.Fprintf(w, "secret: %s\n", s.describe())
+		}
+		if t.SecretsOmitted > 0 {
+			fmt.Fprintf(w, "secrets: %d more in layer files, not listed\n", t.SecretsOmitted)
 		}
 		findings := append([]match.Finding(nil), r.Findings...)
 		sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
@@ -291,7 +332,10 @@ func printScanTable(w io.Writer, ref, digest string, targets []scanTarget) {
 	}
 }
 
-// sarifOf renders findings as SARIF 2.1.0 for CI code-scanning views.
+// sarifOf renders findings as SARIF 2.1.0 for CI code-scanning views: a result per
+// vulnerability, and one per secret in a layer file, located at the file and line, with
+// the layer in its properties and only the redacted excerpt in its message. (Secrets in
+// the configuration have no file to point at; the table and JSON list them.)
 func sarifOf(ref string, targets []scanTarget) map[string]any {
 	rules := map[string]map[string]any{}
 	var results []map[string]any
@@ -315,6 +359,34 @@ func sarifOf(ref string, targets []scanTarget) map[string]any {
 				"message": map[string]string{"text": msg},
 				"locations": []any{map[string]any{"physicalLocation": map[string]any{
 					"artifactLocation": map[string]string{"uri": strings.TrimPrefix(uri, "/")}}}},
+			})
+		}
+		for _, s := range t.Secrets {
+			if s.Path == "" {
+				continue
+			}
+			id := "secret/" + s.Type
+			if _, ok := rules[id]; !ok {
+				rules[id] = map[string]any{"id": id, "shortDescription": map[string]string{"text": "Secret in a layer file: " + s.Type},
+					"properties": map[string]any{"category": "secret"}}
+			}
+			msg := fmt.Sprintf("%s in %s: %s (%s)", s.Type, ref, s.Where(), s.Excerpt)
+			if s.Note != "" {
+				msg += "; " + s.Note
+			}
+			props := map[string]any{"layer": s.Layer, "layerNumber": s.LayerNumber, "deleted": s.Deleted, "confidence": s.Confidence}
+			if t.Platform != "" {
+				props["platform"] = t.Platform
+			}
+			results = append(results, map[string]any{
+				"ruleId":  id,
+				"level":   sarifSecretLevel(s.Confidence),
+				"message": map[string]string{"text": msg},
+				"locations": []any{map[string]any{"physicalLocation": map[string]any{
+					"artifactLocation": map[string]string{"uri": strings.TrimPrefix(s.Path, "/")},
+					"region":           map[string]int{"startLine": s.Line},
+				}}},
+				"properties": props,
 			})
 		}
 	}
@@ -345,6 +417,17 @@ func sarifLevel(s match.Severity) string {
 	case s >= match.SeverityHigh || s == match.SeverityUnknown:
 		return "error"
 	case s == match.SeverityMedium:
+		return "warning"
+	}
+	return "note"
+}
+
+// sarifSecretLevel maps a detector's confidence to a SARIF level.
+func sarifSecretLevel(c secrets.Confidence) string {
+	switch c {
+	case secrets.ConfidenceHigh:
+		return "error"
+	case secrets.ConfidenceMedium:
 		return "warning"
 	}
 	return "note"

@@ -3,13 +3,21 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -591,5 +599,199 @@ func TestCycloneDXRatings(t *testing.T) {
 	want := "pkg:oci/app@sha256:abc?repository_url=registry.example%2Fteam%2Fapp&tag=1.0.0"
 	if c := doc.Metadata.Component; c.Name != "registry.example/team/app" || c.PURL != want {
 		t.Errorf("image component %q purl %q, want registry.example/team/app, %s", c.Name, c.PURL, want)
+	}
+}
+
+// keyPEMs generates two private keys and returns them PEM-encoded: an EC key (SEC 1) and
+// an Ed25519 key (PKCS#8).
+func keyPEMs(t *testing.T) (ec, ed string) {
+	t.Helper()
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalECPrivateKey(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if der, err = x509.MarshalPKCS8PrivateKey(edKey); err != nil {
+		t.Fatal(err)
+	}
+	ed = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return ec, ed
+}
+
+// assertNoKeyBody fails if out holds any 10 consecutive characters of the base64 body of
+// the PEM block key (the redacted excerpt shows 4 and 2).
+func assertNoKeyBody(t *testing.T, what, out, key string) {
+	t.Helper()
+	var body strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(key), "\n") {
+		if !strings.HasPrefix(line, "-----") {
+			body.WriteString(line)
+		}
+	}
+	b := body.String()
+	if len(b) < 60 {
+		t.Fatalf("key body %q too short to check", b)
+	}
+	for i := 0; i+10 <= len(b); i++ {
+		if strings.Contains(out, b[i:i+10]) {
+			t.Fatalf("%s shows %q of a private key's body", what, b[i:i+10])
+		}
+	}
+}
+
+func TestScanReportsSecretsInLayerFiles(t *testing.T) {
+	dbDir := scantest.GoDB(t)
+	ecKey, edKey := keyPEMs(t)
+	// Layer 1 adds a key that layer 2 deletes (a whiteout): a container does not see it,
+	// but layer 1's blob still carries it. Layer 2 adds another key, on line 3.
+	l1 := filesLayer(t, map[string]string{"app/deploy.pem": ecKey, "app/main.py": "print('hello')\n"})
+	l2 := filesLayer(t, map[string]string{"app/.wh.deploy.pem": "", "root/.ssh/id_ed25519": "# CI key\n\n" + edKey})
+	img, err := mutate.AppendLayers(empty.Image, l1, l2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffIDs []string
+	for _, l := range []v1.Layer{l1, l2} {
+		d, err := l.DiffID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		diffIDs = append(diffIDs, d.String())
+	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	ref := "oci:" + dir + ":1.0.0"
+	scan := func(output string) string {
+		t.Helper()
+		var out, errs bytes.Buffer
+		if code := run([]string{"scan", "--db", dbDir, "--output", output, ref}, &out, &errs); code != 0 {
+			t.Fatalf("--output %s: exit %d\n%s", output, code, errs.String())
+		}
+		for _, key := range []string{ecKey, edKey} {
+			assertNoKeyBody(t, output, out.String(), key)
+		}
+		return out.String()
+	}
+	short := func(d string) string { return d[:len("sha256:")+12] + "…" }
+
+	table := scan("table")
+	for _, want := range []string{
+		"secret: private-key in /app/deploy.pem:1 in layer 1 (" + short(diffIDs[0]) + "), deleted in a later layer but still in the image's blobs (-----BEGIN EC PRIVATE KEY----- ",
+		"secret: private-key in /root/.ssh/id_ed25519:3 in layer 2 (" + short(diffIDs[1]) + ") (-----BEGIN PRIVATE KEY----- ",
+		"[high]",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+
+	var doc struct {
+		Manifests []struct {
+			Secrets []struct {
+				Type        string `json:"type"`
+				Location    string `json:"location"`
+				Excerpt     string `json:"excerpt"`
+				Path        string `json:"path"`
+				Line        int    `json:"line"`
+				Layer       string `json:"layer"`
+				LayerNumber int    `json:"layerNumber"`
+				Deleted     bool   `json:"deleted"`
+				Confidence  string `json:"confidence"`
+			} `json:"secrets"`
+		} `json:"manifests"`
+	}
+	if out := scan("json"); json.Unmarshal([]byte(out), &doc) != nil || len(doc.Manifests) != 1 {
+		t.Fatalf("json:\n%s", out)
+	}
+	got := doc.Manifests[0].Secrets
+	if len(got) != 2 {
+		t.Fatalf("json secrets = %+v, want the two keys", got)
+	}
+	for i, want := range []struct {
+		path    string
+		line    int
+		deleted bool
+		armor   string
+	}{{"/app/deploy.pem", 1, true, "-----BEGIN EC PRIVATE KEY----- "}, {"/root/.ssh/id_ed25519", 3, false, "-----BEGIN PRIVATE KEY----- "}} {
+		s := got[i]
+		if s.Type != "private-key" || s.Path != want.path || s.Line != want.line || s.Location != fmt.Sprintf("%s:%d", want.path, want.line) ||
+			s.Layer != diffIDs[i] || s.LayerNumber != i+1 || s.Deleted != want.deleted || s.Confidence != "high" ||
+			!strings.HasPrefix(s.Excerpt, want.armor) {
+			t.Errorf("json secret %d = %+v, want %s:%d in layer %d %s, deleted %v", i, s, want.path, want.line, i+1, diffIDs[i], want.deleted)
+		}
+	}
+
+	var sarif struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct {
+					Rules []struct {
+						ID string `json:"id"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID  string `json:"ruleId"`
+				Level   string `json:"level"`
+				Message struct {
+					Text string `json:"text"`
+				} `json:"message"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine int `json:"startLine"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+				Properties struct {
+					Layer       string `json:"layer"`
+					LayerNumber int    `json:"layerNumber"`
+					Deleted     bool   `json:"deleted"`
+				} `json:"properties"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if out := scan("sarif"); json.Unmarshal([]byte(out), &sarif) != nil || len(sarif.Runs) != 1 {
+		t.Fatalf("sarif:\n%s", out)
+	}
+	rules := map[string]bool{}
+	for _, r := range sarif.Runs[0].Tool.Driver.Rules {
+		rules[r.ID] = true
+	}
+	var located []string
+	for _, r := range sarif.Runs[0].Results {
+		if r.RuleID != "secret/private-key" {
+			continue
+		}
+		if !rules[r.RuleID] || r.Level != "error" || len(r.Locations) != 1 || !strings.HasPrefix(r.Message.Text, "private-key in "+ref+": /") {
+			t.Errorf("sarif secret result %+v (rules %v)", r, rules)
+			continue
+		}
+		loc := r.Locations[0].PhysicalLocation
+		located = append(located, fmt.Sprintf("%s:%d %s %d %v", loc.ArtifactLocation.URI, loc.Region.StartLine, r.Properties.Layer, r.Properties.LayerNumber, r.Properties.Deleted))
+	}
+	want := []string{
+		fmt.Sprintf("app/deploy.pem:1 %s 1 true", diffIDs[0]),
+		fmt.Sprintf("root/.ssh/id_ed25519:3 %s 2 false", diffIDs[1]),
+	}
+	if !slices.Equal(located, want) {
+		t.Errorf("sarif secret results at %q, want %q", located, want)
 	}
 }
