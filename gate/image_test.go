@@ -2,12 +2,8 @@ package gate_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -170,22 +166,6 @@ rules:
   - {id: no-secrets, type: secret, mode: block}
 `
 
-// privateKey returns a fresh P-256 private key in PKCS#8 PEM and its base64 body.
-func privateKey(t *testing.T) (pemText, body string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemText = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	lines := strings.Split(strings.TrimSpace(pemText), "\n")
-	return pemText, strings.Join(lines[1:len(lines)-1], "")
-}
-
 // pushLayers pushes an image of the given layers (a non-root user, nothing in its config)
 // straight to the registry, returning its digest, manifest and layer diffIDs.
 func pushLayers(t *testing.T, reg, repoTag string, layers ...v1.Layer) (string, []byte, []string) {
@@ -247,7 +227,7 @@ func TestSecretInALayerFileIsDeniedWithoutAVulnerabilityDatabase(t *testing.T) {
 	push := func(repo, dgst string, manifest []byte) gate.Result {
 		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: repo, Reference: "1.0.0", Digest: dgst, Manifest: manifest})
 	}
-	key, body := privateKey(t)
+	key, body := scantest.PrivateKeyPEM(t)
 
 	leaky, leakyManifest, diffIDs := pushLayers(t, reg, "prod/api:1.0.0",
 		scantest.FileLayer(t, "app/main.py", []byte("print('hello')\n")),
@@ -299,7 +279,7 @@ func TestConfigOnlyEvidenceIsNotReusedAsLayerEvidence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := privateKey(t)
+	key, _ := scantest.PrivateKeyPEM(t)
 	dgst, manifest, _ := pushLayers(t, reg, "prod/api:2.0.0", scantest.FileLayer(t, "srv/deploy.pem", []byte(key)))
 	shared := cache.NewMemory(16 << 20) // the evidence cache both gateways use
 	push := func(g *gate.Gate) gate.Result {
@@ -327,7 +307,7 @@ func TestFirstPullWaitsForLayerSecretsAtMostThePullScanWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := privateKey(t)
+	key, _ := scantest.PrivateKeyPEM(t)
 	// Pushed straight to the registry: the gateway never saw it.
 	dgst, manifest, _ := pushLayers(t, reg, "prod/api:3.0.0", scantest.FileLayer(t, "app/id_rsa", []byte(key)))
 	held := &heldLayers{Client: up, release: make(chan struct{})}

@@ -60,23 +60,7 @@ func (p *Policy) applyExceptions(res *Result, in Input, now time.Time) {
 	if res.Outcome != OutcomeFail || len(p.exceptions) == 0 {
 		return
 	}
-	var active, expired *exception
-	for i := range p.exceptions {
-		e := &p.exceptions[i]
-		if !e.covers(res.Rule, in, nil) {
-			continue
-		}
-		switch {
-		case e.inForce(now):
-			if active == nil || e.Expires.After(active.Expires) {
-				active = e
-			}
-		case !now.Before(e.end()):
-			if expired == nil || e.Expires.After(expired.Expires) {
-				expired = e
-			}
-		}
-	}
+	active, expired := p.coveringExceptions(now, func(e *exception) bool { return e.covers(res.Rule, in, nil) })
 	switch {
 	case active != nil:
 		res.Outcome = OutcomeExcepted
@@ -104,12 +88,21 @@ func (e *exception) expiredFix(fix string) string {
 // result as a whole (applyExceptions).
 func (p *Policy) findingException(ruleID string, in Input, f VulnerabilityFinding, now time.Time) (active, expired *exception) {
 	fi := &finding{ids: append([]string{f.ID}, f.Aliases...), pkg: f.Package}
+	active, expired = p.coveringExceptions(now, func(e *exception) bool {
+		return (len(e.Scope.Vulnerabilities) > 0 || e.Scope.Package != "") && e.covers(ruleID, in, fi)
+	})
+	if active != nil {
+		expired = nil
+	}
+	return active, expired
+}
+
+// coveringExceptions returns, among the exceptions for which covers is true, the one in
+// force at now that ends last and the expired one that ended last (nil when none).
+func (p *Policy) coveringExceptions(now time.Time, covers func(*exception) bool) (active, expired *exception) {
 	for i := range p.exceptions {
 		e := &p.exceptions[i]
-		if len(e.Scope.Vulnerabilities) == 0 && e.Scope.Package == "" {
-			continue
-		}
-		if !e.covers(ruleID, in, fi) {
+		if !covers(e) {
 			continue
 		}
 		switch {
@@ -122,9 +115,6 @@ func (p *Policy) findingException(ruleID string, in Input, f VulnerabilityFindin
 				expired = e
 			}
 		}
-	}
-	if active != nil {
-		expired = nil
 	}
 	return active, expired
 }
