@@ -1,12 +1,9 @@
 package gate_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -19,12 +16,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/internal/scantest"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/vulndb"
 	"github.com/portcullis-dev/portcullis/upstream"
@@ -48,30 +45,7 @@ func filesLayer(t *testing.T, files map[string]string) v1.Layer {
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
 	files["etc/nonce-"+hex.EncodeToString(nonce[:4])] = hex.EncodeToString(nonce)
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	paths := make([]string, 0, len(files))
-	for p := range files {
-		paths = append(paths, p)
-	}
-	slices.Sort(paths)
-	for _, p := range paths {
-		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: 0o644, Size: int64(len(files[p])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[p])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return scantest.FilesLayer(t, files)
 }
 
 // debianBase is a Debian 12 image with libssl3 3.0.11 (DSA-5764-1).

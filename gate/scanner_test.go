@@ -221,7 +221,9 @@ func scanEnv(t *testing.T) (dbDir, reg string, up *upstream.Client) {
 // closed) lets it through with a warning; without waiting, and the scan still runs.
 func TestUnscannedPullPerEnvironment(t *testing.T) {
 	dbDir, reg, up := scanEnv(t)
-	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", scantest.VulnerableGoBinary(t))
+	bin := scantest.VulnerableGoBinary(t)
+	dgst, manifest := imageWithFile(t, reg, "prod/svc:2.0.0", "app/svc", bin)
+	devDigest, devManifest := imageWithFile(t, reg, "dev/svc:2.0.0", "app/svc", bin)
 	p, err := policy.Parse([]byte(`version: 1
 environments:
   - {name: prod, repositories: ["prod/**"], failMode: closed, unscanned: {wait: 0s, then: allow}}
@@ -237,7 +239,11 @@ rules:
 	// The gateway-wide wait is long: the environments' own waits must be the ones used.
 	g := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithScanner(scanner), gate.WithPullScanWait(time.Hour))
 	pullOf := func(repo string) gate.Result {
-		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPull, Repository: repo, Reference: dgst, Digest: dgst, Manifest: manifest})
+		d, m := dgst, manifest
+		if repo == "dev/svc" {
+			d, m = devDigest, devManifest
+		}
+		return g.Admit(context.Background(), gate.Request{Action: policy.ActionPull, Repository: repo, Reference: d, Digest: d, Manifest: m})
 	}
 	res := pullOf("prod/svc")
 	if res.Verdict != policy.VerdictWarn || res.Unavailable || len(res.Warnings) == 0 ||

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +25,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -129,39 +126,10 @@ func TestScanCommand(t *testing.T) {
 	}
 }
 
-// filesLayer is a layer (gzip'd tar) holding the files, path to content.
-func filesLayer(t *testing.T, files map[string]string) v1.Layer {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 // debianLayer holds a Debian 12 os-release and a dpkg database with two packages, one
 // built from a differently named source package.
 func debianLayer(t *testing.T) v1.Layer {
-	return filesLayer(t, map[string]string{
+	return scantest.FilesLayer(t, map[string]string{
 		"etc/os-release": "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
 		"var/lib/dpkg/status": "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 12.4+deb12u5\n\n" +
 			"Package: libssl3\nStatus: install ok installed\nArchitecture: amd64\nSource: openssl\nVersion: 3.0.11-1~deb12u2\n\n",
@@ -652,8 +620,8 @@ func TestScanReportsSecretsInLayerFiles(t *testing.T) {
 	ecKey, edKey := keyPEMs(t)
 	// Layer 1 adds a key that layer 2 deletes (a whiteout): a container does not see it,
 	// but layer 1's blob still carries it. Layer 2 adds another key, on line 3.
-	l1 := filesLayer(t, map[string]string{"app/deploy.pem": ecKey, "app/main.py": "print('hello')\n"})
-	l2 := filesLayer(t, map[string]string{"app/.wh.deploy.pem": "", "root/.ssh/id_ed25519": "# CI key\n\n" + edKey})
+	l1 := scantest.FilesLayer(t, map[string]string{"app/deploy.pem": ecKey, "app/main.py": "print('hello')\n"})
+	l2 := scantest.FilesLayer(t, map[string]string{"app/.wh.deploy.pem": "", "root/.ssh/id_ed25519": "# CI key\n\n" + edKey})
 	img, err := mutate.AppendLayers(empty.Image, l1, l2)
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -47,13 +49,28 @@ func VulnerableGoBinary(tb testing.TB) []byte {
 // FileLayer is a layer (gzip'd tar) holding one executable file at path.
 func FileLayer(tb testing.TB, path string, content []byte) v1.Layer {
 	tb.Helper()
+	return layerOf(tb, map[string]string{path: string(content)}, 0o755)
+}
+
+// FilesLayer is a layer (gzip'd tar) holding the files, path to content (mode 0644),
+// written in path order.
+func FilesLayer(tb testing.TB, files map[string]string) v1.Layer {
+	tb.Helper()
+	return layerOf(tb, files, 0o644)
+}
+
+// layerOf is a layer holding files, each with mode, in path order.
+func layerOf(tb testing.TB, files map[string]string, mode int64) v1.Layer {
+	tb.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := tw.Write(content); err != nil {
-		tb.Fatal(err)
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: mode, Size: int64(len(files[p])), Typeflag: tar.TypeReg}); err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := io.WriteString(tw, files[p]); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		tb.Fatal(err)
