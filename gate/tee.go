@@ -38,6 +38,7 @@ type UploadTee struct {
 
 	mu       sync.Mutex
 	sessions map[string]*teeSession // by upload id
+	running  int                    // analyses not finished yet, monolithic uploads included
 	pending  map[string]*teeSession // by blob digest: complete, analysis running
 }
 
@@ -103,7 +104,7 @@ func (t *UploadTee) add(id string) *teeSession {
 	t.sweep()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.sessions) >= teeSessions {
+	if t.running >= teeSessions {
 		return nil
 	}
 	s := &teeSession{t: t, id: id, chunks: make(chan []byte, teeBuffer/(32<<10)), quit: make(chan struct{}),
@@ -112,6 +113,7 @@ func (t *UploadTee) add(id string) *teeSession {
 	if id != "" {
 		t.sessions[id] = s
 	}
+	t.running++
 	return s
 }
 
@@ -335,6 +337,11 @@ func (s *teeSession) recycle() {
 // with the digest the analysis computed, stores it as the scanner would have.
 func (s *teeSession) analyse() {
 	defer close(s.done)
+	defer func() {
+		s.t.mu.Lock()
+		s.t.running--
+		s.t.mu.Unlock()
+	}()
 	defer func() {
 		if r := recover(); r != nil {
 			s.t.log.Error("upload analysis failed", slog.Any("panic", r))
