@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/portcullis-dev/portcullis/cache"
 )
 
 // The OCI 1.1 referrers API, served by the gateway for upstreams that lack it (such as
@@ -44,6 +45,46 @@ func (rs *referrers) lock(key string) func() {
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
+}
+
+// fleetLocker is a cache shared by replicas that also hands out locks (cache.Locker).
+type fleetLocker interface {
+	Lock(ctx context.Context, key string, ttl time.Duration) (token string, ok bool, err error)
+	Unlock(ctx context.Context, key, token string) error
+}
+
+// How long a fallback-index update holds the replicas' lock, and waits for it.
+const (
+	fleetLockTTL  = 30 * time.Second
+	fleetLockWait = 10 * time.Second
+)
+
+// fleetLock takes key in the cache the replicas share, so that two replicas never
+// read-modify-write one fallback index at once, and returns its release. It waits at most
+// fleetLockWait; without a locking cache, when the cache fails, or past the wait it goes on
+// without the lock (logged): the process lock still serialises this replica.
+func (p *Proxy) fleetLock(ctx context.Context, key string) func() {
+	l, ok := p.cache.(fleetLocker)
+	if !ok {
+		return func() {}
+	}
+	deadline := time.Now().Add(fleetLockWait)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		token, got, err := l.Lock(ctx, key, fleetLockTTL)
+		if err != nil || !got && time.Now().After(deadline) {
+			p.log.LogAttrs(ctx, slog.LevelWarn, "updating a referrers fallback index without the replicas' lock",
+				slog.String("lock", key), slog.Any("error", err))
+			return func() {}
+		}
+		if got {
+			return func() { _ = l.Unlock(context.WithoutCancel(ctx), key, token) }
+		}
+		select {
+		case <-ctx.Done():
+			return func() {}
+		case <-time.After(wait):
+		}
+	}
 }
 
 // descriptor is an OCI content descriptor as it appears in a referrers index.
@@ -167,6 +208,7 @@ func (p *Proxy) readIndex(r *http.Request, repo, subject string) (index, *http.R
 // updateFallback adds (or, with remove, removes) d in the fallback index of subject.
 func (p *Proxy) updateFallback(r *http.Request, repo, subject string, d descriptor, remove bool) error {
 	defer p.refs.lock(repo + "@" + subject)()
+	defer p.fleetLock(r.Context(), cache.LockKey("referrers:"+repo+"@"+subject))()
 	idx, failed, err := p.readIndex(r, repo, subject)
 	if err != nil {
 		return err

@@ -5,11 +5,14 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
+	"github.com/portcullis-dev/portcullis/proxy"
 )
 
 // putRaw PUTs a manifest through base and returns the response (body drained).
@@ -182,5 +185,52 @@ func TestReferrersRelayTheUpstreamChallenge(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "Basic") ||
 		!strings.Contains(string(body), "UNAUTHORIZED") {
 		t.Fatalf("anonymous referrers request: %s %q %s, want the upstream's 401 challenge with its error body", resp.Status, resp.Header.Get("WWW-Authenticate"), body)
+	}
+}
+
+// Two replicas sharing a cache add referrers to one subject at the same time: the fallback
+// index keeps every one of them (its read-modify-write is locked across the replicas).
+func TestReferrersFallbackUpdatesAcrossReplicas(t *testing.T) {
+	reg := regtest.Registry(t) // distribution v3: no referrers API
+	shared := cache.NewMemory(16 << 20)
+	a := regtest.Gateway(t, reg, proxy.WithCache(shared)).URL
+	b := regtest.Gateway(t, reg, proxy.WithCache(shared)).URL
+	const repo = "team/app"
+	empty := uploadEmptyConfig(t, a, repo)
+	subject := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":` + empty + `,"layers":[]}`)
+	subjectDigest := digest.FromBytes(subject).String()
+	if resp := putRaw(t, a, repo, "1.0.0", "application/vnd.oci.image.manifest.v1+json", subject); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("subject push: %s", resp.Status)
+	}
+	const n = 16
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			art := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/example",` +
+				`"config":` + empty + `,"layers":[],"subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` +
+				subjectDigest + `","size":` + itoa(len(subject)) + `},"annotations":{"n":"` + itoa(i) + `"}}`)
+			base := a
+			if i%2 == 1 {
+				base = b
+			}
+			resp := putRaw(t, base, repo, digest.FromBytes(art).String(), "application/vnd.oci.image.manifest.v1+json", art)
+			if resp.Header.Get("OCI-Subject") != subjectDigest {
+				statuses[i] = -resp.StatusCode
+				return
+			}
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != http.StatusCreated {
+			t.Fatalf("artifact %d: status %d (negative: no OCI-Subject)", i, s)
+		}
+	}
+	if idx, _ := listReferrers(t, b, repo, subjectDigest, ""); len(idx.Manifests) != n {
+		t.Fatalf("the fallback index lists %d referrers after %d concurrent pushes through two replicas, want %d", len(idx.Manifests), n, n)
 	}
 }
