@@ -22,6 +22,11 @@ type Explanation struct {
 	EnvironmentReason string `json:"environmentReason"`
 	// FailMode is the environment's fail mode.
 	FailMode string `json:"failMode"`
+	// Unscanned is how the environment answers the first pull of an image not scanned
+	// yet; nil leaves it to the gateway's scan.pullWait and the fail mode.
+	Unscanned *Unscanned `json:"unscanned,omitempty"`
+	// Service is the service owning the repository, nil when none does.
+	Service *ServiceRef `json:"service,omitempty"`
 	// Verdict is what Evaluate decides, assuming a pushed tag is new, a
 	// pulled image carries no signature and the image was not scanned.
 	Verdict Verdict `json:"verdict"`
@@ -71,6 +76,8 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 		Now:            now,
 		Environment:    d.Environment,
 		FailMode:       p.FailMode(d.Environment),
+		Unscanned:      p.UnscannedPull(d.Environment),
+		Service:        d.Service,
 		Verdict:        d.Verdict,
 	}
 	if e := p.environment(repo, host); e != nil {

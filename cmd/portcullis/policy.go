@@ -343,6 +343,16 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 	fmt.Fprintf(tw, "date:\t%s\n", x.Now.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(tw, "environment:\t%s (%s)\n", x.Environment, x.EnvironmentReason)
 	fmt.Fprintf(tw, "fail mode:\t%s\n", x.FailMode)
+	if u := x.Unscanned; u != nil {
+		then := u.Then
+		if then == "" {
+			then = "the fail mode decides"
+		}
+		fmt.Fprintf(tw, "unscanned pulls:\twait up to %s for the scan, then %s\n", u.Wait, then)
+	}
+	if sv := x.Service; sv != nil {
+		fmt.Fprintf(tw, "service:\t%s\n", sv.Owned())
+	}
 	fmt.Fprintf(tw, "verdict:\t%s\n", x.Verdict)
 	tw.Flush()
 	fmt.Fprintln(w)

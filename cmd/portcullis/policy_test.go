@@ -110,6 +110,19 @@ rules:
 	if code != 0 || !strings.Contains(out, "environment:  edge") || !strings.Contains(out, "verdict:      allow") {
 		t.Errorf("host: %d\n%s", code, out)
 	}
+	owned := writePolicyFile(t, "owned.yaml", `version: 1
+environments:
+  - {name: prod, repositories: ["payments/**"], unscanned: {wait: 20s, then: retry}}
+services:
+  - {name: payments-api, repositories: ["payments/api"], team: payments, tier: critical, contact: "#payments-oncall"}
+rules:
+  - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
+`)
+	code, out, _ = runPolicyCmd("explain", "--policy", owned, "--action", "pull", "payments/api:1.0.0")
+	if code != 0 || !strings.Contains(out, "unscanned pulls:  wait up to 20s for the scan, then retry") ||
+		!strings.Contains(out, "service:          Owned by team payments (service payments-api, tier critical); contact #payments-oncall") {
+		t.Errorf("service and unscanned: %d\n%s", code, out)
+	}
 	bad := writePolicyFile(t, "bad.yaml", "version: 3\n")
 	if code, _, errs := runPolicyCmd("explain", "--policy", bad, "--action", "pull", "app:1"); code != 1 || errs != bad+`: version: unsupported version "3" (want 1)`+"\n" {
 		t.Errorf("invalid policy: %d %q", code, errs)
