@@ -38,8 +38,9 @@ a later layer deletes). IMAGE is a registry reference (registry.example/team/app
 platform by platform. --output cyclonedx writes a CycloneDX 1.6 SBOM: the image, every
 package found (with its purl, layer and file) and the vulnerabilities; an index gives one
 SBOM with each platform's packages nested under that platform's manifest.
-Exit status: 0 when scanned (1 with --fail-on when a finding reaches that severity),
-1 when the image cannot be read or scanned, 2 on usage errors.
+Exit status: 0 when scanned (1 with --fail-on when a finding reaches that severity, or
+with --fail-on-secrets when a secret of medium or high confidence is found), 1 when the
+image cannot be read or scanned, 2 on usage errors.
 
 Example:
   portcullis scan --db data/vulndb --output sarif --fail-on critical registry.example/team/app:1.4.2 > scan.sarif
@@ -100,6 +101,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	db := fs.String("db", defaultDBDir(os.Getenv), "vulnerability database directory (see portcullis db import)")
 	output := fs.String("output", "table", "table, json, sarif or cyclonedx")
 	failOn := fs.String("fail-on", "", "exit 1 when a finding is at least this severe: critical, high, medium, low")
+	failOnSecrets := fs.Bool("fail-on-secrets", false, "exit 1 when a secret of medium or high confidence is found (in the configuration or a layer file)")
 	insecure := fs.Bool("insecure", false, "reach the registry over plain HTTP")
 	user := fs.String("username", os.Getenv("PORTCULLIS_SCAN_USERNAME"), "registry user (env PORTCULLIS_SCAN_USERNAME)")
 	password := fs.String("password", os.Getenv("PORTCULLIS_SCAN_PASSWORD"), "registry password (env PORTCULLIS_SCAN_PASSWORD)")
@@ -146,12 +148,15 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	default:
 		printScanTable(stdout, fs.Arg(0), digest, targets)
 	}
-	if *failOn != "" {
-		for _, t := range targets {
-			for _, f := range t.Report.Findings {
-				if f.Severity >= threshold || f.Severity == match.SeverityUnknown {
-					return 1
-				}
+	for _, t := range targets {
+		for _, f := range t.Report.Findings {
+			if *failOn != "" && (f.Severity >= threshold || f.Severity == match.SeverityUnknown) {
+				return 1
+			}
+		}
+		for _, s := range t.Secrets {
+			if *failOnSecrets && s.Confidence != secrets.ConfidenceLow {
+				return 1
 			}
 		}
 	}

@@ -656,6 +656,27 @@ func TestScanReportsSecretsInLayerFiles(t *testing.T) {
 	}
 	short := func(d string) string { return d[:len("sha256:")+12] + "…" }
 
+	// --fail-on-secrets fails the job on them; without it, secrets alone do not.
+	var out, errs bytes.Buffer
+	if code := run([]string{"scan", "--db", dbDir, "--fail-on-secrets", ref}, &out, &errs); code != 1 {
+		t.Errorf("--fail-on-secrets with two keys: exit %d, want 1\n%s", code, errs.String())
+	}
+	clean := filepath.Join(t.TempDir(), "clean")
+	cp, err := layout.Write(clean, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleanImg, err := mutate.AppendLayers(empty.Image, scantest.FilesLayer(t, map[string]string{"app/main.py": "print('hello')\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.AppendImage(cleanImg, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	if code := run([]string{"scan", "--db", dbDir, "--fail-on-secrets", "oci:" + clean + ":1.0.0"}, &out, &errs); code != 0 {
+		t.Errorf("--fail-on-secrets without secrets: exit %d, want 0\n%s", code, errs.String())
+	}
+
 	table := scan("table")
 	for _, want := range []string{
 		"secret: private-key in /app/deploy.pem:1 in layer 1 (" + short(diffIDs[0]) + "), deleted in a later layer but still in the image's blobs (-----BEGIN EC PRIVATE KEY----- ",
