@@ -338,9 +338,9 @@ func printScanTable(w io.Writer, ref, digest string, targets []scanTarget) {
 }
 
 // sarifOf renders findings as SARIF 2.1.0 for CI code-scanning views: a result per
-// vulnerability, and one per secret in a layer file, located at the file and line, with
-// the layer in its properties and only the redacted excerpt in its message. (Secrets in
-// the configuration have no file to point at; the table and JSON list them.)
+// vulnerability, and one per secret with only the redacted excerpt in its message: a secret
+// in a layer file is located at the file and line, with the layer in its properties; one in
+// the configuration (Env, labels, history) at a logical location naming where.
 func sarifOf(ref string, targets []scanTarget) map[string]any {
 	rules := map[string]map[string]any{}
 	var results []map[string]any
@@ -367,12 +367,9 @@ func sarifOf(ref string, targets []scanTarget) map[string]any {
 			})
 		}
 		for _, s := range t.Secrets {
-			if s.Path == "" {
-				continue
-			}
 			id := "secret/" + s.Type
 			if _, ok := rules[id]; !ok {
-				rules[id] = map[string]any{"id": id, "shortDescription": map[string]string{"text": "Secret in a layer file: " + s.Type},
+				rules[id] = map[string]any{"id": id, "shortDescription": map[string]string{"text": "Secret in the image: " + s.Type},
 					"properties": map[string]any{"category": "secret"}}
 			}
 			msg := fmt.Sprintf("%s in %s: %s (%s)", s.Type, ref, s.Where(), s.Excerpt)
@@ -383,14 +380,20 @@ func sarifOf(ref string, targets []scanTarget) map[string]any {
 			if t.Platform != "" {
 				props["platform"] = t.Platform
 			}
-			results = append(results, map[string]any{
-				"ruleId":  id,
-				"level":   sarifSecretLevel(s.Confidence),
-				"message": map[string]string{"text": msg},
-				"locations": []any{map[string]any{"physicalLocation": map[string]any{
+			// A layer file is a physical location; the configuration (Env, a label, a
+			// history entry) only a logical one.
+			loc := map[string]any{"logicalLocations": []any{map[string]string{"fullyQualifiedName": s.Location, "kind": "resource"}}}
+			if s.Path != "" {
+				loc = map[string]any{"physicalLocation": map[string]any{
 					"artifactLocation": map[string]string{"uri": strings.TrimPrefix(s.Path, "/")},
 					"region":           map[string]int{"startLine": s.Line},
-				}}},
+				}}
+			}
+			results = append(results, map[string]any{
+				"ruleId":     id,
+				"level":      sarifSecretLevel(s.Confidence),
+				"message":    map[string]string{"text": msg},
+				"locations":  []any{loc},
 				"properties": props,
 			})
 		}

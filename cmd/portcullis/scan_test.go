@@ -784,3 +784,62 @@ func TestScanReportsSecretsInLayerFiles(t *testing.T) {
 		t.Errorf("sarif secret results at %q, want %q", located, want)
 	}
 }
+
+// A secret in the image configuration has no file: SARIF gives it a logical location
+// naming where it is, and only its redacted excerpt.
+func TestScanSARIFConfigSecret(t *testing.T) {
+	dbDir := scantest.GoDB(t)
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 36)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	token := "ghp_" + string(b)
+	img, err := mutate.AppendLayers(empty.Image, scantest.FilesLayer(t, map[string]string{"app/main.py": "print('hello')\n"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Config(img, v1.Config{Env: []string{"GH_TOKEN=" + token}, User: "65532"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
+		t.Fatal(err)
+	}
+	var out, errs bytes.Buffer
+	if code := run([]string{"scan", "--db", dbDir, "--output", "sarif", "oci:" + dir + ":1.0.0"}, &out, &errs); code != 0 {
+		t.Fatalf("exit %d\n%s", code, errs.String())
+	}
+	if strings.Contains(out.String(), token) {
+		t.Fatal("the token appears in the SARIF output")
+	}
+	var doc struct {
+		Runs []struct {
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				Locations []struct {
+					LogicalLocations []struct {
+						FullyQualifiedName string `json:"fullyQualifiedName"`
+					} `json:"logicalLocations"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || len(doc.Runs) != 1 {
+		t.Fatalf("sarif: %v\n%s", err, out.String())
+	}
+	for _, r := range doc.Runs[0].Results {
+		if r.RuleID == "secret/github-token" && len(r.Locations) == 1 && len(r.Locations[0].LogicalLocations) == 1 &&
+			strings.Contains(r.Locations[0].LogicalLocations[0].FullyQualifiedName, "GH_TOKEN") {
+			return
+		}
+	}
+	t.Errorf("no secret/github-token result at a logical location naming GH_TOKEN:\n%s", out.String())
+}
