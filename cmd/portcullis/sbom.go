@@ -224,8 +224,8 @@ func packageComponent(p inventory.Package, d layer.Distro, prefix string) cdx.Co
 // as pkg:golang/stdlib@vX.Y.Z), pkg:npm/%40scope/NAME@V, pkg:pypi/NAME@V (lower case,
 // "_" as "-"), pkg:maven/GROUP/ARTIFACT@V, pkg:generic/NAME@V otherwise. Go module paths
 // keep their case (they are case-sensitive); a Go main module built without a version,
-// "(devel)", has none in its purl. The inventory does not record a Debian package's
-// architecture, so there is no arch qualifier.
+// "(devel)", has none in its purl. Debian and Alpine purls carry the package's
+// architecture as recorded by its database (arch=amd64, arch=all, arch=x86_64).
 func purlOf(p inventory.Package, d layer.Distro) string {
 	typ, ns, nm, ver := packageurl.TypeGeneric, "", p.Name, p.Version
 	var quals packageurl.Qualifiers
@@ -239,9 +239,15 @@ func purlOf(p inventory.Package, d layer.Distro) string {
 	case inventory.EcosystemDebian, inventory.EcosystemUbuntu:
 		typ = packageurl.TypeDebian
 		distro(firstNonEmpty(d.ID, p.Ecosystem))
+		if p.Arch != "" {
+			quals = append(quals, packageurl.Qualifier{Key: "arch", Value: p.Arch})
+		}
 	case inventory.EcosystemAlpine:
 		typ = packageurl.TypeApk
 		distro(firstNonEmpty(d.ID, p.Ecosystem))
+		if p.Arch != "" {
+			quals = append(quals, packageurl.Qualifier{Key: "arch", Value: p.Arch})
+		}
 	case inventory.EcosystemGo:
 		typ = packageurl.TypeGolang
 		switch {

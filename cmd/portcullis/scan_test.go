@@ -359,7 +359,7 @@ func TestScanCycloneDX(t *testing.T) {
 	if _, ok := byPURL["pkg:golang/stdlib@v"+strings.TrimPrefix(runtime.Version(), "go")]; !ok {
 		t.Errorf("no stdlib component for %s among %v", runtime.Version(), keys(byPURL))
 	}
-	ssl, ok := byPURL["pkg:deb/debian/libssl3@3.0.11-1~deb12u2?distro=debian-12"]
+	ssl, ok := byPURL["pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12"]
 	if !ok {
 		t.Fatalf("no Debian libssl3 component among %v", keys(byPURL))
 	}
@@ -367,7 +367,7 @@ func TestScanCycloneDX(t *testing.T) {
 		ssl.prop("portcullis:source:name") != "openssl" {
 		t.Errorf("libssl3 component = %+v, want source openssl from /var/lib/dpkg/status in layer %s", ssl, debDiffID)
 	}
-	if _, ok := byPURL["pkg:deb/debian/base-files@12.4%2Bdeb12u5?distro=debian-12"]; !ok {
+	if _, ok := byPURL["pkg:deb/debian/base-files@12.4%2Bdeb12u5?arch=amd64&distro=debian-12"]; !ok {
 		t.Errorf("no Debian base-files component among %v", keys(byPURL))
 	}
 	if os, ok := refs["os:debian@12"]; !ok || os.Type != "operating-system" {

@@ -10,14 +10,16 @@ func (APK) Wants(p string) bool {
 }
 
 // Extract returns the packages in an apk installed database: P: name,
-// V: version, o: origin (the source package).
+// V: version, o: origin (the source package), A: architecture.
 func (APK) Extract(p string, data []byte) ([]Package, error) {
 	var pkgs []Package
-	var name, version, origin string
+	var name, version, origin, arch string
 	walkFields(data, ':', func(k, v []byte) {
 		switch string(k) {
 		case "P":
 			name = string(v)
+		case "A":
+			arch = string(v)
 		case "V":
 			version = string(v)
 		case "o":
@@ -28,9 +30,9 @@ func (APK) Extract(p string, data []byte) ([]Package, error) {
 			if origin == "" {
 				origin = name
 			}
-			pkgs = append(pkgs, Package{Ecosystem: EcosystemAlpine, Name: name, Version: version, SourceName: origin, Path: p})
+			pkgs = append(pkgs, Package{Ecosystem: EcosystemAlpine, Name: name, Version: version, SourceName: origin, Arch: arch, Path: p})
 		}
-		name, version, origin = "", "", ""
+		name, version, origin, arch = "", "", "", ""
 		return true
 	})
 	return pkgs, nil

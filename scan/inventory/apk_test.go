@@ -70,8 +70,8 @@ func TestAPK(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Package{
-		{Ecosystem: "Alpine", Name: "musl", Version: "1.2.5-r0", SourceName: "musl", Path: "/lib/apk/db/installed"},
-		{Ecosystem: "Alpine", Name: "busybox-binsh", Version: "1.36.1-r29", SourceName: "busybox", Path: "/lib/apk/db/installed"},
+		{Ecosystem: "Alpine", Name: "musl", Version: "1.2.5-r0", SourceName: "musl", Arch: "x86_64", Path: "/lib/apk/db/installed"},
+		{Ecosystem: "Alpine", Name: "busybox-binsh", Version: "1.36.1-r29", SourceName: "busybox", Arch: "x86_64", Path: "/lib/apk/db/installed"},
 		{Ecosystem: "Alpine", Name: "no-origin", Version: "0.1-r0", SourceName: "no-origin", Path: "/lib/apk/db/installed"},
 	}
 	if !slices.Equal(pkgs, want) {

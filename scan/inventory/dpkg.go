@@ -30,11 +30,13 @@ func (Dpkg) Wants(p string) bool {
 func (Dpkg) Extract(p string, data []byte) ([]Package, error) {
 	statusOptional := p != dpkgStatus
 	var pkgs []Package
-	var name, version, source, status string
+	var name, version, source, status, arch string
 	walkFields(data, ':', func(k, v []byte) {
 		switch string(k) {
 		case "Package":
 			name = string(v)
+		case "Architecture":
+			arch = string(v)
 		case "Version":
 			version = string(v)
 		case "Source":
@@ -44,7 +46,7 @@ func (Dpkg) Extract(p string, data []byte) ([]Package, error) {
 		}
 	}, func() bool {
 		if name != "" && version != "" && dpkgInstalled(status, statusOptional) {
-			pkg := Package{Ecosystem: EcosystemDebian, Name: name, Version: version, SourceName: name, Path: p}
+			pkg := Package{Ecosystem: EcosystemDebian, Name: name, Version: version, SourceName: name, Arch: arch, Path: p}
 			if source != "" {
 				pkg.SourceName, pkg.SourceVersion = parseDpkgSource(source)
 				if pkg.SourceVersion == version {
@@ -53,7 +55,7 @@ func (Dpkg) Extract(p string, data []byte) ([]Package, error) {
 			}
 			pkgs = append(pkgs, pkg)
 		}
-		name, version, source, status = "", "", "", ""
+		name, version, source, status, arch = "", "", "", "", ""
 		return true
 	})
 	return pkgs, nil

@@ -141,7 +141,7 @@ func TestDpkgDistroless(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Package{{Ecosystem: "Debian", Name: "libssl3", Version: "3.0.15-1~deb12u1", SourceName: "openssl", Path: "/var/lib/dpkg/status.d/libssl3"}}
+	want := []Package{{Ecosystem: "Debian", Name: "libssl3", Version: "3.0.15-1~deb12u1", SourceName: "openssl", Arch: "amd64", Path: "/var/lib/dpkg/status.d/libssl3"}}
 	if !slices.Equal(pkgs, want) {
 		t.Errorf("got %+v\nwant %+v", pkgs, want)
 	}

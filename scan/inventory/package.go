@@ -20,7 +20,7 @@ const (
 // any of them finds something different in the same file, or records more of
 // it (inventory/2: Go binaries' GOOS and GOARCH), so that inventories cached
 // under an older version are recomputed.
-const Version = "inventory/2"
+const Version = "inventory/3"
 
 // Package is one installed package found in an image.
 type Package struct {
@@ -43,6 +43,9 @@ type Package struct {
 	Path string `json:"path"`
 	// Layer is the diffID of the layer the package came from.
 	Layer string `json:"layer,omitempty"`
+	// Arch is an OS package's architecture as its database records it (dpkg
+	// Architecture: "amd64", "all"; apk A: "x86_64"); empty when not recorded.
+	Arch string `json:"arch,omitempty"`
 	// GOOS is the operating system a Go binary was built for ("linux",
 	// "windows", ...), as its build information records it; empty when
 	// unknown or not a Go package.
