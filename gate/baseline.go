@@ -40,7 +40,13 @@ type usedBaseline struct {
 	How        string `json:"how,omitempty"`
 	Repository string `json:"repository,omitempty"`
 	Digest     string `json:"digest,omitempty"`
+	// Manifest is the baseline's manifest, so that a pull judged against it need not read
+	// it from the upstream again (omitted past maxRecordedManifest).
+	Manifest []byte `json:"manifest,omitempty"`
 }
+
+// maxRecordedManifest bounds the baseline manifest kept with a push's baseline record.
+const maxRecordedManifest = 64 << 10
 
 // imageManifest is what the baseline search reads from a manifest.
 type imageManifest struct {
@@ -93,15 +99,15 @@ type baselineSearch struct {
 // baseline is scanned with the same scanner (its report is usually cached); one that
 // cannot be read or scanned is skipped, and the decision says so. Without a baseline, every
 // finding is new and ev.BaselineNote says why.
-func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence, ev *policy.VulnerabilityEvidence) {
+func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence, ev *policy.VulnerabilityEvidence) (baseManifest []byte) {
 	if g.blobs == nil {
 		ev.BaselineNote = "this gateway reads no manifests (no image reader configured)"
-		return
+		return nil
 	}
 	var m imageManifest
 	if err := json.Unmarshal(manifest, &m); err != nil || m.Config == nil {
 		ev.BaselineNote = "the manifest could not be read for its layers"
-		return
+		return nil
 	}
 	s := &baselineSearch{g: g, action: action, repo: repo, digest: digest, m: m, img: img}
 	ways := []func(context.Context) *candidate{s.recorded, s.annotated, s.layerPrefix, s.previous}
@@ -124,7 +130,7 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		ev.Baseline = &policy.Baseline{How: c.how, Repository: c.repo, Digest: c.digest}
 		markInherited(ev.Findings, rep)
 		ev.BaselineNote = strings.Join(s.notes, "; ")
-		return
+		return c.manifest
 	}
 	if len(s.notes) == 0 {
 		s.notef("the image names no base image, and no image the gateway has seen has layers it starts with")
@@ -133,6 +139,7 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		}
 	}
 	ev.BaselineNote = strings.Join(s.notes, "; ")
+	return nil
 }
 
 // notef notes why a way to a baseline did not give one.
@@ -173,6 +180,9 @@ func (s *baselineSearch) recorded(ctx context.Context) *candidate {
 	if u.How == "" {
 		s.notef("its push through the gateway found no baseline")
 		return &candidate{}
+	}
+	if len(u.Manifest) > 0 && digestOf(u.Manifest) == u.Digest {
+		return &candidate{how: u.How, repo: u.Repository, digest: u.Digest, manifest: u.Manifest}
 	}
 	body, m := s.read(ctx, "the baseline of its push", u.Repository, u.Digest)
 	if m == nil {
@@ -344,8 +354,9 @@ func digestOf(body []byte) string {
 // recordSighting remembers, after a decision on repo@digest, what later baselines need:
 // the image's layers (for layer-prefix matches) and, for an accepted push, that it is the
 // repository's previous push and, when it was compared with one, the baseline it was judged
-// against. A denied push is not recorded: the upstream never stored it.
-func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, verdict policy.Verdict) {
+// against, with that baseline's manifest (baseManifest) so pulls need not read it again. A
+// denied push is not recorded: the upstream never stored it.
+func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) {
 	if ev == nil || ev.Index || digest == "" || (action == policy.ActionPush && verdict == policy.VerdictDeny) {
 		return
 	}
@@ -371,6 +382,9 @@ func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, d
 	var u usedBaseline
 	if b := ev.Baseline; b != nil {
 		u = usedBaseline{How: b.How, Repository: b.Repository, Digest: b.Digest}
+		if len(baseManifest) <= maxRecordedManifest && digestOf(baseManifest) == b.Digest {
+			u.Manifest = baseManifest
+		}
 	}
 	set(cache.BaselineKey(repo, digest), cache.KindBaseline, u)
 }

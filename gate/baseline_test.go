@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -528,4 +529,60 @@ rules:
 	g.SetPolicy(p)
 	_, res = env.push(g, "app/api", "1.0.0", imageOf(t, base, appLayer(t)))
 	wantBaseline(t, res, policy.BaselineLayerPrefix, "base/debian", baseDigest)
+}
+
+// manifestCounter is the real upstream reader, counting manifest reads per repository.
+type manifestCounter struct {
+	*upstream.Client
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (m *manifestCounter) Manifest(ctx context.Context, repo, ref string) ([]byte, string, error) {
+	m.mu.Lock()
+	m.reads[repo]++
+	m.mu.Unlock()
+	return m.Client.Manifest(ctx, repo, ref)
+}
+
+func (m *manifestCounter) count(repo string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.reads[repo]
+}
+
+// A pull is judged against the baseline its push was, and that baseline's manifest is
+// kept with the push's record: pulls do not read it from the upstream again.
+func TestPullsReuseTheRecordedBaselineManifest(t *testing.T) {
+	env := newBaselineEnv(t, cache.NewMemory(64<<20))
+	p, err := policy.Parse([]byte(strings.Replace(baselinePolicy, `mode: block, repositories: ["app/**"]`, `mode: warn, repositories: ["app/**"]`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader := &manifestCounter{Client: env.up, reads: map[string]int{}}
+	scanner := gate.NewScanner(env.up, cache.NewFlight(cache.NewMemory(64<<20)), env.dbDir)
+	g := gate.New(p, env.up, &memSink{}, gate.WithImages(reader), gate.WithScanner(scanner), gate.WithCache(env.store),
+		gate.WithClock(func() time.Time { return env.clock }))
+	base := debianBase(t)
+	baseDigest, _ := env.write("base/debian:12", base)
+	app := mutate.Annotations(imageOf(t, base, appLayer(t)), map[string]string{
+		"org.opencontainers.image.base.name":   env.host + "/base/debian:12",
+		"org.opencontainers.image.base.digest": baseDigest,
+	}).(v1.Image)
+	appDigest, res := env.push(g, "app/api", "1.0.0", app)
+	wantBaseline(t, res, policy.BaselineBaseAnnotation, "base/debian", baseDigest)
+	if res.Verdict == policy.VerdictDeny {
+		t.Fatalf("push: %s %q", res.Verdict, res.Message)
+	}
+	if reader.count("base/debian") == 0 {
+		t.Fatal("the push did not read its base image's manifest: the counter sees nothing")
+	}
+	before := reader.count("base/debian")
+	for range 3 {
+		res = env.pull(g, "app/api", appDigest)
+		wantBaseline(t, res, policy.BaselineBaseAnnotation, "base/debian", baseDigest)
+	}
+	if n := reader.count("base/debian") - before; n != 0 {
+		t.Errorf("three pulls read the baseline's manifest %d times from the upstream, want 0", n)
+	}
 }

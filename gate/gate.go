@@ -209,7 +209,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if res.Verdict == policy.VerdictDeny && !res.Unavailable {
 		res.Message = dec.DenyMessage()
 	}
-	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, res.Verdict)
+	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict)
 	g.record(ctx, req, in, res, undecided, failMode, now, got.compared)
 	g.count(ctx, req.Action, res)
 	return res
@@ -231,6 +231,8 @@ type gathered struct {
 	unscanned *policy.Unscanned
 	// missing are the rule types whose evidence could not be gathered (with undecided).
 	missing []string
+	// baseManifest is the manifest of the baseline the scan was compared with, if any.
+	baseManifest []byte
 	// challenge is the upstream refusing the client's credentials for a read on its behalf.
 	challenge *Challenge
 	// signedBy are the authorities whose signatures verified for the digest.
@@ -315,7 +317,8 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 	}
 	if needs.Scan {
 		got.compared = p.ComparesWithBaseline(req.Action, req.Repository, req.Host)
-		ev, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image, got.compared)
+		ev, base, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image, got.compared)
+		got.baseManifest = base
 		switch {
 		case errors.Is(err, errScanPending):
 			got.scanning = true

@@ -76,15 +76,15 @@ const retryScan = 30 * time.Second
 // judges new findings), compares them with the image's baseline (see compareWithBaseline;
 // img is the image evidence when the gate read it, for the base image labels). A pull
 // waits for the scan at most the pull scan wait.
-func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (*policy.VulnerabilityEvidence, error) {
+func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (ev *policy.VulnerabilityEvidence, baseManifest []byte, err error) {
 	if g.scanner == nil {
-		return nil, errString("this gateway has no vulnerability scanner configured")
+		return nil, nil, errString("this gateway has no vulnerability scanner configured")
 	}
 	rep, err := waitScan(ctx, action, func(ctx context.Context) (Report, error) { return g.scanner.Scan(ctx, repo, digest, manifest) })
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ev := &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
+	ev = &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
 		IncompleteReason: strings.Join(rep.Reasons, "; "), Unchecked: rep.Unchecked}
 	for _, f := range rep.Findings {
 		ev.Findings = append(ev.Findings, policy.VulnerabilityFinding{
@@ -95,11 +95,11 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 	}
 	if !ev.Index {
 		if compare {
-			g.compareWithBaseline(ctx, action, repo, digest, manifest, img, ev)
+			baseManifest = g.compareWithBaseline(ctx, action, repo, digest, manifest, img, ev)
 		}
 		g.recordFirstSeen(ctx, repo, ev.Findings)
 	}
-	return ev, nil
+	return ev, baseManifest, nil
 }
 
 // isOSEcosystem reports whether packages of ecosystem come with the operating system.
