@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"sync"
@@ -29,6 +30,7 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 	t.Run("UnlockWrongToken", func(t *testing.T) { t.Parallel(); testUnlockWrongToken(t, newStore) })
 	t.Run("UnlockAfterExpiry", func(t *testing.T) { t.Parallel(); testUnlockAfterExpiry(t, newStore) })
 	t.Run("Extend", func(t *testing.T) { t.Parallel(); testExtend(t, newStore) })
+	t.Run("GetMany", func(t *testing.T) { t.Parallel(); testGetMany(t, newStore) })
 }
 
 func mustGet(t *testing.T, s Store, key string) ([]byte, bool) {
@@ -320,5 +322,32 @@ func testExtend(t *testing.T, newStore newStoreFunc) {
 	}
 	if _, err := s.Extend(bg(t), key("extended"), token, 0); err == nil {
 		t.Error("Extend with ttl 0: want an error")
+	}
+}
+
+// testGetMany: GetMany answers each key in order, hits and misses alike, as Get would.
+func testGetMany(t *testing.T, newStore newStoreFunc) {
+	s, key := newStore(t)
+	if _, ok := s.(MultiGetter); !ok {
+		t.Fatalf("%T does not read several keys in one call", s)
+	}
+	mustSet(t, s, key("a"), []byte("alpha"), time.Hour)
+	mustSet(t, s, key("empty"), []byte{}, time.Hour)
+	mustSet(t, s, key("c"), []byte{0, 1, 2}, time.Hour)
+	got, err := GetMany(context.Background(), s, key("a"), key("missing"), key("empty"), key("c"), key("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Lookup{{Value: []byte("alpha"), OK: true}, {}, {Value: []byte{}, OK: true}, {Value: []byte{0, 1, 2}, OK: true}, {Value: []byte("alpha"), OK: true}}
+	if len(got) != len(want) {
+		t.Fatalf("GetMany = %d answers, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].OK != want[i].OK || !bytes.Equal(got[i].Value, want[i].Value) {
+			t.Errorf("GetMany[%d] = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if got, err := GetMany(context.Background(), s); err != nil || len(got) != 0 {
+		t.Errorf("GetMany() = %v, %v", got, err)
 	}
 }

@@ -74,12 +74,14 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route)
 		return false
 	}
 	ctx := r.Context()
-	if _, ok, _ := p.cache.Get(ctx, cache.AccessKey(route.Name, r.Header.Get("Authorization"))); !ok {
+	// The access memo, the tag memo and the repository's generation in one round trip.
+	facts, err := cache.GetMany(ctx, p.cache, cache.AccessKey(route.Name, r.Header.Get("Authorization")),
+		cache.TagKey(route.Name, route.Reference), cache.TagKey(route.Name, generationTag))
+	if err != nil || !facts[0].OK || !facts[1].OK {
 		return false
 	}
-	memo, ok, _ := p.cache.Get(ctx, cache.TagKey(route.Name, route.Reference))
-	dgst, gen, _ := strings.Cut(string(memo), " ")
-	if !ok || gen != p.generation(ctx, route.Name) {
+	dgst, gen, _ := strings.Cut(string(facts[1].Value), " ")
+	if gen != string(facts[2].Value) {
 		return false
 	}
 	want, err := digest.Parse(dgst)
