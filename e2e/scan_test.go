@@ -89,6 +89,11 @@ func TestScanOnPushWithCrane(t *testing.T) {
 		}
 	}
 
+	// The layers were analysed as they streamed in, not read back afterwards.
+	if n := sumMetric(scrapeMetrics(t, gw), "portcullis_upload_tee_total", map[string]string{"outcome": "analysed"}); n < 2 {
+		t.Errorf("%v layer uploads analysed by the tee, want at least the two layers pushed", n)
+	}
+
 	// The fixed build passes in prod with the 2024 database.
 	out, _ := runTool(t, crane, "append", "--insecure", "--oci-empty-base", "-f", fixedLayer, "-t", gw.addr+"/prod/api:1.0.1")
 	_, digest, _ := strings.Cut(strings.TrimSpace(out), "@")

@@ -9,6 +9,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/layer"
@@ -32,9 +35,10 @@ const (
 // anything else (chunks through another replica, out-of-order chunks, an analysis that
 // cannot keep up) is dropped, never failed: the scanner reads those layers back.
 type UploadTee struct {
-	scanner *Scanner
-	wants   func(repo, host string) bool
-	log     *slog.Logger
+	scanner  *Scanner
+	wants    func(repo, host string) bool
+	log      *slog.Logger
+	outcomes metric.Int64Counter // nil until Instrument
 
 	mu       sync.Mutex
 	sessions map[string]*teeSession // by upload id
@@ -52,6 +56,28 @@ func NewUploadTee(s *Scanner, wants func(repo, host string) bool, log *slog.Logg
 	t := &UploadTee{scanner: s, wants: wants, log: log, sessions: map[string]*teeSession{}, pending: map[string]*teeSession{}}
 	s.tee = t
 	return t
+}
+
+// Instrument counts the tee's followed uploads by how they ended in mp
+// (portcullis.upload.tee{outcome}): analysed (stored for the scan), dropped (not followed to
+// the end: out of order, refused, too far behind, idle), not-a-layer (the analysis failed: a
+// config blob, an artifact), incomplete (stopped at a limit before the end of the layer) and
+// mismatch (not the bytes the registry stored).
+func (t *UploadTee) Instrument(mp metric.MeterProvider) error {
+	c, err := mp.Meter("github.com/portcullis-dev/portcullis/gate").Int64Counter("portcullis.upload.tee",
+		metric.WithDescription("Uploads the gateway followed to analyse layers as they stream, by how they ended: analysed, dropped, not-a-layer, incomplete, mismatch."))
+	if err != nil {
+		return err
+	}
+	t.outcomes = c
+	return nil
+}
+
+// count records how a followed upload ended.
+func (t *UploadTee) count(outcome string) {
+	if t.outcomes != nil {
+		t.outcomes.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	}
 }
 
 // teeSession is one followed upload: the bytes flow through chunks to an analysis. Lock
@@ -364,18 +390,25 @@ func (s *teeSession) analyse() {
 			drained = true
 		}
 	}
-	if err != nil || res.DiffID == "" || res.Digest == "" {
-		return
-	}
 	var digest string
 	select {
 	case digest = <-s.digests:
 	default:
-		return // dropped, or never completed
+		s.t.count("dropped") // never completed, or dropped on the way
+		return
 	}
-	if res.Digest != digest {
-		return // not what the registry stored under that digest: the scanner reads it back
+	switch {
+	case err != nil:
+		s.t.count("not-a-layer")
+		return
+	case res.DiffID == "" || res.Digest == "":
+		s.t.count("incomplete") // stopped at a limit before the end: the scanner reads it back
+		return
+	case res.Digest != digest:
+		s.t.count("mismatch") // not what the registry stored under that digest: the scanner reads it back
+		return
 	}
+	s.t.count("analysed")
 	s.t.storeLayer(ctx, res)
 }
 

@@ -311,6 +311,9 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
 		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
 	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
+	if err := tee.Instrument(tel.Meter); err != nil {
+		log.Error("upload tee metrics unavailable", slog.String("error", err.Error()))
+	}
 	reloadDBOnHUP(ctx, scanner, log)
 	go g.RunReminders(ctx, reminderEvery)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
