@@ -151,8 +151,11 @@ func TestSIGTERMLetsInFlightUploadFinish(t *testing.T) {
 	req.Header.Set("Content-Type", "application/octet-stream")
 	done := make(chan *http.Response, 1)
 	errc := make(chan error, 1)
+	// A connection of its own: reusing the POST's idle keep-alive connection would let
+	// shutdown close it as idle if the gateway had not yet read the PUT's first bytes.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			errc <- err
 			return
