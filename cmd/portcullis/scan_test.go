@@ -35,6 +35,20 @@ import (
 	"github.com/portcullis-dev/portcullis/scan/match"
 )
 
+// imageLayout writes img into a new OCI layout under tag and returns its directory.
+func imageLayout(t *testing.T, img v1.Image, tag string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": tag})); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // vulnerableLayout writes an OCI layout holding one image (tag 1.0.0) whose layer carries
 // a Go binary with known advisories, and a GitHub token in its Env.
 func vulnerableLayout(t *testing.T) string {
@@ -48,15 +62,7 @@ func vulnerableLayout(t *testing.T) string {
 	if img, err = mutate.Config(img, v1.Config{Env: []string{"GH_TOKEN=ghp_Qm7Tz2Lk9Vx4Rw8Ny3Pb6Hj1Sd5Fg0Ac2Ze7"}}); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return imageLayout(t, img, "1.0.0")
 }
 
 func TestScanCommand(t *testing.T) {
@@ -312,14 +318,7 @@ func TestScanCycloneDX(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
-		t.Fatal(err)
-	}
+	dir := imageLayout(t, img, "1.0.0")
 	digest, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)
@@ -634,14 +633,7 @@ func TestScanReportsSecretsInLayerFiles(t *testing.T) {
 		}
 		diffIDs = append(diffIDs, d.String())
 	}
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
-		t.Fatal(err)
-	}
+	dir := imageLayout(t, img, "1.0.0")
 	ref := "oci:" + dir + ":1.0.0"
 	scan := func(output string) string {
 		t.Helper()
@@ -661,18 +653,11 @@ func TestScanReportsSecretsInLayerFiles(t *testing.T) {
 	if code := run([]string{"scan", "--db", dbDir, "--fail-on-secrets", ref}, &out, &errs); code != 1 {
 		t.Errorf("--fail-on-secrets with two keys: exit %d, want 1\n%s", code, errs.String())
 	}
-	clean := filepath.Join(t.TempDir(), "clean")
-	cp, err := layout.Write(clean, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cleanImg, err := mutate.AppendLayers(empty.Image, scantest.FilesLayer(t, map[string]string{"app/main.py": "print('hello')\n"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cp.AppendImage(cleanImg, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
-		t.Fatal(err)
-	}
+	clean := imageLayout(t, cleanImg, "1.0.0")
 	if code := run([]string{"scan", "--db", dbDir, "--fail-on-secrets", "oci:" + clean + ":1.0.0"}, &out, &errs); code != 0 {
 		t.Errorf("--fail-on-secrets without secrets: exit %d, want 0\n%s", code, errs.String())
 	}
@@ -805,14 +790,7 @@ func TestScanSARIFConfigSecret(t *testing.T) {
 	if img, err = mutate.Config(img, v1.Config{Env: []string{"GH_TOKEN=" + token}, User: "65532"}); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(t.TempDir(), "oci")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0.0"})); err != nil {
-		t.Fatal(err)
-	}
+	dir := imageLayout(t, img, "1.0.0")
 	var out, errs bytes.Buffer
 	if code := run([]string{"scan", "--db", dbDir, "--output", "sarif", "oci:" + dir + ":1.0.0"}, &out, &errs); code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs.String())
