@@ -68,6 +68,10 @@ type Report struct {
 	DBRevision string `json:"dbRevision"`
 }
 
+// layerFlight is how layer analyses (and an image's list of them) are computed and kept:
+// they depend on content alone, so they are kept a month.
+var layerFlight = cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute}
+
 // reportVersion is the format version of cached reports and layer results.
 const reportVersion = 1
 
@@ -194,7 +198,7 @@ func (s *Scanner) imageLayers(ctx context.Context, repo string, m scanManifest) 
 			computed = &img
 		}
 		return v, err
-	}, cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute})
+	}, layerFlight)
 	if err != nil {
 		return ImageLayers{}, err
 	}
@@ -314,7 +318,7 @@ func (s *Scanner) layer(ctx context.Context, repo, digest, diffID string) (layer
 			return nil, fmt.Errorf("layer %s: uncompressed digest %s, but the image configuration says %s", digest, res.DiffID, diffID)
 		}
 		return cache.Encode(cache.KindLayer, reportVersion, res)
-	}, cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: 10 * time.Minute})
+	}, layerFlight)
 	if err != nil {
 		return layer.Result{}, err
 	}

@@ -416,7 +416,7 @@ func (s *teeSession) analyse() {
 func (t *UploadTee) storeLayer(ctx context.Context, res layer.Result) {
 	_, err := t.scanner.flight.Do(ctx, cache.LayerKey(res.DiffID, layer.AnalyzerVersion), func(context.Context) ([]byte, error) {
 		return cache.Encode(cache.KindLayer, reportVersion, res)
-	}, cache.FlightOptions{TTL: 30 * 24 * time.Hour, LockTTL: 30 * time.Second, ComputeTimeout: time.Minute})
+	}, layerFlight)
 	if err != nil {
 		t.log.Warn("could not cache an upload's layer analysis", slog.String("diff_id", res.DiffID), slog.String("error", err.Error()))
 	}
