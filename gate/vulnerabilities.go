@@ -26,7 +26,7 @@ func WithScanner(s VulnerabilityScanner) Option { return func(g *Gate) { g.scann
 func WithPullScanWait(d time.Duration) Option { return func(g *Gate) { g.pullScanWait = d } }
 
 // pullWaitKey carries in a request's context how long a pull waits for its scan (see
-// scanContext): the environment's unscanned.wait, else the gate's pull scan wait.
+// waitScan): the environment's unscanned.wait, else the gate's pull scan wait.
 type pullWaitKey struct{}
 
 // withPullWait sets how long a pull waits for its scan; a negative wait does not bound it.
