@@ -12,18 +12,21 @@ const (
 
 // Event is one audit record, written as a single JSON object.
 type Event struct {
-	Time           time.Time `json:"time"`
-	Type           string    `json:"type"`
-	RequestID      string    `json:"requestId,omitempty"`
-	Action         string    `json:"action,omitempty"`
-	Repository     string    `json:"repository,omitempty"`
-	Reference      string    `json:"reference,omitempty"`
-	Digest         string    `json:"digest,omitempty"`
-	Environment    string    `json:"environment,omitempty"`
-	Verdict        string    `json:"verdict,omitempty"`
-	Client         Client    `json:"client"`
-	Results        []Result  `json:"results,omitempty"`
-	PolicyRevision string    `json:"policyRevision,omitempty"`
+	Time       time.Time `json:"time"`
+	Type       string    `json:"type"`
+	RequestID  string    `json:"requestId,omitempty"`
+	Action     string    `json:"action,omitempty"`
+	Repository string    `json:"repository,omitempty"`
+	Reference  string    `json:"reference,omitempty"`
+	Digest     string    `json:"digest,omitempty"`
+	// Kind is what the manifest is, decided by its content: image, index, signature,
+	// attestation, sbom, referrers or artifact; empty when the body was not seen.
+	Kind           string   `json:"kind,omitempty"`
+	Environment    string   `json:"environment,omitempty"`
+	Verdict        string   `json:"verdict,omitempty"`
+	Client         Client   `json:"client"`
+	Results        []Result `json:"results,omitempty"`
+	PolicyRevision string   `json:"policyRevision,omitempty"`
 	// Undecided says why evidence could not be gathered; FailMode then says how the
 	// environment's fail mode resolved it.
 	Undecided string `json:"undecided,omitempty"`

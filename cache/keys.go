@@ -28,6 +28,7 @@ const (
 	KindBaseline  = "baseline"  // the baseline an image was judged against
 	KindFirstSeen = "firstseen" // when a vulnerability was first seen in a repository
 	KindLock      = "lock"      // Flight lock guarding another key
+	KindLedger    = "ledger"    // the first digest a tag was pushed with
 	KindOther     = "other"     // any key not built here (metrics only)
 )
 
@@ -136,6 +137,12 @@ func FirstSeenKey(repo, advisoryID string) string {
 	return build(KindFirstSeen, part(repo), part(advisoryID))
 }
 
+// LedgerKey names the first digest tag of repo was pushed with through the gateway (the
+// immutability ledger): a tag deleted upstream cannot be pushed again with another digest.
+func LedgerKey(repo, tag string) string {
+	return build(KindLedger, part(repo), part(tag))
+}
+
 // LockKey names the Flight lock that guards the computation of key.
 func LockKey(key string) string {
 	return Prefix + KindLock + ":" + key
@@ -150,7 +157,7 @@ func KindOf(key string) string {
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
 	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage,
-		KindLayers, KindPrevious, KindBaseline, KindFirstSeen, KindLock:
+		KindLayers, KindPrevious, KindBaseline, KindFirstSeen, KindLedger, KindLock:
 		return kind
 	}
 	return KindOther

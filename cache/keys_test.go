@@ -103,6 +103,7 @@ func TestKeySchemaMatchesBuilders(t *testing.T) {
 		KindPrevious:  PreviousKey("team/app"),
 		KindBaseline:  BaselineKey("team/app", dg1),
 		KindFirstSeen: FirstSeenKey("team/app", "CVE-2024-5535"),
+		KindLedger:    LedgerKey("team/app", "v1"),
 		KindLock:      LockKey(FindingsKey(dg1, "r1")),
 	}
 	schema := KeySchema()

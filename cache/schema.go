@@ -40,6 +40,8 @@ func KeySchema() []KeyDoc {
 			"The baseline an accepted push was judged against (how, repository, digest; or none), so pulls and re-pushes of it are judged the same way."},
 		{KindFirstSeen, Prefix + "firstseen:{repo}:{advisoryID}", 400 * 24 * time.Hour,
 			"When the vulnerability was first seen in the repository: written once (SET if absent, under a lock), renewed monthly while seen; remediation windows count from it."},
+		{KindLedger, Prefix + "ledger:{repo}:{tag}", 400 * 24 * time.Hour,
+			"The first digest a tag was pushed with through the gateway: a tag deleted upstream cannot be re-pointed. Not recomputable: kept here until the durable records store exists; losing it lets a deleted tag be pushed again with other content."},
 		{KindLock, Prefix + "lock:{key}", 0,
 			"Flight lock guarding the computation of {key}; expires after the flight's LockTTL, renewed while computing."},
 	}

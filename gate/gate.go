@@ -2,7 +2,6 @@ package gate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,13 +155,17 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if !strings.Contains(req.Reference, ":") {
 		tag = req.Reference
 	}
+	// What the manifest is comes from its content alone: never from its tag's shape or a
+	// subject field, which any client with push rights chooses.
+	cls := policy.Classify(req.Manifest)
 	in := policy.Input{
 		Action:     req.Action,
 		Host:       req.Host,
 		Repository: req.Repository,
 		Tag:        tag,
 		Digest:     req.Digest,
-		Artifact:   policy.IsArtifactTag(tag) || hasSubject(req.Manifest),
+		Kind:       cls.Kind,
+		Layers:     cls.Layers,
 	}
 	got := g.gather(ctx, p, req, &in)
 	if got.challenge != nil {
@@ -258,13 +261,17 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		ctx = withPullWait(ctx, got.wait)
 	}
 	needs := p.Needs(req.Action, req.Repository, req.Host)
-	if needs.CurrentTagDigest && req.Action == policy.ActionPush && in.Tag != "" && !in.Artifact {
-		cur, err := g.tags.TagDigest(ctx, req.Repository, in.Tag, req.Authorization)
+	if needs.CurrentTagDigest && req.Action == policy.ActionPush && in.Tag != "" {
+		cur, err := g.currentTag(ctx, req, in.Tag)
 		var ch challenger
 		if errors.As(err, &ch) {
 			status, www := ch.Challenge()
 			got.challenge = &Challenge{Status: status, WWWAuthenticate: www}
 			return got
+		}
+		if err == nil && cur != "" && cur != req.Digest && policy.ArtifactTagKind(in.Tag) != "" {
+			// A signature, attestation or SBOM tag may only grow: its current layers are needed.
+			in.CurrentLayers, err = g.currentLayers(ctx, req.Repository, cur)
 		}
 		if err != nil {
 			got.undecided, got.missing = fmt.Errorf("could not read which digest tag %s points at: %w", in.Tag, err), []string{policy.TypeImmutable}
@@ -272,7 +279,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		}
 		in.CurrentDigest = cur
 	}
-	if in.Artifact || req.Digest == "" {
+	if in.Kind.IsArtifact() || req.Digest == "" || req.Action == policy.ActionDelete {
 		return got
 	}
 	if needs.Signatures && req.Action == policy.ActionPull {
@@ -341,6 +348,7 @@ func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Res
 		Repository:     req.Repository,
 		Reference:      req.Reference,
 		Digest:         req.Digest,
+		Kind:           string(in.Kind),
 		Environment:    res.Decision.Environment,
 		Verdict:        string(res.Verdict),
 		Client:         audit.Client{Addr: req.ClientAddr, User: userOf(req.Authorization)},
@@ -399,18 +407,4 @@ func auditException(a *policy.AppliedException) *audit.Exception {
 		return nil
 	}
 	return &audit.Exception{ID: a.ID, Owner: a.Owner, Expires: a.Expires.Format(time.DateOnly), Ticket: a.Ticket}
-}
-
-// hasSubject reports whether a manifest body names a subject: it is a signature,
-// attestation or other artifact about another manifest.
-func hasSubject(manifest []byte) bool {
-	if len(manifest) == 0 {
-		return false
-	}
-	var m struct {
-		Subject *struct {
-			Digest string `json:"digest"`
-		} `json:"subject"`
-	}
-	return json.Unmarshal(manifest, &m) == nil && m.Subject != nil && m.Subject.Digest != ""
 }

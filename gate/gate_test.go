@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -109,7 +108,7 @@ func TestPushTagRulesAgainstRealRegistry(t *testing.T) {
 		{"a new tag is accepted", "team/app", "1.0.1", other, policy.VerdictAllow, ""},
 		{"moving an existing tag is denied", "team/app", "1.0.0", other, policy.VerdictDeny, "already points at"},
 		{"re-pushing the same digest is accepted", "team/app", "1.0.0", existing, policy.VerdictAllow, ""},
-		{"an artifact tag may move", "team/app", "sha256-" + strings.Repeat("cd", 32) + ".sig", other, policy.VerdictAllow, ""},
+		{"an artifact tag does not hold an image", "team/app", "sha256-" + strings.Repeat("cd", 32) + ".sig", other, policy.VerdictDeny, "is reserved for the signature of"},
 		{"push by digest has no tag rules", "team/app", other, other, policy.VerdictAllow, ""},
 	}
 	for _, c := range cases {
@@ -174,16 +173,31 @@ func TestUpstreamChallengeIsRelayed(t *testing.T) {
 	}
 }
 
-func TestSubjectManifestIsAnArtifact(t *testing.T) {
+// TestSubjectDoesNotMakeAnArtifact: an image with a subject field is still an image, and
+// every rule judges it; a real signature manifest is judged as a signature.
+func TestSubjectDoesNotMakeAnArtifact(t *testing.T) {
 	reg := regtest.Registry(t)
-	g, _ := newGate(t, reg, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
-	m, _ := json.Marshal(map[string]any{"schemaVersion": 2, "subject": map[string]any{"digest": "sha256:" + strings.Repeat("01", 32)}})
-	res := g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "latest", Digest: "sha256:" + strings.Repeat("02", 32), Manifest: m})
-	if res.Verdict != policy.VerdictAllow {
-		t.Fatalf("a manifest with a subject pushed as latest: %s %q, want allowed (tag rules do not apply to artifacts)", res.Verdict, res.Message)
+	g, sink := newGate(t, reg, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	subject := map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + strings.Repeat("01", 32), "size": 10}
+	image, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+		"config":       map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + strings.Repeat("03", 32), "size": 2},
+		"layers":       []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + strings.Repeat("04", 32), "size": 2}},
+		"subject":      subject})
+	res := g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "latest", Digest: "sha256:" + strings.Repeat("02", 32), Manifest: image})
+	if res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, "[no-latest]") {
+		t.Fatalf("an image with a subject pushed as latest: %s %q, want denied by no-latest", res.Verdict, res.Message)
 	}
-	if !bytes.Contains(m, []byte("subject")) {
-		t.Fatal("test manifest lost its subject")
+	sig, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config":  map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:" + strings.Repeat("05", 32), "size": 2},
+		"layers":  []any{map[string]any{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": "sha256:" + strings.Repeat("06", 32), "size": 2}},
+		"subject": subject})
+	res = g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "sha256:" + strings.Repeat("07", 32), Digest: "sha256:" + strings.Repeat("07", 32), Manifest: sig})
+	if res.Verdict == policy.VerdictDeny {
+		t.Fatalf("a sigstore bundle pushed by digest: %q", res.Message)
+	}
+	if first, last := sink.events[len(sink.events)-2], sink.events[len(sink.events)-1]; first.Kind != "image" || last.Kind != "signature" {
+		t.Fatalf("audit events name the kinds %q and %q, want image and signature", first.Kind, last.Kind)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 // Input describes one request to decide on.
 type Input struct {
-	// Action is ActionPush or ActionPull.
+	// Action is ActionPush, ActionPull or ActionDelete.
 	Action Action `json:"action"`
 	// Host is the host the client used; it may include a port.
 	Host string `json:"host,omitempty"`
@@ -17,12 +17,21 @@ type Input struct {
 	Tag string `json:"tag,omitempty"`
 	// Digest is the manifest digest ("sha256:...") when known.
 	Digest string `json:"digest,omitempty"`
-	// Artifact marks a signature, attestation or SBOM artifact (see
-	// IsArtifactTag): tag rules and immutability do not apply to it.
-	Artifact bool `json:"artifact,omitempty"`
+	// Kind is what the manifest is, from its content (see Classify);
+	// KindUnknown (the body was not seen) is judged as an image. Artifacts are
+	// exempt from the rules that judge images, and the decision says so.
+	Kind Kind `json:"kind,omitempty"`
 	// CurrentDigest is, for a push, the digest the tag currently points at
-	// upstream, "" when the tag does not exist yet.
+	// upstream, or failing that the digest the gateway first saw pushed
+	// under it (a tag deleted upstream cannot be re-pointed); "" when the
+	// tag is new.
 	CurrentDigest string `json:"currentDigest,omitempty"`
+	// CurrentLayers are, for a push to a signature, attestation or SBOM tag
+	// that already exists, the layers of the manifest it points at: such a
+	// tag may only grow (new signatures beside the old ones).
+	CurrentLayers []string `json:"currentLayers,omitempty"`
+	// Layers are the manifest's layer digests (Classification.Layers).
+	Layers []string `json:"layers,omitempty"`
 	// Signatures is the signature evidence for Digest, nil when it was not
 	// gathered (see Needs.Signatures). A signature rule with authorities
 	// fails on a pull without it, saying that signatures were not checked.
@@ -45,7 +54,9 @@ type Decision struct {
 	// PolicyRevision is the Revision of the policy that decided.
 	PolicyRevision string `json:"policyRevision"`
 	// Results has one entry per rule that applies, in policy order,
-	// including passes.
+	// including passes and exemptions (OutcomeExempt: an artifact is not
+	// judged by a rule for images). It is never empty: when no rule applies,
+	// one result with rule NoRule says so.
 	Results []Result `json:"results"`
 	// Service is the service that owns the repository (see
 	// Policy.ServiceFor), nil when none does.

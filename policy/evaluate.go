@@ -63,7 +63,12 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 	d := Decision{Environment: env, PolicyRevision: p.revision, Service: p.ServiceRefFor(in.Repository)}
 	for i := range p.rules {
 		r := &p.rules[i]
-		if r.mismatch(env, in.Action, in.Repository) != "" || r.exempt(in) != "" {
+		if r.mismatch(env, in.Action, in.Repository) != "" || r.outOfScope(in) != "" {
+			continue
+		}
+		if why := r.exempt(in); why != "" {
+			mode, pending := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
+			d.Results = append(d.Results, Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Outcome: OutcomeExempt, Finding: why})
 			continue
 		}
 		cover := func(f VulnerabilityFinding) (active, expired *exception) { return p.findingException(r.ID, in, f, now) }
@@ -74,6 +79,10 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 			p.applyExceptions(extra, in, now)
 			d.Results = append(d.Results, *extra)
 		}
+	}
+	if len(d.Results) == 0 {
+		d.Results = append(d.Results, Result{Rule: NoRule, Mode: ModeObserve, Outcome: OutcomePass,
+			Finding: fmt.Sprintf("no rule of environment %s applies to this %s", env, in.Action)})
 	}
 	d.Verdict = verdictOf(d.Results)
 	return d
@@ -157,30 +166,43 @@ func (r *rule) selectsAction(a Action) bool {
 	return false
 }
 
-// exempt returns why the rule's type does not concern in, or "".
-func (r *rule) exempt(in Input) string {
+// outOfScope returns why the rule's type does not concern the request's
+// action, or "": such a rule is left out of the decision.
+func (r *rule) outOfScope(in Input) string {
 	switch r.Type {
 	case TypeTag:
-		if in.Artifact {
-			return "signature, attestation and SBOM artifacts are not subject to tag rules"
+		if in.Action == ActionDelete {
+			return "tag rules judge the names pushed and pulled"
 		}
 	case TypeImmutable:
-		if in.Action != ActionPush {
-			return "immutability concerns pushes only"
-		}
-		if in.Artifact {
-			return "signature, attestation and SBOM artifacts are not subject to immutability"
+		if in.Action == ActionPull {
+			return "immutability concerns pushes and deletes"
 		}
 	case TypeConfig, TypeSecret, TypeVulnerability:
-		if in.Artifact {
-			return "signature, attestation and SBOM artifacts are not images"
+		if in.Action == ActionDelete {
+			return "content rules do not judge deletes"
 		}
 	case TypeSignature:
 		if in.Action != ActionPull {
 			return "signature rules apply to pulls (signatures are pushed after the image)"
 		}
-		if in.Artifact {
-			return "signature, attestation and SBOM artifacts are not subject to signature rules"
+	}
+	return ""
+}
+
+// exempt returns why the rule does not judge in because of what the manifest
+// is, or "". The decision keeps an OutcomeExempt result saying so. Only the
+// content decides (Input.Kind): an artifact-shaped tag exempts a manifest
+// from tag rules only when the manifest is the artifact that tag is for.
+func (r *rule) exempt(in Input) string {
+	switch r.Type {
+	case TypeTag:
+		if k := ArtifactTagKind(in.Tag); k != "" && k == in.Kind {
+			return fmt.Sprintf("tag %s is the %s tag cosign and the referrers API use, and the manifest is a %s", in.Tag, k, in.Kind)
+		}
+	case TypeConfig, TypeSecret, TypeVulnerability, TypeSignature:
+		if in.Kind.IsArtifact() {
+			return fmt.Sprintf("the manifest is a %s (decided by its media types), not an image: %s rules judge images", in.Kind, r.Type)
 		}
 	}
 	return ""

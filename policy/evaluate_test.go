@@ -11,6 +11,7 @@ import (
 var (
 	digestA = "sha256:" + strings.Repeat("a", 64)
 	digestB = "sha256:" + strings.Repeat("b", 64)
+	digestC = "sha256:" + strings.Repeat("c", 64)
 	today   = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 )
 
@@ -85,7 +86,7 @@ func TestEvaluateMatrix(t *testing.T) {
 					}
 					applies := e.selected && mode != ModeOff
 					if !applies {
-						if len(d.Results) != 0 || d.Verdict != VerdictAllow {
+						if len(judged(d)) != 0 || d.Verdict != VerdictAllow || len(d.Results) != 1 || d.Results[0].Rule != NoRule {
 							t.Fatalf("rule should not apply: %+v", d)
 						}
 						return
@@ -287,21 +288,31 @@ rules:
   - {id: signed, type: signature, mode: warn}
 `)
 	tag := "sha256-" + strings.Repeat("c", 64) + ".sig"
-	d := p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, CurrentDigest: digestB, Artifact: true}, today)
-	if d.Verdict != VerdictAllow || len(d.Results) != 0 {
+	// A signature under its .sig tag, adding a layer beside the one already there.
+	d := p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, CurrentDigest: digestB,
+		Kind: KindSignature, Layers: []string{digestB, digestC}, CurrentLayers: []string{digestB}}, today)
+	if d.Verdict != VerdictAllow || len(d.Results) != 2 || d.Results[0].Outcome != OutcomeExempt || d.Results[1].Outcome != OutcomePass {
 		t.Errorf("artifact push: %+v", d)
 	}
-	d = p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, CurrentDigest: digestB}, today)
-	if d.Verdict != VerdictDeny || len(d.Results) != 2 {
-		t.Errorf("same push not marked as artifact should be checked (the signature rule concerns pulls): %+v", d)
+	// The same tag replacing the signature already there.
+	d = p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, CurrentDigest: digestB,
+		Kind: KindSignature, Layers: []string{digestC}, CurrentLayers: []string{digestB}}, today)
+	if d.Verdict != VerdictDeny || len(d.Denials()) != 1 || d.Denials()[0].Rule != "immutable" {
+		t.Errorf("replacing a signature: %+v", d)
 	}
-	d = p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: tag, Digest: digestA, Artifact: true}, today)
-	if d.Verdict != VerdictAllow || len(d.Results) != 0 {
+	// An image under a .sig tag is judged as an image: every rule applies.
+	d = p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: tag, Digest: digestA, Kind: KindImage}, today)
+	if d.Verdict != VerdictDeny || len(d.Denials()) != 2 {
+		t.Errorf("an image under a signature tag must be checked: %+v", d)
+	}
+	d = p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: tag, Digest: digestA, Kind: KindSignature}, today)
+	if d.Verdict != VerdictAllow || len(judged(d)) != 0 || len(d.Results) != 2 {
 		t.Errorf("artifact pull: %+v", d)
 	}
-	d = p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: tag, Digest: digestA}, today)
-	if d.Verdict != VerdictDeny || len(d.Results) != 2 || d.Results[1].Rule != "signed" || d.Results[1].Outcome != OutcomeFail {
-		t.Errorf("same pull not marked as artifact should be checked: %+v", d)
+	// An attestation under a .sig tag is not what the tag is for: tag rules apply.
+	d = p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: tag, Digest: digestA, Kind: KindAttestation}, today)
+	if d.Verdict != VerdictDeny || len(d.Denials()) != 1 || d.Denials()[0].Rule != "release-only" {
+		t.Errorf("attestation under a .sig tag: %+v", d)
 	}
 }
 

@@ -58,14 +58,15 @@ type RuleExplanation struct {
 }
 
 // Explain explains how the policy treats action a on repo through host,
-// for a reference by tag and/or digest, at the moment now. A tag that
-// IsArtifactTag is treated as an artifact. For pushes the upstream state of
+// for a reference by tag and/or digest, at the moment now. A manifest under
+// an artifact-shaped tag is taken to be the artifact the tag is for
+// (ArtifactTagKind); the gateway decides that from its content. For pushes the upstream state of
 // the tag is unknown here, so immutability is evaluated as if the tag were
 // new; for pulls signatures are not read here, so signature rules are
 // evaluated as for an image with no signature; images are not scanned here,
 // so vulnerability rules fail as for an image that was not scanned.
 func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now time.Time) Explanation {
-	in := Input{Action: a, Host: host, Repository: repo, Tag: tag, Digest: digest, Artifact: IsArtifactTag(tag)}
+	in := Input{Action: a, Host: host, Repository: repo, Tag: tag, Digest: digest, Kind: ArtifactTagKind(tag)}
 	if p.Needs(a, repo, host).Signatures {
 		in.Signatures = &SignatureEvidence{}
 	}
@@ -94,6 +95,9 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 		eff, _ := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
 		re := RuleExplanation{Rule: r.ID, Type: r.Type, Mode: r.Mode, EffectiveMode: eff, Schedule: r.schedule(), Checks: r.checks()}
 		re.Reason = r.mismatch(d.Environment, a, repo)
+		if re.Reason == "" {
+			re.Reason = r.outOfScope(in)
+		}
 		if re.Reason == "" {
 			re.Reason = r.exempt(in)
 		}

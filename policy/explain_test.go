@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,11 +62,11 @@ func TestExplain(t *testing.T) {
 	}
 
 	dev := p.Explain(ActionPull, "team/app", "edge-registry.example:443", "sha256-"+digestA[7:]+".sig", "", now)
-	if dev.Environment != "edge" || dev.EnvironmentReason != "first environment whose hosts [edge-registry.example] match" || !dev.Input.Artifact {
+	if dev.Environment != "edge" || dev.EnvironmentReason != "first environment whose hosts [edge-registry.example] match" || !dev.Input.Kind.IsArtifact() {
 		t.Errorf("edge explanation = %+v", dev)
 	}
 	for _, r := range dev.Rules {
-		if r.Rule == "no-latest" && (r.Applies || r.Reason != "signature, attestation and SBOM artifacts are not subject to tag rules") {
+		if r.Rule == "no-latest" && (r.Applies || !strings.Contains(r.Reason, "is the signature tag cosign and the referrers API use")) {
 			t.Errorf("artifact: %+v", r)
 		}
 	}

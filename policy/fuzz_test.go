@@ -113,7 +113,7 @@ func FuzzParse(f *testing.F) {
 			{Action: ActionPull, Repository: "dev/app", Tag: "main"},
 			{Action: ActionPull, Repository: "a", Digest: digestA},
 			{Action: ActionPull, Repository: "prod/app", Host: "gw.example", Tag: "1.0.0", Digest: digestA},
-			{Action: ActionPush, Repository: "a", Tag: "sha256-" + strings.Repeat("a", 64) + ".sig", Artifact: true},
+			{Action: ActionPush, Repository: "a", Tag: "sha256-" + strings.Repeat("a", 64) + ".sig", Kind: KindSignature},
 			{Action: "delete", Repository: "", Host: "[::1]"},
 			{Action: ActionPull, Repository: "team-a/api", Tag: "1.4.2", Digest: digestA},
 			{Action: ActionPull, Repository: "team-b/worker", Tag: "1.0.0", Digest: digestA},

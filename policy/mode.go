@@ -24,8 +24,10 @@ type Action string
 const (
 	// ActionPush is a manifest upload.
 	ActionPush Action = "push"
-	// ActionPull is a manifest download.
+	// ActionPull is a manifest download (GET or HEAD, by tag or digest).
 	ActionPull Action = "pull"
+	// ActionDelete is a manifest or tag deletion.
+	ActionDelete Action = "delete"
 )
 
 // Verdict is the overall outcome of a Decision.
@@ -56,7 +58,14 @@ const (
 	// in force covers: it neither blocks nor counts as a warning for the
 	// verdict, and Result.AppliedException names the exception.
 	OutcomeExcepted Outcome = "excepted"
+	// OutcomeExempt means the rule does not judge this manifest because of
+	// what it is (a signature, attestation, SBOM or other artifact is not an
+	// image); Finding says why. It never blocks nor warns.
+	OutcomeExempt Outcome = "exempt"
 )
+
+// NoRule is the rule id of the one result of a decision no rule applies to.
+const NoRule = "(no rule)"
 
 // Rule types understood by Parse. TypeTag, TypeImmutable and TypeSignature
 // are enforced; the others are accepted and reported as not yet enforced.
@@ -77,7 +86,7 @@ const (
 
 var (
 	modeNames   = []string{string(ModeOff), string(ModeObserve), string(ModeWarn), string(ModeBlock)}
-	actionNames = []string{string(ActionPush), string(ActionPull)}
+	actionNames = []string{string(ActionPush), string(ActionPull), string(ActionDelete)}
 	typeNames   = []string{TypeTag, TypeImmutable, TypeSignature, TypeVulnerability, TypeSecret, TypeConfig}
 )
 

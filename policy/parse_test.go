@@ -156,7 +156,7 @@ func TestParseSmallProblems(t *testing.T) {
 		}},
 		{"null mode", "version: 1\nrules:\n  - {id: a, type: secret, mode: ~}\n", []string{"rules[0].mode: required (want off, observe, warn, block)"}},
 		{"bad id", "version: 1\nrules:\n  - {id: 'a b', type: secret, mode: warn}\n", []string{`rules[0].id: invalid name "a b" (want up to 63 letters, digits, '.', '_' or '-', starting with a letter or digit)`}},
-		{"bad action", "version: 1\nrules:\n  - {id: a, type: secret, mode: warn, actions: [delete]}\n", []string{`rules[0].actions[0]: unknown action "delete" (want push, pull)`}},
+		{"bad action", "version: 1\nrules:\n  - {id: a, type: secret, mode: warn, actions: [remove]}\n", []string{`rules[0].actions[0]: unknown action "remove" (want push, pull, delete)`}},
 		{"bad rule glob", "version: 1\nrules:\n  - {id: a, type: secret, mode: warn, repositories: ['a/**b']}\n", []string{`rules[0].repositories[0]: invalid glob "a/**b": "**" must be a whole path segment (in "**b")`}},
 		{"date with time", "version: 1\nrules:\n  - {id: a, type: tag, mode: block, forbidden: [x], enforceFrom: 2026-12-15T10:00:00Z}\n", []string{`rules[0].enforceFrom: not a date (want YYYY-MM-DD), got "2026-12-15T10:00:00Z"`}},
 		{"env name list", "version: 1\nenvironments:\n  - {name: [a], repositories: ['**']}\n", []string{"environments[0].name: want a string, got a list", "environments[0].name: required"}},

@@ -99,8 +99,9 @@ type Rule struct {
 	Environments []string `json:"environments,omitempty"`
 	// Repositories are globs the rule applies to; empty means all.
 	Repositories []string `json:"repositories,omitempty"`
-	// Actions are the actions the rule applies to; empty means push and
-	// pull. Signature rules always have [pull].
+	// Actions are the actions the rule applies to; empty means every
+	// action (push, pull and delete; each rule type judges the actions it
+	// concerns: deletes only immutable rules). Signature rules always have [pull].
 	Actions []Action `json:"actions,omitempty"`
 	// Forbidden are tag names a tag rule refuses (exact, case-sensitive).
 	Forbidden []string `json:"forbidden,omitempty"`

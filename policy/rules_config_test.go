@@ -85,8 +85,8 @@ func TestConfigAndSecretRules(t *testing.T) {
 		t.Errorf("a pass without layer scanning must say so: %q", r.Finding)
 	}
 	// Artifacts are not images.
-	d := p.Evaluate(Input{Action: ActionPush, Repository: "team/app", Tag: "sha256-x.sig", Artifact: true}, today)
-	if len(d.Results) != 0 {
+	d := p.Evaluate(Input{Action: ActionPush, Repository: "team/app", Tag: "sha256-x.sig", Kind: KindSignature}, today)
+	if len(judged(d)) != 0 || len(d.Results) != 4 || d.Verdict != VerdictAllow {
 		t.Errorf("artifact judged by config/secret rules: %+v", d.Results)
 	}
 }

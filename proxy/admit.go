@@ -17,6 +17,8 @@ type Gate interface {
 	// TagsImmutable reports whether the gateway forbids moving tags of repo, so that a
 	// tag's digest may be remembered.
 	TagsImmutable(repo, host string) bool
+	// TagStored tells the gate that the upstream stored digest under tag of repo.
+	TagStored(ctx context.Context, repo, tag, digest string)
 }
 
 // WithGate sets the admission gate every manifest push and pull goes through. Without

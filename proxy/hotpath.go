@@ -106,6 +106,14 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route)
 	h.Set("Docker-Content-Digest", dgst)
 	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
 	h.Set("Portcullis-Cache", "hit")
+	h.Set("Etag", `"`+dgst+`"`)
+	if etagMatches(r.Header.Get("If-None-Match"), dgst) {
+		h.Del("Content-Length")
+		h.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		p.inst.hotHits.Add(ctx, 1)
+		return true
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(m.Body)

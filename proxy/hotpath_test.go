@@ -43,6 +43,7 @@ rules:
     type: immutable
     mode: block
     environments: [prod]
+    actions: [push] # deletes allowed: the hot path must follow them
 `
 
 // hotEnv is a real registry and, in front of it, a gateway with the real gate (hotPolicy)

@@ -39,6 +39,8 @@ type Proxy struct {
 	refs        referrers
 	cache       Cache
 	tee         UploadTee
+	// tagLocks serialise the pushes of one tag in this process (see lockTag).
+	tagLocks keyedMutex
 }
 
 // ServiceAccount is the gateway's own upstream identity, used for its reads and never for
@@ -128,7 +130,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, perr := ParseRoute(r.URL.Path)
 	ctx, span := p.tracer.Start(r.Context(), "portcullis "+r.Method+" "+route.Kind.String(), trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: r.Host})
+	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: r.Host, method: r.Method, ifNoneMatch: r.Header.Get("If-None-Match")})
 	r = r.WithContext(ctx)
 	rec := &recorder{ResponseWriter: w}
 	defer func() { p.finish(rec, r, route, start, rid, span) }()
@@ -144,6 +146,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveReferrers(rec, r, route)
 		return
 	case route.Kind == KindManifest && r.Method == http.MethodPut:
+		// Check-and-forward of a tag is one step across replicas: the lock is held until
+		// the upstream has answered and the tag's first digest is recorded.
+		unlock, err := p.lockTag(r, route)
+		if err != nil {
+			writeError(rec, err)
+			return
+		}
+		defer unlock()
 		body, dgst, err := p.bufferManifest(r, route)
 		if err == nil {
 			err = p.admit(r, policy.ActionPush, route, dgst, body, rec.Header())
@@ -157,9 +167,20 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(withReferrer(r.Context(), &referrerState{repo: route.Name, digest: dgst,
 				contentType: r.Header.Get("Content-Type"), subject: subject, body: body, head: head}))
 		}
-	case route.Kind == KindManifest && r.Method == http.MethodDelete && route.IsDigest() && !p.refs.native():
-		if st := p.prepareReferrerChange(r, route); st != nil {
-			r = r.WithContext(withReferrer(r.Context(), st))
+	case route.Kind == KindManifest && r.Method == http.MethodDelete:
+		// Deletes are decisions: audited always, refused where tags are immutable.
+		dgst := ""
+		if route.IsDigest() {
+			dgst = route.Reference
+		}
+		if err := p.admit(r, policy.ActionDelete, route, dgst, nil, rec.Header()); err != nil {
+			writeError(rec, err)
+			return
+		}
+		if route.IsDigest() && !p.refs.native() {
+			if st := p.prepareReferrerChange(r, route); st != nil {
+				r = r.WithContext(withReferrer(r.Context(), st))
+			}
 		}
 	}
 	if p.tee != nil {
@@ -181,6 +202,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	out.URL.RawQuery = in.URL.RawQuery
 	out.Host = ""
+	if info, ok := requestFrom(in.Context()); ok && info.route.Kind == KindManifest && (in.Method == http.MethodGet || in.Method == http.MethodHead) {
+		// The gateway decides on the bytes themselves: a HEAD is asked as a GET, and no
+		// conditional or partial request may let the upstream answer without them.
+		out.Method = http.MethodGet
+		stripConditional(out.Header)
+	}
 	if host, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
 		out.Header.Set("X-Forwarded-For", host)
 	}
@@ -201,22 +228,17 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	}
 	if pushed, ok := pushedFrom(resp.Request.Context()); ok && resp.StatusCode == http.StatusCreated {
 		p.remember(resp.Request, info.route, pushed.digest, resp.Request.Header.Get("Content-Type"), pushed.body, false)
+		if p.gate != nil && !info.route.IsDigest() {
+			p.gate.TagStored(resp.Request.Context(), info.route.Name, info.route.Reference, pushed.digest)
+		}
 	}
 	if st := referrerFrom(resp.Request.Context()); st != nil &&
 		(resp.StatusCode == http.StatusCreated && !st.remove || resp.StatusCode == http.StatusAccepted && st.remove) {
 		p.afterReferrerChange(resp, st)
 	}
-	if info.route.Kind == KindManifest && resp.StatusCode == http.StatusOK {
-		var body []byte
-		var err error
-		switch resp.Request.Method {
-		case http.MethodGet:
-			body, err = p.verifyManifest(resp, info.route)
-		case http.MethodHead:
-			err = checkHeadDigest(resp, info.route)
-		default:
-			return nil
-		}
+	if info.route.Kind == KindManifest && resp.StatusCode == http.StatusOK && resp.Request.Method == http.MethodGet {
+		// A GET, or a client's HEAD asked as a GET: the same bytes, the same decision.
+		body, err := p.verifyManifest(resp, info.route)
 		if err != nil {
 			return err
 		}
@@ -224,8 +246,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		if err := p.admit(resp.Request, policy.ActionPull, info.route, dgst, body, resp.Header); err != nil {
 			return err
 		}
-		if resp.Request.Method == http.MethodGet {
-			p.remember(resp.Request, info.route, dgst, resp.Header.Get("Content-Type"), body, true)
+		p.remember(resp.Request, info.route, dgst, resp.Header.Get("Content-Type"), body, true)
+		switch {
+		case etagMatches(info.ifNoneMatch, dgst):
+			notModified(resp)
+		case info.method == http.MethodHead:
+			resp.Body = http.NoBody // Content-Length stays: a HEAD says how long the GET would be
 		}
 		return nil
 	}

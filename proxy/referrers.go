@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,15 +36,10 @@ type referrers struct {
 	// nativeSeen is set once the upstream answered a referrers request itself.
 	nativeSeen atomic.Bool
 	// locks serialise fallback-index updates per repository and subject in this process.
-	locks sync.Map // string -> *sync.Mutex
+	locks keyedMutex
 }
 
-func (rs *referrers) lock(key string) func() {
-	m, _ := rs.locks.LoadOrStore(key, &sync.Mutex{})
-	mu := m.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
-}
+func (rs *referrers) lock(key string) func() { return rs.locks.lock(key) }
 
 // fleetLocker is a cache shared by replicas that also hands out locks (cache.Locker).
 type fleetLocker interface {

@@ -17,6 +17,11 @@ type requestInfo struct {
 	// host is the Host the client used. The request to the upstream, which is what the
 	// response hooks see, has an empty Host field.
 	host string
+	// method is the client's method: a manifest HEAD reaches the upstream as a GET.
+	method string
+	// ifNoneMatch is the client's If-None-Match, answered by the gateway after its
+	// decision (never passed to the upstream for manifests).
+	ifNoneMatch string
 }
 
 func withRequest(ctx context.Context, info requestInfo) context.Context {

@@ -334,8 +334,8 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 	if in.Host != "" {
 		request += " via " + in.Host
 	}
-	if in.Artifact {
-		request += " (signature/attestation/SBOM artifact)"
+	if in.Kind.IsArtifact() {
+		request += fmt.Sprintf(" (taken to be a %s, as its tag says; the gateway decides from the content)", in.Kind)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "policy:\t%s (revision %s)\n", source, rev)
