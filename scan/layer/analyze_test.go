@@ -164,7 +164,7 @@ func TestAnalyzeWhiteouts(t *testing.T) {
 		file("app/node_modules/.wh..wh..opq", nil),
 		file(".wh..wh.plnk/123", nil),
 		dir("x/.wh..wh.plnk/"),
-		file("x/.wh..wh.plnk/var/lib/dpkg/status", []byte("Package: a\nVersion: 1\n")),
+		file("x/.wh..wh.plnk/var/lib/dpkg/status", []byte("Package: a\nStatus: install ok installed\nVersion: 1\n")),
 		file("usr/.wh..wh.aufs", nil),
 	), layer.DefaultLimits())
 	if !slices.Equal(res.Whiteouts, []string{"/etc/motd"}) || !slices.Equal(res.OpaqueDirs, []string{"/app/node_modules"}) {

@@ -40,7 +40,7 @@ type analyzer struct {
 	drain  bool // read the rest of the blob after stopping at a limit
 	buf    []byte
 	head   [inventory.SniffLen]byte
-	wanted []inventory.Extractor
+	wanted []wantedBy
 	// secretAt counts this layer's Result.Secrets by path, so that a later
 	// entry at the same path marks them Replaced.
 	secretAt map[string]int
@@ -51,6 +51,13 @@ type analyzer struct {
 	// unreadTargets are the hard links an extractor wants whose target was
 	// not read: checked against the path set once it is sealed.
 	unreadTargets []Link
+}
+
+// wantedBy is an extractor that wants a file, and the path it is shown: the
+// file's own, or the database path a candidate is read as.
+type wantedBy struct {
+	e  inventory.Extractor
+	as string
 }
 
 // entryRef is an index into Result.Files or Result.Links.
@@ -134,19 +141,20 @@ func isSparse(hdr *tar.Header) bool {
 func (a *analyzer) regular(ctx context.Context, hdr *tar.Header, p string, r io.Reader) error {
 	size := hdr.Size
 	a.wanted = a.wanted[:0]
-	as := p // the path the extractors are shown
+	byPath := false // an extractor other than a Sniffer wants p
 	for _, e := range a.extractors {
 		if e.Wants(p) {
-			a.wanted = append(a.wanted, e)
+			a.wanted = append(a.wanted, wantedBy{e, p})
+			_, sniffs := e.(inventory.Sniffer)
+			byPath = byPath || !sniffs
 		}
 	}
-	if len(a.wanted) == 0 {
-		if c := candidateAs(p); c != "" {
-			for _, e := range a.extractors {
-				if e.Wants(c) {
-					a.wanted = append(a.wanted, e)
-					as = c
-				}
+	as := ""
+	if c := candidateAs(p); c != "" && !byPath {
+		for _, e := range a.extractors {
+			if _, sniffs := e.(inventory.Sniffer); !sniffs && e.Wants(c) {
+				a.wanted = append(a.wanted, wantedBy{e, c})
+				as = c
 			}
 		}
 	}
@@ -163,9 +171,9 @@ func (a *analyzer) regular(ctx context.Context, hdr *tar.Header, p string, r io.
 	if _, err := io.ReadFull(r, head); err != nil {
 		return err
 	}
-	a.wanted = slices.DeleteFunc(a.wanted, func(e inventory.Extractor) bool {
-		s, ok := e.(inventory.Sniffer)
-		return ok && !s.WantsContent(as, size, head)
+	a.wanted = slices.DeleteFunc(a.wanted, func(w wantedBy) bool {
+		s, ok := w.e.(inventory.Sniffer)
+		return ok && !s.WantsContent(w.as, size, head)
 	})
 	if len(a.wanted) == 0 && !keep && !secret {
 		return nil
@@ -185,13 +193,10 @@ func (a *analyzer) regular(ctx context.Context, hdr *tar.Header, p string, r io.
 	if _, err := io.ReadFull(r, data[len(head):]); err != nil {
 		return err
 	}
-	f := File{Path: p, Size: size}
-	if as != p {
-		f.As = as
-	}
+	f := File{Path: p, Size: size, As: as}
 	erred := false
-	for _, e := range a.wanted {
-		pkgs, err := extract(ctx, e, as, data)
+	for _, w := range a.wanted {
+		pkgs, err := extract(ctx, w.e, w.as, data)
 		if derr := a.deadline.check(); derr != nil {
 			return derr
 		}
@@ -234,20 +239,17 @@ func extract(ctx context.Context, e inventory.Extractor, p string, data []byte) 
 // stream hands a file over MaxFileBytes to an extractor that reads streams;
 // one that does not makes the layer incomplete.
 func (a *analyzer) stream(p, as string, size int64, head []byte, r io.Reader) error {
-	f := File{Path: p, Size: size}
-	if as != p {
-		f.As = as
-	}
+	f := File{Path: p, Size: size, As: as}
 	streamed, erred := false, false
-	for _, e := range a.wanted {
-		s, ok := e.(inventory.StreamExtractor)
+	for _, w := range a.wanted {
+		s, ok := w.e.(inventory.StreamExtractor)
 		if !ok || streamed {
 			a.incomplete(fmt.Sprintf("file %s is %s, over %s", p, bytesize.Format(size), bytesize.Format(a.limits.MaxFileBytes)))
 			continue
 		}
 		streamed = true
 		m := &errorMemo{r: io.MultiReader(bytes.NewReader(head), r)}
-		pkgs, err := s.ExtractStream(as, m)
+		pkgs, err := s.ExtractStream(w.as, m)
 		if m.err != nil {
 			return m.err
 		}
