@@ -67,12 +67,12 @@ type block struct {
 func startReadAhead(r io.Reader, max int64, d deadline) *readAhead {
 	ra := &readAhead{
 		deadline: d,
-		blocks: make(chan block, readAheadBlocks-1),
-		free:   make(chan []byte, readAheadBlocks),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		h:      sha256.New(),
-		max:    max,
+		blocks:   make(chan block, readAheadBlocks-1),
+		free:     make(chan []byte, readAheadBlocks),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		h:        sha256.New(),
+		max:      max,
 	}
 	go ra.produce(r)
 	return ra
