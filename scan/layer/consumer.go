@@ -23,7 +23,7 @@ type linkedDatabase struct {
 func (s *stack) linkedDatabases() []linkedDatabase {
 	var out []linkedDatabase
 	for _, c := range []string{dpkgStatus, apkInstalled, apkInstalled2} {
-		if s.top[c] != nil {
+		if e := s.top[c]; e != nil && e.link == nil {
 			continue // read at its own path (a layer may write through a symlinked directory)
 		}
 		real, followed, ok := s.resolve(c)
