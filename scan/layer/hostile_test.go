@@ -51,8 +51,10 @@ func hostileCases() []hostileCase {
 	small := layer.Limits{MaxUncompressedBytes: 16 << 20, MaxFileBytes: 1 << 20, MaxEntries: 10_000}
 	return []hostileCase{
 		{
-			name:       "sparse file declaring 2^62 bytes",
-			layers:     func() [][]byte { return [][]byte{h.Gzip(append(h.SparsePAX("usr/local/bin/app", 1<<62, elfHead), h.End()...))} },
+			name: "sparse file declaring 2^62 bytes",
+			layers: func() [][]byte {
+				return [][]byte{h.Gzip(append(h.SparsePAX("usr/local/bin/app", 1<<62, elfHead), h.End()...))}
+			},
 			incomplete: "sparse file /usr/local/bin/app declares 4 EiB, over 128 MiB",
 		},
 		{

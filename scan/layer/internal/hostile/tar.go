@@ -27,7 +27,9 @@ func File(name string, body []byte) Entry { return Entry{Name: name, Body: body}
 func Dir(name string) Entry { return Entry{Name: name, Type: tar.TypeDir} }
 
 // Symlink is a symbolic link entry.
-func Symlink(name, target string) Entry { return Entry{Name: name, Type: tar.TypeSymlink, Link: target} }
+func Symlink(name, target string) Entry {
+	return Entry{Name: name, Type: tar.TypeSymlink, Link: target}
+}
 
 // Hardlink is a hard link entry.
 func Hardlink(name, target string) Entry { return Entry{Name: name, Type: tar.TypeLink, Link: target} }
