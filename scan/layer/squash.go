@@ -77,7 +77,11 @@ func SquashContext(ctx context.Context, layers []Result) Image {
 	}
 	img.Distro = s.distro()
 	img.DistroUnknown = img.Distro.ID == ""
-	intro := s.introductions()
+	intro, err := s.introductions(ctx)
+	if err != nil {
+		img.incomplete("stacking the layers: " + err.Error())
+		return img
+	}
 	add := func(e *stackEntry, at string) {
 		img.Files = append(img.Files, ImageFile{Path: at, Layer: layers[e.layer].DiffID, Size: e.file.Size})
 		for _, pkg := range e.file.Packages {
@@ -367,9 +371,12 @@ type span struct{ from, to int }
 // visible without a gap: the start of the run of overlapping spans, over
 // every entry that held the same package at the same path, that reaches the
 // top. O(p log p) in the packages of all layers.
-func (s *stack) introductions() map[pkgKey]int {
+func (s *stack) introductions(ctx context.Context) (map[pkgKey]int, error) {
 	spans := map[pkgKey][]span{}
-	for _, e := range s.entries {
+	for i, e := range s.entries {
+		if i%checkEvery == 0 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		if e.file == nil {
 			continue
 		}
@@ -381,7 +388,11 @@ func (s *stack) introductions() map[pkgKey]int {
 	}
 	top := len(s.layers)
 	intro := make(map[pkgKey]int, len(spans))
+	steps := 0
 	for k, ss := range spans {
+		if steps++; steps%checkEvery == 0 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		slices.SortFunc(ss, func(a, b span) int { return cmp.Compare(a.from, b.from) })
 		from, to := ss[0].from, ss[0].to
 		for _, sp := range ss[1:] {
@@ -394,7 +405,7 @@ func (s *stack) introductions() map[pkgKey]int {
 			intro[k] = from
 		}
 	}
-	return intro
+	return intro, nil
 }
 
 // relocate rewrites a package path found at file path from as seen at path to
