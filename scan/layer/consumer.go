@@ -42,10 +42,9 @@ func (s *stack) linkedDatabases() []linkedDatabase {
 	case !ok:
 		out = append(out, linkedDatabase{reason: fmt.Sprintf("%s: too many levels of symbolic links", dpkgStatusDir)})
 	case followed && path.Base(real) != "status.d":
-		// Files in it were not read as status.d files unless named so.
-		if s.anyLayerHas(real) {
-			out = append(out, linkedDatabase{reason: fmt.Sprintf("%s leads through symbolic links to %s, which was not read", dpkgStatusDir, real)})
-		}
+		// Files in it were not read as status.d files, and the path sets
+		// cannot tell an empty directory (a layer need not list it).
+		out = append(out, linkedDatabase{reason: fmt.Sprintf("%s leads through symbolic links to %s, which was not read", dpkgStatusDir, real)})
 	case followed:
 		var found []linkedDatabase
 		for p, e := range s.top {

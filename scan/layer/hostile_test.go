@@ -213,6 +213,41 @@ func hostileCases() []hostileCase {
 			incomplete: "/var/lib/dpkg/status leads through symbolic links to /opt/pkgs.db, which was not read as a package database",
 		},
 		{
+			name: "symlinked dpkg directory holding status.d",
+			layers: one(h.Gzip(h.Tar(
+				h.File("etc/os-release", []byte(debianOSRelease)),
+				h.File("opt/dpkg/status.d/curl", []byte("Package: curl\nVersion: 1.0\n")),
+				h.Symlink("var/lib/dpkg", "/opt/dpkg")))),
+			check: wantPackages("/var/lib/dpkg/status.d/curl curl"),
+		},
+		{
+			name: "symlinked status.d to a directory of another name",
+			layers: one(h.Gzip(h.Tar(
+				h.File("etc/os-release", []byte(debianOSRelease)),
+				h.File("opt/pkgs/curl", []byte("Package: curl\nVersion: 1.0\n")),
+				h.Symlink("var/lib/dpkg/status.d", "/opt/pkgs")))),
+			incomplete: "/var/lib/dpkg/status.d leads through symbolic links to /opt/pkgs, which was not read",
+		},
+		{
+			name: "symlink loop at the database path",
+			layers: one(h.Gzip(h.Tar(
+				h.File("etc/os-release", []byte(debianOSRelease)),
+				h.Symlink("var/lib/dpkg/status", "/a"), h.Symlink("a", "/b"), h.Symlink("b", "/a")))),
+			incomplete: "/var/lib/dpkg/status: too many levels of symbolic links",
+		},
+		{
+			name: "os-release linked to a file of another name",
+			layers: one(h.Gzip(h.Tar(
+				h.File("opt/osr", []byte(debianOSRelease)),
+				h.Symlink("etc/os-release", "/opt/osr"),
+				h.File("var/lib/dpkg/status", dpkg("curl"))))),
+			check: func(t *testing.T, _ []layer.Result, img layer.Image) {
+				if !img.DistroUnknown {
+					t.Errorf("distro %+v known", img.Distro)
+				}
+			},
+		},
+		{
 			name: "removed os-release",
 			layers: func() [][]byte {
 				return [][]byte{
