@@ -375,3 +375,40 @@ func heapObjects() uint64 {
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
+
+// TestHostileDefaultLimitsHeap pushes the limits on what an analysis keeps,
+// at their default values, and checks the heap stays under the stated bound
+// of 256 MiB per analysis (about 120 MiB is used, garbage included). Under
+// the race detector (a minute and more) TestHostileLayers checks the same
+// classes at smaller limits.
+func TestHostileDefaultLimitsHeap(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("reads about 100 MB of tar")
+	}
+	limits := layer.DefaultLimits()
+	var links []h.Entry
+	target := strings.Repeat("t/", limits.MaxPathBytes/2-1)
+	for i := range int(limits.MaxRecordBytes)/len(target) + 1 {
+		links = append(links, h.Symlink(fmt.Sprintf("l/%d", i), target))
+	}
+	stanzas := bytes.Repeat([]byte("Package: p\nStatus: install ok installed\nVersion: 1\n\n"), limits.MaxPackages+1)
+	for _, c := range []struct {
+		name, reason string
+		blob         []byte
+	}{
+		{"records", "records kept over 64 MiB", h.Tar(links...)},
+		{"packages", "over 200,000 packages", h.Tar(h.File("var/lib/dpkg/status.d/flood", stanzas))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var res layer.Result
+			peak := peakHeap(func() { res = analyze(t, c.blob, limits) })
+			if !res.Incomplete || res.IncompleteReason != c.reason {
+				t.Errorf("incomplete %v %q, want %q", res.Incomplete, res.IncompleteReason, c.reason)
+			}
+			if peak > 256<<20 {
+				t.Errorf("peak heap %d MiB, over 256 MiB", peak>>20)
+			}
+			t.Logf("peak heap %d MiB", peak>>20)
+		})
+	}
+}
