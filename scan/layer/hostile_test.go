@@ -236,6 +236,17 @@ func hostileCases() []hostileCase {
 			incomplete: "/var/lib/dpkg/status: too many levels of symbolic links",
 		},
 		{
+			name: "chained symlinks growing the path",
+			layers: func() [][]byte {
+				es := []h.Entry{h.File("etc/os-release", []byte(debianOSRelease)), h.Symlink("var/lib/dpkg/status", "/c/0")}
+				for i := range 64 {
+					es = append(es, h.Symlink(fmt.Sprintf("c/%d", i), fmt.Sprintf("/c/%d/%s", i+1, strings.Repeat("d/", 1900))))
+				}
+				return [][]byte{h.Gzip(h.Tar(es...))}
+			},
+			incomplete: "/var/lib/dpkg/status: too many levels of symbolic links",
+		},
+		{
 			name: "os-release linked to a file of another name",
 			layers: one(h.Gzip(h.Tar(
 				h.File("opt/osr", []byte(debianOSRelease)),

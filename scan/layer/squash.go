@@ -149,6 +149,7 @@ type stack struct {
 	subtree map[uint64][]int
 	root    []int // layers with a whiteout or opaque marker at "/"
 	top     map[string]*stackEntry
+	linkAt  map[uint64]*stackEntry // the visible symlinks by path hash, for resolve
 	reasons []string
 }
 
@@ -317,21 +318,41 @@ func (s *stack) resolveHardLink(e *stackEntry) {
 	}
 }
 
+// maxResolvedPath bounds the path resolve works on: 40 hops of link
+// targets of Linux's PATH_MAX each.
+const maxResolvedPath = (maxSymlinkHops + 1) * 4096
+
 // resolve follows symlinks in p and in its directories through the visible
 // entries, and returns the path it leads to and whether it followed any;
-// ok is false past maxSymlinkHops.
+// ok is false past maxSymlinkHops (or maxResolvedPath). Each hop costs
+// O(len(p)): the prefixes are found by their hashes, computed in one pass.
 func (s *stack) resolve(p string) (real string, followed, ok bool) {
+	if s.linkAt == nil {
+		s.linkAt = map[uint64]*stackEntry{}
+		for _, e := range s.top {
+			if e.link != nil {
+				s.linkAt[e.hashes[0]] = e
+			}
+		}
+	}
 	for range maxSymlinkHops {
+		if len(p) > maxResolvedPath {
+			return p, followed, false
+		}
+		hashes := ancestorHashes(p) // p, its parent, …, its first directory
 		hop := false
-		for i := 1; i <= len(p); i++ {
-			if i < len(p) && p[i] != '/' {
+		for k, end := len(hashes)-1, 0; k >= 0; k-- {
+			// The prefix of hashes[k] ends at the next "/" (or at p's end).
+			if next := strings.IndexByte(p[end+1:], '/'); next >= 0 && k > 0 {
+				end += 1 + next
+			} else {
+				end = len(p)
+			}
+			e := s.linkAt[hashes[k]]
+			if e == nil || e.path != p[:end] {
 				continue
 			}
-			e := s.top[p[:i]]
-			if e == nil || e.link == nil {
-				continue
-			}
-			p = path.Join(e.link.Target, p[i:])
+			p = path.Join(e.link.Target, p[end:])
 			hop, followed = true, true
 			break
 		}
