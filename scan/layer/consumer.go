@@ -29,7 +29,7 @@ func (s *stack) linkedDatabases() []linkedDatabase {
 		real, followed, ok := s.resolve(c)
 		switch {
 		case !ok:
-			out = append(out, linkedDatabase{reason: fmt.Sprintf("%s: too many levels of symbolic links", c)})
+			out = append(out, linkedDatabase{reason: fmt.Sprintf("%s: too many levels of symbolic links, or a path too long", c)})
 		case !followed:
 		default:
 			if r, found := s.linkedFile(c, real); found {
@@ -40,7 +40,7 @@ func (s *stack) linkedDatabases() []linkedDatabase {
 	real, followed, ok := s.resolve(dpkgStatusDir)
 	switch {
 	case !ok:
-		out = append(out, linkedDatabase{reason: fmt.Sprintf("%s: too many levels of symbolic links", dpkgStatusDir)})
+		out = append(out, linkedDatabase{reason: fmt.Sprintf("%s: too many levels of symbolic links, or a path too long", dpkgStatusDir)})
 	case followed && path.Base(real) != "status.d":
 		// Files in it were not read as status.d files, and the path sets
 		// cannot tell an empty directory (a layer need not list it).

@@ -318,13 +318,14 @@ func (s *stack) resolveHardLink(e *stackEntry) {
 	}
 }
 
-// maxResolvedPath bounds the path resolve works on: 40 hops of link
-// targets of Linux's PATH_MAX each.
-const maxResolvedPath = (maxSymlinkHops + 1) * 4096
+// maxResolvedPath bounds the path resolve works on, four times Linux's
+// PATH_MAX: real images resolve their database paths in far less; a longer
+// one is a chain of links built to grow it.
+const maxResolvedPath = 4 * 4096
 
 // resolve follows symlinks in p and in its directories through the visible
 // entries, and returns the path it leads to and whether it followed any;
-// ok is false past maxSymlinkHops (or maxResolvedPath). Each hop costs
+// ok is false past maxSymlinkHops or maxResolvedPath. Each hop costs
 // O(len(p)): the prefixes are found by their hashes, computed in one pass.
 func (s *stack) resolve(p string) (real string, followed, ok bool) {
 	if s.linkAt == nil {
