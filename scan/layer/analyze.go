@@ -103,12 +103,12 @@ func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, e
 		a.res.Compression = Uncompressed
 	}
 	ra := startReadAhead(dec, a.limits.MaxUncompressedBytes, a.deadline)
-	a.ra = ra
 	defer func() {
 		ra.close()
 		a.res.UncompressedSize = ra.size()
 	}()
 	tr := tar.NewReader(ra)
+	er := &entryReader{r: tr, ra: ra}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -124,7 +124,8 @@ func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, e
 			return false, a.stop(ctx, &limitError{"over " + formatCount(a.limits.MaxEntries) + " entries"})
 		}
 		a.res.Entries++
-		if err := a.entry(ctx, hdr, &entryReader{r: tr, ra: ra, start: ra.pos}); err != nil {
+		*er = entryReader{r: tr, ra: ra, start: ra.pos}
+		if err := a.entry(ctx, hdr, er); err != nil {
 			return false, a.stop(ctx, err)
 		}
 	}

@@ -33,7 +33,6 @@ type analyzer struct {
 	extractors []inventory.Extractor
 	res        Result
 	deadline   deadline
-	ra         *readAhead
 	// byPath finds this layer's file or link at a path, so that a later entry
 	// at the same path replaces it.
 	byPath map[string]entryRef
