@@ -174,6 +174,12 @@ func (a *analyzer) regular(ctx context.Context, hdr *tar.Header, p string, r io.
 		s, ok := w.e.(inventory.Sniffer)
 		return ok && !s.WantsContent(w.as, size, head)
 	})
+	if as != "" && slices.ContainsFunc(a.wanted, func(w wantedBy) bool { return w.as == p }) {
+		// A file an extractor reads for what it is (an executable named
+		// "status") is not a candidate database.
+		a.wanted = slices.DeleteFunc(a.wanted, func(w wantedBy) bool { return w.as != p })
+		as = ""
+	}
 	if len(a.wanted) == 0 && !keep && !secret {
 		return nil
 	}
@@ -274,7 +280,7 @@ func (a *analyzer) extractError(f *File, err error) bool {
 		return false
 	}
 	var le *inventory.LimitError
-	if errors.As(err, &le) {
+	if errors.As(err, &le) && f.As == "" {
 		a.incomplete(le.Reason)
 		return false
 	}

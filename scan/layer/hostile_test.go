@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -259,6 +260,18 @@ func hostileCases() []hostileCase {
 			},
 		},
 		{
+			name: "a Go executable named like a database",
+			layers: func() [][]byte {
+				exe := goExecutable()
+				return [][]byte{h.Tar(h.File("etc/os-release", []byte(debianOSRelease)), h.File("usr/bin/status", exe))}
+			},
+			check: func(t *testing.T, _ []layer.Result, img layer.Image) {
+				if len(img.Packages) == 0 || img.Packages[0].Path != "/usr/bin/status" || img.Packages[0].Ecosystem != "Go" {
+					t.Errorf("packages %+v", img.Packages)
+				}
+			},
+		},
+		{
 			name: "removed os-release",
 			layers: func() [][]byte {
 				return [][]byte{
@@ -296,6 +309,19 @@ func hostileCases() []hostileCase {
 			incomplete: "not finished within 1ns",
 		},
 	}
+}
+
+// goExecutable is this test binary: a real Go executable.
+func goExecutable() []byte {
+	exe, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 func wantPackages(want ...string) func(*testing.T, []layer.Result, layer.Image) {
