@@ -90,6 +90,9 @@ func (a *analyzer) entry(ctx context.Context, hdr *tar.Header, r io.Reader) erro
 		a.res.Whiteouts = append(a.res.Whiteouts, w)
 		return a.charge(int64(len(w)) + stringOverhead)
 	}
+	if p == "/" {
+		return nil // containerd ignores entries that resolve to the root
+	}
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
 		return nil
