@@ -19,8 +19,10 @@ import (
 // AnalyzerVersion names what Analyze (with Limits.Secrets on), the extractors
 // of package inventory and the detectors of package secrets find. Results
 // cached under an older version must be recomputed; it changes whenever any of
-// them finds something different in the same layer.
-const AnalyzerVersion = "portcullis-layer/2+" + secrets.Version + "+" + inventory.Version
+// them finds something different in the same layer (layer/3: limits on
+// records, sparse holes and extractor errors make a layer incomplete,
+// candidate package databases, content under .wh..wh. directories).
+const AnalyzerVersion = "portcullis-layer/3+" + secrets.Version + "+" + inventory.Version
 
 // ErrDigestMismatch is returned (wrapped) when a layer's bytes do not have the
 // expected digest.
@@ -47,7 +49,8 @@ func Analyze(ctx context.Context, r io.Reader, expectedDigest string, limits Lim
 	if err != nil {
 		return Result{}, err
 	}
-	a := &analyzer{limits: limits, extractors: extractors, byPath: map[string]entryRef{}}
+	a := &analyzer{limits: limits, extractors: extractors, byPath: map[string]entryRef{},
+		deadline: deadline{done: ctx.Done(), cause: func() error { return context.Cause(ctx) }}}
 	complete, err := a.walk(ctx, dr)
 	if err != nil {
 		return Result{}, err
@@ -77,14 +80,14 @@ func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, e
 	magic, _ := br.Peek(4)
 	var dec io.Reader = br
 	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+	case isGzip(magic):
 		a.res.Compression = Gzip
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return false, a.stop(ctx, err)
 		}
 		dec = zr
-	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
+	case isZstd(magic):
 		a.res.Compression = Zstd
 		window := uint64(max(a.limits.MaxZstdWindow, zstd.MinWindowSize))
 		zd, err := zstd.NewReader(br,
@@ -99,12 +102,13 @@ func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, e
 	default:
 		a.res.Compression = Uncompressed
 	}
-	ra := startReadAhead(dec, a.limits.MaxUncompressedBytes)
+	ra := startReadAhead(dec, a.limits.MaxUncompressedBytes, a.deadline)
 	defer func() {
 		ra.close()
 		a.res.UncompressedSize = ra.size()
 	}()
 	tr := tar.NewReader(ra)
+	er := &entryReader{r: tr, ra: ra}
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -113,11 +117,15 @@ func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, e
 		if err != nil {
 			return false, a.stop(ctx, err)
 		}
+		if err := a.deadline.check(); err != nil {
+			return false, a.stop(ctx, err)
+		}
 		if a.res.Entries == a.limits.MaxEntries {
 			return false, a.stop(ctx, &limitError{"over " + formatCount(a.limits.MaxEntries) + " entries"})
 		}
 		a.res.Entries++
-		if err := a.entry(hdr, tr); err != nil {
+		*er = entryReader{r: tr, ra: ra, start: ra.pos}
+		if err := a.entry(ctx, hdr, er); err != nil {
 			return false, a.stop(ctx, err)
 		}
 	}
@@ -132,6 +140,22 @@ func (a *analyzer) walk(ctx context.Context, dr *digestReader) (complete bool, e
 		return false, a.stop(ctx, err)
 	}
 	return true, nil
+}
+
+// isGzip reports whether a stream starting with magic is gzip.
+func isGzip(magic []byte) bool {
+	return len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
+// isZstd reports whether a stream starting with magic is zstd: a zstd frame
+// (0xFD2FB528, little-endian) or a skippable frame (0x184D2A50 to
+// 0x184D2A5F), which a zstd reader skips.
+func isZstd(magic []byte) bool {
+	if len(magic) < 4 {
+		return false
+	}
+	return string(magic) == "\x28\xb5\x2f\xfd" ||
+		magic[0]&0xf0 == 0x50 && magic[1] == 0x2a && magic[2] == 0x4d && magic[3] == 0x18
 }
 
 // stop turns a failure to read the layer into an incomplete result (a limit,

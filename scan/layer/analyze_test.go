@@ -156,19 +156,35 @@ func TestAnalyzeLaterEntryWins(t *testing.T) {
 	}
 }
 
+// TestAnalyzeWhiteouts checks containerd's rules: only base names count, so
+// content under a directory named .wh..wh.plnk is extracted (and read).
 func TestAnalyzeWhiteouts(t *testing.T) {
 	res := analyze(t, tarLayer(t,
 		file("etc/.wh.motd", nil),
 		file("app/node_modules/.wh..wh..opq", nil),
 		file(".wh..wh.plnk/123", nil),
+		dir("x/.wh..wh.plnk/"),
+		file("x/.wh..wh.plnk/var/lib/dpkg/status", []byte("Package: a\nStatus: install ok installed\nVersion: 1\n")),
 		file("usr/.wh..wh.aufs", nil),
-		file("srv/.wh.", nil),
 	), layer.DefaultLimits())
 	if !slices.Equal(res.Whiteouts, []string{"/etc/motd"}) || !slices.Equal(res.OpaqueDirs, []string{"/app/node_modules"}) {
 		t.Errorf("whiteouts %q, opaque %q", res.Whiteouts, res.OpaqueDirs)
 	}
-	if res.Paths.Has("/etc/.wh.motd") || res.Paths.Has("/app/node_modules/.wh..wh..opq") || res.Paths.Has("/.wh..wh.plnk/123") {
+	if res.Paths.Has("/etc/.wh.motd") || res.Paths.Has("/app/node_modules/.wh..wh..opq") || res.Paths.Has("/usr/.wh..wh.aufs") || res.Paths.Has("/x/.wh..wh.plnk") {
 		t.Error("whiteout markers recorded as entries")
+	}
+	if !res.Paths.Has("/.wh..wh.plnk/123") || !res.Paths.Has("/x/.wh..wh.plnk/var/lib/dpkg/status") {
+		t.Error("content under a .wh..wh. directory not recorded")
+	}
+	if len(res.Files) != 1 || res.Files[0].As != "/var/lib/dpkg/status" || len(res.Files[0].Packages) != 1 {
+		t.Errorf("the status file under .wh..wh.plnk was not read as a candidate database: %+v", res.Files)
+	}
+	if res.Incomplete {
+		t.Errorf("incomplete: %s", res.IncompleteReason)
+	}
+	// ".wh." names no file: containerd removes the directory (or fails).
+	if res := analyze(t, tarLayer(t, file("srv/.wh.", nil)), layer.DefaultLimits()); !res.Incomplete || res.IncompleteReason != "whiteout /srv/.wh. names no file" {
+		t.Errorf("got incomplete %v %q", res.Incomplete, res.IncompleteReason)
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 // layer that reaches one is returned Incomplete with the reason, never as
 // clean. A zero field takes its value from DefaultLimits.
 type Limits struct {
-	// MaxUncompressedBytes bounds the size of the uncompressed tar stream.
+	// MaxUncompressedBytes bounds the expanded bytes of one analysis: the
+	// uncompressed tar stream plus the holes of sparse files, which the tar
+	// reader expands into zeros when a file is read.
 	MaxUncompressedBytes int64
 	// MaxEntries bounds the number of tar entries.
 	MaxEntries int64
@@ -21,8 +23,21 @@ type Limits struct {
 	MaxDepth int
 	// MaxZstdWindow bounds the window (and so the memory) a zstd frame may ask for.
 	MaxZstdWindow int64
-	// Timeout bounds the whole analysis.
+	// Timeout bounds the whole analysis, checked in every loop that can run
+	// long: reading and decompressing, walking entries, the readers handed to
+	// extractors, stacking.
 	Timeout time.Duration
+	// MaxPathBytes bounds an entry's path and a link's target (Linux's
+	// PATH_MAX is 4 KiB).
+	MaxPathBytes int
+	// MaxRecordBytes bounds what the Result keeps of a layer: the paths of
+	// its links, whiteouts and files, the packages found (their strings and a
+	// fixed overhead each) and the content kept of files (os-release).
+	MaxRecordBytes int64
+	// MaxPackages bounds the packages one layer's Result lists.
+	MaxPackages int
+	// MaxKeptFileBytes bounds the content kept of one file (os-release).
+	MaxKeptFileBytes int64
 
 	// Secrets is not a bound but a switch: it makes Analyze search the files
 	// secrets.Wants accepts (at most secrets.MaxFileBytes each) for
@@ -41,6 +56,10 @@ func DefaultLimits() Limits {
 		MaxDepth:             3,
 		MaxZstdWindow:        128 << 20,
 		Timeout:              10 * time.Minute,
+		MaxPathBytes:         4 << 10,
+		MaxRecordBytes:       64 << 20,
+		MaxPackages:          200_000,
+		MaxKeptFileBytes:     64 << 10,
 	}
 }
 
@@ -64,6 +83,18 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Timeout <= 0 {
 		l.Timeout = d.Timeout
+	}
+	if l.MaxPathBytes <= 0 {
+		l.MaxPathBytes = d.MaxPathBytes
+	}
+	if l.MaxRecordBytes <= 0 {
+		l.MaxRecordBytes = d.MaxRecordBytes
+	}
+	if l.MaxPackages <= 0 {
+		l.MaxPackages = d.MaxPackages
+	}
+	if l.MaxKeptFileBytes <= 0 {
+		l.MaxKeptFileBytes = d.MaxKeptFileBytes
 	}
 	return l
 }

@@ -107,8 +107,3 @@ func decodeHashes(s string) ([]uint64, error) {
 	}
 	return h, nil
 }
-
-// hasUnsealedNonDir looks for h in a set still being built (unsorted).
-func (s PathSet) hasUnsealedNonDir(h uint64) bool {
-	return slices.Contains(s.nonDirs, h)
-}

@@ -31,12 +31,31 @@ type readAhead struct {
 
 	cur      []byte // unread part of the current block
 	buf      []byte // the current block's buffer, to recycle
-	err      error  // sticky: the producer's error, or the limit
+	err      error  // sticky: the producer's error, the deadline or the limit
 	h        hash.Hash
 	n        int64 // bytes received
 	pos      int64 // bytes consumed
-	max      int64
+	holes    int64 // sparse-file hole bytes handed out (see addHoles)
+	max      int64 // bounds n + holes
 	stopping bool
+	deadline deadline
+}
+
+// deadline is the analysis's deadline: done closes when it passes (or the
+// analysis is cancelled) and cause then says why.
+type deadline struct {
+	done  <-chan struct{}
+	cause func() error
+}
+
+// check returns the cause once the deadline has passed, else nil.
+func (d deadline) check() error {
+	select {
+	case <-d.done:
+		return d.cause()
+	default:
+		return nil
+	}
 }
 
 type block struct {
@@ -45,14 +64,15 @@ type block struct {
 }
 
 // startReadAhead starts reading r; close must be called before r is used again.
-func startReadAhead(r io.Reader, max int64) *readAhead {
+func startReadAhead(r io.Reader, max int64, d deadline) *readAhead {
 	ra := &readAhead{
-		blocks: make(chan block, readAheadBlocks-1),
-		free:   make(chan []byte, readAheadBlocks),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		h:      sha256.New(),
-		max:    max,
+		deadline: d,
+		blocks:   make(chan block, readAheadBlocks-1),
+		free:     make(chan []byte, readAheadBlocks),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		h:        sha256.New(),
+		max:      max,
 	}
 	go ra.produce(r)
 	return ra
@@ -112,18 +132,47 @@ func (ra *readAhead) next() bool {
 		ra.free <- ra.buf[:cap(ra.buf)]
 		ra.buf = nil
 	}
-	b := <-ra.blocks
+	var b block
+	select {
+	case b = <-ra.blocks:
+	case <-ra.deadline.done:
+		ra.err, ra.cur = ra.deadline.cause(), nil
+		return false
+	}
 	ra.h.Write(b.data)
 	ra.n += int64(len(b.data))
 	ra.cur, ra.buf = b.data, b.data
 	switch {
-	case ra.n > ra.max:
-		ra.err = &limitError{"uncompressed size over " + bytesize.Format(ra.max)}
-		ra.cur = nil
+	case ra.n+ra.holes > ra.max:
+		ra.overLimit()
 	case b.err != nil:
 		ra.err = b.err
 	}
 	return len(ra.cur) > 0
+}
+
+// overLimit makes the limit the sticky error.
+func (ra *readAhead) overLimit() {
+	ra.cur = nil
+	if ra.holes > 0 {
+		ra.err = &limitError{"uncompressed size over " + bytesize.Format(ra.max) + " (sparse file holes included)"}
+		return
+	}
+	ra.err = &limitError{"uncompressed size over " + bytesize.Format(ra.max)}
+}
+
+// addHoles counts n more bytes of sparse-file holes handed out, which the
+// stream does not hold but the tar reader expands into zeros: they count
+// against the same limit as the stream's bytes.
+func (ra *readAhead) addHoles(n int64) error {
+	ra.holes += n
+	if ra.n+ra.holes > ra.max && (ra.err == nil || ra.err == io.EOF) {
+		ra.overLimit()
+	}
+	if ra.err != nil && ra.err != io.EOF {
+		return ra.err
+	}
+	return nil
 }
 
 // Read reads the tar stream.

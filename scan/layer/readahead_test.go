@@ -16,7 +16,7 @@ func TestReadAhead(t *testing.T) {
 		data[i] = byte(i * 31 >> 5)
 	}
 	sum := sha256.Sum256(data)
-	ra := startReadAhead(iotest.HalfReader(bytes.NewReader(data)), int64(len(data)))
+	ra := startReadAhead(iotest.HalfReader(bytes.NewReader(data)), int64(len(data)), deadline{})
 	defer ra.close()
 	// Alternate reads and skips of awkward sizes across block boundaries.
 	var got []byte
@@ -55,7 +55,7 @@ func TestReadAhead(t *testing.T) {
 }
 
 func TestReadAheadLimitAndErrors(t *testing.T) {
-	ra := startReadAhead(bytes.NewReader(make([]byte, 1<<20)), 1<<20-1)
+	ra := startReadAhead(bytes.NewReader(make([]byte, 1<<20)), 1<<20-1, deadline{})
 	_, err := io.Copy(io.Discard, ra)
 	var le *limitError
 	if !errors.As(err, &le) || le.reason != "uncompressed size over 1.0 MiB" {
@@ -65,13 +65,13 @@ func TestReadAheadLimitAndErrors(t *testing.T) {
 	ra.close() // twice is fine
 
 	boom := errors.New("boom")
-	ra = startReadAhead(io.MultiReader(bytes.NewReader(make([]byte, 100)), iotest.ErrReader(boom)), 1<<20)
+	ra = startReadAhead(io.MultiReader(bytes.NewReader(make([]byte, 100)), iotest.ErrReader(boom)), 1<<20, deadline{})
 	if err := ra.drain(); err != boom {
 		t.Errorf("got %v, want %v", err, boom)
 	}
 	ra.close()
 
 	// Closing while the producer waits for a free block stops it.
-	ra = startReadAhead(bytes.NewReader(make([]byte, 8<<20)), 1<<30)
+	ra = startReadAhead(bytes.NewReader(make([]byte, 8<<20)), 1<<30, deadline{})
 	ra.close()
 }

@@ -43,8 +43,8 @@ type Result struct {
 	OpaqueDirs []string `json:"opaqueDirs,omitempty"`
 	// Paths is every entry's path, so that stacking knows what this layer replaces.
 	Paths PathSet `json:"paths"`
-	// Errors are the files an extractor could not parse; they do not make the
-	// layer incomplete.
+	// Errors are the files an extractor could not parse; each makes the layer
+	// incomplete (the first named in IncompleteReason).
 	Errors []FileError `json:"errors,omitempty"`
 	// Secrets are the secrets found in the layer's files, redacted, in tar
 	// order, when Limits.Secrets is on: at most MaxSecrets of them.
@@ -70,6 +70,14 @@ type File struct {
 	Packages []inventory.Package `json:"packages,omitempty"`
 	// Data is the content of files the analyzer keeps (os-release), else nil.
 	Data []byte `json:"data,omitempty"`
+	// As is set for a file read as the package database at that path although
+	// it is elsewhere ("/opt/db/status" read as "/var/lib/dpkg/status"): Squash
+	// counts its packages only where the image's database path leads to it
+	// through links. Empty for a file read at its own path.
+	As string `json:"as,omitempty"`
+	// Error is the extractor's error for a file read As a database, which
+	// Squash reports only if the database path leads to it.
+	Error string `json:"error,omitempty"`
 }
 
 // Link is a symbolic or hard link. Target is absolute and clean: a symlink's
@@ -82,6 +90,9 @@ type Link struct {
 	Target string `json:"target"`
 	// Hard is set for a hard link, clear for a symlink.
 	Hard bool `json:"hard,omitempty"`
+	// Wanted is set for a hard link an extractor wants whose target is not a
+	// file this layer read: Squash looks for the target in lower layers.
+	Wanted bool `json:"wanted,omitempty"`
 }
 
 // FileError is a file an extractor could not parse.

@@ -1,11 +1,14 @@
 package layer_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -294,5 +297,27 @@ func TestSquashIncomplete(t *testing.T) {
 	img := layer.Squash([]layer.Result{a, b})
 	if !img.Incomplete || !slices.Equal(img.IncompleteReasons, []string{"layer 0 (sha256:from-the-config): over 1 entries"}) {
 		t.Errorf("got %v %q", img.Incomplete, img.IncompleteReasons)
+	}
+}
+
+// TestSquashContextDone checks that stacking stops at the analysis's
+// deadline and says so, rather than returning a clean image.
+func TestSquashContextDone(t *testing.T) {
+	var results []layer.Result
+	for i := range 3 {
+		var entries []entry
+		for j := range 2000 {
+			entries = append(entries, file("app/node_modules/p"+strconv.Itoa(j)+"/package.json", npmPackage("p"+strconv.Itoa(j), "1."+strconv.Itoa(i)+".0")))
+		}
+		results = append(results, analyze(t, tarLayer(t, entries...), layer.DefaultLimits()))
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("deadline passed"))
+	img := layer.SquashContext(ctx, results)
+	if !img.Incomplete || !slices.Equal(img.IncompleteReasons, []string{"stacking the layers: deadline passed"}) || len(img.Packages) != 0 {
+		t.Errorf("incomplete %v %q, %d packages", img.Incomplete, img.IncompleteReasons, len(img.Packages))
+	}
+	if img := layer.SquashContext(context.Background(), results); img.Incomplete || len(img.Packages) != 2000 {
+		t.Errorf("incomplete %q, %d packages", img.IncompleteReasons, len(img.Packages))
 	}
 }

@@ -88,3 +88,34 @@ func (m *errorMemo) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// entryReader reads one tar entry's content for the analysis and its
+// extractors. It checks the deadline on every read, and counts the bytes it
+// hands out beyond those the tar stream held for the entry (the holes of a
+// sparse file, which the tar reader expands into zeros) against the same
+// limit as the stream's bytes: a few hundred bytes of tar may declare 2^62
+// bytes of holes.
+type entryReader struct {
+	r      io.Reader
+	ra     *readAhead
+	start  int64 // ra.pos when the entry's content began
+	handed int64 // bytes handed out
+	holes  int64 // of which counted as holes
+}
+
+// Read reads the entry's content.
+func (e *entryReader) Read(p []byte) (int, error) {
+	if err := e.ra.deadline.check(); err != nil {
+		return 0, err
+	}
+	n, err := e.r.Read(p)
+	e.handed += int64(n)
+	if h := e.handed - (e.ra.pos - e.start); h > e.holes {
+		more := h - e.holes
+		e.holes = h
+		if lerr := e.ra.addHoles(more); lerr != nil {
+			return n, lerr
+		}
+	}
+	return n, err
+}
