@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"regexp"
 	"strings"
@@ -87,8 +89,10 @@ type Classification struct {
 	// Subject is the digest of the manifest's subject, "" when it has none. A
 	// subject exempts nothing.
 	Subject string `json:"subject,omitempty"`
-	// Layers are the digests of the layers (of a manifest) or entries (of an
-	// index), in order.
+	// Layers identify the layers (of a manifest) or entries (of an index), in
+	// order: each descriptor's digest, followed by "#" and a hash of its
+	// annotations when it has any (cosign keeps each signature in its layer's
+	// annotations, so two signatures of one payload share a digest).
 	Layers []string `json:"layers,omitempty"`
 	// Problem says why the body is not a well-formed manifest (not JSON, both
 	// an index and a manifest, no layers or entries at all); such a manifest
@@ -119,6 +123,16 @@ type descriptorJSON struct {
 	Annotations  map[string]string `json:"annotations"`
 }
 
+// identity is the descriptor's digest, and a hash of its annotations when it has any.
+func (d descriptorJSON) identity() string {
+	if len(d.Annotations) == 0 {
+		return d.Digest
+	}
+	b, _ := json.Marshal(d.Annotations) // map keys are sorted: canonical
+	sum := sha256.Sum256(b)
+	return d.Digest + "#" + hex.EncodeToString(sum[:8])
+}
+
 // Classify decides what a manifest is from its content: its config and layer
 // media types for a manifest, its entries for an index. Neither the tag it is
 // pushed under, nor its subject, nor its artifactType makes an image an
@@ -146,7 +160,7 @@ func Classify(body []byte) Classification {
 		return c
 	case isIndex:
 		for _, d := range m.Manifests {
-			c.Layers = append(c.Layers, d.Digest)
+			c.Layers = append(c.Layers, d.identity())
 		}
 		c.Kind = classifyIndex(m.Manifests)
 		return c
@@ -158,7 +172,7 @@ func Classify(body []byte) Classification {
 		return c
 	}
 	for _, l := range m.Layers {
-		c.Layers = append(c.Layers, l.Digest)
+		c.Layers = append(c.Layers, l.identity())
 	}
 	c.Kind = classifyManifest(m)
 	return c

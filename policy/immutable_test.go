@@ -40,7 +40,7 @@ rules:
 			"push the artifact with a subject field naming the image; portcullis adds it to the referrers index"},
 		{"a signature replacing another", Input{Action: ActionPush, Repository: "app", Tag: sigTag, Digest: digestA, CurrentDigest: digestB, Kind: KindSignature,
 			Layers: []string{digestC}, CurrentLayers: []string{digestB}}, VerdictDeny,
-			"the push would remove signature layer sha256:bbbbbbbbbbbb… from tag " + sigTag + " (it points at " + digestB + "): signature tags only grow here",
+			"the push would replace or remove signature layer sha256:bbbbbbbbbbbb… (with its annotations) under tag " + sigTag + " (it points at " + digestB + "): signature tags only grow here",
 			"sign again with cosign, which keeps the existing signatures and adds yours"},
 		{"a signature added beside another", Input{Action: ActionPush, Repository: "app", Tag: sigTag, Digest: digestA, CurrentDigest: digestB, Kind: KindSignature,
 			Layers: []string{digestB, digestC}, CurrentLayers: []string{digestB}}, VerdictAllow,

@@ -1,6 +1,9 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // evaluateImmutable checks that a push does not move an existing tag, that
 // signature, attestation and SBOM tags only grow, that the referrers fallback
@@ -53,7 +56,8 @@ func evaluateArtifactTag(in Input, k Kind) (Outcome, string, string) {
 	}
 	for _, l := range in.CurrentLayers {
 		if !have[l] {
-			return OutcomeFail, fmt.Sprintf("the push would remove %s layer %s from tag %s (it points at %s): %s tags only grow here", k, shortDigest(l), in.Tag, in.CurrentDigest, k),
+			d, _, _ := strings.Cut(l, "#")
+			return OutcomeFail, fmt.Sprintf("the push would replace or remove %s layer %s (with its annotations) under tag %s (it points at %s): %s tags only grow here", k, shortDigest(d), in.Tag, in.CurrentDigest, k),
 				"sign again with cosign, which keeps the existing signatures and adds yours"
 		}
 	}
