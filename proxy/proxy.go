@@ -128,7 +128,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, perr := ParseRoute(r.URL.Path)
 	ctx, span := p.tracer.Start(r.Context(), "portcullis "+r.Method+" "+route.Kind.String(), trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: r.Host})
+	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: doorHost(r)})
 	r = r.WithContext(ctx)
 	rec := &recorder{ResponseWriter: w}
 	defer func() { p.finish(rec, r, route, start, rid, span) }()

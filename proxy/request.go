@@ -14,8 +14,8 @@ type ctxKey struct{}
 type requestInfo struct {
 	id    string
 	route Route
-	// host is the Host the client used. The request to the upstream, which is what the
-	// response hooks see, has an empty Host field.
+	// host is the host name the request's door applies (see Door); never the client's
+	// Host header unless the door trusts a front proxy.
 	host string
 }
 
@@ -26,15 +26,6 @@ func withRequest(ctx context.Context, info requestInfo) context.Context {
 func requestFrom(ctx context.Context) (requestInfo, bool) {
 	info, ok := ctx.Value(ctxKey{}).(requestInfo)
 	return info, ok
-}
-
-// clientHost returns the Host the client used for r, which may be the request to the
-// upstream made on its behalf.
-func clientHost(r *http.Request) string {
-	if info, ok := requestFrom(r.Context()); ok && info.host != "" {
-		return info.host
-	}
-	return r.Host
 }
 
 func requestIDFrom(ctx context.Context) string {
