@@ -33,6 +33,7 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 	res := p.gate.Admit(r.Context(), gate.Request{
 		Action:        action,
 		Host:          doorHost(r),
+		Address:       clientHost(r),
 		Repository:    route.Name,
 		Reference:     route.Reference,
 		Digest:        dgst,

@@ -186,6 +186,21 @@ func TestEnvironmentIsTheDoorsNotTheClientsHost(t *testing.T) {
 	}
 	check(t, "fresh")
 
+	// The denial's cosign command names the address the client used, though that address
+	// chose nothing.
+	req, _ := http.NewRequest(http.MethodGet, env.cluster+"/v2/prod/app/manifests/1.0.0", nil)
+	req.Host = "registry.example:5000"
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "registry.example:5000/prod/app@" + unsigned; resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), want) {
+		t.Errorf("denial on the cluster door: %s %s, want 403 naming %s", resp.Status, body, want)
+	}
+
 	// The CI door's GETs taught the hot path prod/app:1.0.0; it now answers by tag without
 	// asking the upstream, and must still decide by the door.
 	if resp := pullManifest(t, http.MethodGet, env.ci, "prod/app", "1.0.0"); resp.Header.Get("Portcullis-Cache") != "hit" {

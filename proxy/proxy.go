@@ -128,7 +128,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, perr := ParseRoute(r.URL.Path)
 	ctx, span := p.tracer.Start(r.Context(), "portcullis "+r.Method+" "+route.Kind.String(), trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
-	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: doorHost(r)})
+	ctx = withRequest(ctx, requestInfo{id: rid, route: route, host: r.Host})
 	r = r.WithContext(ctx)
 	rec := &recorder{ResponseWriter: w}
 	defer func() { p.finish(rec, r, route, start, rid, span) }()
@@ -194,7 +194,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
 	if p.tee != nil && (info.route.Kind == KindUpload || info.route.Kind == KindUploadStart) {
-		p.teeEnd(resp, info.route, info.host)
+		p.teeEnd(resp, info.route, doorHost(resp.Request))
 	}
 	if info.route.Kind == KindManifest && resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusAccepted {
 		p.forget(resp.Request, info.route.Name)

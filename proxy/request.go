@@ -14,8 +14,8 @@ type ctxKey struct{}
 type requestInfo struct {
 	id    string
 	route Route
-	// host is the host name the request's door applies (see Door); never the client's
-	// Host header unless the door trusts a front proxy.
+	// host is the Host the client used, for messages only (see clientHost). The request
+	// to the upstream, which is what the response hooks see, has an empty Host field.
 	host string
 }
 
@@ -26,6 +26,16 @@ func withRequest(ctx context.Context, info requestInfo) context.Context {
 func requestFrom(ctx context.Context) (requestInfo, bool) {
 	info, ok := ctx.Value(ctxKey{}).(requestInfo)
 	return info, ok
+}
+
+// clientHost returns the Host the client used for r (which may be the request to the
+// upstream made on its behalf). It is for messages only, such as the address in a denial's
+// cosign command; what is decided uses doorHost.
+func clientHost(r *http.Request) string {
+	if info, ok := requestFrom(r.Context()); ok && info.host != "" {
+		return info.host
+	}
+	return r.Host
 }
 
 func requestIDFrom(ctx context.Context) string {
