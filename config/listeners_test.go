@@ -222,3 +222,18 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// TestDeployExampleValidates keeps deploy/examples/portcullis.yaml a working configuration.
+func TestDeployExampleValidates(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(filepath.Join("..", "deploy", "examples", "portcullis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the example configuration does not validate:\n%v", err)
+	}
+	if len(c.Doors()) != 2 || c.Doors()[1].Host == "" || c.Admin.Addr != config.DefaultAdminAddr {
+		t.Errorf("the example shows no CI door or no admin listener: %+v", c)
+	}
+}
