@@ -10,7 +10,8 @@ import (
 // Config is the gateway's whole configuration. The zero value is not useful; start from
 // Default and overlay a file, the environment and flags.
 type Config struct {
-	// Addr is the listen address, HOST:PORT.
+	// Addr is the listen address of the default door, HOST:PORT; empty when Listeners
+	// name every door.
 	Addr string `yaml:"addr"`
 	// DataDir holds the embedded registry's storage and other local state.
 	DataDir string `yaml:"dataDir"`
@@ -19,8 +20,12 @@ type Config struct {
 	// Upstream is the registry portcullis stands in front of. An empty URL starts the
 	// embedded registry.
 	Upstream Upstream `yaml:"upstream"`
-	// TLS configures the listener; without a certificate the gateway speaks plain HTTP.
+	// TLS configures the default door; without a certificate it speaks plain HTTP.
 	TLS TLS `yaml:"tls"`
+	// Listeners are further doors, each with its own address, TLS and host (see Listener).
+	Listeners []Listener `yaml:"listeners,omitempty"`
+	// Admin is the operational listener (/metrics, detailed /readyz).
+	Admin Admin `yaml:"admin"`
 	// Limits caps what the gateway accepts.
 	Limits Limits `yaml:"limits"`
 	// Log configures the JSON log.
@@ -141,10 +146,12 @@ type Redis struct {
 }
 
 // Default returns the configuration used when nothing else is given: listen on :5000,
-// the embedded registry under ./data, the starter policy.
+// the admin endpoints on 127.0.0.1:9090, the embedded registry under ./data, the starter
+// policy.
 func Default() Config {
 	return Config{
 		Addr:    ":5000",
+		Admin:   Admin{Addr: DefaultAdminAddr},
 		DataDir: "data",
 		Policy:  "starter",
 		Upstream: Upstream{

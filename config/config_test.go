@@ -46,7 +46,14 @@ func TestLoadGood(t *testing.T) {
 			MaxIdleConnsPerHost: 64,
 			ServiceAccount:      config.Credentials{Username: "portcullis", PasswordFile: "/run/secrets/upstream-password"},
 		},
-		TLS:             config.TLS{CertFile: "/etc/portcullis/tls.crt", KeyFile: "/etc/portcullis/tls.key"},
+		TLS: config.TLS{CertFile: "/etc/portcullis/tls.crt", KeyFile: "/etc/portcullis/tls.key"},
+		Listeners: []config.Listener{
+			{Name: "ci", Addr: "0.0.0.0:8444", Host: "ci.registry.example",
+				TLS: config.TLS{CertFile: "/etc/portcullis/ci.crt", KeyFile: "/etc/portcullis/ci.key"}},
+			{Name: "front", Addr: "127.0.0.1:8445", TrustForwardedHost: true},
+		},
+		Admin: config.Admin{Addr: "127.0.0.1:9191",
+			TLS: config.TLS{CertFile: "/etc/portcullis/admin.crt", KeyFile: "/etc/portcullis/admin.key"}},
 		Limits:          config.Limits{MaxManifestBytes: 8 << 20},
 		Log:             config.Log{Level: "debug"},
 		Audit:           config.Audit{Path: "stdout"},
@@ -157,7 +164,7 @@ func TestValidate(t *testing.T) {
 		{"addr host only", func(c *config.Config) { c.Addr = "localhost" },
 			[]string{"addr: want HOST:PORT (e.g. :5000): address localhost: missing port in address"}},
 		{"addr empty", func(c *config.Config) { c.Addr = "" },
-			[]string{"addr: want HOST:PORT (e.g. :5000): missing port in address"}},
+			[]string{"addr: want HOST:PORT (e.g. :5000): required unless listeners are given"}},
 		{"upstream not a URL", func(c *config.Config) { c.Upstream.URL = "http://[::1" },
 			[]string{`upstream.url: not a URL: parse "http://[::1": missing ']' in host`}},
 		{"upstream without scheme", func(c *config.Config) { c.Upstream.URL = "registry.internal" },
@@ -249,6 +256,7 @@ func TestApplyEnvEveryVariable(t *testing.T) {
 	t.Parallel()
 	vals := map[string]string{
 		"PORTCULLIS_ADDR":               "127.0.0.1:7000",
+		"PORTCULLIS_ADMIN_ADDR":         "0.0.0.0:9100",
 		"PORTCULLIS_DATA_DIR":           "/data",
 		"PORTCULLIS_POLICY":             "observe",
 		"PORTCULLIS_UPSTREAM":           "https://r.internal",
@@ -268,6 +276,7 @@ func TestApplyEnvEveryVariable(t *testing.T) {
 	want.Cache.Redis.Addrs, want.Cache.Redis.Password = []string{"10.0.0.1:6379", "10.0.0.2:6379"}, "rpw"
 	want.Scan.DB = "/var/lib/vulndb"
 	want.Addr, want.DataDir, want.Policy = "127.0.0.1:7000", "/data", "observe"
+	want.Admin.Addr = "0.0.0.0:9100"
 	want.Upstream.URL, want.Upstream.Timeout = "https://r.internal", config.Duration(time.Minute)
 	want.Upstream.ServiceAccount = config.Credentials{Username: "svc", Password: "pw"}
 	want.TLS = config.TLS{CertFile: "/c.pem", KeyFile: "/k.pem"}

@@ -45,6 +45,7 @@ var envVars = []struct {
 	set        func(c *Config, v string) error
 }{
 	{"ADDR", "addr", func(c *Config, v string) error { c.Addr = v; return nil }},
+	{"ADMIN_ADDR", "admin.addr", func(c *Config, v string) error { c.Admin.Addr = v; return nil }},
 	{"DATA_DIR", "dataDir", func(c *Config, v string) error { c.DataDir = v; return nil }},
 	{"POLICY", "policy", func(c *Config, v string) error { c.Policy = v; return nil }},
 	{"UPSTREAM", "upstream.url", func(c *Config, v string) error { c.Upstream.URL = v; return nil }},

@@ -33,9 +33,7 @@ func (c Config) Validate() error {
 	add := func(path, format string, args ...any) {
 		ps = append(ps, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
 	}
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		add("addr", "want HOST:PORT (e.g. :5000): %v", err)
-	}
+	c.validateListeners(add)
 	if c.Upstream.URL == "" && c.DataDir == "" {
 		add("dataDir", "required when upstream.url is empty (the embedded registry stores its data there)")
 	}
@@ -67,9 +65,6 @@ func (c Config) Validate() error {
 	}
 	if (sa.Password != "" || sa.PasswordFile != "") && sa.Username == "" {
 		add("upstream.serviceAccount.username", "required with a password")
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls", "certFile and keyFile go together")
 	}
 	if c.Limits.MaxManifestBytes < 1024 || c.Limits.MaxManifestBytes > 64<<20 {
 		add("limits.maxManifestBytes", "must be between 1024 and 67108864, got %d", c.Limits.MaxManifestBytes)

@@ -861,7 +861,7 @@ var (
 // scrapeMetrics reads the gateway's /metrics.
 func scrapeMetrics(t *testing.T, gw *gateway) []metricSample {
 	t.Helper()
-	resp, err := http.Get(gw.url("/metrics"))
+	resp, err := http.Get(gw.adminURL("/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,16 +21,18 @@ const startTimeout = 60 * time.Second
 
 // gateway is a running "portcullis serve" process.
 type gateway struct {
-	// addr is the HOST:PORT it listens on.
+	// addr is the HOST:PORT of its default door (the registry API).
 	addr string
-	log  *processLog
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	// admin is the HOST:PORT of its admin listener (/metrics, detailed /readyz).
+	admin string
+	log   *processLog
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the process has exited
 }
 
-// startGateway runs "portcullis serve" on a free loopback port with a fresh data directory
-// and the observe policy, plus extra flags, and waits until /readyz answers 200. The
-// process is stopped when the test ends.
+// startGateway runs "portcullis serve" on a free loopback port (and its admin listener on
+// another) with a fresh data directory and the observe policy, plus extra flags, and waits
+// until /readyz answers 200. The process is stopped when the test ends.
 func startGateway(t *testing.T, extra ...string) *gateway {
 	t.Helper()
 	return startGatewayEnv(t, nil, extra...)
@@ -54,7 +56,7 @@ func launchGateway(t *testing.T, extra ...string) *gateway {
 func launchGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir + "/data", "--policy", "observe"}, extra...)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dir + "/data", "--policy", "observe"}, extra...)
 	cmd := exec.Command(gatewayBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(cleanEnv(), env...)
@@ -79,30 +81,35 @@ func launchGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
 	}()
 	t.Cleanup(func() { g.stop(t) })
 
-	g.addr = g.waitListening(t)
+	g.addr = g.waitListening(t, "portcullis listening", "default")
+	g.admin = g.waitListening(t, "admin listening", "")
 	return g
 }
 
-// url is the gateway's base URL followed by path.
+// url is the gateway's base URL (its default door) followed by path.
 func (g *gateway) url(path string) string { return "http://" + g.addr + path }
 
-// waitListening reads the bound address from the "portcullis listening" log line.
-func (g *gateway) waitListening(t *testing.T) string {
+// adminURL is the admin listener's base URL followed by path.
+func (g *gateway) adminURL(path string) string { return "http://" + g.admin + path }
+
+// waitListening reads a bound address from the log line msg (of the listener named
+// listener, when not empty).
+func (g *gateway) waitListening(t *testing.T, msg, listener string) string {
 	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		for _, e := range g.log.entries() {
-			if e.Msg == "portcullis listening" && e.Addr != "" {
+			if e.Msg == msg && e.Addr != "" && (listener == "" || e.Listener == listener) {
 				return e.Addr
 			}
 		}
 		select {
 		case <-g.done:
-			t.Fatalf("portcullis exited before listening (%s):\n%s", g.cmd.ProcessState, g.log.tail(50))
+			t.Fatalf("portcullis exited before logging %q (%s):\n%s", msg, g.cmd.ProcessState, g.log.tail(50))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	t.Fatalf("portcullis did not log its listening address within %s:\n%s", startTimeout, g.log.tail(50))
+	t.Fatalf("portcullis did not log %q with its address within %s:\n%s", msg, startTimeout, g.log.tail(50))
 	return ""
 }
 
@@ -198,6 +205,7 @@ func (l *processLog) tail(n int) string {
 type logEntry struct {
 	Msg        string `json:"msg"`
 	Addr       string `json:"addr"`
+	Listener   string `json:"listener"`
 	Method     string `json:"method"`
 	Path       string `json:"path"`
 	Route      string `json:"route"`

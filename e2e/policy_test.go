@@ -35,12 +35,13 @@ rules:
 
 // auditEvent is the part of an audit event the test reads.
 type auditEvent struct {
-	Type       string `json:"type"`
-	Action     string `json:"action"`
-	Repository string `json:"repository"`
-	Reference  string `json:"reference"`
-	Verdict    string `json:"verdict"`
-	Results    []struct {
+	Type        string `json:"type"`
+	Action      string `json:"action"`
+	Repository  string `json:"repository"`
+	Reference   string `json:"reference"`
+	Verdict     string `json:"verdict"`
+	Environment string `json:"environment"`
+	Results     []struct {
 		Rule    string `json:"rule"`
 		Outcome string `json:"outcome"`
 	} `json:"results"`

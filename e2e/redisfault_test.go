@@ -61,7 +61,7 @@ func freePort(t *testing.T) string {
 // goroutines reads go_goroutines from the gateway's /metrics.
 func goroutines(t *testing.T, gw *gateway) int {
 	t.Helper()
-	resp, err := http.Get(gw.url("/metrics"))
+	resp, err := http.Get(gw.adminURL("/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 func readyInfo(t *testing.T, gw *gateway) map[string]string {
 	t.Helper()
-	resp, err := http.Get(gw.url("/readyz"))
+	resp, err := http.Get(gw.adminURL("/readyz"))
 	if err != nil {
 		t.Fatal(err)
 	}

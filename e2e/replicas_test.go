@@ -18,7 +18,7 @@ import (
 // computations sums a gateway's portcullis_cache_computations_total for kind.
 func computations(t *testing.T, gw *gateway, kind string) int {
 	t.Helper()
-	resp, err := http.Get(gw.url("/metrics"))
+	resp, err := http.Get(gw.adminURL("/metrics"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,8 +89,11 @@ func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
 
 // Request is one push or pull of a manifest.
 type Request struct {
-	Action     policy.Action
-	Host       string
+	Action policy.Action
+	// Host is the host name the request's door applies: environments' hosts: match it.
+	Host string
+	// Address is the registry address the client used, for messages only.
+	Address    string
 	Repository string
 	// Reference is the tag or digest from the URL.
 	Reference string
@@ -161,6 +164,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	in := policy.Input{
 		Action:     req.Action,
 		Host:       req.Host,
+		Address:    req.Address,
 		Repository: req.Repository,
 		Tag:        tag,
 		Digest:     req.Digest,

@@ -12,7 +12,9 @@ import (
 // Check reports whether one dependency is usable; a nil error means ready.
 type Check func(ctx context.Context) error
 
-// Handler answers /healthz (the process is alive) and /readyz (every check passes).
+// Handler answers /healthz (the process is alive) and /readyz (every check passes), with
+// each check's outcome and the details registered with AddInfo. Serve it only where
+// operators are (the admin listener); Bare is the status-only form for the registry port.
 type Handler struct {
 	mu      sync.RWMutex
 	checks  map[string]Check
@@ -102,4 +104,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(st)
+}
+
+// Bare returns a handler for /healthz and /readyz that answers with the status alone:
+// {"alive":true}, and {"ready":true|false} with 200 or 503. It names no dependency,
+// repository, file or owner, so it may answer anonymous clients on the registry port
+// (load balancers and kubelet probes); the details are on the admin listener.
+func (h *Handler) Bare() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path == "/healthz" {
+			_, _ = w.Write([]byte(`{"alive":true}` + "\n"))
+			return
+		}
+		if !h.Ready(r.Context()).Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"ready":false}` + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte(`{"ready":true}` + "\n"))
+	})
 }

@@ -9,8 +9,13 @@ import (
 type Input struct {
 	// Action is ActionPush, ActionPull or ActionDelete.
 	Action Action `json:"action"`
-	// Host is the host the client used; it may include a port.
+	// Host is the host name the request's door applies (the gateway's listeners), never
+	// a client header unless a trusted front proxy vouches for it; environments' hosts:
+	// match it. It may include a port.
 	Host string `json:"host,omitempty"`
+	// Address is the registry address the client used (its Host header), for messages
+	// only, such as the image reference in a denial's cosign command. It selects nothing.
+	Address string `json:"address,omitempty"`
 	// Repository is the repository path, e.g. "prod/app".
 	Repository string `json:"repository"`
 	// Tag is the tag of the reference, "" when the reference is a digest.

@@ -162,10 +162,13 @@ func signCommand(a Authority) string {
 	return "cosign sign --key " + a.Name + ".key"
 }
 
-// signRef is host/repo@digest for the request, with placeholders for an
-// unknown host or digest.
+// signRef is address/repo@digest for the request (the address the client used, else the
+// door's host), with placeholders for an unknown address or digest.
 func signRef(in Input) string {
-	host := in.Host
+	host := in.Address
+	if host == "" {
+		host = in.Host
+	}
 	if host == "" {
 		host = "<gateway>"
 	}

@@ -34,7 +34,8 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 	info, _ := requestFrom(r.Context())
 	res := p.gate.Admit(r.Context(), gate.Request{
 		Action:        action,
-		Host:          clientHost(r),
+		Host:          doorHost(r),
+		Address:       clientHost(r),
 		Repository:    route.Name,
 		Reference:     route.Reference,
 		Digest:        dgst,

@@ -54,7 +54,7 @@ type cachedManifest struct {
 // nothing. It never fails a request: the cache is an optimisation.
 func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, body []byte, pulled bool) {
 	if p.cache == nil || p.gate == nil || dgst == "" || len(body) == 0 || route.IsDigest() ||
-		!p.gate.TagsImmutable(route.Name, clientHost(r)) {
+		!p.gate.TagsImmutable(route.Name, doorHost(r)) {
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
@@ -70,7 +70,7 @@ func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, b
 // serveCached answers a manifest GET or HEAD from the cache when every fact it needs is
 // there, and reports whether it did.
 func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route) bool {
-	if p.cache == nil || p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, clientHost(r)) {
+	if p.cache == nil || p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, doorHost(r)) {
 		return false
 	}
 	ctx := r.Context()

@@ -221,7 +221,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	p.rw.headers(resp.Header, resp.Request.URL)
 	info, _ := requestFrom(resp.Request.Context())
 	if p.tee != nil && (info.route.Kind == KindUpload || info.route.Kind == KindUploadStart) {
-		p.teeEnd(resp, info.route, info.host)
+		p.teeEnd(resp, info.route, doorHost(resp.Request))
 	}
 	if info.route.Kind == KindManifest && resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusAccepted {
 		p.forget(resp.Request, info.route.Name)

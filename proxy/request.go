@@ -14,8 +14,8 @@ type ctxKey struct{}
 type requestInfo struct {
 	id    string
 	route Route
-	// host is the Host the client used. The request to the upstream, which is what the
-	// response hooks see, has an empty Host field.
+	// host is the Host the client used, for messages only (see clientHost). The request
+	// to the upstream, which is what the response hooks see, has an empty Host field.
 	host string
 	// method is the client's method: a manifest HEAD reaches the upstream as a GET.
 	method string
@@ -33,8 +33,9 @@ func requestFrom(ctx context.Context) (requestInfo, bool) {
 	return info, ok
 }
 
-// clientHost returns the Host the client used for r, which may be the request to the
-// upstream made on its behalf.
+// clientHost returns the Host the client used for r (which may be the request to the
+// upstream made on its behalf). It is for messages only, such as the address in a denial's
+// cosign command; what is decided uses doorHost.
 func clientHost(r *http.Request) string {
 	if info, ok := requestFrom(r.Context()); ok && info.host != "" {
 		return info.host

@@ -42,7 +42,7 @@ func (p *Proxy) teeUpload(r *http.Request, route Route) *http.Request {
 	case route.Kind == KindUpload && (r.Method == http.MethodPatch || r.Method == http.MethodPut):
 		chunk = p.tee.Chunk(route.UploadID, rangeStart(r.Header.Get("Content-Range")))
 	case route.Kind == KindUploadStart && r.Method == http.MethodPost && r.URL.Query().Get("digest") != "" && r.ContentLength != 0:
-		chunk = p.tee.Monolithic(route.Name, r.Host)
+		chunk = p.tee.Monolithic(route.Name, doorHost(r))
 	}
 	if chunk == nil {
 		return r

@@ -158,7 +158,7 @@ func runPolicyExplain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("portcullis policy explain", flag.ContinueOnError)
 	source := fs.String("policy", policy.BuiltinDefault, "policy file, or a built-in policy: "+strings.Join(policy.BuiltinNames(), ", ")+" (write ./NAME for a file with such a name)")
 	action := fs.String("action", "", "push or pull (required)")
-	host := fs.String("host", "", "host the client uses, e.g. prod-registry.example:5000 (selects host-based environments)")
+	host := fs.String("host", "", "the host a listener applies (its host: in the gateway config), e.g. ci.registry.example (selects host-based environments)")
 	nowFlag := fs.String("now", "", "evaluate on this day, YYYY-MM-DD in UTC (default: now)")
 	output := fs.String("output", "table", "output format: table or json")
 	pos, status, ok := policyFlags(fs, policyExplainHelp, args, stdout, stderr)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -36,8 +35,12 @@ Runs the gateway. With no upstream it starts an embedded CNCF distribution regis
 storing under --data-dir, so "portcullis serve" alone is a working registry on :5000.
 Precedence: defaults < --config file < PORTCULLIS_* environment < flags.
 
+The registry API listens on --addr (and on the config file's listeners, each a door
+with the host name the policy's environments match); /metrics and the detailed /readyz
+are on --admin-addr only.
+
 Example:
-  portcullis serve --addr :5000 --upstream https://registry.internal --policy policy.yaml
+  portcullis serve --addr :5000 --admin-addr 127.0.0.1:9090 --upstream https://registry.internal --policy policy.yaml
 
 Flags:
 `
@@ -48,7 +51,8 @@ func loadConfig(args []string, stderr io.Writer) (config.Config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveHelp); fs.PrintDefaults() }
 	cfgPath := fs.String("config", os.Getenv("PORTCULLIS_CONFIG"), "YAML config file (env PORTCULLIS_CONFIG)")
-	addr := fs.String("addr", "", "listen address HOST:PORT (default :5000; env PORTCULLIS_ADDR)")
+	addr := fs.String("addr", "", "listen address HOST:PORT of the default door (default :5000; env PORTCULLIS_ADDR)")
+	adminAddr := fs.String("admin-addr", "", "admin listen address HOST:PORT for /metrics and detailed /readyz (default "+config.DefaultAdminAddr+"; env PORTCULLIS_ADMIN_ADDR)")
 	upstream := fs.String("upstream", "", "upstream registry URL; empty starts the embedded registry (env PORTCULLIS_UPSTREAM)")
 	dataDir := fs.String("data-dir", "", "directory for the embedded registry and local state (default ./data; env PORTCULLIS_DATA_DIR)")
 	policy := fs.String("policy", "", "policy file, or a built-in policy: starter, observe (env PORTCULLIS_POLICY)")
@@ -72,12 +76,15 @@ func loadConfig(args []string, stderr io.Writer) (config.Config, error) {
 	for _, f := range []struct {
 		v   string
 		dst *string
-	}{{*addr, &cfg.Addr}, {*upstream, &cfg.Upstream.URL}, {*dataDir, &cfg.DataDir}, {*policy, &cfg.Policy}, {*logLevel, &cfg.Log.Level}} {
+	}{{*addr, &cfg.Addr}, {*adminAddr, &cfg.Admin.Addr}, {*upstream, &cfg.Upstream.URL}, {*dataDir, &cfg.DataDir}, {*policy, &cfg.Policy}, {*logLevel, &cfg.Log.Level}} {
 		if f.v != "" {
 			*f.dst = f.v
 		}
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.CheckFiles()
 }
 
 func runServe(args []string, _, stderr io.Writer) int {
@@ -172,46 +179,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		hc.AddInfo("policy", func() string { return "built-in policy " + cfg.Policy + ", revision " + gt.Policy().Revision() })
 	}
 
-	mux := http.NewServeMux()
-	mux.Handle("/v2/", px)
-	mux.Handle("/v2", px)
-	mux.Handle("/healthz", hc)
-	mux.Handle("/readyz", hc)
-	mux.Handle("/metrics", tel.Metrics)
-
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           mux,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	warnUnreachableEnvironments(gt.Policy(), cfg.Doors(), log)
+	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel), log)
 	if err != nil {
 		return err
 	}
-	log.Info("portcullis listening", slog.String("addr", ln.Addr().String()), slog.String("upstream", upstreamURL),
-		slog.Bool("tls", cfg.TLS.CertFile != ""), slog.String("version", version))
-	errc := make(chan error, 1)
-	go func() {
-		if cfg.TLS.CertFile != "" {
-			errc <- srv.ServeTLS(ln, cfg.TLS.CertFile, cfg.TLS.KeyFile)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: draining in-flight requests", slog.Duration("timeout", cfg.ShutdownTimeout.Std()))
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	return nil
+	log.Info("portcullis ready", slog.String("upstream", upstreamURL), slog.String("version", version), slog.Int("doors", len(cfg.Doors())))
+	return serveListeners(ctx, ls, cfg.ShutdownTimeout.Std(), log)
 }
 
 // newCache builds the evidence cache: memory, or Redis with memory as its fallback. It
