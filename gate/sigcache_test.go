@@ -22,9 +22,9 @@ type countingVerifier struct {
 	calls atomic.Int64
 }
 
-func (c *countingVerifier) Verify(ctx context.Context, repo, digest string, a []verify.Authority) (verify.Result, error) {
+func (c *countingVerifier) Verify(ctx context.Context, repo, digest string, a []verify.Authority, goal verify.Goal) (verify.Result, error) {
 	c.calls.Add(1)
-	return c.Verifier.Verify(ctx, repo, digest, a)
+	return c.Verifier.Verify(ctx, repo, digest, a, goal)
 }
 
 func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
@@ -52,7 +52,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 			if i%2 == 1 {
 				v = replicaB
 			}
-			res, err := v.Verify(context.Background(), "prod/api", img, auths)
+			res, err := v.Verify(context.Background(), "prod/api", img, auths, verify.Goal{})
 			if err != nil || len(res.Authorities()) != 1 {
 				t.Errorf("replica %d: %+v %v, want verified by release", i%2, res, err)
 			}
@@ -65,7 +65,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 
 	// A second signature changes the artifacts: the next check verifies again.
 	cosigntest.SignLegacy(t, host, "prod/api", img, cosigntest.NewKey(t))
-	if _, err := replicaB.Verify(context.Background(), "prod/api", img, auths); err != nil {
+	if _, err := replicaB.Verify(context.Background(), "prod/api", img, auths, verify.Goal{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := real.calls.Load(); n != 2 {
@@ -73,7 +73,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 	}
 	// Another trusted key set is another question.
 	other := []verify.Authority{{Name: "security", Key: cosigntest.NewKey(t).Public()}}
-	if res, _ := replicaA.Verify(context.Background(), "prod/api", img, other); len(res.Authorities()) != 0 {
+	if res, _ := replicaA.Verify(context.Background(), "prod/api", img, other, verify.Goal{}); len(res.Authorities()) != 0 {
 		t.Fatalf("verified by a key that never signed: %+v", res)
 	}
 	if n := real.calls.Load(); n != 3 {
@@ -82,7 +82,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 
 	// Unsigned images are not cached (nothing to verify).
 	unsigned := pushRandom(t, reg, "prod/api:2.0.0")
-	if res, err := replicaA.Verify(context.Background(), "prod/api", unsigned, auths); err != nil || len(res.Verified) != 0 {
+	if res, err := replicaA.Verify(context.Background(), "prod/api", unsigned, auths, verify.Goal{}); err != nil || len(res.Verified) != 0 {
 		t.Fatalf("unsigned: %+v %v", res, err)
 	}
 }
