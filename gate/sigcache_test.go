@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -84,5 +85,53 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 	unsigned := pushRandom(t, reg, "prod/api:2.0.0")
 	if res, err := replicaA.Verify(context.Background(), "prod/api", unsigned, auths, verify.Goal{}); err != nil || len(res.Verified) != 0 {
 		t.Fatalf("unsigned: %+v %v", res, err)
+	}
+}
+
+// TestCachedVerifierRemembersFailuresBriefly: a verification that did not meet its goal is
+// cached for minutes, one that did for a day, both in the shared cache (real Redis).
+func TestCachedVerifierRemembersFailuresBriefly(t *testing.T) {
+	reg := regtest.Registry(t)
+	host := strings.TrimPrefix(reg, "http://")
+	release, stranger := cosigntest.NewKey(t), cosigntest.NewKey(t)
+	signed := pushRandom(t, reg, "prod/api:4.0.0")
+	byStranger := pushRandom(t, reg, "prod/api:4.0.1")
+	rdb := regtest.Redis(t, "portcullis:v1:signature:"+signed+"*", "portcullis:v1:signature:"+byStranger+"*",
+		"portcullis:v1:lock:portcullis:v1:signature:"+signed+"*", "portcullis:v1:lock:portcullis:v1:signature:"+byStranger+"*")
+	cosigntest.SignLegacy(t, host, "prod/api", signed, release)
+	cosigntest.SignLegacy(t, host, "prod/api", byStranger, stranger)
+
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := &countingVerifier{Verifier: verify.New(up)}
+	v := gate.NewCachedVerifier(real, cache.NewFlight(cache.NewRedis(rdb)))
+	auths := []verify.Authority{{Name: "release", Key: release.Public()}}
+	goal := verify.Goal{Requirements: []verify.Requirement{{Authorities: []string{"release"}, Threshold: 1}}}
+	ttl := func(digest string) time.Duration {
+		t.Helper()
+		keys, err := rdb.Keys(context.Background(), "portcullis:v1:signature:"+digest+":*").Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("signature keys of %s: %v %v, want one", digest, keys, err)
+		}
+		return rdb.PTTL(context.Background(), keys[0]).Val()
+	}
+	for range 2 {
+		if res, err := v.Verify(context.Background(), "prod/api", signed, auths, goal); err != nil || !goal.Met(res) {
+			t.Fatalf("signed: %+v %v", res, err)
+		}
+		if res, err := v.Verify(context.Background(), "prod/api", byStranger, auths, goal); err != nil || goal.Met(res) {
+			t.Fatalf("signed by a stranger: %+v %v", res, err)
+		}
+	}
+	if n := real.calls.Load(); n != 2 {
+		t.Errorf("%d verifications for two pulls of two images, want 2 (the failure is cached too)", n)
+	}
+	if d := ttl(signed); d < 23*time.Hour {
+		t.Errorf("a verified signature is cached for %s, want a day", d)
+	}
+	if d := ttl(byStranger); d <= 0 || d > 5*time.Minute {
+		t.Errorf("a failed verification is cached for %s, want at most 5 minutes", d)
 	}
 }
