@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -95,14 +96,19 @@ func pushHostileReferrers(t *testing.T, host, repo, img string, n int) []string 
 }
 
 // budgetGate is a gate over reg verifying signatures through a cached verifier whose
-// upstream requests go through log; replicas made by it share one cache.
-func budgetGate(t *testing.T, reg string, p *policy.Policy, log *readLog, shared cache.LockingStore) *gate.Gate {
+// upstream requests go through log; replicas made by it share one cache. The verifier
+// logs to logs, when given.
+func budgetGate(t *testing.T, reg string, p *policy.Policy, log *readLog, shared cache.LockingStore, logs ...io.Writer) *gate.Gate {
 	t.Helper()
 	up, err := upstream.New(reg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sigs := gate.NewCachedVerifier(verify.New(up), cache.NewFlight(shared))
+	var opts []gate.CachedVerifierOption
+	for _, w := range logs {
+		opts = append(opts, gate.WithVerifierLogger(slog.New(slog.NewJSONHandler(w, nil))))
+	}
+	sigs := gate.NewCachedVerifier(verify.New(up), cache.NewFlight(shared), opts...)
 	return gate.New(p, up, &memSink{}, gate.WithSignatures(sigs),
 		gate.WithClock(func() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }))
 }
@@ -184,7 +190,8 @@ func TestUnsignedImageWithHostileReferrersIsDeniedAfterBoundedReads(t *testing.T
 	log := &readLog{next: http.DefaultTransport, ceiling: 2000}
 	shared := cache.NewMemory(16 << 20)
 	p := signaturePolicy(t, release, false)
-	a, b := budgetGate(t, reg, p, log, shared), budgetGate(t, reg, p, log, shared)
+	var logs syncBuffer
+	a, b := budgetGate(t, reg, p, log, shared, &logs), budgetGate(t, reg, p, log, shared, &logs)
 
 	mark := log.mark()
 	res := pull(a, "prod/api", img, nil)
@@ -195,6 +202,9 @@ func TestUnsignedImageWithHostileReferrersIsDeniedAfterBoundedReads(t *testing.T
 	if n := len(log.since(mark)); n > 3+budget.Reads {
 		t.Errorf("%d upstream requests for one pull, want at most %d (discovery for the cache key, then the verification budget)", n, 3+budget.Reads)
 	}
+	if l := logs.String(); strings.Count(l, `"msg":"signature verification over budget"`) != 1 || !strings.Contains(l, `"exceeded":"`) {
+		t.Errorf("log %q, want one line saying the verification went over budget and which limits", l)
+	}
 	for name, g := range map[string]*gate.Gate{"same replica": a, "other replica": b} {
 		mark = log.mark()
 		if res := pull(g, "prod/api", img, nil); res.Verdict != policy.VerdictDeny {
@@ -204,6 +214,27 @@ func TestUnsignedImageWithHostileReferrersIsDeniedAfterBoundedReads(t *testing.T
 			t.Errorf("%s, second pull sent %d requests, want only the 3 that find the signature artifacts (the failure is cached):\n%s", name, len(again), strings.Join(again, "\n"))
 		}
 	}
+	if n := strings.Count(logs.String(), "over budget"); n != 1 {
+		t.Errorf("%d over-budget log lines after cached pulls, want still 1", n)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestSignatureOnAnotherDigestNeverCounts: signatures by the trusted key, made for image
