@@ -86,14 +86,17 @@ type Spent struct {
 // Requirement is what one caller's rule needs: valid signatures by at least Threshold
 // distinct authorities among Authorities (names as in Authority.Name).
 type Requirement struct {
+	// Authorities are the names of the authorities that count.
 	Authorities []string
-	Threshold   int
+	// Threshold is how many distinct authorities must have signed (at least 1).
+	Threshold int
 }
 
 // Goal says when a verification may stop: as soon as every requirement is met. Artifacts
 // not examined then are counted in Spent.Unexamined. The zero Goal is never met: every
 // artifact within the budget is examined.
 type Goal struct {
+	// Requirements must all be met.
 	Requirements []Requirement
 }
 
