@@ -27,6 +27,9 @@ type Flight struct {
 type FlightOptions struct {
 	// TTL is how long a computed value is stored; default 24h.
 	TTL time.Duration
+	// TTLOf, when set, chooses the TTL of each computed value (TTL when it returns zero or
+	// less): e.g. a short one for a negative answer, so it is remembered only briefly.
+	TTLOf func(value []byte) time.Duration
 	// LockTTL is how long a lock outlives a holder that died; the holder renews it every
 	// LockTTL/3 while computing. Keep it well below ComputeTimeout; default 15s.
 	LockTTL time.Duration
@@ -145,7 +148,13 @@ func (f *Flight) computeAndStore(ctx context.Context, key, token string, compute
 	v, err := f.run(ctx, key, compute, o.ComputeTimeout)
 	stop()
 	if err == nil {
-		_ = f.store.Set(ctx, key, v, o.TTL) // the value is good even if it cannot be shared
+		ttl := o.TTL
+		if o.TTLOf != nil {
+			if d := o.TTLOf(v); d > 0 {
+				ttl = d
+			}
+		}
+		_ = f.store.Set(ctx, key, v, ttl) // the value is good even if it cannot be shared
 	}
 	if token != "" {
 		_ = f.store.Unlock(ctx, lockKey, token)

@@ -287,7 +287,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		return got
 	}
 	if needs.Signatures && req.Action == policy.ActionPull {
-		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Digest)
+		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Host, req.Digest)
 		if err != nil {
 			got.undecided, got.missing = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err), []string{policy.TypeSignature}
 			return got

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -22,9 +23,9 @@ type countingVerifier struct {
 	calls atomic.Int64
 }
 
-func (c *countingVerifier) Verify(ctx context.Context, repo, digest string, a []verify.Authority) (verify.Result, error) {
+func (c *countingVerifier) Verify(ctx context.Context, repo, digest string, a []verify.Authority, goal verify.Goal) (verify.Result, error) {
 	c.calls.Add(1)
-	return c.Verifier.Verify(ctx, repo, digest, a)
+	return c.Verifier.Verify(ctx, repo, digest, a, goal)
 }
 
 func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
@@ -52,7 +53,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 			if i%2 == 1 {
 				v = replicaB
 			}
-			res, err := v.Verify(context.Background(), "prod/api", img, auths)
+			res, err := v.Verify(context.Background(), "prod/api", img, auths, verify.Goal{})
 			if err != nil || len(res.Authorities()) != 1 {
 				t.Errorf("replica %d: %+v %v, want verified by release", i%2, res, err)
 			}
@@ -65,7 +66,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 
 	// A second signature changes the artifacts: the next check verifies again.
 	cosigntest.SignLegacy(t, host, "prod/api", img, cosigntest.NewKey(t))
-	if _, err := replicaB.Verify(context.Background(), "prod/api", img, auths); err != nil {
+	if _, err := replicaB.Verify(context.Background(), "prod/api", img, auths, verify.Goal{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := real.calls.Load(); n != 2 {
@@ -73,7 +74,7 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 	}
 	// Another trusted key set is another question.
 	other := []verify.Authority{{Name: "security", Key: cosigntest.NewKey(t).Public()}}
-	if res, _ := replicaA.Verify(context.Background(), "prod/api", img, other); len(res.Authorities()) != 0 {
+	if res, _ := replicaA.Verify(context.Background(), "prod/api", img, other, verify.Goal{}); len(res.Authorities()) != 0 {
 		t.Fatalf("verified by a key that never signed: %+v", res)
 	}
 	if n := real.calls.Load(); n != 3 {
@@ -82,7 +83,55 @@ func TestCachedVerifierSharesResultsAcrossReplicas(t *testing.T) {
 
 	// Unsigned images are not cached (nothing to verify).
 	unsigned := pushRandom(t, reg, "prod/api:2.0.0")
-	if res, err := replicaA.Verify(context.Background(), "prod/api", unsigned, auths); err != nil || len(res.Verified) != 0 {
+	if res, err := replicaA.Verify(context.Background(), "prod/api", unsigned, auths, verify.Goal{}); err != nil || len(res.Verified) != 0 {
 		t.Fatalf("unsigned: %+v %v", res, err)
+	}
+}
+
+// TestCachedVerifierRemembersFailuresBriefly: a verification that did not meet its goal is
+// cached for minutes, one that did for a day, both in the shared cache (real Redis).
+func TestCachedVerifierRemembersFailuresBriefly(t *testing.T) {
+	reg := regtest.Registry(t)
+	host := strings.TrimPrefix(reg, "http://")
+	release, stranger := cosigntest.NewKey(t), cosigntest.NewKey(t)
+	signed := pushRandom(t, reg, "prod/api:4.0.0")
+	byStranger := pushRandom(t, reg, "prod/api:4.0.1")
+	rdb := regtest.Redis(t, "portcullis:v1:signature:"+signed+"*", "portcullis:v1:signature:"+byStranger+"*",
+		"portcullis:v1:lock:portcullis:v1:signature:"+signed+"*", "portcullis:v1:lock:portcullis:v1:signature:"+byStranger+"*")
+	cosigntest.SignLegacy(t, host, "prod/api", signed, release)
+	cosigntest.SignLegacy(t, host, "prod/api", byStranger, stranger)
+
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := &countingVerifier{Verifier: verify.New(up)}
+	v := gate.NewCachedVerifier(real, cache.NewFlight(cache.NewRedis(rdb)))
+	auths := []verify.Authority{{Name: "release", Key: release.Public()}}
+	goal := verify.Goal{Requirements: []verify.Requirement{{Authorities: []string{"release"}, Threshold: 1}}}
+	ttl := func(digest string) time.Duration {
+		t.Helper()
+		keys, err := rdb.Keys(context.Background(), "portcullis:v1:signature:"+digest+":*").Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("signature keys of %s: %v %v, want one", digest, keys, err)
+		}
+		return rdb.PTTL(context.Background(), keys[0]).Val()
+	}
+	for range 2 {
+		if res, err := v.Verify(context.Background(), "prod/api", signed, auths, goal); err != nil || !goal.Met(res) {
+			t.Fatalf("signed: %+v %v", res, err)
+		}
+		if res, err := v.Verify(context.Background(), "prod/api", byStranger, auths, goal); err != nil || goal.Met(res) {
+			t.Fatalf("signed by a stranger: %+v %v", res, err)
+		}
+	}
+	if n := real.calls.Load(); n != 2 {
+		t.Errorf("%d verifications for two pulls of two images, want 2 (the failure is cached too)", n)
+	}
+	if d := ttl(signed); d < 23*time.Hour {
+		t.Errorf("a verified signature is cached for %s, want a day", d)
+	}
+	if d := ttl(byStranger); d <= 0 || d > 5*time.Minute {
+		t.Errorf("a failed verification is cached for %s, want at most 5 minutes", d)
 	}
 }

@@ -10,9 +10,10 @@ import (
 	"github.com/portcullis-dev/portcullis/verify"
 )
 
-// SignatureVerifier finds and checks the signatures of an image digest.
+// SignatureVerifier finds and checks the signatures of an image digest, and may stop as
+// soon as goal is met.
 type SignatureVerifier interface {
-	Verify(ctx context.Context, repo, digest string, authorities []verify.Authority) (verify.Result, error)
+	Verify(ctx context.Context, repo, digest string, authorities []verify.Authority, goal verify.Goal) (verify.Result, error)
 }
 
 // WithCache sets the cache replicas share, for signed-index coverage and once-a-day
@@ -25,9 +26,10 @@ func WithCache(store cache.LockingStore) Option {
 // need evidence cannot decide and the environment's fail mode applies.
 func WithSignatures(v SignatureVerifier) Option { return func(g *Gate) { g.sigs = v } }
 
-// signatureEvidence verifies repo@digest against the policy's authorities and, when the
-// digest carries no valid signature itself, looks for a signed index that served it.
-func (g *Gate) signatureEvidence(ctx context.Context, p *policy.Policy, repo, digest string) (*policy.SignatureEvidence, verify.Result, error) {
+// signatureEvidence verifies repo@digest against the policy's authorities, until what the
+// signature rules for a pull of repo through host require is found, and, when the digest
+// carries no valid signature itself, looks for a signed index that served it.
+func (g *Gate) signatureEvidence(ctx context.Context, p *policy.Policy, repo, host, digest string) (*policy.SignatureEvidence, verify.Result, error) {
 	if g.sigs == nil {
 		return nil, verify.Result{}, errNoVerifier
 	}
@@ -36,7 +38,7 @@ func (g *Gate) signatureEvidence(ctx context.Context, p *policy.Policy, repo, di
 	for i, a := range auths {
 		va[i] = verify.Authority{Name: a.Name, Key: a.PublicKey}
 	}
-	res, err := g.sigs.Verify(ctx, repo, digest, va)
+	res, err := g.sigs.Verify(ctx, repo, digest, va, signatureGoal(p.SignatureRequirements(repo, host)))
 	if err != nil {
 		return nil, res, err
 	}
@@ -50,6 +52,15 @@ func (g *Gate) signatureEvidence(ctx context.Context, p *policy.Policy, repo, di
 		}
 	}
 	return ev, res, nil
+}
+
+// signatureGoal is what the verifier may stop at: every requirement met.
+func signatureGoal(reqs []policy.SignatureRequirement) verify.Goal {
+	var g verify.Goal
+	for _, r := range reqs {
+		g.Requirements = append(g.Requirements, verify.Requirement{Authorities: r.Authorities, Threshold: r.Threshold})
+	}
+	return g
 }
 
 type errString string

@@ -34,4 +34,5 @@ var findingKinds = []struct{ kind, phrase string }{
 	{"wrong-payload-type", "a signed payload of the wrong type (not a signature)"},
 	{"malformed", "a malformed signature artifact"},
 	{"too-large", "a signature artifact too large to read"},
+	{"over-budget", "signature artifacts left unread (over the gateway's verification budget)"},
 }

@@ -244,3 +244,31 @@ func (ru *rule) signatureChecks() string {
 	}
 	return s
 }
+
+// SignatureRequirement is what one signature rule needs of a pull: valid signatures by at
+// least Threshold distinct authorities among Authorities.
+type SignatureRequirement struct {
+	// Rule is the rule's id.
+	Rule string
+	// Authorities are the names of the authorities the rule accepts.
+	Authorities []string
+	// Threshold is how many distinct authorities must have signed.
+	Threshold int
+}
+
+// SignatureRequirements returns what the signature rules that apply to a pull of repo
+// through host require, whatever their mode: a signature verifier may stop looking as
+// soon as all are met. Rules without authorities are left out (they fail whatever is
+// found); nil when no signature rule applies.
+func (p *Policy) SignatureRequirements(repo, host string) []SignatureRequirement {
+	env := p.Environment(repo, host)
+	var out []SignatureRequirement
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.Type != TypeSignature || len(r.auths) == 0 || r.mismatch(env, ActionPull, repo) != "" {
+			continue
+		}
+		out = append(out, SignatureRequirement{Rule: r.ID, Authorities: append([]string(nil), r.Authorities...), Threshold: r.Threshold})
+	}
+	return out
+}

@@ -5,41 +5,112 @@ import (
 	"fmt"
 )
 
-// check examines the artifacts of one image, filling res.
+// check examines the artifacts of one image, filling res, within one budget.
 type check struct {
-	v      *Verifier
-	ctx    context.Context
-	repo   string
-	img    digest
-	keys   []trustedKey
-	budget int  // signatures that may still be examined
-	over   bool // the over-budget rejection is recorded
-	res    Result
+	v    *Verifier
+	ctx  context.Context
+	repo string
+	img  digest
+	keys []trustedKey
+	goal Goal
+	led  ledger
+	met  bool // the goal is met: examine nothing more
+	res  Result
 }
 
-// record adds a verdict on an artifact to the result.
+// maxListedOverBudget is how many referrers left over budget are listed one by one in
+// Rejected; the rest are summed up in one more rejection.
+const maxListedOverBudget = 16
+
+// run examines what discovery found, the `.sig` manifest first, then the referrers in
+// their order, until the goal is met or the budget is spent.
+func (c *check) run(f found) error {
+	c.res.Artifacts = f.artifacts
+	c.res.Rejected = f.rejected
+	if f.legacy != nil {
+		if err := c.legacy(f.legacy); err != nil {
+			return err
+		}
+	}
+	for i, d := range f.referrers {
+		if c.met {
+			c.led.spent.Unexamined += len(f.referrers) - i
+			break
+		}
+		if limit := c.referrerLimit(); limit != "" {
+			c.leave(f.referrers[i:], limit)
+			break
+		}
+		if err := c.referrer(d); err != nil {
+			return err
+		}
+	}
+	c.res.Spent = c.led.spent
+	c.res.Spent.GoalMet = c.met
+	return nil
+}
+
+// referrerLimit names the limit that forbids reading another referrer, "" when none does.
+func (c *check) referrerLimit() string {
+	switch {
+	case c.led.exhausted():
+		return c.led.lastExhausted()
+	case c.led.spent.Referrers >= c.led.b.Referrers:
+		c.led.exceed(LimitReferrers)
+		return LimitReferrers
+	}
+	return ""
+}
+
+// leave records referrers left unexamined because limit was hit.
+func (c *check) leave(ds []descriptor, limit string) {
+	c.led.spent.Unexamined += len(ds)
+	why := c.led.describe(limit)
+	for i, d := range ds {
+		if i == maxListedOverBudget {
+			c.res.Rejected = append(c.res.Rejected, Rejection{Artifact: d.Digest, Format: FormatBundle, Kind: KindOverBudget,
+				Detail: fmt.Sprintf("not examined, nor the %d referrers listed after it: %s", len(ds)-i-1, why)})
+			return
+		}
+		c.res.Rejected = append(c.res.Rejected, Rejection{Artifact: d.Digest, Format: FormatBundle, Kind: KindOverBudget, Detail: "not examined: " + why})
+	}
+}
+
+// record adds a verdict on an artifact to the result, and notes when the goal is met.
 func (c *check) record(artifact string, format Format, vd verdict, prefix string) {
 	if len(vd.authorities) > 0 {
 		for _, name := range vd.authorities {
 			c.res.Verified = append(c.res.Verified, Signature{Authority: name, Format: format, Artifact: artifact})
 		}
+		c.met = c.goal.Met(c.res)
 		return
 	}
 	c.res.Rejected = append(c.res.Rejected, Rejection{Artifact: artifact, Format: format, Kind: vd.kind, Detail: prefix + vd.detail})
 }
 
-// spend takes one signature from the budget, or records that artifact was left unread.
-func (c *check) spend(artifact string, format Format) bool {
-	if c.budget > 0 {
-		c.budget--
-		return true
+// layerLimit names the limit that forbids examining layer i of a manifest, "" when none
+// does.
+func (c *check) layerLimit(i int) string {
+	switch {
+	case c.led.exhausted():
+		return c.led.lastExhausted()
+	case i >= c.led.b.Layers:
+		c.led.exceed(LimitLayers)
+		return LimitLayers
 	}
-	if !c.over {
-		c.over = true
-		c.res.Rejected = append(c.res.Rejected, Rejection{Artifact: artifact, Format: format, Kind: KindTooLarge,
-			Detail: fmt.Sprintf("not examined, nor anything listed after it: over the limit of %d signatures per image", c.v.maxSignatures)})
+	return ""
+}
+
+// leaveLayers records layers i.. of the manifest artifact (n layers) left unexamined
+// because limit was hit.
+func (c *check) leaveLayers(artifact string, format Format, i, n int, limit string) {
+	c.led.spent.Unexamined += n - i
+	which := fmt.Sprintf("layer %d", i)
+	if n-i > 1 {
+		which = fmt.Sprintf("layers %d to %d", i, n-1)
 	}
-	return false
+	c.res.Rejected = append(c.res.Rejected, Rejection{Artifact: artifact, Format: format, Kind: KindOverBudget,
+		Detail: which + " not examined: " + c.led.describe(limit)})
 }
 
 // blob reads a signature blob described by d, or says why it does not count. The error
@@ -54,7 +125,12 @@ func (c *check) blob(d descriptor) ([]byte, *verdict, error) {
 		vd := reject(KindTooLarge, fmt.Sprintf("layer is %d bytes, over the %d-byte limit; not read", d.Size, c.v.maxBlob))
 		return nil, &vd, nil
 	}
+	if !c.led.afford(d.Size) {
+		vd := reject(KindOverBudget, "layer blob not read: "+c.led.describe(c.led.lastExhausted()))
+		return nil, &vd, nil
+	}
 	data, err := c.v.reg.Blob(c.ctx, c.repo, d.Digest, c.v.maxBlob)
+	c.led.charge(len(data))
 	switch {
 	case err == nil:
 	case isNotFound(err):
@@ -89,7 +165,12 @@ func (c *check) legacy(sig *fetched) error {
 		return nil
 	}
 	for i, l := range m.Layers {
-		if !c.spend(sig.digest, FormatLegacy) {
+		if c.met {
+			c.led.spent.Unexamined += len(m.Layers) - i
+			break
+		}
+		if limit := c.layerLimit(i); limit != "" {
+			c.leaveLayers(sig.digest, FormatLegacy, i, len(m.Layers), limit)
 			break
 		}
 		prefix := fmt.Sprintf("layer %d: ", i)
@@ -125,9 +206,6 @@ func (c *check) legacyLayer(l descriptor) (verdict, error) {
 // referrer examines one referrer: an OCI manifest whose one layer is a sigstore bundle.
 // Referrers of other kinds (an SBOM, say) are not signatures and are passed over.
 func (c *check) referrer(d descriptor) error {
-	if !c.spend(d.Digest, FormatBundle) {
-		return nil
-	}
 	vd, err := c.referrerVerdict(d)
 	if err != nil || vd == nil {
 		return err
@@ -142,7 +220,12 @@ func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 	if d.Size > c.v.maxManifest {
 		return rej(KindTooLarge, fmt.Sprintf("referrer manifest is %d bytes, over the %d-byte limit; not read", d.Size, c.v.maxManifest))
 	}
+	if !c.led.afford(d.Size) {
+		return rej(KindOverBudget, "referrer manifest not read: "+c.led.describe(c.led.lastExhausted()))
+	}
 	body, mt, err := c.v.reg.Manifest(c.ctx, c.repo, d.Digest)
+	c.led.charge(len(body))
+	c.led.spent.Referrers++
 	switch {
 	case err == nil:
 	case isNotFound(err):
@@ -163,7 +246,7 @@ func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 		return rej(KindMalformed, "referrer is not a manifest: "+err.Error())
 	}
 	if m.ArtifactType == mediaTypeCosignSignature || m.Config != nil && m.Config.MediaType == mediaTypeCosignSignature {
-		return c.signatureReferrer(m)
+		return c.signatureReferrer(d.Digest, m)
 	}
 	var bundles []descriptor
 	for _, l := range m.Layers {
@@ -194,8 +277,9 @@ func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 
 // signatureReferrer judges a legacy cosign signature stored as an OCI 1.1 referrer (cosign
 // sign --registry-referrers-mode=oci-1-1): simple-signing layers, as in a `.sig` manifest,
-// in a manifest whose subject is the image. The first layer that verifies counts.
-func (c *check) signatureReferrer(m manifest) (*verdict, error) {
+// in a manifest whose subject is the image. The first layer that verifies counts; at
+// most Budget.Layers layers are examined.
+func (c *check) signatureReferrer(artifact string, m manifest) (*verdict, error) {
 	rej := func(k Kind, detail string) (*verdict, error) { vd := reject(k, detail); return &vd, nil }
 	switch {
 	case m.Subject == nil:
@@ -207,11 +291,16 @@ func (c *check) signatureReferrer(m manifest) (*verdict, error) {
 	}
 	var first *verdict
 	for i, l := range m.Layers {
+		if limit := c.layerLimit(i); limit != "" {
+			c.leaveLayers(artifact, FormatBundle, i, len(m.Layers), limit)
+			break
+		}
 		vd, err := c.legacyLayer(l)
 		if err != nil {
 			return nil, err
 		}
 		if len(vd.authorities) > 0 {
+			c.led.spent.Unexamined += len(m.Layers) - i - 1
 			return &vd, nil
 		}
 		if first == nil {

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -22,10 +23,11 @@ type found struct {
 }
 
 // discover reads the legacy signature tag, the referrers API and the referrers fallback
-// tag for img.
-func (v *Verifier) discover(ctx context.Context, repo string, img digest) (found, error) {
+// tag for img (three reads, charged to led whatever its budget), and orders the
+// referrers to examine cheap, likely signatures first.
+func (v *Verifier) discover(ctx context.Context, repo string, img digest, led *ledger) (found, error) {
 	var f found
-	sig, err := v.byTag(ctx, repo, img.tag(".sig"), FormatLegacy, &f)
+	sig, err := v.byTag(ctx, repo, img.tag(".sig"), FormatLegacy, &f, led)
 	if err != nil {
 		return found{}, err
 	}
@@ -34,6 +36,7 @@ func (v *Verifier) discover(ctx context.Context, repo string, img digest) (found
 	}
 
 	index, err := v.reg.Referrers(ctx, repo, img.String())
+	led.charge(len(index))
 	switch {
 	case err == nil:
 		m, perr := parseManifest(index, mediaTypeOCIIndex)
@@ -51,7 +54,7 @@ func (v *Verifier) discover(ctx context.Context, repo string, img digest) (found
 		return found{}, fmt.Errorf("listing referrers: %w", err)
 	}
 
-	tagged, err := v.byTag(ctx, repo, img.tag(""), FormatBundle, &f)
+	tagged, err := v.byTag(ctx, repo, img.tag(""), FormatBundle, &f, led)
 	if err != nil {
 		return found{}, err
 	}
@@ -67,27 +70,45 @@ func (v *Verifier) discover(ctx context.Context, repo string, img digest) (found
 		}
 	}
 
-	// Bundles first: an index's artifactType is unsigned and decides nothing, but
-	// ordering by it spends the examination budget where signatures are likely.
+	// Cheap, likely signatures first. An index's artifactType and sizes are unsigned (the
+	// fallback tag is anyone's to push) and decide nothing, but ordering by them spends
+	// the budget where signatures are likely: a signature referrer is one small manifest.
 	slices.SortStableFunc(f.referrers, func(a, b descriptor) int {
-		ab, bb := isBundleMediaType(a.ArtifactType), isBundleMediaType(b.ArtifactType)
-		switch {
-		case ab && !bb:
-			return -1
-		case bb && !ab:
-			return 1
-		}
-		return 0
+		return cmp.Or(
+			cmp.Compare(workRank(a), workRank(b)),
+			cmp.Compare(max(a.Size, 0), max(b.Size, 0)),
+		)
 	})
 	slices.Sort(f.artifacts)
 	f.artifacts = slices.Compact(f.artifacts)
 	return f, nil
 }
 
+// smallManifest is the size under which a referrer manifest counts as cheap to read; a
+// signature referrer is well under it (one layer descriptor, a subject, annotations).
+const smallManifest = 64 << 10
+
+// workRank orders referrers for examination: small bundle referrers, small cosign
+// signature referrers, other small referrers, then large ones in the same order.
+func workRank(d descriptor) int {
+	rank := 2
+	switch {
+	case isBundleMediaType(d.ArtifactType):
+		rank = 0
+	case d.ArtifactType == mediaTypeCosignSignature:
+		rank = 1
+	}
+	if d.Size > smallManifest {
+		rank += 3
+	}
+	return rank
+}
+
 // byTag reads the manifest tagged tag. Missing is (nil, nil). One over the size cap is
 // rejected and listed under the tag name, as its digest cannot be known unread.
-func (v *Verifier) byTag(ctx context.Context, repo, tag string, format Format, f *found) (*fetched, error) {
+func (v *Verifier) byTag(ctx context.Context, repo, tag string, format Format, f *found, led *ledger) (*fetched, error) {
 	body, mt, err := v.reg.Manifest(ctx, repo, tag)
+	led.charge(len(body))
 	switch {
 	case err == nil:
 	case isNotFound(err):

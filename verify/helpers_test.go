@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -31,6 +32,26 @@ type reg struct {
 	client    *upstream.Client
 	verifier  *verify.Verifier
 	read      atomic.Int64 // response body bytes read through client
+	reqs      requestLog   // requests sent through client
+}
+
+// requestLog records requests as "METHOD path".
+type requestLog struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (l *requestLog) add(r *http.Request) {
+	l.mu.Lock()
+	l.reqs = append(l.reqs, r.Method+" "+r.URL.Path)
+	l.mu.Unlock()
+}
+
+// since returns the requests after the first mark ones, and the new mark.
+func (l *requestLog) since(mark int) ([]string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.reqs[mark:]...), len(l.reqs)
 }
 
 // distribution starts a distribution v3 registry (no referrers API: cosign falls back
@@ -50,7 +71,7 @@ func ggcrRegistry(t testing.TB, opts ...verify.Option) *reg {
 func newReg(t testing.TB, url string, opts ...verify.Option) *reg {
 	t.Helper()
 	r := &reg{url: url, host: strings.TrimPrefix(url, "http://")}
-	c, err := upstream.New(url, countingTransport{next: http.DefaultTransport, n: &r.read})
+	c, err := upstream.New(url, countingTransport{next: http.DefaultTransport, n: &r.read, log: &r.reqs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,13 +80,15 @@ func newReg(t testing.TB, url string, opts ...verify.Option) *reg {
 	return r
 }
 
-// countingTransport counts the response body bytes read.
+// countingTransport counts the response body bytes read and logs the requests.
 type countingTransport struct {
 	next http.RoundTripper
 	n    *atomic.Int64
+	log  *requestLog
 }
 
 func (c countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.log.add(req)
 	resp, err := c.next.RoundTrip(req)
 	if err == nil {
 		resp.Body = countingBody{ReadCloser: resp.Body, n: c.n}
@@ -120,10 +143,17 @@ func (r *reg) pushImage(t testing.TB, repo string) image {
 	return image{repo: repo, digest: d.String(), size: int64(len(raw)), mediaType: mt}
 }
 
-// verify runs Verify on the image.
+// withoutSpent returns res without its work report, for comparisons of what was found.
+func withoutSpent(res verify.Result) verify.Result {
+	res.Spent = verify.Spent{}
+	return res
+}
+
+// verify runs Verify on the image with the zero Goal: every artifact within the budget
+// is examined.
 func (r *reg) verify(t testing.TB, img image, authorities ...verify.Authority) verify.Result {
 	t.Helper()
-	res, err := r.verifier.Verify(context.Background(), img.repo, img.digest, authorities)
+	res, err := r.verifier.Verify(context.Background(), img.repo, img.digest, authorities, verify.Goal{})
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}

@@ -30,8 +30,11 @@ const (
 	KindWrongPayloadType Kind = "wrong-payload-type"
 	// KindMalformed means garbage, wrong media types, unparsable or missing content.
 	KindMalformed Kind = "malformed"
-	// KindTooLarge means over a size or count limit, and not read.
+	// KindTooLarge means over a size limit, and not read.
 	KindTooLarge Kind = "too-large"
+	// KindOverBudget means not examined: the verification's budget (see Budget) was spent
+	// before this artifact's turn.
+	KindOverBudget Kind = "over-budget"
 )
 
 // Signature is one signature that verified.
@@ -67,6 +70,9 @@ type Result struct {
 	// that refers to the image: the legacy `.sig` manifest, the referrers fallback index
 	// and every referrer listed. It is the input of the signature-status cache key.
 	Artifacts []string
+	// Spent is the work the verification did against its budget, and what it left
+	// undone (over budget, or because the goal was met first).
+	Spent Spent `json:",omitzero"`
 }
 
 // Authorities returns the distinct names of the authorities that verified a signature,

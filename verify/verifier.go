@@ -7,10 +7,10 @@ import (
 
 // Verifier checks the cosign signatures of images in one registry.
 type Verifier struct {
-	reg           Registry
-	maxManifest   int64
-	maxBlob       int64
-	maxSignatures int
+	reg         Registry
+	maxManifest int64
+	maxBlob     int64
+	budget      Budget
 }
 
 // Option changes a Verifier's limits.
@@ -24,26 +24,28 @@ func WithMaxManifestSize(n int64) Option { return func(v *Verifier) { v.maxManif
 // WithMaxBlobSize caps the size of a signature payload or bundle (default 1 MiB).
 func WithMaxBlobSize(n int64) Option { return func(v *Verifier) { v.maxBlob = n } }
 
-// WithMaxSignatures caps how many signatures (legacy layers and referrers) one Verify
-// examines (default 32); the rest are rejected as too large, unread.
-func WithMaxSignatures(n int) Option { return func(v *Verifier) { v.maxSignatures = n } }
-
 // New returns a Verifier reading from reg.
 func New(reg Registry, opts ...Option) *Verifier {
-	v := &Verifier{reg: reg, maxManifest: 1 << 20, maxBlob: 1 << 20, maxSignatures: 32}
+	v := &Verifier{reg: reg, maxManifest: 1 << 20, maxBlob: 1 << 20, budget: DefaultBudget()}
 	for _, o := range opts {
 		o(v)
 	}
 	return v
 }
 
-// Verify finds every signature of repo@digest, in cosign's legacy `.sig` tag and as
-// sigstore bundle referrers (referrers API and referrers tag scheme, merged), and checks
-// each against authorities. Every artifact found ends either in Verified or in Rejected.
-// An unsigned image gives Result{} and no error. The error is for "could not decide":
-// the registry could not be read, digest is not a digest, or an authority's key is
-// unusable.
-func (v *Verifier) Verify(ctx context.Context, repo, digest string, authorities []Authority) (Result, error) {
+// Verify finds the signatures of repo@digest, in cosign's legacy `.sig` tag and as
+// sigstore bundle or cosign signature referrers (referrers API and referrers tag scheme,
+// merged), and checks them against authorities, cheap and likely candidates first: the
+// `.sig` tag, then referrers whose artifact type is a signature's, smallest first. It
+// stops as soon as goal is met (the zero Goal examines everything), and within the
+// Verifier's Budget.
+//
+// Every artifact examined ends either in Verified or in Rejected; those left unexamined
+// are counted in Spent.Unexamined, and listed in Rejected as KindOverBudget when the budget
+// left them. An unsigned image gives a Result with no artifacts and no error. The error is
+// for "could not decide": the registry could not be read, digest is not a digest, or an
+// authority's key is unusable.
+func (v *Verifier) Verify(ctx context.Context, repo, digest string, authorities []Authority, goal Goal) (Result, error) {
 	img, err := parseDigest(digest)
 	if err != nil {
 		return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
@@ -52,22 +54,13 @@ func (v *Verifier) Verify(ctx context.Context, repo, digest string, authorities 
 	if err != nil {
 		return Result{}, err
 	}
-	f, err := v.discover(ctx, repo, img)
+	c := &check{v: v, ctx: ctx, repo: repo, img: img, keys: keys, goal: goal, led: ledger{b: v.budget}}
+	f, err := v.discover(ctx, repo, img, &c.led)
 	if err != nil {
 		return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
 	}
-	c := &check{v: v, ctx: ctx, repo: repo, img: img, keys: keys, budget: v.maxSignatures}
-	c.res.Artifacts = f.artifacts
-	c.res.Rejected = f.rejected
-	if f.legacy != nil {
-		if err := c.legacy(f.legacy); err != nil {
-			return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
-		}
-	}
-	for _, d := range f.referrers {
-		if err := c.referrer(d); err != nil {
-			return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
-		}
+	if err := c.run(f); err != nil {
+		return Result{}, fmt.Errorf("verifying %s@%s: %w", repo, digest, err)
 	}
 	return c.res, nil
 }
@@ -80,7 +73,7 @@ func (v *Verifier) Discover(ctx context.Context, repo, digest string) ([]string,
 	if err != nil {
 		return nil, fmt.Errorf("discovering %s@%s: %w", repo, digest, err)
 	}
-	f, err := v.discover(ctx, repo, img)
+	f, err := v.discover(ctx, repo, img, &ledger{b: v.budget})
 	if err != nil {
 		return nil, fmt.Errorf("discovering %s@%s: %w", repo, digest, err)
 	}

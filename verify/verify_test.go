@@ -45,7 +45,7 @@ func TestLegacySignatureVerifies(t *testing.T) {
 				Verified:  []verify.Signature{{Authority: kind, Format: verify.FormatLegacy, Artifact: sigDigest}},
 				Artifacts: []string{sigDigest},
 			}
-			if !reflect.DeepEqual(res, want) {
+			if !reflect.DeepEqual(withoutSpent(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 		})
@@ -69,7 +69,7 @@ func TestBundleSignatureVerifies(t *testing.T) {
 				Verified:  []verify.Signature{{Authority: kind, Format: verify.FormatBundle, Artifact: ref}},
 				Artifacts: sorted(ref, fallback),
 			}
-			if !reflect.DeepEqual(res, want) {
+			if !reflect.DeepEqual(withoutSpent(res), want) {
 				t.Errorf("result %+v, want %+v", res, want)
 			}
 		})
@@ -86,8 +86,11 @@ func TestUnsignedImageIsEmptyResult(t *testing.T) {
 	r := distribution(t)
 	img := r.pushImage(t, "team/unsigned")
 	res := r.verify(t, img, newKey(t, "p256").authority(t))
-	if !reflect.DeepEqual(res, verify.Result{}) {
+	if !reflect.DeepEqual(withoutSpent(res), verify.Result{}) {
 		t.Errorf("result %+v, want Result{}", res)
+	}
+	if res.Spent.Reads != 3 {
+		t.Errorf("%d reads for an unsigned image, want 3 (the .sig tag, the referrers list, the fallback tag)", res.Spent.Reads)
 	}
 	arts, err := r.verifier.Discover(context.Background(), img.repo, img.digest)
 	if err != nil || arts != nil {
@@ -316,16 +319,20 @@ func TestHugeSignatureManifestIsNotRead(t *testing.T) {
 	})
 }
 
-func TestSignatureCountLimit(t *testing.T) {
+func TestSignatureLayerLimit(t *testing.T) {
 	t.Parallel()
-	r := distribution(t, verify.WithMaxSignatures(2))
+	r := distribution(t, verify.WithBudget(verify.Budget{Layers: 2}))
 	k := newKey(t, "p256")
 	img := r.pushImage(t, "team/many")
 	s := r.signLegacy(t, k, img)
 	r.pushLegacy(t, img, s, s, s)
 	res := r.verify(t, img, k.authority(t))
-	if len(res.Verified) != 2 || len(res.Rejected) != 1 || res.Rejected[0].Kind != verify.KindTooLarge {
-		t.Errorf("result %+v, want 2 verified and 1 too-large", res)
+	if len(res.Verified) != 2 || len(res.Rejected) != 1 || res.Rejected[0].Kind != verify.KindOverBudget ||
+		!strings.Contains(res.Rejected[0].Detail, "layer 2 not examined") {
+		t.Errorf("result %+v, want 2 verified and 1 over-budget", res)
+	}
+	if !slices.Equal(res.Spent.Exceeded, []string{verify.LimitLayers}) || res.Spent.Unexamined != 1 {
+		t.Errorf("spent %+v, want the layers limit exceeded and one layer unexamined", res.Spent)
 	}
 }
 
@@ -366,13 +373,13 @@ func TestRegistryFailureIsAnError(t *testing.T) {
 	k := newKey(t, "p256")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := r.verifier.Verify(ctx, img.repo, img.digest, []verify.Authority{k.authority(t)}); err == nil {
+	if _, err := r.verifier.Verify(ctx, img.repo, img.digest, []verify.Authority{k.authority(t)}, verify.Goal{}); err == nil {
 		t.Error("Verify with a cancelled context: no error")
 	}
-	if _, err := r.verifier.Verify(context.Background(), img.repo, "sha256:nothex", nil); err == nil {
+	if _, err := r.verifier.Verify(context.Background(), img.repo, "sha256:nothex", nil, verify.Goal{}); err == nil {
 		t.Error("Verify of an invalid digest: no error")
 	}
-	if _, err := r.verifier.Verify(context.Background(), img.repo, img.digest, []verify.Authority{{Name: "broken"}}); err == nil {
+	if _, err := r.verifier.Verify(context.Background(), img.repo, img.digest, []verify.Authority{{Name: "broken"}}, verify.Goal{}); err == nil {
 		t.Error("Verify with an authority without a key: no error")
 	}
 }

@@ -270,7 +270,10 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		reader = reader.WithServiceAccount(sa.Username, sa.Password)
 	}
 	flight := cache.NewFlight(store, cache.WithMeterProvider(tel.Meter))
-	sigs := gate.NewCachedVerifier(verify.New(reader), flight)
+	sigs := gate.NewCachedVerifier(verify.New(reader), flight, gate.WithVerifierLogger(log))
+	if err := sigs.Instrument(tel.Meter); err != nil {
+		log.Error("signature verifier metrics unavailable", slog.String("error", err.Error()))
+	}
 	dbDir := cfg.Scan.DB
 	if dbDir == "" {
 		dbDir = filepath.Join(cfg.DataDir, "vulndb")
