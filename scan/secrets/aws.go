@@ -1,7 +1,9 @@
 package secrets
 
 import (
+	"cmp"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -29,15 +31,19 @@ const awsSecretWindow = 200
 // (AKIAIOSFODNN7EXAMPLE, wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY) are skipped.
 var awsDetector = detector{typ: TypeAWSAccessKeyID, priority: prioritySpecific, hints: []string{"AKIA", "ASIA", "ecret", "ECRET"}, find: findAWS}
 
-func findAWS(text string) []match {
-	var secrets []match
+func findAWS(_ *budget, text string) []match {
+	var assigned []match
 	for _, loc := range findNear(awsSecretAssign, text, []string{"ecret", "ECRET"}, 16, 120) {
 		start, end := loc[2], loc[3]
 		if m, ok := awsSecret(text, start, end); ok {
-			secrets = append(secrets, m)
+			assigned = append(assigned, m)
 		}
 	}
-	var out []match
+	// assigned and bare are in text order (bare: a secret is looked for
+	// after an ID only when no earlier one lies within reach of it), and
+	// every secret is 40 bytes long, so ends are in order too: nearby finds
+	// them by binary search, not by a look at every secret for every ID.
+	var out, bare []match
 	// A key ID starts with its prefix and is 20 bytes long: search only
 	// there, not with the regular expression over the whole text.
 	for _, loc := range findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16) {
@@ -47,17 +53,12 @@ func findAWS(text string) []match {
 			continue
 		}
 		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, redacted: Redact(id), conf: ConfidenceMedium}
-		window := text[end:min(len(text), end+awsSecretWindow)]
-		paired := false
-		for _, s := range secrets {
-			if s.start >= end && s.start < end+awsSecretWindow || s.end <= start && s.end > start-awsSecretWindow {
-				paired = true
-			}
-		}
+		paired := nearby(assigned, start, end) || nearby(bare, start, end)
 		if !paired {
+			window := text[end:min(len(text), end+awsSecretWindow)]
 			for _, sl := range awsSecretBare.FindAllStringIndex(window, -1) {
 				if s, ok := awsSecret(text, end+sl[0], end+sl[1]); ok {
-					secrets = append(secrets, s)
+					bare = append(bare, s)
 					paired = true
 					break
 				}
@@ -68,7 +69,20 @@ func findAWS(text string) []match {
 		}
 		out = append(out, m)
 	}
-	return append(out, secrets...)
+	out = append(out, assigned...)
+	return append(out, bare...)
+}
+
+// nearby reports whether one of secrets, in text order, starts within
+// awsSecretWindow bytes after end or ends within awsSecretWindow bytes
+// before start.
+func nearby(secrets []match, start, end int) bool {
+	i, _ := slices.BinarySearchFunc(secrets, end, func(s match, at int) int { return cmp.Compare(s.start, at) })
+	if i < len(secrets) && secrets[i].start < end+awsSecretWindow {
+		return true
+	}
+	j, _ := slices.BinarySearchFunc(secrets, start+1, func(s match, at int) int { return cmp.Compare(s.end, at) })
+	return j > 0 && secrets[j-1].end > start-awsSecretWindow
 }
 
 // awsSecret checks that text[start:end] is a plausible secret access key: a

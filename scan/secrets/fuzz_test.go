@@ -29,7 +29,7 @@ func FuzzScan(f *testing.F) {
 		}
 		// The raw matches, before deduplication, against their excerpts.
 		for _, d := range textDetectors {
-			for _, m := range d.find(text) {
+			for _, m := range d.find(nil, text) {
 				if m.start < 0 || m.end > len(text) || m.start >= m.end {
 					t.Fatalf("%s match at [%d,%d) outside %d bytes", m.typ, m.start, m.end, len(text))
 				}

@@ -19,7 +19,7 @@ var jwtChars = newCharset("a-z", "A-Z", "0-9", "_-.")
 // service credentials.
 var jwtDetector = detector{typ: TypeJWT, priority: priorityGeneric, hints: []string{"eyJ"}, find: findJWT}
 
-func findJWT(text string) []match {
+func findJWT(_ *budget, text string) []match {
 	var out []match
 	for _, loc := range jwtRe.FindAllStringIndex(text, -1) {
 		start, end := loc[0], loc[1]

@@ -16,7 +16,7 @@ var (
 // tokens, npm_ and 36 base62 characters.
 var npmDetector = detector{typ: TypeNPMToken, priority: prioritySpecific, hints: []string{"_authToken", "npm_"}, find: findNPM}
 
-func findNPM(text string) []match {
+func findNPM(_ *budget, text string) []match {
 	var out []match
 	for _, loc := range npmAuthToken.FindAllStringSubmatchIndex(text, -1) {
 		start, end := loc[2], loc[3]

@@ -58,8 +58,12 @@ const (
 type Secret struct {
 	// Type names the kind of credential, one of the Type constants.
 	Type string `json:"type"`
-	// Path is the file the secret was found in (Scan); empty for ScanText.
+	// Path is the file the secret was found in (Scan, Search); empty for ScanText.
 	Path string `json:"path,omitempty"`
+	// Member is the file inside the archive at Path the secret was found in
+	// (Search), "WEB-INF/lib/x.jar!/app.properties" for nested archives;
+	// empty for a secret in Path's own bytes.
+	Member string `json:"member,omitempty"`
 	// Source names where in image metadata the secret was found (ScanText),
 	// e.g. "config.Env[2] AWS_SECRET_ACCESS_KEY"; empty for Scan.
 	Source string `json:"source,omitempty"`
@@ -98,10 +102,13 @@ func Redact(secret string) string {
 }
 
 // Location names where the secret is, for people: the metadata Source, or
-// "path:line" for a file.
+// "path:line" for a file, "path!/member:line" for a file inside an archive.
 func (s Secret) Location() string {
 	if s.Source != "" {
 		return s.Source
+	}
+	if s.Member != "" {
+		return s.Path + "!/" + s.Member + ":" + strconv.Itoa(s.Line)
 	}
 	return s.Path + ":" + strconv.Itoa(s.Line)
 }
@@ -109,4 +116,4 @@ func (s Secret) Location() string {
 // Version identifies what the detectors report. It changes whenever a
 // detector is added or changed, so results cached under it (per layer, per
 // config) are recomputed rather than trusted.
-const Version = "secrets/2"
+const Version = "secrets/3"

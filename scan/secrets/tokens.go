@@ -39,7 +39,7 @@ func (r tokenRule) find(text string) []match {
 }
 
 func ruleDetector(typ string, priority int, hints []string, rules ...tokenRule) detector {
-	return detector{typ: typ, priority: priority, hints: hints, find: func(text string) []match {
+	return detector{typ: typ, priority: priority, hints: hints, find: func(_ *budget, text string) []match {
 		var out []match
 		for _, r := range rules {
 			out = append(out, r.find(text)...)

@@ -16,7 +16,7 @@ var exampleHosts = []string{
 // under 8 characters or a loopback host makes the finding low confidence.
 var urlDetector = detector{typ: TypeURLCredentials, priority: priorityGeneric, hints: []string{"://"}, find: findURLCreds}
 
-func findURLCreds(text string) []match {
+func findURLCreds(_ *budget, text string) []match {
 	var out []match
 	for i := 0; i < len(text); {
 		j := strings.Index(text[i:], "://")
