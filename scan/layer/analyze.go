@@ -47,7 +47,7 @@ func Analyze(ctx context.Context, r io.Reader, expectedDigest string, limits Lim
 	if err != nil {
 		return Result{}, err
 	}
-	a := &analyzer{limits: limits, extractors: extractors, byPath: map[string]entryRef{}}
+	a := &analyzer{limits: limits, extractors: extractors, byPath: map[string]entryRef{}, ctx: ctx}
 	complete, err := a.walk(ctx, dr)
 	if err != nil {
 		return Result{}, err

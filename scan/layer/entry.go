@@ -3,6 +3,7 @@ package layer
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/portcullis-dev/portcullis/scan/bytesize"
 	"github.com/portcullis-dev/portcullis/scan/inventory"
-	"github.com/portcullis-dev/portcullis/scan/secrets"
 )
 
 const (
@@ -35,9 +35,10 @@ type analyzer struct {
 	buf    []byte
 	head   [inventory.SniffLen]byte
 	wanted []inventory.Extractor
-	// secretAt counts this layer's Result.Secrets by path, so that a later
-	// entry at the same path marks them Replaced.
-	secretAt map[string]int
+	// ctx is the analysis's context: its deadline stops the secret search.
+	ctx context.Context
+	// sec is the state of the secret search (secrets.go).
+	sec secretState
 }
 
 // entryRef is an index into Result.Files or Result.Links.
@@ -99,7 +100,7 @@ func (a *analyzer) regular(p string, size int64, r io.Reader) error {
 		}
 	}
 	keep := path.Base(p) == "os-release" && size <= maxOSRelease
-	secret := a.limits.Secrets && size <= a.limits.MaxFileBytes && secrets.Wants(p, size)
+	secret := a.wantsSecrets(p, size)
 	if len(a.wanted) == 0 && !keep && !secret {
 		return nil
 	}
@@ -210,6 +211,7 @@ func (a *analyzer) addFile(f File) {
 }
 
 func (a *analyzer) addLink(l Link) {
+	a.linkSecrets(l)
 	a.byPath[l.Path] = entryRef{link: true, index: len(a.res.Links)}
 	a.res.Links = append(a.res.Links, l)
 }
@@ -218,9 +220,7 @@ func (a *analyzer) addLink(l Link) {
 // Secrets found in an earlier file at p stay, marked Replaced: the blob still
 // carries them.
 func (a *analyzer) forget(p string) {
-	if len(a.secretAt) > 0 && a.secretAt[p] > 0 {
-		a.replaced(p)
-	}
+	a.replaced(p)
 	ref, ok := a.byPath[p]
 	if !ok {
 		return
