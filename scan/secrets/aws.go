@@ -15,9 +15,6 @@ var (
 	// says so: aws_secret_access_key = …, AWS_SECRET_ACCESS_KEY=…,
 	// "SecretAccessKey": "…", aws_secret_key: ….
 	awsSecretAssign = regexp.MustCompile(`(?i)(?:secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key)["']?[ \t]*(?::=|=>|[:=])[ \t]*["']?([A-Za-z0-9/+]{40})`)
-	// awsSecretBare matches a 40-character run that could be a secret access
-	// key; it is only looked for right after an access key ID.
-	awsSecretBare = regexp.MustCompile(`[A-Za-z0-9/+]{40}`)
 )
 
 // awsSecretWindow is how far after an access key ID a bare secret access key
@@ -33,12 +30,11 @@ var awsDetector = detector{typ: TypeAWSAccessKeyID, priority: prioritySpecific, 
 
 func findAWS(_ *budget, text string) []match {
 	var assigned []match
-	for _, loc := range findNear(awsSecretAssign, text, []string{"ecret", "ECRET"}, 16, 120) {
-		start, end := loc[2], loc[3]
-		if m, ok := awsSecret(text, start, end); ok {
+	findNear(awsSecretAssign, text, []string{"ecret", "ECRET"}, 16, 120, func(loc []int) {
+		if m, ok := awsSecret(text, loc[2], loc[3]); ok {
 			assigned = append(assigned, m)
 		}
-	}
+	})
 	// assigned and bare are in text order (bare: a secret is looked for
 	// after an ID only when no earlier one lies within reach of it), and
 	// every secret is 40 bytes long, so ends are in order too: nearby finds
@@ -46,29 +42,25 @@ func findAWS(_ *budget, text string) []match {
 	var out, bare []match
 	// A key ID starts with its prefix and is 20 bytes long: search only
 	// there, not with the regular expression over the whole text.
-	for _, loc := range findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16) {
+	findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16, func(loc []int) {
 		start, end := loc[0], loc[1]
 		id := text[start:end]
 		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 2.5 || looksFake(id[4:]) {
-			continue
+			return
 		}
 		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, redacted: Redact(id), conf: ConfidenceMedium}
 		paired := nearby(assigned, start, end) || nearby(bare, start, end)
 		if !paired {
-			window := text[end:min(len(text), end+awsSecretWindow)]
-			for _, sl := range awsSecretBare.FindAllStringIndex(window, -1) {
-				if s, ok := awsSecret(text, end+sl[0], end+sl[1]); ok {
-					bare = append(bare, s)
-					paired = true
-					break
-				}
+			if s, ok := bareSecret(text, end); ok {
+				bare = append(bare, s)
+				paired = true
 			}
 		}
 		if paired {
 			m.conf, m.note = ConfidenceHigh, "secret access key next to it"
 		}
 		out = append(out, m)
-	}
+	})
 	out = append(out, assigned...)
 	return append(out, bare...)
 }
@@ -83,6 +75,33 @@ func nearby(secrets []match, start, end int) bool {
 	}
 	j, _ := slices.BinarySearchFunc(secrets, start+1, func(s match, at int) int { return cmp.Compare(s.end, at) })
 	return j > 0 && secrets[j-1].end > start-awsSecretWindow
+}
+
+// bareSecret returns the first secret access key written on its own (a
+// 40-character run of base64 characters) in the awsSecretWindow bytes
+// after an access key ID that ends at end: a loop over the bytes, where a
+// regular expression with a 40-fold repetition cost microseconds per ID.
+func bareSecret(text string, end int) (match, bool) {
+	limit := min(len(text), end+awsSecretWindow)
+	for i := end; i < limit; {
+		if !base64Chars[text[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < limit && base64Chars[text[j]] {
+			j++
+		}
+		if j-i >= 40 {
+			// The first 40 bytes of the run, as the regular expression
+			// took them; awsSecret rejects them unless the run is 40 long.
+			if m, ok := awsSecret(text, i, i+40); ok {
+				return m, true
+			}
+		}
+		i = j
+	}
+	return match{}, false
 }
 
 // awsSecret checks that text[start:end] is a plausible secret access key: a

@@ -5,11 +5,13 @@ import (
 	"slices"
 )
 
-// hit is a match with what decides between overlapping ones.
+// hit is where a match is, what decides between overlapping ones, and
+// which match it is: found[set][index] in run. The order found (detector
+// order, then the detector's own) is that of (set, index).
 type hit struct {
-	match
-	priority int
-	seq      int // order found: detector order, then the detector's own
+	start, end int
+	priority   int32
+	set, index int32
 }
 
 // resolveCheckEvery is how many hits resolve weighs between checks of its budget.
@@ -39,7 +41,8 @@ func resolve(b *budget, hits []hit) ([]hit, error) {
 		return cmp.Or(
 			cmp.Compare(y.priority, x.priority),
 			cmp.Compare(y.end-y.start, x.end-x.start),
-			cmp.Compare(x.seq, y.seq))
+			cmp.Compare(x.set, y.set),
+			cmp.Compare(x.index, y.index))
 	})
 	tree := make(fenwick, len(starts)+1)
 	endAt := make([]int, len(starts)) // the end of the kept hit at each start

@@ -137,6 +137,9 @@ func ScanTextContext(ctx context.Context, source, text string) ([]Secret, error)
 // Its time is O(n log n) in the matches and linear in text; b may stop it
 // between detectors and steps, returning nothing and the cause.
 func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
+	// Matches stay in the slices their detectors return; hits, small,
+	// point at them.
+	var found [][]match
 	var hits []hit
 	selected := pf.selected(text)
 	for i, d := range pf.dets {
@@ -146,9 +149,14 @@ func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
 		if err := b.err(); err != nil {
 			return nil, err
 		}
-		for _, m := range d.find(b, text) {
-			hits = append(hits, hit{match: m, priority: d.priority, seq: len(hits)})
+		ms := d.find(b, text)
+		if len(ms) == 0 {
+			continue
 		}
+		for j, m := range ms {
+			hits = append(hits, hit{start: m.start, end: m.end, priority: int32(d.priority), set: int32(len(found)), index: int32(j)})
+		}
+		found = append(found, ms)
 	}
 	kept, err := resolve(b, hits)
 	if err != nil || len(kept) == 0 {
@@ -156,7 +164,8 @@ func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
 	}
 	out := make([]Secret, 0, len(kept))
 	line, at := 1, 0
-	for _, k := range kept {
+	for _, h := range kept {
+		k := &found[h.set][h.index]
 		line += strings.Count(text[at:k.start], "\n")
 		at = k.start
 		// Clone what a detector may have cut from text: Scan's text is the

@@ -5,24 +5,23 @@ import (
 	"strings"
 )
 
-// findNear returns re's submatch indexes in text, searching only windows
+// findNear calls found with re's submatch indexes in text, in order, searching only windows
 // from before bytes ahead of each occurrence of a needle to after bytes past
 // it. Regular expressions without a literal prefix are slow over whole files;
 // a needle every match must contain ("://", "ecret") makes them fast, and as
 // long as before and after cover the longest match, nothing is missed.
-// Indexes are offsets into text.
+// Indexes are offsets into text; found may keep them.
 //
 // The windows are merged as they are found, the needles' occurrences taken
 // in the order they appear (a merge of one sorted list per needle), so that
 // no match is found twice and the time is linear in text: an insertion sort
 // of the windows made a file of needles quadratic.
-func findNear(re *regexp.Regexp, text string, needles []string, before, after int) [][]int {
+func findNear(re *regexp.Regexp, text string, needles []string, before, after int, found func(loc []int)) {
 	// next[i] is the next occurrence of needles[i] at or after pos[i], -1 for none.
 	next := make([]int, len(needles))
 	for i, n := range needles {
 		next[i] = strings.Index(text, n)
 	}
-	var out [][]int
 	lo, hi := -1, -1 // the window being grown
 	flush := func() {
 		if lo < 0 {
@@ -34,7 +33,7 @@ func findNear(re *regexp.Regexp, text string, needles []string, before, after in
 					loc[k] += lo
 				}
 			}
-			out = append(out, loc)
+			found(loc)
 		}
 	}
 	for {
@@ -62,5 +61,4 @@ func findNear(re *regexp.Regexp, text string, needles []string, before, after in
 		lo, hi = wlo, whi
 	}
 	flush()
-	return out
 }
