@@ -257,16 +257,13 @@ func (s *searcher) zip(member string, data []byte, depth int) error {
 		}
 		rc, err := f.Open()
 		if err != nil {
-			s.notSearched(name, "unreadable: "+err.Error())
+			s.notSearched(name, unreadable(err))
 			continue
 		}
 		content, err := s.read(rc, f.Method != zip.Store)
 		rc.Close()
 		if err != nil {
-			if se := (*errStop)(nil); errors.As(err, &se) {
-				return err
-			}
-			s.notSearched(name, "unreadable: "+err.Error())
+			s.notSearched(name, unreadable(err))
 			continue
 		}
 		if err := s.search(name, content, depth+1); err != nil {
@@ -276,14 +273,28 @@ func (s *searcher) zip(member string, data []byte, depth int) error {
 	return nil
 }
 
+// boundError is a member past a bound of the search: too large, or past
+// the decompression allowed.
+type boundError struct{ reason string }
+
+func (e *boundError) Error() string { return e.reason }
+
 // errTooBig is a member that decompressed to more than MaxFileBytes.
-var errTooBig = errors.New("over " + bytesize.Format(MaxFileBytes))
+var errTooBig = &boundError{"over " + bytesize.Format(MaxFileBytes)}
 
 // read reads a member of at most MaxFileBytes, counting what it
-// decompresses against the search's bound.
+// decompresses against the search's bound, which it never reads past.
 func (s *searcher) read(r io.Reader, compressed bool) ([]byte, error) {
+	limit := int64(MaxFileBytes + 1)
+	if compressed {
+		left := s.opts.MaxExpandedBytes - s.expanded
+		if left < 0 {
+			return nil, s.overExpanded()
+		}
+		limit = min(limit, left+1)
+	}
 	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(r, MaxFileBytes+1))
+	n, err := buf.ReadFrom(io.LimitReader(r, limit))
 	if compressed {
 		s.expanded += n
 		if s.expanded > s.opts.MaxExpandedBytes {
@@ -300,7 +311,15 @@ func (s *searcher) read(r io.Reader, compressed bool) ([]byte, error) {
 }
 
 func (s *searcher) overExpanded() error {
-	return fmt.Errorf("over %s decompressed", bytesize.Format(s.opts.MaxExpandedBytes))
+	return &boundError{fmt.Sprintf("over %s decompressed", bytesize.Format(s.opts.MaxExpandedBytes))}
+}
+
+// unreadable says why a member was not read.
+func unreadable(err error) string {
+	if be := (*boundError)(nil); errors.As(err, &be) {
+		return be.reason
+	}
+	return "unreadable: " + err.Error()
 }
 
 // countingReader counts the bytes a decompressor produces against the
@@ -311,11 +330,15 @@ type countingReader struct {
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
-	if c.s.expanded > c.s.opts.MaxExpandedBytes {
+	left := c.s.opts.MaxExpandedBytes - c.s.expanded
+	if left < 0 {
 		return 0, c.s.overExpanded()
 	}
 	if err := c.s.b.err(); err != nil {
 		return 0, &errStop{err}
+	}
+	if int64(len(p)) > left+1 {
+		p = p[:left+1]
 	}
 	n, err := c.r.Read(p)
 	c.s.expanded += int64(n)
