@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"context"
 	"strings"
 )
 
@@ -19,10 +20,21 @@ var nonSecretEnvSuffixes = []string{"_FILE", "_PATH", "_DIR", "_URL", "_URI", "_
 // path, an "env-secret" finding: medium confidence for a long random value,
 // low for others.
 func ScanEnv(source, entry string) []Secret {
-	found := ScanText(source, entry)
-	if len(found) > 0 {
-		return found
+	found, _ := ScanEnvContext(context.Background(), source, entry)
+	return found
+}
+
+// ScanEnvContext is ScanEnv stopped by ctx, as ScanTextContext is.
+func ScanEnvContext(ctx context.Context, source, entry string) ([]Secret, error) {
+	found, err := ScanTextContext(ctx, source, entry)
+	if len(found) > 0 || err != nil {
+		return found, err
 	}
+	return envSecret(source, entry), nil
+}
+
+// envSecret is the "env-secret" finding of ScanEnv, if any.
+func envSecret(source, entry string) []Secret {
 	name, value, ok := strings.Cut(entry, "=")
 	if !ok || !secretEnvName(name) {
 		return nil
