@@ -18,7 +18,7 @@ import (
 // and ENV and ARG steps, which keep values later steps overwrote.
 // Findings name where they were found in Source and hold only redacted
 // excerpts. A secret set by ENV shows in both config.Env and the history:
-// it is reported once, at its first place (same type and excerpt).
+// it is reported once, at its first place (same type and credential).
 func SecretsInConfig(cfg *Config) []secrets.Secret {
 	found, _ := SecretsInConfigContext(context.Background(), cfg)
 	return found
@@ -54,10 +54,16 @@ func SecretsInConfigContext(ctx context.Context, cfg *Config) ([]secrets.Secret,
 	for i, h := range cfg.History {
 		s.history(fmt.Sprintf("history[%d].created_by", i), h.CreatedBy)
 	}
-	type key struct{ typ, excerpt string }
+	type key struct {
+		typ, excerpt string
+		fingerprint  uint64
+	}
 	seen := map[key]bool{}
 	return slices.DeleteFunc(s.found, func(s secrets.Secret) bool {
-		k := key{s.Type, s.Redacted}
+		k := key{typ: s.Type, fingerprint: s.Fingerprint()}
+		if k.fingerprint == 0 {
+			k.excerpt = s.Redacted
+		}
 		dup := seen[k]
 		seen[k] = true
 		return dup

@@ -118,17 +118,20 @@ func (s *searcher) search(member string, data []byte, depth int) error {
 	if err := s.open(member, data, depth); err != nil {
 		return err
 	}
-	type key struct{ typ, excerpt string }
+	type key struct {
+		typ         string
+		fingerprint uint64
+	}
 	var shown map[key]bool
 	if inner := s.c.secrets[before:]; len(inner) > 0 {
 		shown = make(map[key]bool, len(inner))
 		for _, f := range inner {
-			shown[key{f.Type, f.Redacted}] = true
+			shown[key{f.Type, f.fingerprint}] = true
 		}
 	}
 	found, err := run(s.b, textFilter, bytesText(data))
 	for _, f := range found {
-		if shown[key{f.Type, f.Redacted}] {
+		if shown[key{f.Type, f.fingerprint}] {
 			continue
 		}
 		f.Path, f.Member = s.path, member

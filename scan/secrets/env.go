@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"hash/maphash"
 	"strings"
 )
 
@@ -48,7 +49,8 @@ func envSecret(source, entry string) []Secret {
 	if len(v) >= 16 && entropy(v) >= 3.5 {
 		conf = ConfidenceMedium
 	}
-	return []Secret{{Type: TypeEnvironmentSecret, Source: source, Line: 1, Redacted: name + "=" + Redact(v), Confidence: conf}}
+	return []Secret{{Type: TypeEnvironmentSecret, Source: source, Line: 1, Redacted: name + "=" + Redact(v), Confidence: conf,
+		fingerprint: maphash.String(fingerprintSeed, v)}}
 }
 
 func secretEnvName(name string) bool {

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"context"
+	"hash/maphash"
 	"strings"
 	"unsafe"
 )
@@ -176,6 +177,9 @@ func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
 			Redacted:   strings.Clone(k.redacted),
 			Confidence: k.conf,
 			Note:       strings.Clone(k.note),
+			// Findings of one credential by different detectors, or as
+			// a URL password and a token, share the raw value.
+			fingerprint: maphash.String(fingerprintSeed, k.secret),
 		})
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"hash/maphash"
 	"strconv"
 	"unicode/utf8"
 )
@@ -76,7 +77,22 @@ type Secret struct {
 	Confidence Confidence `json:"confidence"`
 	// Note explains the finding when there is more to say, e.g. "encrypted".
 	Note string `json:"note,omitempty"`
+
+	// fingerprint identifies the raw secret within this process (see Fingerprint).
+	fingerprint uint64
 }
+
+// fingerprintSeed keys fingerprints: random per process, so that a
+// fingerprint says nothing about the secret outside it.
+var fingerprintSeed = maphash.MakeSeed()
+
+// Fingerprint identifies the credential itself within this process: two
+// findings of the same credential have the same fingerprint, two of
+// different ones (almost certainly) do not, even when their excerpts
+// coincide ("ghp_…x7" stands for 62×62 different tokens). It is a hash
+// keyed with a random per-process seed, never stored or shown, and zero
+// for a Secret decoded from JSON.
+func (s Secret) Fingerprint() uint64 { return s.fingerprint }
 
 // Redact returns an excerpt of secret that never reveals more than its first
 // 4 and last 2 characters, and less of short values: 16 characters or more
