@@ -48,7 +48,7 @@ func findAWS(_ *budget, text string) []match {
 		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 2.5 || looksFake(id[4:]) {
 			return
 		}
-		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, redacted: Redact(id), conf: ConfidenceMedium}
+		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, conf: ConfidenceMedium}
 		paired := nearby(assigned, start, end) || nearby(bare, start, end)
 		if !paired {
 			if s, ok := bareSecret(text, end); ok {
@@ -114,5 +114,5 @@ func awsSecret(text string, start, end int) (match, bool) {
 		!strings.ContainsAny(s, "0123456789") {
 		return match{}, false
 	}
-	return match{typ: TypeAWSSecretAccessKey, start: start, end: end, secret: s, redacted: Redact(s), conf: ConfidenceHigh}, true
+	return match{typ: TypeAWSSecretAccessKey, start: start, end: end, secret: s, conf: ConfidenceHigh}, true
 }

@@ -35,7 +35,7 @@ func findJWT(_ *budget, text string) []match {
 		if !decodeJSONSegment(parts[0], &header) || header.Alg == "" || !decodeJSONSegment(parts[1], &payload) {
 			continue
 		}
-		out = append(out, match{typ: TypeJWT, start: start, end: end, secret: tok, redacted: Redact(tok), conf: ConfidenceMedium, note: "alg " + truncate(header.Alg, 16)})
+		out = append(out, match{typ: TypeJWT, start: start, end: end, secret: tok, conf: ConfidenceMedium, note: "alg " + truncate(header.Alg, 16)})
 	}
 	return out
 }

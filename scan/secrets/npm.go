@@ -30,7 +30,7 @@ func findNPM(_ *budget, text string) []match {
 		} else if len(tok) < 16 || entropy(tok) < 3.5 {
 			continue // "MYTOKEN", "NPM_TOKEN_HERE": names, not tokens
 		}
-		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, redacted: Redact(tok), conf: conf})
+		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, conf: conf})
 	}
 	for _, loc := range npmToken.FindAllStringIndex(text, -1) {
 		start, end := loc[0], loc[1]
@@ -38,7 +38,7 @@ func findNPM(_ *budget, text string) []match {
 			continue
 		}
 		tok := text[start:end]
-		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, redacted: Redact(tok), conf: ConfidenceHigh})
+		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, conf: ConfidenceHigh})
 	}
 	return out
 }

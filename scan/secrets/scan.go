@@ -14,7 +14,7 @@ type match struct {
 	start    int    // byte offset of the secret in the scanned text
 	end      int    // byte offset just past it
 	secret   string // the raw value; never leaves the package
-	redacted string
+	redacted string // empty for Redact(secret), computed for kept matches only
 	conf     Confidence
 	note     string
 }
@@ -169,12 +169,16 @@ func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
 		k := &found[h.set][h.index]
 		line += strings.Count(text[at:k.start], "\n")
 		at = k.start
+		redacted := strings.Clone(k.redacted)
+		if redacted == "" {
+			redacted = Redact(k.secret)
+		}
 		// Clone what a detector may have cut from text: Scan's text is the
 		// caller's buffer, which it will overwrite.
 		out = append(out, Secret{
 			Type:       k.typ,
 			Line:       line,
-			Redacted:   strings.Clone(k.redacted),
+			Redacted:   redacted,
 			Confidence: k.conf,
 			Note:       strings.Clone(k.note),
 			// Findings of one credential by different detectors, or as

@@ -33,7 +33,7 @@ func (r tokenRule) find(text string) []match {
 		if random := tok[r.prefixLen(tok):]; entropy(random) < r.minEntropy || looksFake(random) {
 			continue
 		}
-		out = append(out, match{typ: r.typ, start: start, end: end, secret: tok, redacted: Redact(tok), conf: r.conf(tok), note: r.note})
+		out = append(out, match{typ: r.typ, start: start, end: end, secret: tok, conf: r.conf(tok), note: r.note})
 	}
 	return out
 }
