@@ -129,15 +129,9 @@ func (s *searcher) search(member string, data []byte, depth int) error {
 			shown[key{f.Type, f.fingerprint}] = true
 		}
 	}
-	found, err := run(s.b, textFilter, bytesText(data))
-	for _, f := range found {
-		if shown[key{f.Type, f.fingerprint}] {
-			continue
-		}
-		f.Path, f.Member = s.path, member
-		s.c.add(f)
-	}
-	return err
+	return run(s.b, textFilter, bytesText(data), s.c, Secret{Path: s.path, Member: member}, func(typ string, fp uint64) bool {
+		return shown[key{typ, fp}]
+	})
 }
 
 // open searches the members of data if it is an archive, at depth.

@@ -102,13 +102,11 @@ func (c *collector) add(s Secret) {
 	c.secrets = append(c.secrets, s)
 }
 
+// full reports whether level conf has all the findings it may keep.
+func (c *collector) full(conf Confidence) bool { return c.kept.Of(conf) >= c.max }
+
 // scan runs the detectors on data, the file at path (member inside it, if
 // any), and adds what they find.
 func (c *collector) scan(b *budget, path, member string, data []byte) error {
-	found, err := run(b, textFilter, bytesText(data))
-	for _, s := range found {
-		s.Path, s.Member = path, member
-		c.add(s)
-	}
-	return err
+	return run(b, textFilter, bytesText(data), c, Secret{Path: path, Member: member}, nil)
 }

@@ -124,20 +124,18 @@ func ScanText(source, text string) []Secret {
 // it found so far with context.Cause(ctx).
 func ScanTextContext(ctx context.Context, source, text string) ([]Secret, error) {
 	c := newCollector(MaxFindings)
-	found, err := run(newBudget(ctx), textFilter, text)
-	for _, s := range found {
-		s.Source = source
-		c.add(s)
-	}
+	err := run(newBudget(ctx), textFilter, text, c, Secret{Source: source}, nil)
 	return c.secrets, err
 }
 
-// run applies the detectors pf selects to text and returns the surviving
-// matches as Secrets, in the order they appear, all of them: callers cap
-// them. Of overlapping matches it keeps the most specific, then the longest.
-// Its time is O(n log n) in the matches and linear in text; b may stop it
-// between detectors and steps, returning nothing and the cause.
-func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
+// run applies the detectors pf selects to text and adds the surviving
+// matches to c as Secrets like like (its Path, Member, Source), in the order
+// they appear; c counts those past its caps, which are never redacted, and
+// skip, if not nil, drops those it reports already found (by type and
+// fingerprint). Of overlapping matches it keeps the most specific, then the
+// longest. Its time is O(n log n) in the matches and linear in text; b may
+// stop it between detectors and steps, adding nothing and returning the cause.
+func run(b *budget, pf *prefilter, text string, c *collector, like Secret, skip func(typ string, fingerprint uint64) bool) error {
 	// Matches stay in the slices their detectors return; hits, small,
 	// point at them.
 	var found [][]match
@@ -148,7 +146,7 @@ func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
 			continue
 		}
 		if err := b.err(); err != nil {
-			return nil, err
+			return err
 		}
 		ms := d.find(b, text)
 		if len(ms) == 0 {
@@ -160,33 +158,35 @@ func run(b *budget, pf *prefilter, text string) ([]Secret, error) {
 		found = append(found, ms)
 	}
 	kept, err := resolve(b, hits)
-	if err != nil || len(kept) == 0 {
-		return nil, err
+	if err != nil {
+		return err
 	}
-	out := make([]Secret, 0, len(kept))
 	line, at := 1, 0
 	for _, h := range kept {
 		k := &found[h.set][h.index]
 		line += strings.Count(text[at:k.start], "\n")
 		at = k.start
+		// Findings of one credential by different detectors, or as a URL
+		// password and a token, share the raw value.
+		fp := maphash.String(fingerprintSeed, k.secret)
+		if skip != nil && skip(k.typ, fp) {
+			continue
+		}
+		if c.full(k.conf) {
+			c.omitted.Add(k.conf, 1)
+			continue
+		}
+		// Clone what a detector may have cut from text: Scan's text is the
+		// caller's buffer, which it will overwrite.
 		redacted := strings.Clone(k.redacted)
 		if redacted == "" {
 			redacted = Redact(k.secret)
 		}
-		// Clone what a detector may have cut from text: Scan's text is the
-		// caller's buffer, which it will overwrite.
-		out = append(out, Secret{
-			Type:       k.typ,
-			Line:       line,
-			Redacted:   redacted,
-			Confidence: k.conf,
-			Note:       strings.Clone(k.note),
-			// Findings of one credential by different detectors, or as
-			// a URL password and a token, share the raw value.
-			fingerprint: maphash.String(fingerprintSeed, k.secret),
-		})
+		s := like
+		s.Type, s.Line, s.Redacted, s.Confidence, s.Note, s.fingerprint = k.typ, line, redacted, k.conf, strings.Clone(k.note), fp
+		c.add(s)
 	}
-	return out, nil
+	return nil
 }
 
 // bytesText returns data as a string sharing its memory, for searching the
