@@ -54,18 +54,22 @@ type Result struct {
 	// confidence level, so that low-confidence ones never push out others.
 	Secrets []Secret `json:"secrets,omitempty"`
 	// SecretsOmitted counts the secrets found past MaxSecrets, all levels
-	// together; SecretsOmittedBy counts them by level.
-	SecretsOmitted   int            `json:"secretsOmitted,omitempty"`
+	// together.
+	SecretsOmitted int `json:"secretsOmitted,omitempty"`
+	// SecretsOmittedBy counts the secrets found past MaxSecrets by
+	// confidence level.
 	SecretsOmittedBy secrets.Counts `json:"secretsOmittedByConfidence,omitzero"`
 	// SecretsNotSearched lists files (or files inside their archives) that
 	// the secret search did not read although a secret could be there, with
 	// the reason: over the size limit, an archive it could not open or
 	// past its bounds, a link from a searched path to one the search skips
-	// by design. At most secrets.MaxNotSearched of them;
-	// SecretsNotSearchedCount counts them all. A policy that requires every
-	// file be searched fails a layer with any.
-	SecretsNotSearched      []secrets.NotSearched `json:"secretsNotSearched,omitempty"`
-	SecretsNotSearchedCount int                   `json:"secretsNotSearchedCount,omitempty"`
+	// by design, a search stopped by the deadline. At most
+	// secrets.MaxNotSearched of them. A policy that requires every file be
+	// searched fails a layer with any (SecretsNotSearchedCount > 0).
+	SecretsNotSearched []secrets.NotSearched `json:"secretsNotSearched,omitempty"`
+	// SecretsNotSearchedCount counts the files not searched, listed in
+	// SecretsNotSearched or not.
+	SecretsNotSearchedCount int `json:"secretsNotSearchedCount,omitempty"`
 
 	// Incomplete is set when the analysis reached a limit: the layer may hold
 	// more than Files say.

@@ -67,8 +67,9 @@ const MaxNotSearched = 100
 // Report is what Search found in one file.
 type Report struct {
 	// Secrets are the secrets found, at most MaxFindings of each confidence
-	// level: those of the file's bytes first, then those of the files
-	// inside it, each in the order they appear.
+	// level: those of the files inside an archive first (depth first), then
+	// those of its own bytes the members did not show, each in the order
+	// they appear.
 	Secrets []Secret `json:"secrets,omitempty"`
 	// Omitted counts, per level, the secrets found past MaxFindings.
 	Omitted Counts `json:"omitted,omitzero"`
