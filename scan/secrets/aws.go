@@ -40,10 +40,7 @@ func findAWS(_ *budget, text string) []match {
 	// every secret is 40 bytes long, so ends are in order too: nearby finds
 	// them by binary search, not by a look at every secret for every ID.
 	var out, bare []match
-	// A key ID starts with its prefix and is 20 bytes long: search only
-	// there, not with the regular expression over the whole text.
-	findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16, func(loc []int) {
-		start, end := loc[0], loc[1]
+	findKeyIDs(text, func(start, end int) {
 		id := text[start:end]
 		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 2.5 || looksFake(id[4:]) {
 			return
@@ -63,6 +60,39 @@ func findAWS(_ *budget, text string) []match {
 	})
 	out = append(out, assigned...)
 	return append(out, bare...)
+}
+
+// base32Upper is the alphabet of access key IDs after their prefix.
+var base32Upper = newCharset("A-Z", "2-7")
+
+// findKeyIDs calls found with the access key IDs in text, in order, as
+// awsKeyID.FindAllStringIndex finds them (leftmost first, not
+// overlapping): a key ID starts with its prefix and is 20 bytes long, so
+// only the bytes after each "A" are looked at, with no regular expression
+// and nothing allocated.
+func findKeyIDs(text string, found func(start, end int)) {
+	for i := 0; i+20 <= len(text); {
+		j := strings.IndexByte(text[i:len(text)-19], 'A')
+		if j < 0 {
+			return
+		}
+		at := i + j
+		if p := text[at : at+4]; p != "AKIA" && p != "ASIA" || !allIn(text[at+4:at+20], base32Upper) {
+			i = at + 1
+			continue
+		}
+		found(at, at+20)
+		i = at + 20
+	}
+}
+
+func allIn(s string, set *charset) bool {
+	for i := 0; i < len(s); i++ {
+		if !set[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // nearby reports whether one of secrets, in text order, starts within

@@ -213,8 +213,8 @@ func TestAWSKeyIDsFoundNearTheirPrefixes(t *testing.T) {
 	for _, text := range texts {
 		want := awsKeyID.FindAllStringIndex(text, -1)
 		var got [][]int
-		findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16, func(loc []int) {
-			got = append(got, loc[:2])
+		findKeyIDs(text, func(start, end int) {
+			got = append(got, []int{start, end})
 		})
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("in %q: near the prefixes %v, whole text %v", text, got, want)
