@@ -1,6 +1,7 @@
 package imageconfig
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -17,15 +18,24 @@ import (
 // and ENV and ARG steps, which keep values later steps overwrote.
 // Findings name where they were found in Source and hold only redacted
 // excerpts. A secret set by ENV shows in both config.Env and the history:
-// it is reported once, at its first place (same type and excerpt).
+// it is reported once, at its first place (same type and credential).
 func SecretsInConfig(cfg *Config) []secrets.Secret {
+	found, _ := SecretsInConfigContext(context.Background(), cfg)
+	return found
+}
+
+// SecretsInConfigContext is SecretsInConfig under ctx: when ctx ends (the
+// caller's budget for inspecting the config), it stops and returns what it
+// found so far with context.Cause(ctx). Its time is linear in the config's
+// size (O(n log n) in the candidate matches), however the config is built.
+func SecretsInConfigContext(ctx context.Context, cfg *Config) ([]secrets.Secret, error) {
 	if cfg == nil {
-		return nil
+		return nil, nil
 	}
-	var found []secrets.Secret
+	s := &configSearch{ctx: ctx}
 	for i, env := range cfg.Config.Env {
 		name, _, _ := strings.Cut(env, "=")
-		found = append(found, secrets.ScanEnv(fmt.Sprintf("config.Env[%d] %s", i, truncate(name)), env)...)
+		s.env(fmt.Sprintf("config.Env[%d] %s", i, truncate(name)), env)
 	}
 	keys := make([]string, 0, len(cfg.Config.Labels))
 	for k := range cfg.Config.Labels {
@@ -33,39 +43,67 @@ func SecretsInConfig(cfg *Config) []secrets.Secret {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		found = append(found, secrets.ScanText(fmt.Sprintf("config.Labels[%q]", truncate(k)), k+"="+cfg.Config.Labels[k])...)
+		s.text(fmt.Sprintf("config.Labels[%q]", truncate(k)), k+"="+cfg.Config.Labels[k])
 	}
 	if len(cfg.Config.Entrypoint) > 0 {
-		found = append(found, secrets.ScanText("config.Entrypoint", strings.Join(cfg.Config.Entrypoint, " "))...)
+		s.text("config.Entrypoint", strings.Join(cfg.Config.Entrypoint, " "))
 	}
 	if len(cfg.Config.Cmd) > 0 {
-		found = append(found, secrets.ScanText("config.Cmd", strings.Join(cfg.Config.Cmd, " "))...)
+		s.text("config.Cmd", strings.Join(cfg.Config.Cmd, " "))
 	}
 	for i, h := range cfg.History {
-		found = append(found, historySecrets(fmt.Sprintf("history[%d].created_by", i), h.CreatedBy)...)
+		s.history(fmt.Sprintf("history[%d].created_by", i), h.CreatedBy)
 	}
-	type key struct{ typ, excerpt string }
+	type key struct {
+		typ, excerpt string
+		fingerprint  uint64
+	}
 	seen := map[key]bool{}
-	return slices.DeleteFunc(found, func(s secrets.Secret) bool {
-		k := key{s.Type, s.Redacted}
+	return slices.DeleteFunc(s.found, func(s secrets.Secret) bool {
+		k := key{typ: s.Type, fingerprint: s.Fingerprint()}
+		if k.fingerprint == 0 {
+			k.excerpt = s.Redacted
+		}
 		dup := seen[k]
 		seen[k] = true
 		return dup
-	})
+	}), s.err
 }
 
-// historySecrets scans one history command. Build arguments ("|N K=V … cmd")
+// configSearch gathers the secrets of one config until its context ends.
+type configSearch struct {
+	ctx   context.Context
+	found []secrets.Secret
+	err   error
+}
+
+func (s *configSearch) text(source, text string) {
+	if s.err == nil {
+		var found []secrets.Secret
+		found, s.err = secrets.ScanTextContext(s.ctx, source, text)
+		s.found = append(s.found, found...)
+	}
+}
+
+func (s *configSearch) env(source, entry string) {
+	if s.err == nil {
+		var found []secrets.Secret
+		found, s.err = secrets.ScanEnvContext(s.ctx, source, entry)
+		s.found = append(s.found, found...)
+	}
+}
+
+// history scans one history command. Build arguments ("|N K=V … cmd")
 // and the variables of ENV and ARG steps are scanned one by one as
 // environment entries, so a credential-named variable is caught even when
 // its value has no known format; the rest of the command is scanned as text.
-func historySecrets(source, createdBy string) []secrets.Secret {
+func (s *configSearch) history(source, createdBy string) {
 	cmd := strings.TrimSpace(createdBy)
 	cmd = strings.TrimPrefix(cmd, "RUN ")
-	var found []secrets.Secret
 	if n, rest, ok := buildArgs(cmd); ok {
 		fields := strings.SplitN(rest, " ", n+1)
 		for j := 0; j < n && j < len(fields); j++ {
-			found = append(found, secrets.ScanEnv(source+" build-arg", fields[j])...)
+			s.env(source+" build-arg", fields[j])
 		}
 		cmd = ""
 		if len(fields) > n {
@@ -74,12 +112,14 @@ func historySecrets(source, createdBy string) []secrets.Secret {
 	}
 	step := strings.TrimSpace(strings.TrimPrefix(cmd, "/bin/sh -c #(nop)"))
 	if v, ok := strings.CutPrefix(step, "ENV "); ok {
-		return append(found, varSecrets(source+" ENV", v)...)
+		s.vars(source+" ENV", v)
+		return
 	}
 	if v, ok := strings.CutPrefix(step, "ARG "); ok {
-		return append(found, varSecrets(source+" ARG", v)...)
+		s.vars(source+" ARG", v)
+		return
 	}
-	return append(found, secrets.ScanText(source, cmd)...)
+	s.text(source, cmd)
 }
 
 // buildArgs recognises the "|N " prefix of a RUN step with N build arguments.
@@ -96,18 +136,17 @@ func buildArgs(cmd string) (int, string, bool) {
 	return n, rest, err == nil
 }
 
-// varSecrets scans the K=V pairs of an ENV or ARG step; a legacy
-// "ENV K V" form is one pair.
-func varSecrets(source, vars string) []secrets.Secret {
+// vars scans the K=V pairs of an ENV or ARG step; a legacy "ENV K V" form
+// is one pair.
+func (s *configSearch) vars(source, vars string) {
 	fields := strings.Fields(vars)
 	if len(fields) >= 2 && !strings.Contains(fields[0], "=") {
-		return secrets.ScanEnv(source, fields[0]+"="+strings.Join(fields[1:], " "))
+		s.env(source, fields[0]+"="+strings.Join(fields[1:], " "))
+		return
 	}
-	var found []secrets.Secret
 	for _, f := range fields {
-		found = append(found, secrets.ScanEnv(source, strings.Trim(f, `"`))...)
+		s.env(source, strings.Trim(f, `"`))
 	}
-	return found
 }
 
 // truncate keeps sources short when names are absurdly long.

@@ -50,7 +50,7 @@ func Analyze(ctx context.Context, r io.Reader, expectedDigest string, limits Lim
 		return Result{}, err
 	}
 	a := &analyzer{limits: limits, extractors: extractors, byPath: map[string]entryRef{},
-		deadline: deadline{done: ctx.Done(), cause: func() error { return context.Cause(ctx) }}}
+		deadline: deadline{done: ctx.Done(), cause: func() error { return context.Cause(ctx) }}, ctx: ctx}
 	complete, err := a.walk(ctx, dr)
 	if err != nil {
 		return Result{}, err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/portcullis-dev/portcullis/scan/bytesize"
 	"github.com/portcullis-dev/portcullis/scan/inventory"
-	"github.com/portcullis-dev/portcullis/scan/secrets"
 )
 
 // Whiteouts as containerd applies them (archive/tar.go): an entry whose base
@@ -40,9 +39,10 @@ type analyzer struct {
 	buf    []byte
 	head   [inventory.SniffLen]byte
 	wanted []wantedBy
-	// secretAt counts this layer's Result.Secrets by path, so that a later
-	// entry at the same path marks them Replaced.
-	secretAt map[string]int
+	// ctx is the analysis's context: its deadline stops the secret search.
+	ctx context.Context
+	// sec is the state of the secret search (secrets.go).
+	sec secretState
 	// records counts the bytes the Result keeps, against MaxRecordBytes.
 	records int64
 	// packages counts the packages the Result lists, against MaxPackages.
@@ -165,7 +165,7 @@ func (a *analyzer) regular(ctx context.Context, hdr *tar.Header, p string, r io.
 		a.incomplete(fmt.Sprintf("file %s is %s, over %s", p, bytesize.Format(size), bytesize.Format(a.limits.MaxKeptFileBytes)))
 		keep = false
 	}
-	secret := a.limits.Secrets && size <= a.limits.MaxFileBytes && secrets.Wants(p, size)
+	secret := a.wantsSecrets(p, size)
 	if len(a.wanted) == 0 && !keep && !secret {
 		return nil
 	}
@@ -336,6 +336,7 @@ func (a *analyzer) addFile(f File) error {
 }
 
 func (a *analyzer) addLink(l Link) error {
+	a.linkSecrets(l)
 	a.byPath[l.Path] = entryRef{link: true, index: len(a.res.Links)}
 	a.res.Links = append(a.res.Links, l)
 	return a.charge(int64(len(l.Path)+len(l.Target)) + linkOverhead)
@@ -345,9 +346,7 @@ func (a *analyzer) addLink(l Link) error {
 // Secrets found in an earlier file at p stay, marked Replaced: the blob still
 // carries them.
 func (a *analyzer) forget(p string) {
-	if len(a.secretAt) > 0 && a.secretAt[p] > 0 {
-		a.replaced(p)
-	}
+	a.replaced(p)
 	ref, ok := a.byPath[p]
 	if !ok {
 		return

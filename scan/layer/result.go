@@ -1,6 +1,9 @@
 package layer
 
-import "github.com/portcullis-dev/portcullis/scan/inventory"
+import (
+	"github.com/portcullis-dev/portcullis/scan/inventory"
+	"github.com/portcullis-dev/portcullis/scan/secrets"
+)
 
 // Compression is how a layer blob is compressed.
 type Compression string
@@ -47,10 +50,26 @@ type Result struct {
 	// incomplete (the first named in IncompleteReason).
 	Errors []FileError `json:"errors,omitempty"`
 	// Secrets are the secrets found in the layer's files, redacted, in tar
-	// order, when Limits.Secrets is on: at most MaxSecrets of them.
+	// order, when Limits.Secrets is on: at most MaxSecrets of each
+	// confidence level, so that low-confidence ones never push out others.
 	Secrets []Secret `json:"secrets,omitempty"`
-	// SecretsOmitted counts the secrets found past MaxSecrets.
+	// SecretsOmitted counts the secrets found past MaxSecrets, all levels
+	// together.
 	SecretsOmitted int `json:"secretsOmitted,omitempty"`
+	// SecretsOmittedBy counts the secrets found past MaxSecrets by
+	// confidence level.
+	SecretsOmittedBy secrets.Counts `json:"secretsOmittedByConfidence,omitzero"`
+	// SecretsNotSearched lists files (or files inside their archives) that
+	// the secret search did not read although a secret could be there, with
+	// the reason: over the size limit, an archive it could not open or
+	// past its bounds, a link from a searched path to one the search skips
+	// by design, a search stopped by the deadline. At most
+	// secrets.MaxNotSearched of them. A policy that requires every file be
+	// searched fails a layer with any (SecretsNotSearchedCount > 0).
+	SecretsNotSearched []secrets.NotSearched `json:"secretsNotSearched,omitempty"`
+	// SecretsNotSearchedCount counts the files not searched, listed in
+	// SecretsNotSearched or not.
+	SecretsNotSearchedCount int `json:"secretsNotSearchedCount,omitempty"`
 
 	// Incomplete is set when the analysis reached a limit: the layer may hold
 	// more than Files say.

@@ -1,12 +1,17 @@
 package layer
 
 import (
+	"context"
+
+	"github.com/portcullis-dev/portcullis/scan/bytesize"
 	"github.com/portcullis-dev/portcullis/scan/secrets"
 )
 
-// MaxSecrets bounds the secrets one layer's Result lists; past it
-// Result.SecretsOmitted counts the rest. A layer with that many is a
-// credential dump, and one is enough to fail a check.
+// MaxSecrets bounds the secrets of each confidence level one layer's Result
+// lists; past it Result.SecretsOmitted counts the rest (SecretsOmittedBy
+// per level). A layer with that many is a credential dump, and one is
+// enough to fail a check. Each level has its own cap: a flood of
+// low-confidence findings never pushes out a private key.
 const MaxSecrets = 1000
 
 // Secret is a secret found in one of a layer's files. Like secrets.Secret it
@@ -18,33 +23,100 @@ type Secret struct {
 	Replaced bool `json:"replaced,omitempty"`
 }
 
-// findSecrets records the secrets in the file at p, whose content is data.
+// secretState is the secret search's part of an analysis.
+type secretState struct {
+	// at indexes this layer's Result.Secrets by path, so that a later entry
+	// at the same path marks them Replaced.
+	at map[string][]int
+	// kept counts Result.Secrets by level.
+	kept secrets.Counts
+}
+
+// wantsSecrets reports whether the secret search reads the file at p, of
+// size bytes; a file it passes over that could hold a secret (too large)
+// is listed as not searched.
+func (a *analyzer) wantsSecrets(p string, size int64) bool {
+	if !a.limits.Secrets {
+		return false
+	}
+	skip, reason := secrets.Skip(p, size)
+	if !skip && size > a.limits.MaxFileBytes {
+		skip, reason = true, "over "+bytesize.Format(a.limits.MaxFileBytes)
+	}
+	if reason != "" {
+		a.notSearched(secrets.NotSearched{Path: p, Reason: reason})
+	}
+	return !skip
+}
+
+// notSearched records a file the secret search did not read in full.
+func (a *analyzer) notSearched(n secrets.NotSearched) {
+	a.res.SecretsNotSearchedCount++
+	if len(a.res.SecretsNotSearched) < secrets.MaxNotSearched {
+		a.res.SecretsNotSearched = append(a.res.SecretsNotSearched, n)
+	}
+}
+
+// linkSecrets lists a link as not searched when it leads from a path the
+// secret search reads to one it skips by design (secrets.Excluded): what
+// the target holds is read at the link's path, and was not searched. A
+// link to a file not searched for another reason (too large) needs
+// nothing: that file is listed already, in its own layer.
+func (a *analyzer) linkSecrets(l Link) {
+	if a.limits.Secrets && !secrets.Excluded(l.Path) && secrets.Excluded(l.Target) {
+		a.notSearched(secrets.NotSearched{Path: l.Path, Reason: "links to " + l.Target + ", which the secret search skips"})
+	}
+}
+
+// findSecrets records the secrets in the file at p, whose content is data,
+// and in the archives it is, under the analysis's deadline.
 func (a *analyzer) findSecrets(p string, data []byte) {
-	found := secrets.Scan(p, data)
-	if len(found) == 0 {
+	ctx := a.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	rep, _ := secrets.Search(ctx, p, data, secrets.Options{MaxDepth: a.limits.MaxDepth})
+	// A search stopped by the deadline lists the file as not searched; the
+	// walk sees the deadline at its next read and marks the layer incomplete.
+	for _, n := range rep.NotSearched {
+		a.notSearched(n)
+	}
+	a.res.SecretsNotSearchedCount += rep.NotSearchedCount - len(rep.NotSearched)
+	a.omitted(rep.Omitted)
+	if len(rep.Secrets) == 0 {
 		return
 	}
-	if a.secretAt == nil {
-		a.secretAt = map[string]int{}
+	if a.sec.at == nil {
+		a.sec.at = map[string][]int{}
 	}
-	for _, s := range found {
-		if len(a.res.Secrets) == MaxSecrets {
-			a.res.SecretsOmitted++
+	for _, s := range rep.Secrets {
+		if a.sec.kept.Of(s.Confidence) >= MaxSecrets {
+			a.omitted(oneOf(s.Confidence))
 			continue
 		}
+		a.sec.kept.Add(s.Confidence, 1)
+		a.sec.at[p] = append(a.sec.at[p], len(a.res.Secrets))
 		a.res.Secrets = append(a.res.Secrets, Secret{Secret: s})
-		a.secretAt[p]++
 	}
+}
+
+func (a *analyzer) omitted(c secrets.Counts) {
+	a.res.SecretsOmittedBy = a.res.SecretsOmittedBy.Plus(c)
+	a.res.SecretsOmitted += c.Total()
+}
+
+func oneOf(c secrets.Confidence) secrets.Counts {
+	var n secrets.Counts
+	n.Add(c, 1)
+	return n
 }
 
 // replaced marks the secrets found so far at p as replaced by a later entry.
 func (a *analyzer) replaced(p string) {
-	for i := range a.res.Secrets {
-		if a.res.Secrets[i].Path == p {
-			a.res.Secrets[i].Replaced = true
-		}
+	for _, i := range a.sec.at[p] {
+		a.res.Secrets[i].Replaced = true
 	}
-	delete(a.secretAt, p)
+	delete(a.sec.at, p)
 }
 
 // ImageSecret is a secret found in a file of one of an image's layers.

@@ -107,20 +107,38 @@ func TestAnalyzeSearchesOnlyFilesSecretsWants(t *testing.T) {
 		file("app/static/logo.png", []byte(key)),
 		file("srv/certs/server.pem", []byte(key)),
 	), withSecrets())
-	if len(res.Secrets) != 1 || res.Secrets[0].Path != "/srv/certs/server.pem" {
-		t.Fatalf("secrets %+v, want only /srv/certs/server.pem (documentation, vendored tests and images are not searched)", res.Secrets)
+	got := map[string]bool{}
+	for _, s := range res.Secrets {
+		got[s.Path] = true
+	}
+	if len(res.Secrets) != 2 || !got["/app/static/logo.png"] || !got["/srv/certs/server.pem"] {
+		t.Fatalf("secrets %+v, want /app/static/logo.png and /srv/certs/server.pem (documentation and vendored tests are not searched; an extension is no reason to skip a file)", res.Secrets)
+	}
+	if res.SecretsNotSearchedCount != 0 {
+		t.Errorf("not searched %+v: files skipped by design are not listed", res.SecretsNotSearched)
 	}
 }
 
-func TestAnalyzeSearchesBinaryFilesForPrivateKeysOnly(t *testing.T) {
+func TestAnalyzeSearchesBinaryFilesForEverything(t *testing.T) {
 	key, _ := scantest.PrivateKeyPEM(t)
 	id, secret := awsKeyPair(t)
+	gh := "ghp_" + randomString(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 36)
 	binary := append([]byte("\x7fELF\x02\x01\x01\x00\x00\x00"), []byte("\x00\x00aws_secret_access_key = "+secret+" "+id+"\x00\x00")...)
 	binary = append(binary, []byte(key)...)
 	binary = append(binary, 0, 0, 0)
+	binary = append(binary, []byte("token="+gh+"\x00")...)
 	res := analyze(t, tarLayer(t, file("app/server", binary)), withSecrets())
-	if len(res.Secrets) != 1 || res.Secrets[0].Type != secrets.TypePrivateKey || res.Secrets[0].Path != "/app/server" {
-		t.Fatalf("secrets in a binary %+v, want only the private key", res.Secrets)
+	types := map[string]bool{}
+	for _, s := range res.Secrets {
+		if s.Path != "/app/server" || s.Confidence != secrets.ConfidenceHigh {
+			t.Errorf("finding %+v", s)
+		}
+		types[s.Type] = true
+	}
+	for _, want := range []string{secrets.TypePrivateKey, secrets.TypeAWSAccessKeyID, secrets.TypeAWSSecretAccessKey, secrets.TypeGitHubToken} {
+		if !types[want] {
+			t.Errorf("no %s in a binary; found %+v", want, res.Secrets)
+		}
 	}
 }
 

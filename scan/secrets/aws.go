@@ -1,7 +1,9 @@
 package secrets
 
 import (
+	"cmp"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -13,9 +15,6 @@ var (
 	// says so: aws_secret_access_key = …, AWS_SECRET_ACCESS_KEY=…,
 	// "SecretAccessKey": "…", aws_secret_key: ….
 	awsSecretAssign = regexp.MustCompile(`(?i)(?:secret[_-]?access[_-]?key|aws[_-]?secret[_-]?key)["']?[ \t]*(?::=|=>|[:=])[ \t]*["']?([A-Za-z0-9/+]{40})`)
-	// awsSecretBare matches a 40-character run that could be a secret access
-	// key; it is only looked for right after an access key ID.
-	awsSecretBare = regexp.MustCompile(`[A-Za-z0-9/+]{40}`)
 )
 
 // awsSecretWindow is how far after an access key ID a bare secret access key
@@ -29,46 +28,110 @@ const awsSecretWindow = 200
 // (AKIAIOSFODNN7EXAMPLE, wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY) are skipped.
 var awsDetector = detector{typ: TypeAWSAccessKeyID, priority: prioritySpecific, hints: []string{"AKIA", "ASIA", "ecret", "ECRET"}, find: findAWS}
 
-func findAWS(text string) []match {
-	var secrets []match
-	for _, loc := range findNear(awsSecretAssign, text, []string{"ecret", "ECRET"}, 16, 120) {
-		start, end := loc[2], loc[3]
-		if m, ok := awsSecret(text, start, end); ok {
-			secrets = append(secrets, m)
+func findAWS(_ *budget, text string) []match {
+	var assigned []match
+	findNear(awsSecretAssign, text, []string{"ecret", "ECRET"}, 16, 120, func(loc []int) {
+		if m, ok := awsSecret(text, loc[2], loc[3]); ok {
+			assigned = append(assigned, m)
 		}
-	}
-	var out []match
-	// A key ID starts with its prefix and is 20 bytes long: search only
-	// there, not with the regular expression over the whole text.
-	for _, loc := range findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16) {
-		start, end := loc[0], loc[1]
+	})
+	// assigned and bare are in text order (bare: a secret is looked for
+	// after an ID only when no earlier one lies within reach of it), and
+	// every secret is 40 bytes long, so ends are in order too: nearby finds
+	// them by binary search, not by a look at every secret for every ID.
+	var out, bare []match
+	findKeyIDs(text, func(start, end int) {
 		id := text[start:end]
 		if !isolated(text, start, end, alnum) || entropy(id[4:]) < 2.5 || looksFake(id[4:]) {
-			continue
+			return
 		}
-		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, redacted: Redact(id), conf: ConfidenceMedium}
-		window := text[end:min(len(text), end+awsSecretWindow)]
-		paired := false
-		for _, s := range secrets {
-			if s.start >= end && s.start < end+awsSecretWindow || s.end <= start && s.end > start-awsSecretWindow {
-				paired = true
-			}
-		}
+		m := match{typ: TypeAWSAccessKeyID, start: start, end: end, secret: id, conf: ConfidenceMedium}
+		paired := nearby(assigned, start, end) || nearby(bare, start, end)
 		if !paired {
-			for _, sl := range awsSecretBare.FindAllStringIndex(window, -1) {
-				if s, ok := awsSecret(text, end+sl[0], end+sl[1]); ok {
-					secrets = append(secrets, s)
-					paired = true
-					break
-				}
+			if s, ok := bareSecret(text, end); ok {
+				bare = append(bare, s)
+				paired = true
 			}
 		}
 		if paired {
 			m.conf, m.note = ConfidenceHigh, "secret access key next to it"
 		}
 		out = append(out, m)
+	})
+	out = append(out, assigned...)
+	return append(out, bare...)
+}
+
+// base32Upper is the alphabet of access key IDs after their prefix.
+var base32Upper = newCharset("A-Z", "2-7")
+
+// findKeyIDs calls found with the access key IDs in text, in order, as
+// awsKeyID.FindAllStringIndex finds them (leftmost first, not
+// overlapping): a key ID starts with its prefix and is 20 bytes long, so
+// only the bytes after each "A" are looked at, with no regular expression
+// and nothing allocated.
+func findKeyIDs(text string, found func(start, end int)) {
+	for i := 0; i+20 <= len(text); {
+		j := strings.IndexByte(text[i:len(text)-19], 'A')
+		if j < 0 {
+			return
+		}
+		at := i + j
+		if p := text[at : at+4]; p != "AKIA" && p != "ASIA" || !allIn(text[at+4:at+20], base32Upper) {
+			i = at + 1
+			continue
+		}
+		found(at, at+20)
+		i = at + 20
 	}
-	return append(out, secrets...)
+}
+
+func allIn(s string, set *charset) bool {
+	for i := 0; i < len(s); i++ {
+		if !set[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// nearby reports whether one of secrets, in text order, starts within
+// awsSecretWindow bytes after end or ends within awsSecretWindow bytes
+// before start.
+func nearby(secrets []match, start, end int) bool {
+	i, _ := slices.BinarySearchFunc(secrets, end, func(s match, at int) int { return cmp.Compare(s.start, at) })
+	if i < len(secrets) && secrets[i].start < end+awsSecretWindow {
+		return true
+	}
+	j, _ := slices.BinarySearchFunc(secrets, start+1, func(s match, at int) int { return cmp.Compare(s.end, at) })
+	return j > 0 && secrets[j-1].end > start-awsSecretWindow
+}
+
+// bareSecret returns the first secret access key written on its own (a
+// 40-character run of base64 characters) in the awsSecretWindow bytes
+// after an access key ID that ends at end: a loop over the bytes, where a
+// regular expression with a 40-fold repetition cost microseconds per ID.
+func bareSecret(text string, end int) (match, bool) {
+	limit := min(len(text), end+awsSecretWindow)
+	for i := end; i < limit; {
+		if !base64Chars[text[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < limit && base64Chars[text[j]] {
+			j++
+		}
+		if j-i >= 40 {
+			// The first 40 bytes of the run, as the regular expression
+			// took them; awsSecret rejects them unless the run is 40 long.
+			if m, ok := awsSecret(text, i, i+40); ok {
+				return m, true
+			}
+		}
+		i = j
+	}
+	return match{}, false
 }
 
 // awsSecret checks that text[start:end] is a plausible secret access key: a
@@ -81,5 +144,5 @@ func awsSecret(text string, start, end int) (match, bool) {
 		!strings.ContainsAny(s, "0123456789") {
 		return match{}, false
 	}
-	return match{typ: TypeAWSSecretAccessKey, start: start, end: end, secret: s, redacted: Redact(s), conf: ConfidenceHigh}, true
+	return match{typ: TypeAWSSecretAccessKey, start: start, end: end, secret: s, conf: ConfidenceHigh}, true
 }

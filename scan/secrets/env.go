@@ -1,6 +1,8 @@
 package secrets
 
 import (
+	"context"
+	"hash/maphash"
 	"strings"
 )
 
@@ -19,10 +21,21 @@ var nonSecretEnvSuffixes = []string{"_FILE", "_PATH", "_DIR", "_URL", "_URI", "_
 // path, an "env-secret" finding: medium confidence for a long random value,
 // low for others.
 func ScanEnv(source, entry string) []Secret {
-	found := ScanText(source, entry)
-	if len(found) > 0 {
-		return found
+	found, _ := ScanEnvContext(context.Background(), source, entry)
+	return found
+}
+
+// ScanEnvContext is ScanEnv stopped by ctx, as ScanTextContext is.
+func ScanEnvContext(ctx context.Context, source, entry string) ([]Secret, error) {
+	found, err := ScanTextContext(ctx, source, entry)
+	if len(found) > 0 || err != nil {
+		return found, err
 	}
+	return envSecret(source, entry), nil
+}
+
+// envSecret is the "env-secret" finding of ScanEnv, if any.
+func envSecret(source, entry string) []Secret {
 	name, value, ok := strings.Cut(entry, "=")
 	if !ok || !secretEnvName(name) {
 		return nil
@@ -36,7 +49,8 @@ func ScanEnv(source, entry string) []Secret {
 	if len(v) >= 16 && entropy(v) >= 3.5 {
 		conf = ConfidenceMedium
 	}
-	return []Secret{{Type: TypeEnvironmentSecret, Source: source, Line: 1, Redacted: name + "=" + Redact(v), Confidence: conf}}
+	return []Secret{{Type: TypeEnvironmentSecret, Source: source, Line: 1, Redacted: name + "=" + Redact(v), Confidence: conf,
+		fingerprint: maphash.String(fingerprintSeed, v)}}
 }
 
 func secretEnvName(name string) bool {

@@ -1,8 +1,15 @@
 package secrets
 
 import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // FuzzScan feeds arbitrary bytes to Scan: it must not panic, every finding
@@ -29,11 +36,14 @@ func FuzzScan(f *testing.F) {
 		}
 		// The raw matches, before deduplication, against their excerpts.
 		for _, d := range textDetectors {
-			for _, m := range d.find(text) {
+			for _, m := range d.find(nil, text) {
 				if m.start < 0 || m.end > len(text) || m.start >= m.end {
 					t.Fatalf("%s match at [%d,%d) outside %d bytes", m.typ, m.start, m.end, len(text))
 				}
 				excerpt := m.redacted
+				if excerpt == "" {
+					excerpt = Redact(m.secret)
+				}
 				switch m.typ {
 				case TypeURLCredentials: // the host after the last "@" is public
 					excerpt = excerpt[:strings.LastIndex(excerpt, "@")]
@@ -49,4 +59,75 @@ func FuzzScan(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzSearch feeds arbitrary bytes, seeded with real archives, to Search:
+// it must not panic, its findings name the file, its lists stay within
+// their bounds, and it never decompresses past its bound.
+func FuzzSearch(f *testing.F) {
+	key := ecPEM(f)
+	creds := "aws_access_key_id = " + fakeAWSID() + "\naws_secret_access_key = " + fakeAWSSecret() + "\n"
+	f.Add(zipBytes(f, zip.Deflate, "META-INF/key.pem", key))
+	f.Add(zipBytes(f, zip.Store, "lib/inner.jar", string(zipBytes(f, zip.Deflate, "k.pem", key))))
+	f.Add(gzipped(f, tarBytes(f, "root/.aws/credentials", creds)))
+	f.Add(gzipped(f, []byte(creds)))
+	f.Add(tarBytes(f, "etc/key.pem", key))
+	f.Add(tarBytes(f, "a.tgz", string(gzipped(f, tarBytes(f, "b.zip", string(zipBytes(f, zip.Deflate, "c", key)))))))
+	enc, _ := zstd.NewWriter(nil)
+	f.Add(enc.EncodeAll([]byte(creds), nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const maxExpanded = 4 << 20
+		rep, err := Search(context.Background(), "/f", data, Options{MaxExpandedBytes: maxExpanded})
+		if err != nil {
+			t.Fatalf("Search: %v", err)
+		}
+		for _, s := range rep.Secrets {
+			if s.Path != "/f" || s.Line < 1 || s.Type == "" {
+				t.Fatalf("bad finding %+v", s)
+			}
+		}
+		if len(rep.NotSearched) > MaxNotSearched || len(rep.NotSearched) > rep.NotSearchedCount {
+			t.Fatalf("%d listed, %d counted", len(rep.NotSearched), rep.NotSearchedCount)
+		}
+		if rep.ExpandedBytes > maxExpanded+1 {
+			t.Fatalf("decompressed %d bytes, bound %d", rep.ExpandedBytes, maxExpanded)
+		}
+	})
+}
+
+func zipBytes(tb testing.TB, method uint16, name, content string) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: method})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w.Write([]byte(content))
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func tarBytes(tb testing.TB, name, content string) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Size: int64(len(content)), Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+		tb.Fatal(err)
+	}
+	tw.Write([]byte(content))
+	if err := tw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gzipped(tb testing.TB, b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
 }

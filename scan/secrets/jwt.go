@@ -19,7 +19,7 @@ var jwtChars = newCharset("a-z", "A-Z", "0-9", "_-.")
 // service credentials.
 var jwtDetector = detector{typ: TypeJWT, priority: priorityGeneric, hints: []string{"eyJ"}, find: findJWT}
 
-func findJWT(text string) []match {
+func findJWT(_ *budget, text string) []match {
 	var out []match
 	for _, loc := range jwtRe.FindAllStringIndex(text, -1) {
 		start, end := loc[0], loc[1]
@@ -35,7 +35,7 @@ func findJWT(text string) []match {
 		if !decodeJSONSegment(parts[0], &header) || header.Alg == "" || !decodeJSONSegment(parts[1], &payload) {
 			continue
 		}
-		out = append(out, match{typ: TypeJWT, start: start, end: end, secret: tok, redacted: Redact(tok), conf: ConfidenceMedium, note: "alg " + truncate(header.Alg, 16)})
+		out = append(out, match{typ: TypeJWT, start: start, end: end, secret: tok, conf: ConfidenceMedium, note: "alg " + truncate(header.Alg, 16)})
 	}
 	return out
 }

@@ -16,7 +16,7 @@ var (
 // tokens, npm_ and 36 base62 characters.
 var npmDetector = detector{typ: TypeNPMToken, priority: prioritySpecific, hints: []string{"_authToken", "npm_"}, find: findNPM}
 
-func findNPM(text string) []match {
+func findNPM(_ *budget, text string) []match {
 	var out []match
 	for _, loc := range npmAuthToken.FindAllStringSubmatchIndex(text, -1) {
 		start, end := loc[2], loc[3]
@@ -30,7 +30,7 @@ func findNPM(text string) []match {
 		} else if len(tok) < 16 || entropy(tok) < 3.5 {
 			continue // "MYTOKEN", "NPM_TOKEN_HERE": names, not tokens
 		}
-		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, redacted: Redact(tok), conf: conf})
+		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, conf: conf})
 	}
 	for _, loc := range npmToken.FindAllStringIndex(text, -1) {
 		start, end := loc[0], loc[1]
@@ -38,7 +38,7 @@ func findNPM(text string) []match {
 			continue
 		}
 		tok := text[start:end]
-		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, redacted: Redact(tok), conf: ConfidenceHigh})
+		out = append(out, match{typ: TypeNPMToken, start: start, end: end, secret: tok, conf: ConfidenceHigh})
 	}
 	return out
 }

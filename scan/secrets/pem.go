@@ -29,23 +29,22 @@ const pemMinBytes = 32
 // parse (or has no END line) medium.
 var pemDetector = detector{typ: TypePrivateKey, priority: priorityKey, hints: []string{"-----BEGIN "}, find: findPEM}
 
-func findPEM(text string) []match {
+func findPEM(b *budget, text string) []match {
 	var out []match
 	for _, loc := range pemBegin.FindAllStringSubmatchIndex(text, -1) {
 		label := text[loc[2]:loc[3]]
 		bodyStart := loc[1]
 		rest := text[bodyStart:min(len(text), bodyStart+pemMaxBody)]
-		end := "-----END " + label + "-----"
-		bodyEnd := strings.Index(rest, end)
-		complete := bodyEnd >= 0
-		if !complete {
-			// Truncated or cut by the scan window: take the body up to
-			// the next armor line, if any.
-			bodyEnd = len(rest)
-			if i := strings.Index(rest, "-----"); i >= 0 {
-				bodyEnd = i
-			}
+		// The body runs to the next armor line: the END line, or whatever
+		// cuts the block short. Looking no further than that keeps the
+		// search linear: a file of BEGIN lines is read once, not once per
+		// line for pemMaxBody bytes.
+		bodyEnd := strings.Index(rest, "-----")
+		if bodyEnd < 0 {
+			bodyEnd = len(rest) // truncated, or cut by the scan window
 		}
+		end := "-----END " + label + "-----"
+		complete := strings.HasPrefix(rest[bodyEnd:], end)
 		body, encrypted, ok := pemBody(rest[:bodyEnd])
 		if !ok {
 			continue
@@ -64,13 +63,21 @@ func findPEM(text string) []match {
 			m.conf, m.note = ConfidenceMedium, "encrypted with a passphrase"
 		case !complete:
 			m.conf, m.note = ConfidenceMedium, "no END line"
-		case !parsesAsKey(label, body):
-			m.conf, m.note = ConfidenceMedium, "does not parse as a "+strings.ToLower(label)
+		default:
+			switch parseKey(b, label, body) {
+			case keyInvalid:
+				m.conf, m.note = ConfidenceMedium, "does not parse as a "+strings.ToLower(label)
+			case keyUnchecked:
+				m.conf, m.note = ConfidenceMedium, "not parsed: too large, or too many keys in one file"
+			}
 		}
 		out = append(out, m)
 	}
 	return out
 }
+
+// pemNewlines turns escaped and CR line breaks into LF.
+var pemNewlines = strings.NewReplacer(`\r`, "\n", `\n`, "\n", "\r", "\n")
 
 // pemBody returns the base64 body of an armored block: literal "\n" and
 // "\r" escapes become line breaks, header lines ("Proc-Type: …", "Version: …")
@@ -78,7 +85,7 @@ func findPEM(text string) []match {
 // block is encrypted (Proc-Type 4,ENCRYPTED), and ok false when what remains
 // is not the base64 of something key-sized and random.
 func pemBody(raw string) (body string, encrypted, ok bool) {
-	raw = strings.NewReplacer(`\r`, "\n", `\n`, "\n", "\r", "\n").Replace(raw)
+	raw = pemNewlines.Replace(raw)
 	var b strings.Builder
 	for _, line := range strings.Split(raw, "\n") {
 		line = strings.TrimSpace(line)
@@ -109,11 +116,31 @@ func pemBody(raw string) (body string, encrypted, ok bool) {
 	return body, encrypted, true
 }
 
-// parsesAsKey reports whether body decodes to the key its label announces.
-func parsesAsKey(label, body string) bool {
+// pemMaxParse is the largest DER parsed as a key: an RSA-8192 key is under
+// 5 KB; parsing larger ones costs tens of milliseconds each.
+const pemMaxParse = 5 << 10
+
+// keyCheck is what parseKey concluded.
+type keyCheck int
+
+const (
+	keyValid     keyCheck = iota // parses as the key its label announces
+	keyInvalid                   // does not
+	keyUnchecked                 // too large, or the search's parse budget is spent
+)
+
+// parseKey checks that body decodes to the key its label announces, as far
+// as b allows.
+func parseKey(b *budget, label, body string) keyCheck {
 	der, err := base64.StdEncoding.DecodeString(body)
 	if err != nil {
-		return false
+		return keyInvalid
+	}
+	switch label {
+	case "RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY":
+		if len(der) > pemMaxParse || !b.parse(len(der)) {
+			return keyUnchecked
+		}
 	}
 	switch label {
 	case "RSA PRIVATE KEY":
@@ -123,9 +150,18 @@ func parsesAsKey(label, body string) bool {
 	case "PRIVATE KEY":
 		_, err = x509.ParsePKCS8PrivateKey(der)
 	case "OPENSSH PRIVATE KEY":
-		return bytes.HasPrefix(der, []byte("openssh-key-v1\x00"))
+		if !bytes.HasPrefix(der, []byte("openssh-key-v1\x00")) {
+			return keyInvalid
+		}
+		return keyValid
 	default: // DSA, PGP: decoding is as far as we check
-		return len(der) >= pemMinBytes
+		if len(der) < pemMinBytes {
+			return keyInvalid
+		}
+		return keyValid
 	}
-	return err == nil
+	if err != nil {
+		return keyInvalid
+	}
+	return keyValid
 }

@@ -1,39 +1,23 @@
 package secrets
 
 import (
-	"bytes"
 	"path"
 	"strings"
+
+	"github.com/portcullis-dev/portcullis/scan/bytesize"
 )
 
-// MaxFileBytes is the largest file Wants asks to read: configuration and key
-// files are small, and larger text files are mostly data.
+// MaxFileBytes is the largest file the secret search reads, and the largest
+// file inside an archive it opens: configuration and key files are small,
+// and larger files are mostly data. Larger ones are not searched, and
+// reported so (Skip).
 const MaxFileBytes = 1 << 20
 
-// binarySniffLen is how much of a file is searched for a NUL byte to decide
-// that it is binary.
-const binarySniffLen = 8 << 10
-
-// skippedExts are extensions of files that are binary or hold no credentials
-// (media, fonts, compiled code, archives, translations).
-var skippedExts = map[string]bool{
-	".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".ico": true, ".bmp": true,
-	".webp": true, ".svg": true, ".ttf": true, ".otf": true, ".woff": true, ".woff2": true,
-	".eot": true, ".so": true, ".a": true, ".o": true, ".dll": true, ".exe": true,
-	".pyc": true, ".pyo": true, ".class": true, ".jar": true, ".war": true, ".whl": true,
-	".gz": true, ".tgz": true, ".bz2": true, ".xz": true, ".zst": true, ".zip": true,
-	".7z": true, ".mo": true, ".wasm": true, ".mp3": true, ".mp4": true, ".pdf": true,
-}
-
-// skippedDirs hold no files a credential lives in: kernel pseudo-filesystems,
-// documentation, locales, time zones and the CA certificates packages
-// install. /etc/ssl/certs is read: keys get copied there by mistake.
-var skippedDirs = []string{
-	"/proc/", "/sys/", "/dev/",
-	"/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/locale/",
-	"/usr/share/i18n/", "/usr/share/zoneinfo/", "/usr/lib/locale/",
-	"/usr/share/ca-certificates/", "/etc/pki/ca-trust/extracted/",
-}
+// skippedDirs hold no files a credential lives in, or only the examples of
+// documentation: kernel pseudo-filesystems and /usr/share/doc. Everything
+// else is read, media, locales, time zones, certificate bundles and
+// executables included (a NUL byte stops nothing), and archives are opened.
+var skippedDirs = []string{"/proc/", "/sys/", "/dev/", "/usr/share/doc/"}
 
 // vendorRoots are where package managers, toolchains and the distribution
 // unpack third-party code; inside them, test fixtures, examples and
@@ -58,34 +42,53 @@ var fixtureSuffixes = []string{
 }
 
 // Wants reports whether the file at the clean absolute path p, of size bytes,
-// is one to read for secrets. It declines empty files and files over
-// MaxFileBytes; binary and media formats by extension; /proc, /sys, /dev,
-// documentation, locale and time-zone data and the CA bundles packages
-// install (not /etc/ssl/certs, where keys get copied by mistake). And
-// because third-party code ships deliberate test keys and example tokens
-// (CPython's Lib/test/certdata, Go's crypto/tls/testdata, npm packages'
-// test/fixtures, JWTs in library docs), it declines, inside third-party code
-// only, tests, examples and documentation: under node_modules,
-// site-packages, dist-packages, the Go module cache, GOROOT, Ruby gems,
-// /usr/lib, /usr/local/lib and /usr/share, files in a directory named test,
-// tests, testdata, testonly, __tests__, fixtures, test-* or test_*, doc,
-// docs, example, examples or _examples, and files named *_test.go,
+// is one to read for secrets: not empty, at most MaxFileBytes, and not
+// Excluded. See Skip for why one is not.
+func Wants(p string, size int64) bool {
+	skip, _ := Skip(p, size)
+	return !skip
+}
+
+// Skip reports whether the secret search passes over the file at the clean
+// absolute path p, of size bytes, and if so whether that must be reported:
+// reason is empty for a file with nothing to search (empty) or Excluded by
+// design, and says why for one that may hold a secret but is not read
+// ("over 1 MiB"): callers list it as not searched, so that a policy can
+// require that everything be.
+func Skip(p string, size int64) (skip bool, reason string) {
+	switch {
+	case size <= 0 || Excluded(p):
+		return true, ""
+	case size > MaxFileBytes:
+		return true, "over " + bytesize.Format(MaxFileBytes)
+	}
+	return false, ""
+}
+
+// Excluded reports whether the secret search leaves the path p out by
+// design: /proc, /sys, /dev and /usr/share/doc; and, because third-party
+// code ships deliberate test keys and example tokens (CPython's
+// Lib/test/certdata, Go's crypto/tls/testdata, npm packages'
+// test/fixtures, JWTs in library docs), inside third-party code only, its
+// tests, examples and documentation: under node_modules, site-packages,
+// dist-packages, the Go module cache, GOROOT, Ruby gems, /usr/lib,
+// /usr/local/lib and /usr/share, files in a directory named test, tests,
+// testdata, testonly, __tests__, fixtures, test-* or test_*, doc, docs,
+// example, examples or _examples, and files named *_test.go,
 // *_test_data.go, test_*.py, *_test.py, *.test.js, *.spec.js, *.test.ts,
 // *.spec.ts, *.md, *.rst or *.adoc. The image's own application files
 // (/app, /srv, /home, /etc, /opt …), tests included, are always read.
-func Wants(p string, size int64) bool {
-	if size <= 0 || size > MaxFileBytes {
-		return false
-	}
-	if skippedExts[strings.ToLower(path.Ext(p))] {
-		return false
-	}
+//
+// A link from a path that is not Excluded to one that is makes what the
+// excluded path holds visible where it is read: callers report such a link
+// as not searched.
+func Excluded(p string) bool {
 	for _, d := range skippedDirs {
 		if strings.HasPrefix(p, d) {
-			return false
+			return true
 		}
 	}
-	return !vendoredFixture(p)
+	return vendoredFixture(p)
 }
 
 // vendoredFixture reports whether p is a test, example or documentation
@@ -129,9 +132,4 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-// IsBinary reports whether data looks binary: a NUL byte in its first 8 KiB.
-func IsBinary(data []byte) bool {
-	return bytes.IndexByte(data[:min(len(data), binarySniffLen)], 0) >= 0
 }

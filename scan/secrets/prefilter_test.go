@@ -39,7 +39,7 @@ func checkPrefilter(t testing.TB, text string) {
 	for _, c := range []struct {
 		pf   *prefilter
 		dets []detector
-	}{{textFilter, textDetectors}, {binaryFilter, []detector{pemDetector}}} {
+	}{{textFilter, textDetectors}, {pemFilter, []detector{pemDetector}}} {
 		if got, want := c.pf.selected(text), perDetector(c.dets, text); got != want {
 			var names []string
 			for i, d := range c.dets {
@@ -51,6 +51,10 @@ func checkPrefilter(t testing.TB, text string) {
 		}
 	}
 }
+
+// pemFilter is a prefilter of one detector with one hint: it takes the
+// strings.Contains path.
+var pemFilter = newPrefilter(pemDetector)
 
 func allHints() []string {
 	var hints []string
@@ -169,10 +173,10 @@ func TestDetectorsFindOnlyWhereAHintIs(t *testing.T) {
 			if containsAny(stripped, d.hints) {
 				continue // breaking one hint made another
 			}
-			if ms := d.find(stripped); len(ms) > 0 {
+			if ms := d.find(nil, stripped); len(ms) > 0 {
 				t.Fatalf("%s found %q in text without its hints %q", d.typ, stripped[ms[0].start:ms[0].end], d.hints)
 			}
-			if len(d.find(text)) > 0 {
+			if len(d.find(nil, text)) > 0 {
 				found[i]++
 			}
 		}
@@ -209,9 +213,9 @@ func TestAWSKeyIDsFoundNearTheirPrefixes(t *testing.T) {
 	for _, text := range texts {
 		want := awsKeyID.FindAllStringIndex(text, -1)
 		var got [][]int
-		for _, loc := range findNear(awsKeyID, text, []string{"AKIA", "ASIA"}, 0, 16) {
-			got = append(got, loc[:2])
-		}
+		findKeyIDs(text, func(start, end int) {
+			got = append(got, []int{start, end})
+		})
 		if !slices.EqualFunc(got, want, slices.Equal) {
 			t.Fatalf("in %q: near the prefixes %v, whole text %v", text, got, want)
 		}
@@ -236,8 +240,8 @@ func TestPrefilterAnchors(t *testing.T) {
 	if want := len(allHints()); n != want {
 		t.Errorf("%d hints anchored, want %d", n, want)
 	}
-	if binaryFilter.single == nil || binaryFilter.single.hint != pemDetector.hints[0] {
-		t.Errorf("binary files are not searched for %q alone", pemDetector.hints[0])
+	if pemFilter.single == nil || pemFilter.single.hint != pemDetector.hints[0] {
+		t.Errorf("a one-detector prefilter does not look for %q alone", pemDetector.hints[0])
 	}
 	if got := rarestBigram("ecret"); got != 1 {
 		t.Errorf("ecret anchored at %d (%q), want 1 (cr)", got, "ecret"[got:got+2])

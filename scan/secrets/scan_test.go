@@ -122,7 +122,7 @@ func TestScan(t *testing.T) {
 		{"jwt", "/app/config.json", `{"token": "` + jwt + `"}`, []want{{TypeJWT, 1, ConfidenceMedium, jwt}}},
 		{"jwt-shaped garbage", "/app/x", "eyJ" + randFrom(urlAlphabet, 20) + ".eyJ" + randFrom(urlAlphabet, 20) + "." + randFrom(urlAlphabet, 30), nil},
 		// Binary.
-		{"binary hides tokens", "/usr/bin/app", "\x7fELF\x00\x00" + gh, nil},
+		{"binary keeps tokens", "/usr/bin/app", "\x7fELF\x00\x00" + gh, []want{{TypeGitHubToken, 1, ConfidenceHigh, gh}}},
 		{"binary keeps pem", "/usr/bin/app", "\x7fELF\x00\x00" + rsaKey, []want{{TypePrivateKey, 1, ConfidenceHigh, rsaBody}}},
 		// Mixed and overlapping.
 		{"several in one file", "/app/.env", "A=1\nGITHUB_TOKEN=" + gh + "\nNPM_TOKEN=" + npmTok + "\nDB=postgres://app:" + pass + "@db/app\n",
@@ -279,14 +279,14 @@ func TestWants(t *testing.T) {
 		{"/app/.env", 0, false},
 		{"/app/big.json", MaxFileBytes + 1, false},
 		{"/app/big.json", MaxFileBytes, true},
-		{"/app/logo.PNG", 100, false},
-		{"/usr/lib/x86_64-linux-gnu/libssl.so", 100, false},
-		{"/app/lib/app.jar", 100, false},
+		{"/app/logo.PNG", 100, true},
+		{"/usr/lib/x86_64-linux-gnu/libssl.so", 100, true},
+		{"/app/lib/app.jar", 100, true},
 		{"/proc/self/environ", 100, false},
 		{"/usr/share/doc/openssl/README", 100, false},
 		{"/etc/ssl/certs/ca-certificates.crt", 200 << 10, true},
 		{"/etc/ssl/certs/server-key.pem", 1700, true},
-		{"/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt", 1900, false},
+		{"/usr/share/ca-certificates/mozilla/ISRG_Root_X1.crt", 1900, true},
 		{"/usr/lib/python3.12/test/certdata/keycert.pem", 4000, false},
 		{"/usr/local/lib/python3.11/test/keycert.pem", 4000, false},
 		{"/usr/lib/python3.12/site-packages/requests/sessions.py", 4000, true},
@@ -409,10 +409,15 @@ func TestScanManyTokens(t *testing.T) {
 		b.WriteString("\n")
 	}
 	got := Scan("/dump.txt", []byte(b.String()))
-	// Every line holds two tokens; a random one may rarely look made-up and be skipped,
-	// so the findings stop at the cap within the first lines, in order.
-	if len(got) != MaxFindings || got[0].Line > 2 || got[len(got)-1].Line > MaxFindings {
-		t.Fatalf("%d findings, first on line %d, last on line %d", len(got), got[0].Line, got[len(got)-1].Line)
+	// Every line holds two tokens, a high-confidence GitHub token and a
+	// medium-confidence JWT; a random one may rarely look made-up and be
+	// skipped, so each level stops at its cap within the first lines, in order.
+	var n Counts
+	for _, s := range got {
+		n.Add(s.Confidence, 1)
+	}
+	if n.High != MaxFindings || n.Medium != MaxFindings || got[0].Line > 2 || got[len(got)-1].Line > MaxFindings+2 {
+		t.Fatalf("%+v findings, first on line %d, last on line %d", n, got[0].Line, got[len(got)-1].Line)
 	}
 	for i := 1; i < len(got); i++ {
 		if got[i].Line < got[i-1].Line {

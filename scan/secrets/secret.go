@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"hash/maphash"
 	"strconv"
 	"unicode/utf8"
 )
@@ -58,8 +59,12 @@ const (
 type Secret struct {
 	// Type names the kind of credential, one of the Type constants.
 	Type string `json:"type"`
-	// Path is the file the secret was found in (Scan); empty for ScanText.
+	// Path is the file the secret was found in (Scan, Search); empty for ScanText.
 	Path string `json:"path,omitempty"`
+	// Member is the file inside the archive at Path the secret was found in
+	// (Search), "WEB-INF/lib/x.jar!/app.properties" for nested archives;
+	// empty for a secret in Path's own bytes.
+	Member string `json:"member,omitempty"`
 	// Source names where in image metadata the secret was found (ScanText),
 	// e.g. "config.Env[2] AWS_SECRET_ACCESS_KEY"; empty for Scan.
 	Source string `json:"source,omitempty"`
@@ -72,7 +77,22 @@ type Secret struct {
 	Confidence Confidence `json:"confidence"`
 	// Note explains the finding when there is more to say, e.g. "encrypted".
 	Note string `json:"note,omitempty"`
+
+	// fingerprint identifies the raw secret within this process (see Fingerprint).
+	fingerprint uint64
 }
+
+// fingerprintSeed keys fingerprints: random per process, so that a
+// fingerprint says nothing about the secret outside it.
+var fingerprintSeed = maphash.MakeSeed()
+
+// Fingerprint identifies the credential itself within this process: two
+// findings of the same credential have the same fingerprint, two of
+// different ones (almost certainly) do not, even when their excerpts
+// coincide ("ghp_…x7" stands for 62×62 different tokens). It is a hash
+// keyed with a random per-process seed, never stored or shown, and zero
+// for a Secret decoded from JSON.
+func (s Secret) Fingerprint() uint64 { return s.fingerprint }
 
 // Redact returns an excerpt of secret that never reveals more than its first
 // 4 and last 2 characters, and less of short values: 16 characters or more
@@ -98,10 +118,13 @@ func Redact(secret string) string {
 }
 
 // Location names where the secret is, for people: the metadata Source, or
-// "path:line" for a file.
+// "path:line" for a file, "path!/member:line" for a file inside an archive.
 func (s Secret) Location() string {
 	if s.Source != "" {
 		return s.Source
+	}
+	if s.Member != "" {
+		return s.Path + "!/" + s.Member + ":" + strconv.Itoa(s.Line)
 	}
 	return s.Path + ":" + strconv.Itoa(s.Line)
 }
@@ -109,4 +132,4 @@ func (s Secret) Location() string {
 // Version identifies what the detectors report. It changes whenever a
 // detector is added or changed, so results cached under it (per layer, per
 // config) are recomputed rather than trusted.
-const Version = "secrets/2"
+const Version = "secrets/3"

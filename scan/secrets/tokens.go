@@ -33,13 +33,13 @@ func (r tokenRule) find(text string) []match {
 		if random := tok[r.prefixLen(tok):]; entropy(random) < r.minEntropy || looksFake(random) {
 			continue
 		}
-		out = append(out, match{typ: r.typ, start: start, end: end, secret: tok, redacted: Redact(tok), conf: r.conf(tok), note: r.note})
+		out = append(out, match{typ: r.typ, start: start, end: end, secret: tok, conf: r.conf(tok), note: r.note})
 	}
 	return out
 }
 
 func ruleDetector(typ string, priority int, hints []string, rules ...tokenRule) detector {
-	return detector{typ: typ, priority: priority, hints: hints, find: func(text string) []match {
+	return detector{typ: typ, priority: priority, hints: hints, find: func(_ *budget, text string) []match {
 		var out []match
 		for _, r := range rules {
 			out = append(out, r.find(text)...)

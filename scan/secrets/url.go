@@ -16,7 +16,7 @@ var exampleHosts = []string{
 // under 8 characters or a loopback host makes the finding low confidence.
 var urlDetector = detector{typ: TypeURLCredentials, priority: priorityGeneric, hints: []string{"://"}, find: findURLCreds}
 
-func findURLCreds(text string) []match {
+func findURLCreds(_ *budget, text string) []match {
 	var out []match
 	for i := 0; i < len(text); {
 		j := strings.Index(text[i:], "://")
@@ -107,10 +107,13 @@ var (
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
 
+// unLeet undoes leetspeak.
+var unLeet = strings.NewReplacer("4", "a", "@", "a", "0", "o", "3", "e", "1", "i", "$", "s", "5", "s")
+
 // weakPlaceholder reports passwords that say they are examples once
 // leetspeak is undone: "p4ssw0rd", "mysecretpassword", "s3cr3t".
 func weakPlaceholder(p string) bool {
-	n := strings.ToLower(strings.NewReplacer("4", "a", "@", "a", "0", "o", "3", "e", "1", "i", "$", "s", "5", "s").Replace(p))
+	n := strings.ToLower(unLeet.Replace(p))
 	for _, w := range []string{"password", "passwd", "passw", "secret", "changeme", "example", "dummy", "redacted"} {
 		if strings.Contains(n, w) {
 			return true

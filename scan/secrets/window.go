@@ -5,59 +5,60 @@ import (
 	"strings"
 )
 
-// findNear returns re's submatch indexes in text, searching only windows
+// findNear calls found with re's submatch indexes in text, in order, searching only windows
 // from before bytes ahead of each occurrence of a needle to after bytes past
 // it. Regular expressions without a literal prefix are slow over whole files;
 // a needle every match must contain ("://", "ecret") makes them fast, and as
 // long as before and after cover the longest match, nothing is missed.
-// Indexes are offsets into text.
-func findNear(re *regexp.Regexp, text string, needles []string, before, after int) [][]int {
-	type span struct{ lo, hi int }
-	var spans []span
-	for _, n := range needles {
-		for i := 0; i < len(text); {
-			j := strings.Index(text[i:], n)
-			if j < 0 {
-				break
-			}
-			at := i + j
-			spans = append(spans, span{max(0, at-before), min(len(text), at+len(n)+after)})
-			i = at + len(n)
+// Indexes are offsets into text; found may keep them.
+//
+// The windows are merged as they are found, the needles' occurrences taken
+// in the order they appear (a merge of one sorted list per needle), so that
+// no match is found twice and the time is linear in text: an insertion sort
+// of the windows made a file of needles quadratic.
+func findNear(re *regexp.Regexp, text string, needles []string, before, after int, found func(loc []int)) {
+	// next[i] is the next occurrence of needles[i] at or after pos[i], -1 for none.
+	next := make([]int, len(needles))
+	for i, n := range needles {
+		next[i] = strings.Index(text, n)
+	}
+	lo, hi := -1, -1 // the window being grown
+	flush := func() {
+		if lo < 0 {
+			return
 		}
-	}
-	if len(spans) == 0 {
-		return nil
-	}
-	// Merge overlapping windows, so that no match is found twice.
-	sortSpans := func() {
-		for i := 1; i < len(spans); i++ {
-			for j := i; j > 0 && spans[j].lo < spans[j-1].lo; j-- {
-				spans[j], spans[j-1] = spans[j-1], spans[j]
-			}
-		}
-	}
-	if len(needles) > 1 {
-		sortSpans()
-	}
-	merged := spans[:1]
-	for _, s := range spans[1:] {
-		last := &merged[len(merged)-1]
-		if s.lo <= last.hi {
-			last.hi = max(last.hi, s.hi)
-			continue
-		}
-		merged = append(merged, s)
-	}
-	var out [][]int
-	for _, s := range merged {
-		for _, loc := range re.FindAllStringSubmatchIndex(text[s.lo:s.hi], -1) {
+		for _, loc := range re.FindAllStringSubmatchIndex(text[lo:hi], -1) {
 			for k := range loc {
 				if loc[k] >= 0 {
-					loc[k] += s.lo
+					loc[k] += lo
 				}
 			}
-			out = append(out, loc)
+			found(loc)
 		}
 	}
-	return out
+	for {
+		first := -1
+		for i, at := range next {
+			if at >= 0 && (first < 0 || at < next[first]) {
+				first = i
+			}
+		}
+		if first < 0 {
+			break
+		}
+		at, n := next[first], needles[first]
+		if j := strings.Index(text[at+len(n):], n); j >= 0 {
+			next[first] = at + len(n) + j
+		} else {
+			next[first] = -1
+		}
+		wlo, whi := max(0, at-before), min(len(text), at+len(n)+after)
+		if lo >= 0 && wlo <= hi {
+			hi = max(hi, whi)
+			continue
+		}
+		flush()
+		lo, hi = wlo, whi
+	}
+	flush()
 }
