@@ -1,7 +1,6 @@
 package gate_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -184,40 +181,6 @@ func TestLayerUnderAnotherLayersDiffIDIsDenied(t *testing.T) {
 	}
 }
 
-// hugeWindowZstdLayer is a zstd layer blob holding tarball, in one frame whose header
-// declares a 2 TiB window: no decoder with a sane memory bound reads it.
-func hugeWindowZstdLayer(t *testing.T, files map[string]string) v1.Layer {
-	t.Helper()
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	for p, c := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: p, Mode: 0o600, Size: int64(len(c)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(c)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tarball := tb.Bytes()
-	// Frame header: magic, descriptor 0 (no content size, not single-segment), window
-	// descriptor exponent 31 (2^41 bytes); then raw blocks of at most 128 KiB.
-	blob := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 31 << 3}
-	for len(tarball) > 0 {
-		n := min(len(tarball), 128<<10)
-		h := uint32(n) << 3 // raw block
-		if n == len(tarball) {
-			h |= 1 // last
-		}
-		blob = append(blob, byte(h), byte(h>>8), byte(h>>16))
-		blob = append(blob, tarball[:n]...)
-		tarball = tarball[n:]
-	}
-	return static.NewLayer(blob, types.OCILayerZStd)
-}
-
 // An attacker's layer whose analysis cannot finish, under a configuration claiming a clean
 // layer's diffID, is "could not check" (refused in prod, a warning in dev) and leaves
 // nothing under the claimed diffID: a later honest push of the clean layer is judged on its
@@ -228,7 +191,7 @@ func TestIncompleteAnalysisDoesNotPoisonTheClaimedDiffID(t *testing.T) {
 	clean := scantest.FileLayer(t, "app/main.py", []byte("print('hello')\n"))
 	_, cleanID := digests(t, clean)
 	cleanBlob, _ := digests(t, clean)
-	hostile := hugeWindowZstdLayer(t, map[string]string{"app/id_rsa": key})
+	hostile := scantest.HugeWindowZstdLayer(t, map[string]string{"app/id_rsa": key})
 	hostileBlob, err := hostile.Digest()
 	if err != nil {
 		t.Fatal(err)
