@@ -394,4 +394,3 @@ func scanOne(ctx context.Context, scanner *gate.Scanner, reader scanReader, repo
 	t.Incomplete = t.Incomplete || rep.Incomplete
 	return t, nil
 }
-
