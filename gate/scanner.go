@@ -331,7 +331,8 @@ type scanManifest struct {
 	layers []string
 }
 
-// parseManifest reads the config and layer digests of an image manifest, or notes an index.
+// parseManifest reads the config and layer digests of an image manifest, or notes an index;
+// a manifest whose media type and shape disagree is refused (see ClassifyManifest).
 func parseManifest(manifest []byte) (scanManifest, error) {
 	var m struct {
 		Config *struct {
@@ -340,15 +341,18 @@ func parseManifest(manifest []byte) (scanManifest, error) {
 		Layers []struct {
 			Digest string `json:"digest"`
 		} `json:"layers"`
-		Manifests []json.RawMessage `json:"manifests"`
+	}
+	shape, err := ClassifyManifest(manifest, "")
+	if err != nil {
+		return scanManifest{}, err
+	}
+	if shape == ShapeIndex {
+		return scanManifest{index: true}, nil
 	}
 	if err := json.Unmarshal(manifest, &m); err != nil {
 		return scanManifest{}, fmt.Errorf("reading the manifest: %w", err)
 	}
 	if m.Config == nil {
-		if m.Manifests != nil {
-			return scanManifest{index: true}, nil
-		}
 		return scanManifest{}, fmt.Errorf("the manifest names no config blob")
 	}
 	out := scanManifest{config: m.Config.Digest}
