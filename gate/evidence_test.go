@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -93,13 +94,18 @@ func digests(t *testing.T, l v1.Layer) (blob, diffID string) {
 // claimsEnv is a registry, a gate blocking secrets and the cache its scanner shares.
 type claimsEnv struct {
 	reg   string
-	store *cache.Memory
+	store cache.LockingStore
 	g     *gate.Gate
 }
 
 func newClaimsEnv(t *testing.T) claimsEnv {
 	t.Helper()
-	reg := regtest.Registry(t)
+	return newClaimsReplica(t, regtest.Registry(t), cache.NewMemory(64<<20))
+}
+
+// newClaimsReplica is a gateway replica in front of reg, caching in store.
+func newClaimsReplica(t *testing.T, reg string, store cache.LockingStore) claimsEnv {
+	t.Helper()
 	up, err := upstream.New(reg, http.DefaultTransport)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +114,6 @@ func newClaimsEnv(t *testing.T) claimsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := cache.NewMemory(64 << 20)
 	scanner := gate.NewScanner(up, cache.NewFlight(store), t.TempDir())
 	g := gate.New(p, up, &memSink{}, gate.WithImages(up), gate.WithScanner(scanner))
 	return claimsEnv{reg: reg, store: store, g: g}
@@ -219,5 +224,36 @@ func TestIncompleteAnalysisDoesNotPoisonTheClaimedDiffID(t *testing.T) {
 	}
 	if !e.stored(t, cleanBlob, cleanID) {
 		t.Error("the clean layer's analysis is not cached under its own digests")
+	}
+}
+
+// Two replicas sharing one Redis: an unreadable layer pushed through one under a clean
+// layer's diffID leaves nothing the other finds, which judges the honest push of the clean
+// layer on its content.
+func TestIncompleteAnalysisDoesNotPoisonAnotherReplica(t *testing.T) {
+	key, _ := scantest.PrivateKeyPEM(t)
+	clean := scantest.FileLayer(t, "app/main.py", []byte("print('"+randomToken(16)+"')\n"))
+	cleanBlob, cleanID := digests(t, clean)
+	hostile := scantest.HugeWindowZstdLayer(t, map[string]string{"app/id_rsa": key})
+	hostileBlob, _ := digests(t, hostile)
+	rdb := regtest.Redis(t, "portcullis:v1:*"+cleanBlob[7:]+"*", "portcullis:v1:*"+hostileBlob[7:]+"*")
+	reg := regtest.Registry(t)
+	attacked := newClaimsReplica(t, reg, cache.NewRedis(rdb, cache.WithTimeout(5*time.Second)))
+	honest := newClaimsReplica(t, reg, cache.NewRedis(rdb, cache.WithTimeout(5*time.Second)))
+
+	d, m := pushClaiming(t, reg, "prod/api:evil", []string{cleanID}, hostile)
+	if res := attacked.push("prod/api", d, m); res.Verdict != policy.VerdictDeny || !strings.Contains(res.Message, "could not check") {
+		t.Fatalf("unreadable layer through replica 1: %s %q", res.Verdict, res.Message)
+	}
+	if attacked.stored(t, hostileBlob, cleanID) {
+		t.Fatal("the incomplete analysis reached the shared cache under the claimed diffID")
+	}
+	d, m = pushClaiming(t, reg, "prod/api:1.0.0", []string{cleanID}, clean)
+	res := honest.push("prod/api", d, m)
+	if res.Verdict != policy.VerdictAllow || res.Decision.Results[0].Finding != "no secrets in the image configuration and layers" {
+		t.Fatalf("honest push through replica 2: %s %+v", res.Verdict, res.Decision.Results)
+	}
+	if !honest.stored(t, cleanBlob, cleanID) {
+		t.Error("the clean layer's analysis is not in the shared cache under its own digests")
 	}
 }
