@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,38 @@ func TestIncompleteAnalysisDoesNotPoisonAnotherReplica(t *testing.T) {
 	}
 	if !honest.stored(t, cleanBlob, cleanID) {
 		t.Error("the clean layer's analysis is not in the shared cache under its own digests")
+	}
+}
+
+// OS packages without a known release are "OS unknown" in the report (removing os-release
+// must not turn every OS package into "not checkable" and pass); an image without OS
+// packages, or with its os-release, is not.
+func TestScanReportsAnUnknownOperatingSystem(t *testing.T) {
+	dbDir, reg, up := scanEnv(t)
+	status := "Package: openssl\nStatus: install ok installed\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\n\n"
+	osRelease := "ID=debian\nVERSION_ID=\"12\"\n"
+	tests := []struct {
+		name    string
+		files   map[string]string
+		unknown bool
+		reason  string
+	}{
+		{"dpkg without os-release", map[string]string{"var/lib/dpkg/status": status}, true, "no os-release in the image"},
+		{"dpkg, os-release without VERSION_ID", map[string]string{"var/lib/dpkg/status": status, "etc/os-release": "ID=debian\n"}, true, "release is unknown"},
+		{"dpkg with os-release", map[string]string{"var/lib/dpkg/status": status, "etc/os-release": osRelease}, false, ""},
+		{"no OS packages", map[string]string{"app/main.py": "print('hello')\n"}, false, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := gate.NewScanner(up, cache.NewFlight(cache.NewMemory(64<<20)), dbDir)
+			d, m, _ := pushLayers(t, reg, "prod/os:"+strconv.Itoa(i), scantest.FilesLayer(t, tt.files))
+			rep, err := s.Scan(context.Background(), "prod/os", d, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OSUnknown != tt.unknown || !strings.Contains(rep.OSUnknownReason, tt.reason) {
+				t.Fatalf("OS unknown %v (%q), want %v (%q)", rep.OSUnknown, rep.OSUnknownReason, tt.unknown, tt.reason)
+			}
+		})
 	}
 }
