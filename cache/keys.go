@@ -32,9 +32,12 @@ const (
 	KindOther     = "other"     // any key not built here (metrics only)
 )
 
-// LayerKey names the inventory of the layer diffID produced by analyzerVersion.
-func LayerKey(diffID, analyzerVersion string) string {
-	return build(KindLayer, digestPart(diffID), part(analyzerVersion))
+// LayerKey names the analysis, by analyzerVersion, of the layer blob whose compressed digest
+// is blobDigest and whose uncompressed digest is diffID. Both digests are the ones the
+// analysis computed from the bytes, never ones a manifest or image configuration claims: a
+// lookup under a claimed pair finds only an analysis of exactly that content.
+func LayerKey(blobDigest, diffID, analyzerVersion string) string {
+	return build(KindLayer, digestPart(blobDigest), digestPart(diffID), part(analyzerVersion))
 }
 
 // FindingsKey names the scan findings of manifestDigest against vulnerability database
@@ -99,10 +102,12 @@ func CoverageKey(repo, digest string) string {
 	return build(KindCoverage, part(repo), digestPart(digest))
 }
 
-// ImageKey names what the image configuration configDigest shows, as read by analyzer
-// version analyzerVersion; content-addressed, so never stale.
-func ImageKey(configDigest, analyzerVersion string) string {
-	return build(KindImage, digestPart(configDigest), part(analyzerVersion))
+// ImageKey names what the image with configuration configDigest and layer blobs summarised
+// by layersHash (see LayersHash of the manifest's layer digests) shows, as read by analyzer
+// version analyzerVersion. Content-addressed, so never stale: the configuration alone does
+// not fix the layers (its diff_ids are claims), so evidence about layers is keyed by both.
+func ImageKey(configDigest, layersHash, analyzerVersion string) string {
+	return build(KindImage, digestPart(configDigest), digestPart(layersHash), part(analyzerVersion))
 }
 
 // LayersKey names the image (repository and digest) last seen whose layers, in order, are

@@ -15,7 +15,8 @@ var (
 
 func TestKeysGolden(t *testing.T) {
 	tests := []struct{ got, want string }{
-		{LayerKey(dg1, "analyzer-3"), "portcullis:v1:layer:" + dg1 + ":analyzer-3"},
+		{LayerKey(dg1, dg2, "analyzer-3"), "portcullis:v1:layer:" + dg1 + ":" + dg2 + ":analyzer-3"},
+		{ImageKey(dg1, dg2, "config/2"), "portcullis:v1:image:" + dg1 + ":" + dg2 + ":config/2"},
 		{FindingsKey(dg1, "osv-2026-11-30"), "portcullis:v1:findings:" + dg1 + ":osv-2026-11-30"},
 		{SignatureKey(dg1, dg2), "portcullis:v1:signature:" + dg1 + ":" + dg2},
 		{ManifestKey(dg1), "portcullis:v1:manifest:" + dg1},
@@ -90,7 +91,7 @@ func TestArtifactsHash(t *testing.T) {
 // README table generated from KeySchema cannot drift from the keys actually written.
 func TestKeySchemaMatchesBuilders(t *testing.T) {
 	samples := map[string]string{
-		KindLayer:     LayerKey(dg1, "a1"),
+		KindLayer:     LayerKey(dg1, dg2, "a1"),
 		KindFindings:  FindingsKey(dg1, "r1"),
 		KindSignature: SignatureKey(dg1, ArtifactsHash([]string{dg2})),
 		KindManifest:  ManifestKey(dg1),
@@ -98,7 +99,7 @@ func TestKeySchemaMatchesBuilders(t *testing.T) {
 		KindDecision:  DecisionKey("p1", "r1", "prod", day, dg1, "pull", "team/app"),
 		KindAccess:    AccessKey("team/app", "Basic Y2k6cHc="),
 		KindCoverage:  CoverageKey("team/app", dg1),
-		KindImage:     ImageKey(dg1, "config/1"),
+		KindImage:     ImageKey(dg1, LayersHash([]string{dg2}), "config/1"),
 		KindLayers:    LayersKey(LayersHash([]string{dg1, dg2})),
 		KindPrevious:  PreviousKey("team/app"),
 		KindBaseline:  BaselineKey("team/app", dg1),

@@ -15,7 +15,7 @@ func TestMetricsCountHitsAndMissesPerKind(t *testing.T) {
 		"memory": NewMemory(1<<20, WithMeterProvider(mp)),
 		"redis":  NewRedis(c, WithMeterProvider(mp)),
 	}
-	layer := LayerKey(dg1, key("analyzer"))
+	layer := LayerKey(dg1, dg2, key("analyzer"))
 	tag := TagKey("team/app", key("tag"))
 	for name, s := range stores {
 		mustSet(t, s, layer, []byte("inventory"), time.Hour)

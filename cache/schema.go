@@ -14,8 +14,8 @@ type KeyDoc struct {
 // KeySchema lists every kind of key this package builds, in a stable order.
 func KeySchema() []KeyDoc {
 	return []KeyDoc{
-		{KindLayer, Prefix + "layer:{diffID}:{analyzerVersion}", 30 * 24 * time.Hour,
-			"Package inventory of one layer; content-addressed, changes only with the analyzer."},
+		{KindLayer, Prefix + "layer:{blobDigest}:{diffID}:{analyzerVersion}", 30 * 24 * time.Hour,
+			"Analysis of one layer blob (packages, paths, secrets), under the compressed and uncompressed digests it computed; a complete analysis only; changes only with the analyzer."},
 		{KindFindings, Prefix + "findings:{manifestDigest}:{dbRevision}", 7 * 24 * time.Hour,
 			"Scan findings of an image; a new vulnerability database revision means new keys."},
 		{KindSignature, Prefix + "signature:{manifestDigest}:{artifactsHash}", 24 * time.Hour,
@@ -30,8 +30,8 @@ func KeySchema() []KeyDoc {
 			"The upstream answered a pull by this credential (sha256 of the Authorization header) with 200; lets cached manifests be served without widening access."},
 		{KindCoverage, Prefix + "coverage:{repo}:{digest}", 24 * time.Hour,
 			"The signed index (and its verified authorities) that a platform manifest was served as part of; shared so any replica honours it."},
-		{KindImage, Prefix + "image:{configDigest}:{analyzerVersion}", 7 * 24 * time.Hour,
-			"What an image configuration shows: user, labels, base image, secrets in Env, labels and history; content-addressed."},
+		{KindImage, Prefix + "image:{configDigest}:{layersHash}:{analyzerVersion}", 7 * 24 * time.Hour,
+			"What an image shows: its configuration's user, labels, base image, secrets in Env, labels and history, and with a scanner its layers' secrets; keyed by the configuration and the layer blobs (the configuration's diff_ids are only claims); content-addressed."},
 		{KindLayers, Prefix + "layers:{layersHash}", 90 * 24 * time.Hour,
 			"The image (repository, digest) last seen with exactly these layers (LayersHash of its manifest's layer digests, in order); a pushed image's baseline is the one matching its longest layer prefix."},
 		{KindPrevious, Prefix + "previous:{repo}", 90 * 24 * time.Hour,

@@ -36,6 +36,10 @@ var imageAnalyzerVersion = "config/2+" + secrets.Version
 // is cached apart from config-only evidence, and changes with the layer analysis.
 var layersAnalyzerVersion = imageAnalyzerVersion + "+layers/1+" + layer.AnalyzerVersion
 
+// imageEvidenceVersion is the format version of cached image evidence: 2 keys it by the
+// layer blobs too and adds Mismatched and Unsearched.
+const imageEvidenceVersion = 2
+
 // maxConfigBytes caps the image configuration blob the gate reads.
 const maxConfigBytes = imageconfig.MaxConfigBytes
 
@@ -50,7 +54,9 @@ type layerAnalyzer interface {
 // secrets in its Env, labels and build history; and, when the gate's scanner analyses
 // layers, the secrets in the files of every layer (a file a later layer deletes is still in
 // the image's blobs). Indexes carry no config: their platform manifests are judged on their
-// own. Results are cached by config digest, which fixes the layers too (its diff_ids).
+// own. Results are cached by config digest and the manifest's layer blob digests: the
+// configuration's diff_ids are claims, and a layer whose content is another is reported in
+// Mismatched. Evidence of layers not searched in full is kept only a few minutes.
 //
 // A pull waits for the layer analysis at most the pull scan wait; past it the analysis goes
 // on and the error is errScanPending. When the layers cannot be analysed the configuration's
@@ -64,6 +70,9 @@ func (g *Gate) imageEvidence(ctx context.Context, action policy.Action, repo str
 		Config    *struct {
 			Digest string `json:"digest"`
 		} `json:"config"`
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
 		Manifests   []json.RawMessage `json:"manifests"`
 		Annotations map[string]string `json:"annotations"`
 	}
@@ -81,9 +90,13 @@ func (g *Gate) imageEvidence(ctx context.Context, action policy.Action, repo str
 	if layers != nil {
 		version = layersAnalyzerVersion
 	}
-	key := cache.ImageKey(m.Config.Digest, version)
+	blobs := make([]string, len(m.Layers))
+	for i, l := range m.Layers {
+		blobs[i] = l.Digest
+	}
+	key := cache.ImageKey(m.Config.Digest, cache.LayersHash(blobs), version)
 	var ev policy.ImageEvidence
-	if raw, ok, _ := g.coverage.store.Get(ctx, key); ok && cache.Decode(raw, cache.KindImage, 1, &ev) {
+	if raw, ok, _ := g.coverage.store.Get(ctx, key); ok && cache.Decode(raw, cache.KindImage, imageEvidenceVersion, &ev) {
 		return withBase(&ev, m.Annotations), nil
 	}
 	blob, err := g.blobs.Blob(ctx, repo, m.Config.Digest, maxConfigBytes)
@@ -99,8 +112,12 @@ func (g *Gate) imageEvidence(ctx context.Context, action policy.Action, repo str
 			return withBase(&ev, m.Annotations), err
 		}
 	}
-	if v, err := cache.Encode(cache.KindImage, 1, ev); err == nil {
-		_ = g.coverage.store.Set(context.WithoutCancel(ctx), key, v, 7*24*time.Hour)
+	ttl := 7 * 24 * time.Hour
+	if ev.LayersIncomplete != "" {
+		ttl = unfinishedTTL // it may have stopped on a busy moment's time budget
+	}
+	if v, err := cache.Encode(cache.KindImage, imageEvidenceVersion, ev); err == nil {
+		_ = g.coverage.store.Set(context.WithoutCancel(ctx), key, v, ttl)
 	}
 	return withBase(&ev, m.Annotations), nil
 }
@@ -128,8 +145,17 @@ func (g *Gate) layerSecrets(ctx context.Context, action policy.Action, la layerA
 		if l.Incomplete {
 			incomplete = append(incomplete, fmt.Sprintf("layer %d (%s): %s", i+1, l.DiffID, l.IncompleteReason))
 		}
+		for _, n := range l.SecretsNotSearched {
+			p := n.Path
+			if n.Member != "" {
+				p += "!/" + n.Member
+			}
+			ev.Unsearched = append(ev.Unsearched, policy.UnsearchedFile{Path: p, Layer: l.DiffID, LayerNumber: i + 1, Reason: n.Reason})
+		}
+		ev.UnsearchedOmitted += l.SecretsNotSearchedCount - len(l.SecretsNotSearched)
 	}
 	ev.LayersScanned, ev.LayersIncomplete = true, strings.Join(incomplete, "; ")
+	ev.Mismatched = img.Mismatched
 	return nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/layer"
 )
@@ -278,7 +277,7 @@ func (s *teeSession) send(b []byte) bool {
 
 // End moves the session on when the upstream accepted the request, and drops it otherwise.
 // A complete upload (digest set) ends the session's input: its analysis finishes and is
-// stored under the layer's diffID.
+// stored under the blob digest and diffID it computed.
 func (c *teeChunk) End(accepted bool, digest string) {
 	if c.end {
 		return
@@ -412,13 +411,12 @@ func (s *teeSession) analyse() {
 	s.t.storeLayer(ctx, res)
 }
 
-// storeLayer caches a layer analysis made from an upload, as Scanner.layer would have.
+// storeLayer caches a layer analysis made from an upload, as Scanner.layer would have:
+// under the blob digest and diffID it computed (analyse checked the digest is the one the
+// upload completed with).
 func (t *UploadTee) storeLayer(ctx context.Context, res layer.Result) {
-	_, err := t.scanner.flight.Do(ctx, cache.LayerKey(res.DiffID, layer.AnalyzerVersion), func(context.Context) ([]byte, error) {
-		return cache.Encode(cache.KindLayer, reportVersion, res)
-	}, layerFlight)
-	if err != nil {
-		t.log.Warn("could not cache an upload's layer analysis", slog.String("diff_id", res.DiffID), slog.String("error", err.Error()))
+	if err := t.scanner.storeLayer(ctx, res); err != nil {
+		t.log.Warn("could not cache an upload's layer analysis", slog.String("digest", res.Digest), slog.String("diff_id", res.DiffID), slog.String("error", err.Error()))
 	}
 }
 

@@ -85,7 +85,8 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 		return nil, nil, err
 	}
 	ev = &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
-		IncompleteReason: strings.Join(rep.Reasons, "; "), Unchecked: rep.Unchecked}
+		IncompleteReason: strings.Join(rep.Reasons, "; "), Unchecked: rep.Unchecked,
+		OSUnknown: rep.OSUnknown, OSUnknownReason: rep.OSUnknownReason, Mismatched: rep.Mismatched}
 	for _, f := range rep.Findings {
 		ev.Findings = append(ev.Findings, policy.VulnerabilityFinding{
 			ID: f.ID, Aliases: f.Aliases, Package: f.Package.Name, Ecosystem: f.Ecosystem, Version: f.Package.Version,

@@ -92,6 +92,12 @@ type Result struct {
 	// ExpiredException is, for a failed result, the expired exception that
 	// would otherwise have covered it; Fix then starts by saying so.
 	ExpiredException *AppliedException `json:"expiredException,omitempty"`
+	// CouldNotCheck, on a failed result, says what the rule could not check
+	// (a layer that could not be read in full, an operating system it could
+	// not identify): it found no violation but could not rule one out, so it
+	// never passes. The environment's fail mode decides: closed keeps the
+	// failure, open turns a blocking one into a warning (see Evaluate).
+	CouldNotCheck string `json:"couldNotCheck,omitempty"`
 }
 
 // AppliedException identifies the exception a result refers to.

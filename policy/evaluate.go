@@ -73,6 +73,7 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 		}
 		cover := func(f VulnerabilityFinding) (active, expired *exception) { return p.findingException(r.ID, in, f, now) }
 		res, extra := r.evaluate(in, env, now, p.exceptionProcess, cover)
+		p.applyFailMode(&res, env)
 		p.applyExceptions(&res, in, now)
 		d.Results = append(d.Results, res)
 		if extra != nil {
@@ -86,6 +87,24 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 	}
 	d.Verdict = verdictOf(d.Results)
 	return d
+}
+
+// applyFailMode lets the environment's fail mode decide a result that failed only because
+// the rule could not check something (Result.CouldNotCheck): a closed environment keeps the
+// failure, an open one turns a blocking failure into a warning. Either way the finding says
+// which applied; such a result is never a pass.
+func (p *Policy) applyFailMode(res *Result, env string) {
+	if res.Outcome != OutcomeFail || res.CouldNotCheck == "" {
+		return
+	}
+	if p.FailMode(env) == FailOpen {
+		if res.Mode == ModeBlock {
+			res.Mode = ModeWarn
+		}
+		res.Finding += fmt.Sprintf(" [could not check; environment %s fails open, so this only warns]", env)
+		return
+	}
+	res.Finding += fmt.Sprintf(" [could not check; environment %s fails closed]", env)
 }
 
 // evaluate runs a rule that applies to in. cover returns the exception in
@@ -106,10 +125,14 @@ func (r *rule) evaluate(in Input, env string, now time.Time, process string, cov
 	case TypeConfig:
 		res.Outcome, res.Finding, res.Fix = r.evaluateConfig(in)
 	case TypeSecret:
-		res.Outcome, res.Finding, res.Fix = r.evaluateSecret(in)
+		v := r.evaluateSecret(in)
+		res.Outcome, res.Finding, res.Fix, res.CouldNotCheck = v.outcome, v.finding, v.fix, v.couldNotCheck
+		if v.warnOnly && res.Mode == ModeBlock {
+			res.Mode = ModeWarn // unsearched: warn
+		}
 	case TypeVulnerability:
 		v := r.evaluateVulnerability(in, now, cover)
-		res.Outcome, res.Finding, res.Fix = v.outcome, v.finding, v.fix
+		res.Outcome, res.Finding, res.Fix, res.CouldNotCheck = v.outcome, v.finding, v.fix, v.couldNotCheck
 		if v.excepted != nil {
 			res.AppliedException = v.excepted.applied(now)
 		}

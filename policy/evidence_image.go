@@ -24,6 +24,14 @@ type ImageEvidence struct {
 	// LayersIncomplete, when layers were scanned, says which layer analyses stopped at a
 	// limit, so that some of their files may not have been searched; "" when none did.
 	LayersIncomplete string `json:"layersIncomplete,omitempty"`
+	// Mismatched are the layers whose content is not what the configuration's diff_ids
+	// say; secret and vulnerability rules deny such an image.
+	Mismatched []LayerMismatch `json:"mismatched,omitempty"`
+	// Unsearched are files of the layers the secret search did not read in full, at most
+	// a few hundred of them; UnsearchedOmitted counts those past that. A secret rule with
+	// unsearched: fail or warn judges them.
+	Unsearched        []UnsearchedFile `json:"unsearched,omitempty"`
+	UnsearchedOmitted int              `json:"unsearchedOmitted,omitempty"`
 }
 
 // SecretFinding is one secret found in an image.

@@ -154,6 +154,8 @@ func (r *rule) checks() string {
 		return r.signatureChecks()
 	case TypeVulnerability:
 		return r.vulnerabilityChecks()
+	case TypeSecret:
+		return r.secretChecks()
 	}
 	return ""
 }

@@ -53,7 +53,8 @@ func TestExplain(t *testing.T) {
 		"prod-pull-pinned": `allowed [^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$]; pulls by digest or an allowed tag`,
 		"immutable-tags":   "a pushed tag never moves to another digest",
 		"prod-signed":      "signed by one of release, security",
-		"critical-fixable": "no fixable critical+ vulnerabilities; unknown severity counts; an incomplete scan fails",
+		"critical-fixable": "no fixable critical+ vulnerabilities; unknown severity counts; an incomplete scan fails; an unknown OS fails",
+		"no-secrets":       "no secrets of any type in the configuration and layer files; layers not searched in full fail; files not searched in full are noted",
 	}
 	for _, r := range x.Rules {
 		if r.Checks != checks[r.Rule] {

@@ -138,10 +138,20 @@ type Rule struct {
 	// severity: UnknownCount (the default: an unknown severity is never
 	// taken for a low one) or UnknownIgnore.
 	Unknown string `json:"unknown,omitempty"`
-	// Incomplete is what a vulnerability rule concludes from an incomplete
-	// scan: IncompleteFail (the default) or IncompletePass (judged on what
-	// was scanned, and said to be incomplete, never clean).
+	// Incomplete is what a vulnerability or secret rule concludes from an
+	// incomplete scan (a layer unreadable, truncated or over a limit):
+	// IncompleteFail (the default: "could not check", which the environment's
+	// fail mode decides) or IncompletePass (judged on what was scanned, and
+	// said to be incomplete, never clean).
 	Incomplete string `json:"incomplete,omitempty"`
+	// OSUnknown is what a vulnerability rule concludes when the image has OS
+	// packages but no known distribution release: OSUnknownFail (the default)
+	// or OSUnknownPass.
+	OSUnknown string `json:"osUnknown,omitempty"`
+	// Unsearched is what a secret rule does with layer files the search did
+	// not read in full: UnsearchedIgnore (the default: noted in the result),
+	// UnsearchedWarn or UnsearchedFail.
+	Unsearched string `json:"unsearched,omitempty"`
 	// New makes a vulnerability rule judge what an image adds to its
 	// baseline (VulnerabilityEvidence.Baseline): findings the baseline has
 	// too are inherited; they warn, and block only once their Remediation

@@ -81,6 +81,8 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 		r.checkConfigRule(&ru)
 	case TypeVulnerability:
 		r.checkVulnerabilityRule(&ru)
+	case TypeSecret:
+		r.checkSecretRule(&ru)
 	}
 	return ru, true
 }

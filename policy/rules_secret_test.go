@@ -79,9 +79,85 @@ func TestSecretRulePassSaysWhatWasSearched(t *testing.T) {
 	if r.Outcome != OutcomePass || r.Finding != "no secrets in the image configuration and layers" {
 		t.Errorf("layers scanned, none found: %s %q", r.Outcome, r.Finding)
 	}
-	r = secretDecision(t, &ImageEvidence{LayersScanned: true, LayersIncomplete: "layer 1 (sha256:…): over 1,000,000 entries"}).Results[0]
-	if r.Outcome != OutcomePass || !strings.Contains(r.Finding, "not every layer file was searched: layer 1 (sha256:…): over 1,000,000 entries") {
-		t.Errorf("an incomplete layer must be named: %s %q", r.Outcome, r.Finding)
+}
+
+// secretOutcomePolicy has a closed and an open environment and a blocking secret rule
+// whose parameters are params.
+func secretOutcomePolicy(t *testing.T, params string) *Policy {
+	t.Helper()
+	return mustParse(t, `version: 1
+environments:
+  - {name: prod, repositories: ["prod/**"], failMode: closed}
+  - {name: dev, repositories: ["dev/**"], failMode: open}
+rules:
+  - {id: no-secrets, type: secret, mode: block`+params+`}
+`)
+}
+
+// An image that could not be searched in full is never clean: the secret rule answers
+// "could not check", which a closed environment refuses and an open one warns about; a
+// layer whose content is not what the configuration claims is refused everywhere.
+func TestSecretRuleNeverPassesWhatItCouldNotSearch(t *testing.T) {
+	incomplete := &ImageEvidence{LayersScanned: true, LayersIncomplete: "layer 2 (sha256:…): the zstd frame declares a 256 MiB window"}
+	mismatched := &ImageEvidence{LayersScanned: true, Mismatched: []LayerMismatch{{Number: 2, Blob: layerA, Claimed: layerB, Actual: digestA}}}
+	unsearched := &ImageEvidence{LayersScanned: true, Unsearched: []UnsearchedFile{
+		{Path: "/app/blob.bin", Layer: layerA, LayerNumber: 1, Reason: "binary"}, {Path: "/app/big.txt", LayerNumber: 1, Reason: "over 1 MiB"}},
+		UnsearchedOmitted: 5}
+	tests := []struct {
+		name, params, repo string
+		ev                 *ImageEvidence
+		verdict            Verdict
+		couldNotCheck      bool
+		finding            []string
+	}{
+		{"incomplete, closed", "", "prod/api", incomplete, VerdictDeny, true,
+			[]string{"not every layer could be searched: layer 2 (sha256:…): the zstd frame declares a 256 MiB window", "environment prod fails closed"}},
+		{"incomplete, open", "", "dev/api", incomplete, VerdictWarn, true,
+			[]string{"not every layer could be searched", "environment dev fails open, so this only warns"}},
+		{"incomplete: fail, open", ", incomplete: fail", "dev/api", incomplete, VerdictWarn, true, []string{"the rest may hold some"}},
+		{"incomplete: pass", ", incomplete: pass", "prod/api", incomplete, VerdictAllow, false,
+			[]string{"not known to be clean", "not every layer file was searched: layer 2"}},
+		{"mismatch, closed", "", "prod/api", mismatched, VerdictDeny, false,
+			[]string{"layer 2 (blob " + layerA + "): the image configuration says diffID " + layerB + ", its content is " + digestA}},
+		{"mismatch, open: still denied", ", incomplete: pass", "dev/api", mismatched, VerdictDeny, false, []string{"not the ones its configuration names"}},
+		{"unsearched ignored by default", "", "prod/api", unsearched, VerdictAllow, false,
+			[]string{"7 file(s) not searched in full: /app/blob.bin in layer 1 (binary); /app/big.txt in layer 1 (over 1 MiB); and 5 more"}},
+		{"unsearched: warn", ", unsearched: warn", "prod/api", unsearched, VerdictWarn, false, []string{"7 layer file(s) were not searched in full"}},
+		{"unsearched: fail", ", unsearched: fail", "prod/api", unsearched, VerdictDeny, false, []string{"7 layer file(s) were not searched in full"}},
+		{"unsearched: fail, nothing unsearched", ", unsearched: fail", "prod/api", &ImageEvidence{LayersScanned: true}, VerdictAllow, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := secretOutcomePolicy(t, tt.params).Evaluate(Input{Action: ActionPush, Repository: tt.repo, Tag: "1.0.0", Image: tt.ev}, today)
+			r := d.Results[0]
+			if d.Verdict != tt.verdict || (r.CouldNotCheck != "") != tt.couldNotCheck {
+				t.Fatalf("verdict %s (could not check %q), want %s (could not check: %v): %q", d.Verdict, r.CouldNotCheck, tt.verdict, tt.couldNotCheck, r.Finding)
+			}
+			if tt.verdict != VerdictAllow && r.Outcome != OutcomeFail {
+				t.Errorf("outcome %s, want fail", r.Outcome)
+			}
+			for _, want := range tt.finding {
+				if !strings.Contains(r.Finding, want) {
+					t.Errorf("finding lacks %q:\n%s", want, r.Finding)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretRuleParameters(t *testing.T) {
+	_, err := Parse([]byte(`version: 1
+rules:
+  - {id: a, type: secret, mode: block, incomplete: maybe}
+  - {id: b, type: secret, mode: block, unsearched: sometimes}
+  - {id: c, type: secret, mode: block, osUnknown: pass}
+`))
+	for _, want := range []string{`rules[0].incomplete: unknown value "maybe" (want fail or pass)`,
+		`rules[1].unsearched: unknown value "sometimes" (want ignore, warn, fail)`,
+		"rules[2].osUnknown: unknown field: secret rules take types, incomplete and unsearched"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q: %v", want, err)
+		}
 	}
 }
 

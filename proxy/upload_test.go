@@ -98,12 +98,16 @@ func (e teeEnv) cachedAnalysis(t *testing.T, l v1.Layer) (layer.Result, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, ok, err := e.store.Get(context.Background(), cache.LayerKey(diffID.String(), layer.AnalyzerVersion))
+	blob, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok, err := e.store.Get(context.Background(), cache.LayerKey(blob.String(), diffID.String(), layer.AnalyzerVersion))
 	if err != nil || !ok {
 		return layer.Result{}, false
 	}
 	var res layer.Result
-	return res, cache.Decode(raw, cache.KindLayer, 1, &res)
+	return res, cache.Decode(raw, cache.KindLayer, 2, &res)
 }
 
 func TestUploadTeeAnalysesLayersAsTheyStream(t *testing.T) {

@@ -9,9 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -38,9 +36,19 @@ a later layer deletes). IMAGE is a registry reference (registry.example/team/app
 platform by platform. --output cyclonedx writes a CycloneDX 1.6 SBOM: the image, every
 package found (with its purl, layer and file) and the vulnerabilities; an index gives one
 SBOM with each platform's packages nested under that platform's manifest.
-Exit status: 0 when scanned (1 with --fail-on when a finding reaches that severity, or
-with --fail-on-secrets when a secret of medium or high confidence is found), 1 when the
-image cannot be read or scanned, 2 on usage errors.
+A manifest whose media type and shape disagree (an image manifest carrying "manifests",
+an index carrying "config" or "layers") is refused, not scanned. Text from the image
+(paths, package names, excerpts) is shown in the table with control characters escaped
+(\x1b, \u202e). A layer that could not be read to the end (a limit, a format the analyzer
+cannot read) makes the scan incomplete: the table says INCOMPLETE, JSON has incomplete and
+each layer's reason, SARIF marks the run's execution unsuccessful with a notification.
+Exit status: 0 when scanned; 1 with --fail-on when a finding reaches that severity, with
+--fail-on-secrets when a secret of medium or high confidence is found, or with either when
+a layer's content is not the diffID the image configuration claims; 3 with --fail-on or
+--fail-on-secrets when nothing failed but the scan is incomplete (or, for --fail-on, the
+image's operating system is unknown, so its OS packages were not checked): what was not
+read may hold what the flag looks for; 1 when the image cannot be read or scanned; 2 on
+usage errors.
 
 Example:
   portcullis scan --db data/vulndb --output sarif --fail-on critical registry.example/team/app:1.4.2 > scan.sarif
@@ -61,10 +69,22 @@ type scanTarget struct {
 	// SecretsOmitted counts secrets in layer files past the most one layer's
 	// analysis lists (layer.MaxSecrets).
 	SecretsOmitted int `json:"secretsOmitted,omitempty"`
+	// Incomplete says a layer could not be read to the end; Layers says which and why.
+	Incomplete bool           `json:"incomplete"`
+	Layers     []scannedLayer `json:"layers"`
 
 	// packages and distro are what the layers hold, read only for an SBOM.
 	packages []inventory.Package
 	distro   layer.Distro
+}
+
+// scannedLayer is one layer of a scanned manifest and whether it was read to the end.
+type scannedLayer struct {
+	Number     int    `json:"number"`
+	Blob       string `json:"blob"`
+	DiffID     string `json:"diffID"`
+	Incomplete bool   `json:"incomplete"`
+	Reason     string `json:"reason,omitempty"`
 }
 
 // scannedSecret is one secret found, redacted, as the gate reports it (type, location,
@@ -100,8 +120,8 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, scanHelp); fs.PrintDefaults() }
 	db := fs.String("db", defaultDBDir(os.Getenv), "vulnerability database directory (see portcullis db import)")
 	output := fs.String("output", "table", "table, json, sarif or cyclonedx")
-	failOn := fs.String("fail-on", "", "exit 1 when a finding is at least this severe: critical, high, medium, low")
-	failOnSecrets := fs.Bool("fail-on-secrets", false, "exit 1 when a secret of medium or high confidence is found (in the configuration or a layer file)")
+	failOn := fs.String("fail-on", "", "exit 1 when a finding is at least this severe: critical, high, medium, low (3 when none is but the scan is incomplete)")
+	failOnSecrets := fs.Bool("fail-on-secrets", false, "exit 1 when a secret of medium or high confidence is found (in the configuration or a layer file; 3 when none is but a layer could not be read to the end)")
 	insecure := fs.Bool("insecure", false, "reach the registry over plain HTTP")
 	user := fs.String("username", os.Getenv("PORTCULLIS_SCAN_USERNAME"), "registry user (env PORTCULLIS_SCAN_USERNAME)")
 	password := fs.String("password", os.Getenv("PORTCULLIS_SCAN_PASSWORD"), "registry password (env PORTCULLIS_SCAN_PASSWORD)")
@@ -133,11 +153,15 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis scan: %v\n", err)
 		return 1
 	}
+	incomplete := false
+	for _, t := range targets {
+		incomplete = incomplete || t.Incomplete
+	}
 	switch *output {
 	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"image": fs.Arg(0), "digest": digest, "manifests": targets})
+		_ = enc.Encode(map[string]any{"image": fs.Arg(0), "digest": digest, "incomplete": incomplete, "manifests": targets})
 	case "sarif":
 		_ = json.NewEncoder(stdout).Encode(sarifOf(fs.Arg(0), targets))
 	case "cyclonedx":
@@ -148,17 +172,60 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	default:
 		printScanTable(stdout, fs.Arg(0), digest, targets)
 	}
+	return scanExit(stderr, targets, *failOn, threshold, *failOnSecrets)
+}
+
+// Exit statuses of portcullis scan besides 0 and usage errors (2).
+const (
+	// exitFailed: a finding or secret the flags fail on, a layer that is not what the
+	// configuration claims, or an image that could not be read or scanned.
+	exitFailed = 1
+	// exitIncomplete: with --fail-on or --fail-on-secrets, nothing failed, but not
+	// everything could be checked.
+	exitIncomplete = 3
+)
+
+// scanExit is the exit status of a scan of targets with the --fail-on flags given
+// (failOn "" when not given): exitFailed for what the flags fail on, else exitIncomplete
+// when they could not rule it out (saying why on stderr), else 0.
+func scanExit(stderr io.Writer, targets []scanTarget, failOn string, threshold match.Severity, failOnSecrets bool) int {
+	if failOn == "" && !failOnSecrets {
+		return 0
+	}
+	var unchecked []string
 	for _, t := range targets {
-		for _, f := range t.Report.Findings {
-			if *failOn != "" && (f.Severity >= threshold || f.Severity == match.SeverityUnknown) {
-				return 1
+		where := t.Digest
+		if t.Platform != "" {
+			where = t.Platform + " (" + t.Digest + ")"
+		}
+		if failOn != "" {
+			for _, f := range t.Report.Findings {
+				if f.Severity >= threshold || f.Severity == match.SeverityUnknown {
+					return exitFailed
+				}
 			}
 		}
 		for _, s := range t.Secrets {
-			if *failOnSecrets && s.Confidence != secrets.ConfidenceLow {
-				return 1
+			if failOnSecrets && s.Confidence != secrets.ConfidenceLow {
+				return exitFailed
 			}
 		}
+		for _, m := range t.Report.Mismatched {
+			fmt.Fprintf(stderr, "portcullis scan: %s: %s\n", printable(where), printable(m.String()))
+		}
+		if len(t.Report.Mismatched) > 0 {
+			return exitFailed
+		}
+		if t.Incomplete {
+			unchecked = append(unchecked, where+": "+strings.Join(t.Report.Reasons, "; "))
+		}
+		if failOn != "" && t.Report.OSUnknown {
+			unchecked = append(unchecked, where+": the operating system is unknown ("+t.Report.OSUnknownReason+")")
+		}
+	}
+	if len(unchecked) > 0 {
+		fmt.Fprintf(stderr, "portcullis scan: the scan is incomplete, so it cannot say there is nothing to fail on (exit %d): %s\n", exitIncomplete, printable(strings.Join(unchecked, "; ")))
+		return exitIncomplete
 	}
 	return 0
 }
@@ -215,9 +282,13 @@ func openScanTarget(ctx context.Context, ref string, insecure bool, user, passwo
 // withPackages it also keeps each manifest's packages and distro (for an SBOM).
 func scanImage(ctx context.Context, reader scanReader, dbDir, repo, digest string, withPackages bool) ([]scanTarget, error) {
 	scanner := gate.NewScanner(reader, cache.NewFlight(cache.NewMemory(256<<20)), dbDir)
-	body, _, err := reader.Manifest(ctx, repo, digest)
+	body, mediaType, err := reader.Manifest(ctx, repo, digest)
 	if err != nil {
 		return nil, err
+	}
+	shape, err := gate.ClassifyManifest(body, mediaType)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", digest, err)
 	}
 	var idx struct {
 		Manifests []struct {
@@ -228,12 +299,21 @@ func scanImage(ctx context.Context, reader scanReader, dbDir, repo, digest strin
 			} `json:"platform"`
 		} `json:"manifests"`
 	}
-	if json.Unmarshal(body, &idx) == nil && idx.Manifests != nil {
+	if shape == gate.ShapeIndex {
+		if err := json.Unmarshal(body, &idx); err != nil {
+			return nil, fmt.Errorf("index %s: %w", digest, err)
+		}
 		var out []scanTarget
 		for _, m := range idx.Manifests {
-			child, _, err := reader.Manifest(ctx, repo, m.Digest)
+			child, childType, err := reader.Manifest(ctx, repo, m.Digest)
 			if err != nil {
 				return nil, err
+			}
+			switch s, err := gate.ClassifyManifest(child, childType); {
+			case err != nil:
+				return nil, fmt.Errorf("manifest %s of index %s: %w", m.Digest, digest, err)
+			case s != gate.ShapeImage:
+				return nil, fmt.Errorf("manifest %s of index %s is itself an index: nested indexes are not scanned", m.Digest, digest)
 			}
 			t, err := scanOne(ctx, scanner, reader, repo, m.Digest, child, withPackages)
 			if err != nil {
@@ -295,155 +375,22 @@ func scanOne(ctx context.Context, scanner *gate.Scanner, reader scanReader, repo
 			Path: s.Path, Line: s.Line, Confidence: s.Confidence, Note: s.Note,
 		})
 	}
-	for _, l := range layers.Layers {
+	var blobs struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+	}
+	_ = json.Unmarshal(manifest, &blobs)
+	t.Layers = []scannedLayer{}
+	for i, l := range layers.Layers {
 		t.SecretsOmitted += l.SecretsOmitted
+		sl := scannedLayer{Number: i + 1, DiffID: l.DiffID, Incomplete: l.Incomplete, Reason: l.IncompleteReason}
+		if i < len(blobs.Layers) {
+			sl.Blob = blobs.Layers[i].Digest
+		}
+		t.Layers = append(t.Layers, sl)
+		t.Incomplete = t.Incomplete || l.Incomplete
 	}
+	t.Incomplete = t.Incomplete || rep.Incomplete
 	return t, nil
-}
-
-func printScanTable(w io.Writer, ref, digest string, targets []scanTarget) {
-	fmt.Fprintf(w, "image:    %s\ndigest:   %s\n", ref, digest)
-	for _, t := range targets {
-		if t.Platform != "" {
-			fmt.Fprintf(w, "\nplatform: %s (%s)\n", t.Platform, t.Digest)
-		}
-		r := t.Report
-		fmt.Fprintf(w, "packages: %d (%d not checkable), database %s\n", r.Packages, r.Unchecked, r.DBRevision)
-		if r.Incomplete {
-			fmt.Fprintf(w, "INCOMPLETE: %s\n", strings.Join(r.Reasons, "; "))
-		}
-		if t.RunsAsRoot {
-			fmt.Fprintf(w, "runs as root: %s\n", t.RootReason)
-		}
-		for _, s := range t.Secrets {
-			fmt.Fprintf(w, "secret: %s\n", s.describe())
-		}
-		if t.SecretsOmitted > 0 {
-			fmt.Fprintf(w, "secrets: %d more in layer files, not listed\n", t.SecretsOmitted)
-		}
-		findings := append([]match.Finding(nil), r.Findings...)
-		sort.SliceStable(findings, func(i, j int) bool { return findings[i].Severity > findings[j].Severity })
-		tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-		fmt.Fprintln(tw, "\nSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED")
-		for _, f := range findings {
-			fixed := f.Fixed
-			if fixed == "" {
-				fixed = "(no fix)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, f.ID, f.Package.Name, f.Package.Version, fixed)
-		}
-		tw.Flush()
-		fmt.Fprintf(w, "%d finding(s)\n", len(findings))
-	}
-}
-
-// sarifOf renders findings as SARIF 2.1.0 for CI code-scanning views: a result per
-// vulnerability, and one per secret with only the redacted excerpt in its message: a secret
-// in a layer file is located at the file and line, with the layer in its properties; one in
-// the configuration (Env, labels, history) at a logical location naming where.
-func sarifOf(ref string, targets []scanTarget) map[string]any {
-	rules := map[string]map[string]any{}
-	var results []map[string]any
-	for _, t := range targets {
-		for _, f := range t.Report.Findings {
-			if _, ok := rules[f.ID]; !ok {
-				rules[f.ID] = map[string]any{"id": f.ID, "shortDescription": map[string]string{"text": firstNonEmpty(f.Summary, f.ID)},
-					"properties": map[string]any{"aliases": f.Aliases, "severity": f.Severity.String()}}
-			}
-			msg := fmt.Sprintf("%s %s in %s is affected by %s", f.Package.Name, f.Package.Version, ref, f.ID)
-			if f.Fixed != "" {
-				msg += "; fixed in " + f.Fixed
-			}
-			uri := f.Package.Path
-			if uri == "" {
-				uri = f.Package.Name
-			}
-			results = append(results, map[string]any{
-				"ruleId":  f.ID,
-				"level":   sarifLevel(f.Severity),
-				"message": map[string]string{"text": msg},
-				"locations": []any{map[string]any{"physicalLocation": map[string]any{
-					"artifactLocation": map[string]string{"uri": strings.TrimPrefix(uri, "/")}}}},
-			})
-		}
-		for _, s := range t.Secrets {
-			id := "secret/" + s.Type
-			if _, ok := rules[id]; !ok {
-				rules[id] = map[string]any{"id": id, "shortDescription": map[string]string{"text": "Secret in the image: " + s.Type},
-					"properties": map[string]any{"category": "secret"}}
-			}
-			msg := fmt.Sprintf("%s in %s: %s (%s)", s.Type, ref, s.Where(), s.Excerpt)
-			if s.Note != "" {
-				msg += "; " + s.Note
-			}
-			props := map[string]any{"layer": s.Layer, "layerNumber": s.LayerNumber, "deleted": s.Deleted, "confidence": s.Confidence}
-			if t.Platform != "" {
-				props["platform"] = t.Platform
-			}
-			// A layer file is a physical location; the configuration (Env, a label, a
-			// history entry) only a logical one.
-			loc := map[string]any{"logicalLocations": []any{map[string]string{"fullyQualifiedName": s.Location, "kind": "resource"}}}
-			if s.Path != "" {
-				loc = map[string]any{"physicalLocation": map[string]any{
-					"artifactLocation": map[string]string{"uri": strings.TrimPrefix(s.Path, "/")},
-					"region":           map[string]int{"startLine": s.Line},
-				}}
-			}
-			results = append(results, map[string]any{
-				"ruleId":     id,
-				"level":      sarifSecretLevel(s.Confidence),
-				"message":    map[string]string{"text": msg},
-				"locations":  []any{loc},
-				"properties": props,
-			})
-		}
-	}
-	ids := make([]string, 0, len(rules))
-	for id := range rules {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	ruleList := make([]any, len(ids))
-	for i, id := range ids {
-		ruleList[i] = rules[id]
-	}
-	if results == nil {
-		results = []map[string]any{}
-	}
-	return map[string]any{
-		"version": "2.1.0",
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-		"runs": []any{map[string]any{
-			"tool":    map[string]any{"driver": map[string]any{"name": "portcullis", "version": version, "rules": ruleList}},
-			"results": results,
-		}},
-	}
-}
-
-func sarifLevel(s match.Severity) string {
-	switch {
-	case s >= match.SeverityHigh || s == match.SeverityUnknown:
-		return "error"
-	case s == match.SeverityMedium:
-		return "warning"
-	}
-	return "note"
-}
-
-// sarifSecretLevel maps a detector's confidence to a SARIF level.
-func sarifSecretLevel(c secrets.Confidence) string {
-	switch c {
-	case secrets.ConfidenceHigh:
-		return "error"
-	case secrets.ConfidenceMedium:
-		return "warning"
-	}
-	return "note"
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
