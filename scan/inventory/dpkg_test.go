@@ -166,21 +166,25 @@ func TestParseDpkgSource(t *testing.T) {
 	}
 }
 
+// FuzzDpkg checks that any input yields well-formed packages or an error
+// of the documented kinds, within the per-file bounds.
 func FuzzDpkg(f *testing.F) {
 	if data, err := os.ReadFile(dpkgStatus); err == nil {
 		f.Add(data[:min(len(data), 8<<10)])
 	}
 	f.Add([]byte("Package: a\nStatus: install ok installed\nVersion: 1\nSource: b (2)\n\n"))
 	f.Add([]byte("Package: a\r\nVersion: 1\r\n \r\n\tcont\r\n"))
+	f.Add([]byte("package: a\nVERSION: 1\n\nPackage : b\nversion:\n 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, p := range []string{dpkgStatus, dpkgStatusDir + "/x"} {
 			pkgs, err := Dpkg{}.Extract(p, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkExtractResult(t, pkgs, err)
 			for _, pkg := range pkgs {
 				if pkg.Name == "" || pkg.Version == "" || pkg.SourceName == "" || pkg.Path != p {
 					t.Fatalf("incomplete package %+v", pkg)
+				}
+				if pkg.Name != strings.ToLower(pkg.Name) {
+					t.Fatalf("name %q not folded to lower case", pkg.Name)
 				}
 			}
 		}
