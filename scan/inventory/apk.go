@@ -42,7 +42,7 @@ func (APK) Extract(p string, data []byte) ([]Package, error) {
 		if len(pkgs) == MaxPackagesPerFile {
 			return limitf("%s: over %d packages in %s", apkFormat, MaxPackagesPerFile, p)
 		}
-		if origin == nil {
+		if len(origin) == 0 {
 			origin = name
 		}
 		pkgs = append(pkgs, Package{Ecosystem: EcosystemAlpine, Name: string(name), Version: string(version), SourceName: string(origin), Arch: string(arch), Path: p})
