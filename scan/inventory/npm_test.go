@@ -91,8 +91,8 @@ func TestNPM(t *testing.T) {
 	}
 	for in, want := range map[string]string{
 		`{"name":"@scope/pkg","version":"1.2.3"}`: "@scope/pkg 1.2.3",
-		`{"name":"x"}`:                   "",
-		`{"type":"module"}`:              "",
+		`{"name":"x"}`:      "",
+		`{"type":"module"}`: "",
 		`{"name":"x","version":"1.0.0","dependencies":{"y":"^2"}}`: "x 1.0.0",
 	} {
 		pkgs, err := n.Extract("/n/node_modules/x/package.json", []byte(in))
