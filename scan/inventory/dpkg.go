@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"bytes"
+	"hash/maphash"
 	"path"
 	"strings"
 )
@@ -49,20 +50,19 @@ func (Dpkg) Extract(p string, data []byte) ([]Package, error) {
 	var pkgs []Package
 	// byKey finds the package a stanza replaces: -1 for one not installed.
 	byKey := map[string]int{}
-	seen := map[string]bool{}
+	seen := fieldSet{seed: maphash.MakeSeed(), at: map[uint64]int{}}
 	var lower []byte
 	err := controlStanzas(dpkgFormat, data, func(fields []controlField, line int) error {
 		var st dpkgStanza
-		clear(seen)
-		for _, f := range fields {
+		seen.reset(fields)
+		for i, f := range fields {
 			if len(f.name) > MaxFieldBytes {
 				return limitf("%s: line %d: field name over %d bytes", dpkgFormat, f.line, MaxFieldBytes)
 			}
 			lower = asciiLower(lower[:0], f.name)
-			if seen[string(lower)] {
+			if seen.add(lower, i) {
 				return parseErrorf(dpkgFormat, f.line, "duplicate value for field %.40q", f.name)
 			}
-			seen[string(lower)] = true
 			var dst *[]byte
 			switch string(lower) {
 			case "package":
@@ -159,6 +159,40 @@ func (st dpkgStanza) pkg(p string, line int, statusOptional bool) (Package, bool
 		}
 	}
 	return pkg, installed, nil
+}
+
+// fieldSet finds a stanza's repeated field names (in lower case) without
+// copying them: by a seeded hash, confirmed by comparing the names.
+type fieldSet struct {
+	seed   maphash.Seed
+	at     map[uint64]int // hash of a lower-case name → index in fields
+	fields []controlField
+}
+
+func (s *fieldSet) reset(fields []controlField) {
+	clear(s.at)
+	s.fields = fields
+}
+
+// add records fields[i], whose name in lower case is lower, and reports
+// whether an earlier field has the same name.
+func (s *fieldSet) add(lower []byte, i int) bool {
+	h := maphash.Bytes(s.seed, lower)
+	j, ok := s.at[h]
+	if !ok {
+		s.at[h] = i
+		return false
+	}
+	if asciiEqualFold(s.fields[j].name, string(lower)) {
+		return true
+	}
+	// A hash collision: compare with every earlier field (never in practice).
+	for _, f := range s.fields[:i] {
+		if asciiEqualFold(f.name, string(lower)) {
+			return true
+		}
+	}
+	return false
 }
 
 // asciiLower appends b to dst with ASCII letters in lower case.
