@@ -10,11 +10,14 @@ import (
 const (
 	dpkgStatus    = "/var/lib/dpkg/status"
 	dpkgStatusDir = "/var/lib/dpkg/status.d"
+	dpkgUpdates   = "/var/lib/dpkg/updates"
 	dpkgFormat    = "dpkg status"
 )
 
 // Dpkg reads Debian and Ubuntu packages from the dpkg database:
-// /var/lib/dpkg/status, and the one-file-per-package /var/lib/dpkg/status.d/*
+// /var/lib/dpkg/status, the journal of changes not yet folded into it that
+// dpkg applies on top when it starts (/var/lib/dpkg/updates/NNNN, files named
+// by digits only), and the one-file-per-package /var/lib/dpkg/status.d/*
 // that distroless images carry instead.
 //
 // It reads them as dpkg does (lib/dpkg/parse.c): field names match whatever
@@ -27,12 +30,17 @@ const (
 // *LimitError.
 type Dpkg struct{}
 
-// Wants reports whether p is the dpkg status file or a status.d entry.
+// Wants reports whether p is the dpkg status file, an update journal entry
+// or a status.d entry.
 func (Dpkg) Wants(p string) bool {
-	if p == dpkgStatus {
+	dir, base := path.Split(p)
+	switch {
+	case p == dpkgStatus:
 		return true
+	case dir == dpkgUpdates+"/":
+		return base != "" && strings.Trim(base, "0123456789") == ""
 	}
-	return path.Dir(p) == dpkgStatusDir && !strings.HasSuffix(p, ".md5sums")
+	return dir == dpkgStatusDir+"/" && !strings.HasSuffix(p, ".md5sums")
 }
 
 // dpkgStanza is the fields of one stanza that the extractor keeps.
@@ -46,7 +54,7 @@ type dpkgStanza struct {
 // status.d files, which may omit Status, a missing Status counts as installed.
 // Alongside an error it returns the packages read before it.
 func (Dpkg) Extract(p string, data []byte) ([]Package, error) {
-	statusOptional := p != dpkgStatus
+	statusOptional := path.Dir(p) == dpkgStatusDir
 	var pkgs []Package
 	// byKey finds the package a stanza replaces: -1 for one not installed.
 	byKey := map[string]int{}

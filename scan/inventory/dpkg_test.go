@@ -131,6 +131,11 @@ func TestDpkgDistroless(t *testing.T) {
 		"/usr/local/var/lib/dpkg/status":         false,
 		"/var/lib/dpkg/available":                false,
 		"/var/lib/dpkg/status.d/base-files_12.4": true,
+		"/var/lib/dpkg/updates/0000":             true,
+		"/var/lib/dpkg/updates/0042":             true,
+		"/var/lib/dpkg/updates/tmp.i":            false,
+		"/var/lib/dpkg/updates/":                 false,
+		"/var/lib/dpkg/updates/sub/0001":         false,
 	} {
 		if got := d.Wants(p); got != want {
 			t.Errorf("Wants(%s) = %v, want %v", p, got, want)
@@ -145,9 +150,17 @@ func TestDpkgDistroless(t *testing.T) {
 	if !slices.Equal(pkgs, want) {
 		t.Errorf("got %+v\nwant %+v", pkgs, want)
 	}
-	// In the main status file a missing Status is not "installed".
-	if pkgs, _ := d.Extract(dpkgStatus, data); len(pkgs) != 0 {
-		t.Errorf("status without Status field: got %+v", pkgs)
+	// In the main status file and the update journal a missing Status is
+	// not "installed".
+	for _, p := range []string{dpkgStatus, dpkgUpdates + "/0001"} {
+		if pkgs, _ := d.Extract(p, data); len(pkgs) != 0 {
+			t.Errorf("%s without Status field: got %+v", p, pkgs)
+		}
+	}
+	// A journal entry dpkg applies on top of the status file is read.
+	pkgs, err = d.Extract(dpkgUpdates+"/0001", []byte("Package: libssl3\nStatus: install ok installed\nVersion: 3.0.15-1~deb12u1\n"))
+	if err != nil || len(pkgs) != 1 || pkgs[0].Version != "3.0.15-1~deb12u1" {
+		t.Errorf("update journal: got %+v, %v", pkgs, err)
 	}
 }
 
