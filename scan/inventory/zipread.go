@@ -251,15 +251,34 @@ func (zi *zipInflater) content(z *zipArchive, f *zipFile, max int64) ([]byte, er
 	} else if err := zi.fr.(flate.Resetter).Reset(&zi.br, nil); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(zi.fr, max+1))
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("inflating %.100q: %w", f.name, err)
-	case n > max:
+	// Start from the declared size (right for an honest archive: one
+	// allocation), unless it is more than a few times the compressed size
+	// (which honest jars, mostly compressed already, never are), and grow
+	// by doubling, never past max+1: memory follows the bound and the
+	// archive's size, whatever the entry declares.
+	buf := make([]byte, 0, min(f.size, uint64(max), 4*f.csize+512)+1)
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > max {
+				return nil, errTooLarge
+			}
+			grown := make([]byte, len(buf), min(2*int64(cap(buf))+512, max+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := zi.fr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inflating %.100q: %w", f.name, err)
+		}
+	}
+	if int64(len(buf)) > max {
 		return nil, errTooLarge
 	}
-	return buf.Bytes(), nil
+	return buf, nil
 }
 
 // head returns the first bytes (at most len(buf)) of f's content.
