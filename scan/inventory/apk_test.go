@@ -1,7 +1,10 @@
 package inventory
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -79,14 +82,60 @@ func TestAPK(t *testing.T) {
 	}
 }
 
+// TestAPKReadsWhatAPKReads covers apk-tools' rules: case-sensitive
+// one-letter fields, values as written, a short line ending a package, and
+// what apk refuses to load.
+func TestAPKReadsWhatAPKReads(t *testing.T) {
+	cases := []struct {
+		name, db string
+		want     []string
+		err      string
+	}{
+		{"lower-case p is provides, not the name", "p:musl\nV:1\n", nil, ""},
+		{"upper-case O is not the origin", "P:a\nV:1\nO:x\n", []string{"a 1 a"}, ""},
+		{"later field replaces the earlier", "P:a\nV:1\nV:2\n", []string{"a 2 a"}, ""},
+		{"one-byte line ends the package", "P:a\nV:1\nx\nP:b\nV:2\n", []string{"a 1 a", "b 2 b"}, ""},
+		{"CRLF: the lone CR line ends the package", "P:a\r\nV:1\r\n\r\nP:b\r\nV:2\r\n", []string{"a\r 1\r a\r", "b\r 2\r b\r"}, ""},
+		{"no blank line at the end", "P:a\nV:1", []string{"a 1 a"}, ""},
+		{"space before the colon", "P :a\nV:1\n", nil, "not a field"},
+		{"indented field", "P:a\n V:1\n", nil, "not a field"},
+		{"name without version", "P:a\nA:x86_64\n\nP:b\nV:1\n", nil, "has no version"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pkgs, err := APK{}.Extract("/lib/apk/db/installed", []byte(c.db))
+			var got []string
+			for _, p := range pkgs {
+				got = append(got, p.Name+" "+p.Version+" "+p.SourceName)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("packages %q, want %q", got, c.want)
+			}
+			if (c.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.err) {
+				t.Errorf("error %v, want %q", err, c.err)
+			}
+		})
+	}
+	var b strings.Builder
+	for i := range MaxPackagesPerFile + 1 {
+		fmt.Fprintf(&b, "P:p%d\nV:1\n\n", i)
+	}
+	pkgs, err := APK{}.Extract("/lib/apk/db/installed", []byte(b.String()))
+	var le *LimitError
+	if !errors.As(err, &le) || len(pkgs) != MaxPackagesPerFile {
+		t.Errorf("flood: %d packages, error %v; want %d and a LimitError", len(pkgs), err, MaxPackagesPerFile)
+	}
+	if _, err := (APK{}).Extract("/lib/apk/db/installed", []byte("P:a\nV:"+strings.Repeat("1", MaxFieldBytes+1))); !errors.As(err, &le) {
+		t.Errorf("long version: error %v, want a LimitError", err)
+	}
+}
+
 func FuzzAPK(f *testing.F) {
 	f.Add([]byte(apkInstalled))
 	f.Add([]byte("P:a\nV:1\n\n\nP:b\no:c\nV:2"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := APK{}.Extract("/lib/apk/db/installed", data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		checkExtractResult(t, pkgs, err)
 		for _, pkg := range pkgs {
 			if pkg.Name == "" || pkg.Version == "" || pkg.SourceName == "" {
 				t.Fatalf("incomplete package %+v", pkg)

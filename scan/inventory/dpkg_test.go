@@ -131,6 +131,11 @@ func TestDpkgDistroless(t *testing.T) {
 		"/usr/local/var/lib/dpkg/status":         false,
 		"/var/lib/dpkg/available":                false,
 		"/var/lib/dpkg/status.d/base-files_12.4": true,
+		"/var/lib/dpkg/updates/0000":             true,
+		"/var/lib/dpkg/updates/0042":             true,
+		"/var/lib/dpkg/updates/tmp.i":            false,
+		"/var/lib/dpkg/updates/":                 false,
+		"/var/lib/dpkg/updates/sub/0001":         false,
 	} {
 		if got := d.Wants(p); got != want {
 			t.Errorf("Wants(%s) = %v, want %v", p, got, want)
@@ -145,9 +150,17 @@ func TestDpkgDistroless(t *testing.T) {
 	if !slices.Equal(pkgs, want) {
 		t.Errorf("got %+v\nwant %+v", pkgs, want)
 	}
-	// In the main status file a missing Status is not "installed".
-	if pkgs, _ := d.Extract(dpkgStatus, data); len(pkgs) != 0 {
-		t.Errorf("status without Status field: got %+v", pkgs)
+	// In the main status file and the update journal a missing Status is
+	// not "installed".
+	for _, p := range []string{dpkgStatus, dpkgUpdates + "/0001"} {
+		if pkgs, _ := d.Extract(p, data); len(pkgs) != 0 {
+			t.Errorf("%s without Status field: got %+v", p, pkgs)
+		}
+	}
+	// A journal entry dpkg applies on top of the status file is read.
+	pkgs, err = d.Extract(dpkgUpdates+"/0001", []byte("Package: libssl3\nStatus: install ok installed\nVersion: 3.0.15-1~deb12u1\n"))
+	if err != nil || len(pkgs) != 1 || pkgs[0].Version != "3.0.15-1~deb12u1" {
+		t.Errorf("update journal: got %+v, %v", pkgs, err)
 	}
 }
 
@@ -166,21 +179,25 @@ func TestParseDpkgSource(t *testing.T) {
 	}
 }
 
+// FuzzDpkg checks that any input yields well-formed packages or an error
+// of the documented kinds, within the per-file bounds.
 func FuzzDpkg(f *testing.F) {
 	if data, err := os.ReadFile(dpkgStatus); err == nil {
 		f.Add(data[:min(len(data), 8<<10)])
 	}
 	f.Add([]byte("Package: a\nStatus: install ok installed\nVersion: 1\nSource: b (2)\n\n"))
 	f.Add([]byte("Package: a\r\nVersion: 1\r\n \r\n\tcont\r\n"))
+	f.Add([]byte("package: a\nVERSION: 1\n\nPackage : b\nversion:\n 2\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, p := range []string{dpkgStatus, dpkgStatusDir + "/x"} {
 			pkgs, err := Dpkg{}.Extract(p, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			checkExtractResult(t, pkgs, err)
 			for _, pkg := range pkgs {
 				if pkg.Name == "" || pkg.Version == "" || pkg.SourceName == "" || pkg.Path != p {
 					t.Fatalf("incomplete package %+v", pkg)
+				}
+				if pkg.Name != strings.ToLower(pkg.Name) {
+					t.Fatalf("name %q not folded to lower case", pkg.Name)
 				}
 			}
 		}

@@ -22,17 +22,25 @@ func (GoBinary) WantsContent(_ string, _ int64, head []byte) bool {
 
 // Extract returns the binary's main module, its dependencies (a replaced
 // module as its replacement) and the standard library as module "stdlib",
-// each with the GOOS and GOARCH the binary was built for.
+// each with the GOOS and GOARCH the binary was built for: what
+// debug/buildinfo reads, and also whatever build information a search of the
+// whole file finds (see buildInfoScan), so that headers Go's reader cannot
+// parse, a decoy marker or an embedded binary hide nothing.
 // A file that is not a Go executable has no packages and no error.
 func (GoBinary) Extract(p string, data []byte) ([]Package, error) {
 	if !isExecutable(data) {
 		return nil, nil
 	}
-	bi, err := buildinfo.Read(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil
+	var pkgs []Package
+	if bi, err := buildinfo.Read(bytes.NewReader(data)); err == nil {
+		pkgs = goPackages(p, bi)
 	}
-	return goPackages(p, bi), nil
+	s := scanBuildInfoBytes(data)
+	pkgs = s.packages(p, pkgs)
+	if len(pkgs) > 0 && s.limit == nil {
+		return pkgs, nil
+	}
+	return pkgs, s.err(false)
 }
 
 // isExecutable reports whether b starts with ELF, Mach-O (thin or universal)
@@ -99,10 +107,4 @@ func isLocalPath(p string) bool {
 	return p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") ||
 		strings.HasPrefix(p, "/") || strings.HasPrefix(p, `.\`) || strings.HasPrefix(p, `..\`) ||
 		strings.HasPrefix(p, `\`) || (len(p) >= 2 && p[1] == ':')
-}
-
-// goToolchainVersion turns "go1.22.5 X:boringcrypto" into "1.22.5".
-func goToolchainVersion(v string) string {
-	v, _, _ = strings.Cut(v, " ")
-	return strings.TrimPrefix(v, "go")
 }

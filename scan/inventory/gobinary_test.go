@@ -226,15 +226,44 @@ func TestScanBuildInfoReadError(t *testing.T) {
 	}
 }
 
+// FuzzGoBinaryStream checks that the streamed search, reading in odd-sized
+// pieces, finds exactly what the search over the same bytes in memory finds,
+// and only well-formed packages.
 func FuzzGoBinaryStream(f *testing.F) {
 	f.Add([]byte("\xff Go buildinf:\x08\x02" + strings.Repeat("\x00", 16) + "\x08go1.22.0\x00"))
 	f.Add(append(append(make([]byte, 16), buildInfoMagic...), "\x08\x02"+strings.Repeat("\x00", 16)+"\x09go1.21.13\x41"+
 		"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6path\tx\nmod\tx\t(devel)\t\n\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2"...))
+	f.Add(inlineBuildInfo("go1.22.1", "path\tx\nmod\tx\tv1.0.0\t\ndep\ty\tv0.1.0\t\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pkgs, err := GoBinary{}.ExtractStream("/x", iotest.HalfReader(bytes.NewReader(data)))
+		checkExtractResult(t, pkgs, err)
+		for _, p := range pkgs {
+			if p.Ecosystem != EcosystemGo || p.Name == "" {
+				t.Fatalf("bad package %+v", p)
+			}
+		}
+		s, err := scanBuildInfo(iotest.OneByteReader(bytes.NewReader(data)))
 		if err != nil {
 			t.Fatal(err)
 		}
+		m := scanBuildInfoBytes(data)
+		if s.limit == nil && m.limit == nil && !slices.Equal(pkgStrings(s.packages("/x", nil)), pkgStrings(m.packages("/x", nil))) {
+			t.Fatalf("stream found %q, memory %q", pkgStrings(s.packages("/x", nil)), pkgStrings(m.packages("/x", nil)))
+		}
+	})
+}
+
+// FuzzGoBinary checks the in-memory extractor on mutated executables.
+func FuzzGoBinary(f *testing.F) {
+	if exe, err := os.Executable(); err == nil {
+		if data, err := os.ReadFile(exe); err == nil {
+			f.Add(data[:min(len(data), 64<<10)])
+		}
+	}
+	f.Add(append([]byte("\x7fELF\x02\x01\x01"), inlineBuildInfo("go1.22.1", "path\tx\nmod\tx\tv1.0.0\t\n")...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pkgs, err := GoBinary{}.Extract("/x", data)
+		checkExtractResult(t, pkgs, err)
 		for _, p := range pkgs {
 			if p.Ecosystem != EcosystemGo || p.Name == "" {
 				t.Fatalf("bad package %+v", p)

@@ -18,9 +18,11 @@ const (
 
 // Version names what the extractors of this package find. It changes whenever
 // any of them finds something different in the same file, or records more of
-// it (inventory/2: Go binaries' GOOS and GOARCH), so that inventories cached
-// under an older version are recomputed.
-const Version = "inventory/3"
+// it (inventory/2: Go binaries' GOOS and GOARCH; inventory/4: every
+// extractor reads its file as its consumer does and reports what it cannot
+// read as an error), so that inventories cached under an older version are
+// recomputed.
+const Version = "inventory/4"
 
 // Package is one installed package found in an image.
 type Package struct {
@@ -58,6 +60,15 @@ type Package struct {
 
 // Extractor reads packages from one kind of file, which it asks for by path.
 // Extract must not keep data after it returns: the caller reuses the buffer.
+//
+// The extractors of this package return two kinds of error, each possibly
+// alongside the packages read before it or elsewhere in the file (several
+// may be joined with errors.Join; use errors.As): a *LimitError when a bound
+// stopped them (too many packages, a value, file or archive too large, too
+// deep), and a *ParseError when the file does not parse as its consumer
+// (dpkg, apk, Node, Python, the JDK) reads it or parses ambiguously. Either
+// means the file's packages may be incomplete; neither is ever turned into
+// "no packages".
 type Extractor interface {
 	// Wants reports whether the file at the clean absolute path is one to read.
 	Wants(path string) bool
