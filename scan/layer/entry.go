@@ -283,9 +283,12 @@ func (a *analyzer) extractError(f *File, err error) bool {
 		return false
 	}
 	var le *inventory.LimitError
-	if errors.As(err, &le) && f.As == "" {
+	limitOnly := errors.As(err, &le) && errors.Is(err, le) && err.Error() == le.Error()
+	if le != nil && f.As == "" {
 		a.incomplete(le.Reason)
-		return false
+		if limitOnly {
+			return false
+		}
 	}
 	msg := truncate(err.Error(), maxErrorBytes)
 	if f.As != "" {
@@ -294,7 +297,10 @@ func (a *analyzer) extractError(f *File, err error) bool {
 		}
 		return true
 	}
-	a.incomplete(fmt.Sprintf("%s could not be parsed: %s", f.Path, msg))
+	if le == nil {
+		a.incomplete(fmt.Sprintf("%s could not be parsed: %s", f.Path, msg))
+	}
+	// A limit joined with a parse error (a Java archive) keeps both: the parse error here.
 	a.res.Errors = append(a.res.Errors, FileError{Path: f.Path, Err: msg})
 	return true
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-dev/portcullis/scan/inventory"
 	"github.com/portcullis-dev/portcullis/scan/layer"
 	h "github.com/portcullis-dev/portcullis/scan/layer/internal/hostile"
 )
@@ -140,7 +141,7 @@ func hostileCases() []hostileCase {
 		},
 		{
 			name:       "packages over MaxPackages",
-			layers:     one(h.Gzip(h.Tar(h.File("var/lib/dpkg/status.d/flood", bytes.Repeat([]byte("Package: p\nVersion: 1\n\n"), 1001))))),
+			layers:     one(h.Gzip(h.Tar(h.File("var/lib/dpkg/status.d/flood", dpkgStanzas(0, 1001))))),
 			limits:     layer.Limits{MaxPackages: 1000},
 			incomplete: "over 1,000 packages",
 		},
@@ -152,7 +153,7 @@ func hostileCases() []hostileCase {
 		{
 			name:       "extractor parse error",
 			layers:     one(h.Gzip(h.Tar(h.File("app/node_modules/a/package.json", []byte(`{"name":"a","version":`))))),
-			incomplete: "/app/node_modules/a/package.json could not be parsed: parsing package.json",
+			incomplete: "/app/node_modules/a/package.json could not be parsed: package.json: unexpected end of JSON",
 			check: func(t *testing.T, results []layer.Result, _ layer.Image) {
 				if len(results[0].Errors) != 1 {
 					t.Errorf("errors %+v", results[0].Errors)
@@ -428,13 +429,18 @@ func TestHostileDefaultLimitsHeap(t *testing.T) {
 	for i := range int(limits.MaxRecordBytes)/len(target) + 1 {
 		links = append(links, h.Symlink(fmt.Sprintf("l/%d", i), target))
 	}
-	stanzas := bytes.Repeat([]byte("Package: p\nStatus: install ok installed\nVersion: 1\n\n"), limits.MaxPackages+1)
+	// dpkg keeps one package per name, and a file holds at most
+	// inventory.MaxPackagesPerFile: distinct names over several files.
+	var files []h.Entry
+	for n := 0; n <= limits.MaxPackages; n += inventory.MaxPackagesPerFile / 2 {
+		files = append(files, h.File(fmt.Sprintf("var/lib/dpkg/status.d/flood%d", n), dpkgStanzas(n, min(inventory.MaxPackagesPerFile/2, limits.MaxPackages+1-n))))
+	}
 	for _, c := range []struct {
 		name, reason string
 		blob         []byte
 	}{
 		{"records", "records kept over 64 MiB", h.Tar(links...)},
-		{"packages", "over 200,000 packages", h.Tar(h.File("var/lib/dpkg/status.d/flood", stanzas))},
+		{"packages", "over 200,000 packages", h.Tar(files...)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var res layer.Result
@@ -448,4 +454,13 @@ func TestHostileDefaultLimitsHeap(t *testing.T) {
 			t.Logf("peak heap %d MiB", peak>>20)
 		})
 	}
+}
+
+// dpkgStanzas is n installed dpkg packages with distinct names, from p<first>.
+func dpkgStanzas(first, n int) []byte {
+	var b bytes.Buffer
+	for i := first; i < first+n; i++ {
+		fmt.Fprintf(&b, "Package: p%d\nStatus: install ok installed\nVersion: 1\n\n", i)
+	}
+	return b.Bytes()
 }
