@@ -103,7 +103,7 @@ func (g *Gate) imageEvidence(ctx context.Context, action policy.Action, repo str
 	if err != nil {
 		return nil, fmt.Errorf("reading the image configuration %s: %w", m.Config.Digest, err)
 	}
-	ev, err = inspectConfig(blob)
+	ev, err = inspectConfig(ctx, blob)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +170,16 @@ func withBase(ev *policy.ImageEvidence, annotations map[string]string) *policy.I
 	return ev
 }
 
-// inspectConfig derives the evidence from an image configuration blob.
-func inspectConfig(blob []byte) (policy.ImageEvidence, error) {
+// configInspectTimeout bounds the work on one image configuration (its secret search is
+// linear in its size, which maxConfigBytes caps; this bounds it on a busy machine too).
+const configInspectTimeout = 30 * time.Second
+
+// inspectConfig derives the evidence from an image configuration blob. Past
+// configInspectTimeout it fails: the configuration was not fully checked, which the
+// environment's fail mode decides, never a pass.
+func inspectConfig(ctx context.Context, blob []byte) (policy.ImageEvidence, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, configInspectTimeout, fmt.Errorf("inspecting the image configuration took longer than %s", configInspectTimeout))
+	defer cancel()
 	cfg, err := imageconfig.ParseConfig(blob)
 	if err != nil {
 		return policy.ImageEvidence{}, fmt.Errorf("the image configuration: %w", err)
@@ -179,7 +187,11 @@ func inspectConfig(blob []byte) (policy.ImageEvidence, error) {
 	ev := policy.ImageEvidence{User: cfg.Config.User, Labels: cfg.Config.Labels}
 	ev.BaseImage, _ = imageconfig.BaseImage(cfg, nil)
 	ev.RunsAsRoot, ev.RootReason = imageconfig.RunsAsRoot(cfg)
-	for _, s := range imageconfig.SecretsInConfig(cfg) {
+	found, err := imageconfig.SecretsInConfigContext(ctx, cfg)
+	if err != nil {
+		return policy.ImageEvidence{}, fmt.Errorf("searching the image configuration for secrets: %w", err)
+	}
+	for _, s := range found {
 		if s.Confidence == secrets.ConfidenceLow {
 			continue // placeholders, loopback test URLs: not worth stopping a release for
 		}
