@@ -28,17 +28,11 @@ func (r *reader) readSecretParam(ru *rule, f field) {
 			ru.SecretTypes = append(ru.SecretTypes, it.value)
 		}
 	case "incomplete":
-		if s, ok := r.str(f.path, f.value); ok {
-			if !oneOf(s, incompleteNames) {
-				r.add(f.path, f.value, "unknown value %q (want %s)", s, strings.Join(incompleteNames, " or "))
-			}
+		if s, ok := r.enum(f.path, f.value, incompleteNames); ok {
 			ru.Incomplete = s
 		}
 	case "unsearched":
-		if s, ok := r.str(f.path, f.value); ok {
-			if !oneOf(s, unsearchedNames) {
-				r.add(f.path, f.value, "unknown value %q (want %s)", s, strings.Join(unsearchedNames, ", "))
-			}
+		if s, ok := r.enum(f.path, f.value, unsearchedNames); ok {
 			ru.Unsearched = s
 		}
 	default:

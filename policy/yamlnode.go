@@ -154,6 +154,20 @@ func (r *reader) str(path string, n *yaml.Node) (s string, ok bool) {
 	return n.Value, true
 }
 
+// enum reads a string that must be one of names, reporting any other value with the
+// choices ("a or b", "a, b, c"); it returns the string whatever it is.
+func (r *reader) enum(path string, n *yaml.Node, names []string) (string, bool) {
+	s, ok := r.str(path, n)
+	if ok && !oneOf(s, names) {
+		sep := ", "
+		if len(names) == 2 {
+			sep = " or "
+		}
+		r.add(path, n, "unknown value %q (want %s)", s, strings.Join(names, sep))
+	}
+	return s, ok
+}
+
 // item is one string of a list, with its path and node.
 type item struct {
 	value string

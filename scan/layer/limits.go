@@ -66,37 +66,24 @@ func DefaultLimits() Limits {
 // withDefaults fills zero (and negative) fields from DefaultLimits.
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
-	if l.MaxUncompressedBytes <= 0 {
-		l.MaxUncompressedBytes = d.MaxUncompressedBytes
-	}
-	if l.MaxEntries <= 0 {
-		l.MaxEntries = d.MaxEntries
-	}
-	if l.MaxFileBytes <= 0 {
-		l.MaxFileBytes = d.MaxFileBytes
-	}
-	if l.MaxDepth <= 0 {
-		l.MaxDepth = d.MaxDepth
-	}
-	if l.MaxZstdWindow <= 0 {
-		l.MaxZstdWindow = d.MaxZstdWindow
-	}
-	if l.Timeout <= 0 {
-		l.Timeout = d.Timeout
-	}
-	if l.MaxPathBytes <= 0 {
-		l.MaxPathBytes = d.MaxPathBytes
-	}
-	if l.MaxRecordBytes <= 0 {
-		l.MaxRecordBytes = d.MaxRecordBytes
-	}
-	if l.MaxPackages <= 0 {
-		l.MaxPackages = d.MaxPackages
-	}
-	if l.MaxKeptFileBytes <= 0 {
-		l.MaxKeptFileBytes = d.MaxKeptFileBytes
-	}
+	orDefault(&l.MaxUncompressedBytes, d.MaxUncompressedBytes)
+	orDefault(&l.MaxEntries, d.MaxEntries)
+	orDefault(&l.MaxFileBytes, d.MaxFileBytes)
+	orDefault(&l.MaxDepth, d.MaxDepth)
+	orDefault(&l.MaxZstdWindow, d.MaxZstdWindow)
+	orDefault(&l.Timeout, d.Timeout)
+	orDefault(&l.MaxPathBytes, d.MaxPathBytes)
+	orDefault(&l.MaxRecordBytes, d.MaxRecordBytes)
+	orDefault(&l.MaxPackages, d.MaxPackages)
+	orDefault(&l.MaxKeptFileBytes, d.MaxKeptFileBytes)
 	return l
+}
+
+// orDefault sets *v to d when *v is zero or negative.
+func orDefault[T ~int | ~int64](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
 }
 
 // DefaultExtractors returns every extractor of package inventory, with
