@@ -22,7 +22,7 @@ const (
 // digest and tags that may move need no lock. It fails (503) when the shared lock cannot be
 // taken: pushing without it could let two images claim one tag.
 func (p *Proxy) lockTag(r *http.Request, route Route) (func(), error) {
-	if p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, clientHost(r)) {
+	if p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, doorHost(r)) {
 		return func() {}, nil
 	}
 	key := route.Name + ":" + route.Reference
