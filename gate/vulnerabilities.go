@@ -52,7 +52,10 @@ func waitScan[T any](ctx context.Context, action policy.Action, scan func(contex
 		v, err := scan(context.WithoutCancel(ctx))
 		done <- result{v, err}
 	}()
-	timer := time.NewTimer(wait)
+	// A wait of 0 still lets a scan already done answer from the cache: without a floor,
+	// the timer would win the race against even a cache hit, and an image scanned long
+	// ago would be answered as "being scanned" on every pull.
+	timer := time.NewTimer(max(wait, minScanWait))
 	defer timer.Stop()
 	var zero T
 	select {
@@ -64,6 +67,10 @@ func waitScan[T any](ctx context.Context, action policy.Action, scan func(contex
 		return zero, ctx.Err()
 	}
 }
+
+// minScanWait is the least a pull waits for its scan: enough for an answer from the
+// cache (memory or a Redis round trip), never for a scan.
+const minScanWait = 200 * time.Millisecond
 
 // errScanPending means a pull's scan outlasted the pull scan wait; it goes on.
 var errScanPending = errors.New("scan still running")
