@@ -236,7 +236,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 			}
 		case failMode == policy.FailOpen && res.Verdict != policy.VerdictDeny:
 			res.Verdict = policy.VerdictWarn
-			res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis could not fully check this request (%v); allowed because %s", undecided, why))
+			res.Warnings = append(res.Warnings, "portcullis could not fully check this request (the warnings above say what); allowed because "+why)
 		}
 	}
 	if res.Verdict == policy.VerdictDeny && res.Message == "" {
