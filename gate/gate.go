@@ -228,10 +228,10 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 			res.Verdict, res.Unavailable, res.RetryAfter = policy.VerdictDeny, true, retryBriefly
 			if got.scanning {
 				res.RetryAfter = retryScan
-				res.Message = fmt.Sprintf("%s still running; retry in %s: %v. Until it ends this request is refused (%s); nothing needs to change.",
+				res.Message = fmt.Sprintf("%s is still running; retry in %s: %v. Until it ends this request is refused (%s); nothing needs to change.",
 					checkNames(missing), retryScan, undecided, why)
 			} else {
-				res.Message = fmt.Sprintf("%s unavailable for now; retry in %s, and if it persists tell the platform team: %v. This request is refused meanwhile (%s).",
+				res.Message = fmt.Sprintf("%s is unavailable for now; retry in %s, and if it persists tell the platform team: %v. This request is refused meanwhile (%s).",
 					checkNames(missing), retryBriefly, undecided, why)
 			}
 		case failMode == policy.FailOpen && res.Verdict != policy.VerdictDeny:
