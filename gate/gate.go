@@ -207,7 +207,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 		}
 		// Only the rules that need the missing evidence and would block let the fail mode
 		// decide: observe rules record what could not be checked, warn rules warn.
-		missing := append(got.missing, ungathered(got.needs, in)...)
+		missing := slices.Concat(got.missing, ungathered(got.needs, in))
 		blocking := dec.Unchecked(undecided.Error(), mode, missing...)
 		if len(blocking) > 0 {
 			failMode = mode

@@ -64,7 +64,7 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 		}
 		return &gateRefusal{e}
 	case res.Verdict == policy.VerdictDeny:
-		if res.Undecided != "" && res.Lasting {
+		if res.Lasting && onlyUnchecked(res.Decision.Denials()) {
 			// Not the image's fault: the gateway cannot check until the platform team acts.
 			p.log.LogAttrs(r.Context(), slog.LevelError, "could not decide; refused until the platform team acts",
 				slog.String("request_id", info.id), slog.String("repository", route.Name), slog.String("reference", route.Reference),
@@ -84,6 +84,17 @@ type gateRefusal struct{ e *Error }
 
 func (u *gateRefusal) Error() string { return u.e.Error() }
 func (u *gateRefusal) Unwrap() error { return u.e }
+
+// onlyUnchecked reports whether every denial is a rule that could not check (no rule that
+// checked denies): the refusal is the gateway's "could not decide", not the image's fault.
+func onlyUnchecked(denials []policy.Result) bool {
+	for _, r := range denials {
+		if r.CouldNotCheck == "" {
+			return false
+		}
+	}
+	return len(denials) > 0
+}
 
 // denialDetail is the machine-readable part of a denial, kept short because clients print
 // it after the message: the environment and the ids of the rules that blocked.
