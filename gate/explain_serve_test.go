@@ -206,3 +206,44 @@ rules:
 		})
 	}
 }
+
+// TestUnreachableUpstreamRefusesOnlyForBlockingRules: a tag lookup that fails (it may clear
+// by itself) refuses with Retry-After only for a blocking rule; an immutability rule in
+// mode observe or warn lets the push through, recorded or warned.
+func TestUnreachableUpstreamRefusesOnlyForBlockingRules(t *testing.T) {
+	for _, tt := range []struct {
+		mode string
+		want policy.Verdict
+	}{{"observe", policy.VerdictAllow}, {"warn", policy.VerdictWarn}, {"block", policy.VerdictDeny}} {
+		t.Run(tt.mode, func(t *testing.T) {
+			p, err := policy.Parse([]byte(`version: 1
+environments:
+  - {name: prod, repositories: ["prod/**"], failMode: closed}
+rules:
+  - {id: immutable, type: immutable, mode: ` + tt.mode + `}
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			down, err := upstream.New("http://127.0.0.1:1", http.DefaultTransport)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &memSink{}
+			res := gate.New(p, down, sink).Admit(context.Background(), gate.Request{Action: policy.ActionPush,
+				Repository: "prod/app", Reference: "1.0.0", Digest: "sha256:" + strings.Repeat("01", 32)})
+			if res.Verdict != tt.want || res.Unavailable != (tt.want == policy.VerdictDeny) || res.Lasting {
+				t.Fatalf("%s: unavailable=%v lasting=%v %q %q, want %s", res.Verdict, res.Unavailable, res.Lasting, res.Message, res.Warnings, tt.want)
+			}
+			if tt.want == policy.VerdictWarn && !strings.Contains(strings.Join(res.Warnings, "\n"), "[immutable] could not read which digest tag 1.0.0 points at") {
+				t.Errorf("warnings %q do not name what could not be checked", res.Warnings)
+			}
+			if tt.want == policy.VerdictDeny && res.RetryAfter <= 0 {
+				t.Errorf("a refusal retrying can clear has no Retry-After: %+v", res)
+			}
+			if e := sink.events[0]; e.Undecided == "" || len(e.Results) != 1 || e.Results[0].Outcome != "fail" {
+				t.Errorf("audit event %+v: want what could not be checked, and the rule failed as could-not-check (never a pass)", e)
+			}
+		})
+	}
+}
