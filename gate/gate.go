@@ -223,16 +223,16 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 			// Retrying cannot help: a denial that says who must act, which every client prints.
 			res.Verdict = policy.VerdictDeny
 			res.Message = fmt.Sprintf("%s cannot run; the platform team must act: %v. Until then this request is refused (%s); retrying will not help.",
-				checkNames(missing), undecided, why)
+				checkName(got.missing), undecided, why)
 		case failMode == policy.FailClosed:
 			res.Verdict, res.Unavailable, res.RetryAfter = policy.VerdictDeny, true, retryBriefly
 			if got.scanning {
 				res.RetryAfter = retryScan
 				res.Message = fmt.Sprintf("%s is still running; retry in %s: %v. Until it ends this request is refused (%s); nothing needs to change.",
-					checkNames(missing), retryScan, undecided, why)
+					checkName(got.missing), retryScan, undecided, why)
 			} else {
 				res.Message = fmt.Sprintf("%s is unavailable for now; retry in %s, and if it persists tell the platform team: %v. This request is refused meanwhile (%s).",
-					checkNames(missing), retryBriefly, undecided, why)
+					checkName(got.missing), retryBriefly, undecided, why)
 			}
 		case failMode == policy.FailOpen && res.Verdict != policy.VerdictDeny:
 			res.Verdict = policy.VerdictWarn
@@ -369,75 +369,6 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		in.Vulnerabilities = ev
 	}
 	return got
-}
-
-// retryBriefly is the Retry-After given when evidence could not be gathered for a reason
-// that clears by itself (the upstream or the cache did not answer).
-const retryBriefly = 10 * time.Second
-
-// lastingError is evidence that cannot be gathered until someone changes the gateway:
-// retrying does not help. Its text says what is missing and what to do, and never names a
-// server path; detail, for the gateway's own log and /readyz, may.
-type lastingError struct {
-	msg    string
-	detail error
-}
-
-func (e *lastingError) Error() string { return e.msg }
-
-// isLasting reports whether err is a condition that will not clear by itself: a gateway
-// configured without a component the policy needs (errString) or a lastingError.
-func isLasting(err error) bool {
-	var es errString
-	var le *lastingError
-	return errors.As(err, &es) || errors.As(err, &le)
-}
-
-// ungathered lists the rule types whose evidence was needed but is not in in: gather stops
-// at the first evidence it cannot gather, so the later ones are missing too.
-func ungathered(needs policy.Needs, in policy.Input) []string {
-	var out []string
-	if needs.Signatures && in.Signatures == nil && in.Action == policy.ActionPull {
-		out = append(out, policy.TypeSignature)
-	}
-	if needs.Image && in.Image == nil {
-		out = append(out, policy.TypeConfig, policy.TypeSecret)
-	}
-	if needs.Scan && in.Vulnerabilities == nil {
-		out = append(out, policy.TypeVulnerability)
-	}
-	return out
-}
-
-// deniedAnyway reports whether a rule other than the blocking ones that could not be
-// checked denies dec.
-func deniedAnyway(dec policy.Decision, blocking []string) bool {
-	for _, r := range dec.Denials() {
-		if !slices.Contains(blocking, r.Rule) {
-			return true
-		}
-	}
-	return false
-}
-
-// checkNames names the checks of the given rule types, the first word capitalised, for
-// the first words of a refusal: what could not run.
-func checkNames(types []string) string {
-	names := map[string]string{
-		policy.TypeImmutable: "the tag check", policy.TypeSignature: "signature verification",
-		policy.TypeConfig: "image inspection", policy.TypeSecret: "image inspection", policy.TypeVulnerability: "vulnerability scanning",
-	}
-	var out []string
-	for _, t := range types {
-		if n := names[t]; n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	if len(out) == 0 {
-		out = []string{"a check"}
-	}
-	s := strings.Join(out, " and ")
-	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // record writes the decision's audit event; a failing sink is logged, never fatal.
