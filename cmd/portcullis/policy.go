@@ -358,6 +358,12 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 		fmt.Fprintf(tw, "service:\t%s\n", sv.Owned())
 	}
 	fmt.Fprintf(tw, "verdict:\t%s\n", x.Verdict)
+	for _, r := range x.Rules {
+		if r.Result != nil && r.Result.CouldNotCheck != "" {
+			fmt.Fprintf(tw, "assumes:\tthe image's content could not be checked, as by a gateway without a vulnerability database; once checked, the content rules judge what it holds\n")
+			break
+		}
+	}
 	tw.Flush()
 	fmt.Fprintln(w)
 
