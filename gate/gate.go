@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -117,8 +118,17 @@ type Result struct {
 	// Unavailable means the gate could not decide and the environment fails closed: the
 	// request is refused as a temporary failure, not as a policy denial.
 	Unavailable bool
-	// RetryAfter, with Unavailable, is when to try again: the image is being scanned.
+	// RetryAfter, with Unavailable, is when to try again: the image is being scanned, or
+	// the upstream or the cache did not answer.
 	RetryAfter time.Duration
+	// Undecided says which evidence could not be gathered and why, "" when all was. Rules
+	// in mode observe or warn that needed it never refuse the request: only blocking ones
+	// let the environment's fail mode decide.
+	Undecided string
+	// Lasting, with Undecided, means retrying cannot help (no vulnerability database
+	// imported, a misconfigured authority or gateway): someone must act. A closed
+	// environment then denies the request (Verdict deny, not Unavailable) saying so.
+	Lasting bool
 	// Challenge, when set, is the upstream refusing the client's credentials for a read
 	// the decision needed: relay it to the client instead of deciding.
 	Challenge *Challenge
@@ -187,33 +197,49 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	}
 	failMode := ""
 	if undecided != nil {
-		failMode = p.FailMode(dec.Environment)
-		why := fmt.Sprintf("environment %s fails %s", dec.Environment, failMode)
+		res.Undecided, res.Lasting = undecided.Error(), isLasting(undecided)
+		mode := p.FailMode(dec.Environment)
+		why := fmt.Sprintf("environment %s fails %s", dec.Environment, mode)
 		if u := got.unscanned; got.scanning && u != nil && u.Then != "" {
 			// The environment says what a pull of an image still being scanned gets.
-			failMode = map[string]string{policy.UnscannedRetry: policy.FailClosed, policy.UnscannedAllow: policy.FailOpen}[u.Then]
+			mode = map[string]string{policy.UnscannedRetry: policy.FailClosed, policy.UnscannedAllow: policy.FailOpen}[u.Then]
 			why = fmt.Sprintf("environment %s answers pulls of images still being scanned with %s", dec.Environment, u.Then)
 		}
-		if failMode == policy.FailClosed {
-			res.Verdict, res.Unavailable = policy.VerdictDeny, true
+		// Only the rules that need the missing evidence and would block let the fail mode
+		// decide: observe rules record what could not be checked, warn rules warn.
+		missing := slices.Concat(got.missing, ungathered(got.needs, in))
+		blocking := dec.Unchecked(undecided.Error(), mode, missing...)
+		if len(blocking) > 0 {
+			failMode = mode
+		}
+		res.Verdict, res.Decision, res.Warnings = dec.Verdict, dec, nil
+		for _, w := range dec.Warnings() {
+			res.Warnings = append(res.Warnings, w.Message())
+		}
+		switch {
+		case failMode == policy.FailClosed && deniedAnyway(dec, blocking):
+			// A rule that could check denies: that is the answer, whatever was missing.
+		case failMode == policy.FailClosed && res.Lasting:
+			// Retrying cannot help: a denial that says who must act, which every client prints.
+			res.Verdict = policy.VerdictDeny
+			res.Message = fmt.Sprintf("%s cannot run; the platform team must act: %v. Until then this request is refused (%s); retrying will not help.",
+				checkName(got.missing), undecided, why)
+		case failMode == policy.FailClosed:
+			res.Verdict, res.Unavailable, res.RetryAfter = policy.VerdictDeny, true, retryBriefly
 			if got.scanning {
 				res.RetryAfter = retryScan
+				res.Message = fmt.Sprintf("%s is still running; retry in %s: %v. Until it ends this request is refused (%s); nothing needs to change.",
+					checkName(got.missing), retryScan, undecided, why)
+			} else {
+				res.Message = fmt.Sprintf("%s is unavailable for now; retry in %s, and if it persists tell the platform team: %v. This request is refused meanwhile (%s).",
+					checkName(got.missing), retryBriefly, undecided, why)
 			}
-			res.Message = fmt.Sprintf("portcullis could not decide (%v); %s, so this request is refused. Retry shortly; if it persists, tell the platform team.", undecided, why)
-		} else {
-			// Rules whose evidence is missing must not deny; the others still may.
-			dec.FailOpen(got.missing...)
-			res.Verdict, res.Decision, res.Warnings = dec.Verdict, dec, nil
-			for _, w := range dec.Warnings() {
-				res.Warnings = append(res.Warnings, w.Message())
-			}
-		}
-		if !res.Unavailable && res.Verdict != policy.VerdictDeny {
+		case failMode == policy.FailOpen && res.Verdict != policy.VerdictDeny:
 			res.Verdict = policy.VerdictWarn
-			res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis could not fully check this request (%v); allowed because %s", undecided, why))
+			res.Warnings = append(res.Warnings, "portcullis could not fully check this request (the warnings above say what); allowed because "+why)
 		}
 	}
-	if res.Verdict == policy.VerdictDeny && !res.Unavailable {
+	if res.Verdict == policy.VerdictDeny && res.Message == "" {
 		res.Message = dec.DenyMessage()
 	}
 	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict)
@@ -249,6 +275,8 @@ type gathered struct {
 	// compared: a rule judges new findings, so the vulnerability evidence was compared
 	// with the image's baseline.
 	compared bool
+	// needs is the evidence the rules that apply need.
+	needs policy.Needs
 }
 
 // gather collects into in the evidence the rules that apply to req need, and only that:
@@ -265,6 +293,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		ctx = withPullWait(ctx, got.wait)
 	}
 	needs := p.Needs(req.Action, req.Repository, req.Host)
+	got.needs = needs
 	if needs.CurrentTagDigest && req.Action == policy.ActionPush && in.Tag != "" {
 		cur, err := g.currentTag(ctx, req, in.Tag)
 		var ch challenger

@@ -152,8 +152,9 @@ func TestFailModeWhenUpstreamCannotBeRead(t *testing.T) {
 	// A closed port: the tag lookup fails, so immutability cannot be decided.
 	g, sink := newGate(t, "http://127.0.0.1:1", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	prod := g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "prod/app", Reference: "1.0.0", Digest: "sha256:" + strings.Repeat("01", 32)})
-	if prod.Verdict != policy.VerdictDeny || !prod.Unavailable || !strings.Contains(prod.Message, "fails closed") {
-		t.Fatalf("prod: %+v, want refused as unavailable, failing closed", prod)
+	if prod.Verdict != policy.VerdictDeny || !prod.Unavailable || !strings.Contains(prod.Message, "fails closed") ||
+		prod.RetryAfter <= 0 || prod.Lasting || !strings.HasPrefix(prod.Message, "The tag check is unavailable for now; retry in") {
+		t.Fatalf("prod: %+v, want refused as unavailable with a Retry-After, failing closed, saying first what is missing", prod)
 	}
 	dev := g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "1.0.0", Digest: "sha256:" + strings.Repeat("01", 32)})
 	if dev.Verdict != policy.VerdictWarn || dev.Unavailable || len(dev.Warnings) == 0 || !strings.Contains(dev.Warnings[len(dev.Warnings)-1], "fails open") {
@@ -233,7 +234,7 @@ rules:
 	digest := "sha256:" + strings.Repeat("01", 32)
 	res := g.Admit(context.Background(), gate.Request{Action: policy.ActionPush, Repository: "team/app", Reference: "1.0.0", Digest: digest, Manifest: []byte(`{}`)})
 	if res.Verdict != policy.VerdictWarn || res.Unavailable || len(res.Warnings) < 2 ||
-		!strings.Contains(strings.Join(res.Warnings, "\n"), "[vulns] the image was not scanned") ||
+		!strings.Contains(strings.Join(res.Warnings, "\n"), "[vulns] could not scan team/app@") ||
 		!strings.Contains(res.Warnings[len(res.Warnings)-1], "fails open") {
 		t.Fatalf("unscanned push in a fail-open environment: %+v, want allowed with warnings", res)
 	}

@@ -123,7 +123,8 @@ func (s *Scanner) database() (*vulndb.DB, error) {
 	s.checked = time.Now()
 	fi, err := os.Stat(filepath.Join(s.dbDir, "manifest.json"))
 	if err != nil {
-		s.db, s.dbErr = nil, fmt.Errorf("no vulnerability database in %s: import one with `portcullis db import --db %s PATH...`", s.dbDir, s.dbDir)
+		s.db, s.dbErr = nil, &lastingError{msg: "no vulnerability database is imported; import one with portcullis db import",
+			detail: fmt.Errorf("no vulnerability database in %s: import one with `portcullis db import --db %s PATH...`", s.dbDir, s.dbDir)}
 		return nil, s.dbErr
 	}
 	if s.db != nil && fi.ModTime().Equal(s.dbStamp) {
@@ -131,7 +132,8 @@ func (s *Scanner) database() (*vulndb.DB, error) {
 	}
 	db, err := vulndb.Open(s.dbDir)
 	if err != nil {
-		s.dbErr = fmt.Errorf("opening the vulnerability database: %w", err)
+		s.dbErr = &lastingError{msg: "the imported vulnerability database cannot be read (the gateway's /readyz says why); import it again with portcullis db import",
+			detail: fmt.Errorf("opening the vulnerability database: %w", err)}
 		return s.db, s.dbErr
 	}
 	s.db, s.dbStamp, s.dbErr = db, fi.ModTime(), nil
@@ -149,6 +151,10 @@ func (s *Scanner) Reload() {
 // Status describes the database for /readyz, warning when it is older than maxAge.
 func (s *Scanner) Status(maxAge time.Duration) string {
 	db, err := s.database()
+	var le *lastingError
+	if errors.As(err, &le) && le.detail != nil {
+		return le.detail.Error()
+	}
 	if err != nil {
 		return err.Error()
 	}

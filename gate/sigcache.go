@@ -159,7 +159,7 @@ func (c *CachedVerifier) report(ctx context.Context, repo, digest string, res ve
 func keyFingerprint(a verify.Authority) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(a.Key)
 	if err != nil {
-		return "", fmt.Errorf("authority %s: %w", a.Name, err)
+		return "", &lastingError{msg: fmt.Sprintf("authority %s has a key this gateway cannot use (%v); fix it in the policy", a.Name, err)}
 	}
 	sum := sha256.Sum256(der)
 	return "key:" + a.Name + ":" + hex.EncodeToString(sum[:]), nil

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -156,21 +157,41 @@ func (d Decision) failed(m Mode) []Result {
 	return out
 }
 
-// verdictOf computes the Verdict of a list of results.
-// FailOpen turns the blocking failures of rules of the given types into warnings and
-// recomputes the verdict: the gate could not gather those rules' evidence and the
-// environment fails open, so their failures ("not scanned") must not deny. Failures of
-// other rules still deny.
-func (d *Decision) FailOpen(types ...string) {
+// Unchecked records that the evidence of the rules of the given types could not be
+// gathered (why says which and why) and lets failMode (FailClosed or FailOpen) decide only
+// the rules among them that would block. Each of their results that is not exempt,
+// excepted or inert becomes a failure whose Finding and CouldNotCheck are why: a rule that
+// could not look never passes. A result in mode observe is only recorded and one in mode
+// warn warns, whatever failMode: missing evidence never refuses on their account. A
+// blocking one stays blocking when failMode is FailClosed (the request cannot be decided
+// and must be refused) and only warns when it is FailOpen. Unchecked returns the ids of
+// the rules that would block, none when failMode did not matter, and recomputes the
+// verdict.
+func (d *Decision) Unchecked(why, failMode string, types ...string) (blocking []string) {
 	for i := range d.Results {
 		r := &d.Results[i]
-		if r.Outcome == OutcomeFail && r.Mode == ModeBlock && oneOf(r.Type, types) {
+		if !oneOf(r.Type, types) || r.Outcome == OutcomeExempt || r.Outcome == OutcomeExcepted || r.Outcome == OutcomeInert {
+			continue
+		}
+		r.Outcome, r.Finding, r.CouldNotCheck = OutcomeFail, why, why
+		r.Fix = "this is not a problem with the image: the gateway could not run this check"
+		r.AppliedException, r.ExpiredException = nil, nil
+		if r.Mode != ModeBlock {
+			continue
+		}
+		if !oneOf(r.Rule, blocking) {
+			blocking = append(blocking, r.Rule)
+		}
+		if failMode == FailOpen {
 			r.Mode = ModeWarn
+			r.Finding += fmt.Sprintf(" [could not check; environment %s fails open, so this only warns]", d.Environment)
 		}
 	}
 	d.Verdict = verdictOf(d.Results)
+	return blocking
 }
 
+// verdictOf computes the Verdict of a list of results.
 func verdictOf(results []Result) Verdict {
 	v := VerdictAllow
 	for _, r := range results {

@@ -221,17 +221,17 @@ func TestTagRule(t *testing.T) {
 				{"no-latest", OutcomePass, `tag "v1.4.2-3f9c2ab" is not forbidden`, ""},
 				{"release-tags", OutcomePass, `tag "v1.4.2-3f9c2ab" matches the allowed pattern ^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$`, ""},
 			}},
-		{"pull latest in dev", Input{Action: ActionPull, Repository: "team/app", Tag: "latest", Digest: digestA},
-			[]res{{"no-latest", OutcomeFail, `tag "latest" is forbidden in environment dev`, "pull an immutable tag such as 1.4.2, or pull by digest: team/app@" + digestA}}},
-		{"pull branch tag in prod", Input{Action: ActionPull, Repository: "prod/app", Tag: "main", Digest: digestA},
+		{"pull latest in dev", Input{Action: ActionPull, Address: "registry.example.com:5000", Repository: "team/app", Tag: "latest", Digest: digestA},
+			[]res{{"no-latest", OutcomeFail, `tag "latest" is forbidden in environment dev`, "pull an immutable tag such as 1.4.2, or pull by digest: registry.example.com:5000/team/app@" + digestA}}},
+		{"pull branch tag in prod", Input{Action: ActionPull, Host: "prod.registry.example", Repository: "prod/app", Tag: "main", Digest: digestA},
 			[]res{
 				{"no-latest", OutcomePass, `tag "main" is not forbidden`, ""},
-				{"prod-pull-pinned", OutcomeFail, `tag "main" does not match the allowed pattern ^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$, and environment prod only serves such tags or digests`, "pull by digest: prod/app@" + digestA},
+				{"prod-pull-pinned", OutcomeFail, `tag "main" does not match the allowed pattern ^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$, and environment prod only serves such tags or digests`, "pull by digest: prod.registry.example/prod/app@" + digestA},
 			}},
 		{"pull branch tag in prod, digest unknown", Input{Action: ActionPull, Repository: "prod/app", Tag: "main"},
 			[]res{
 				{"no-latest", OutcomePass, `tag "main" is not forbidden`, ""},
-				{"prod-pull-pinned", OutcomeFail, `tag "main" does not match the allowed pattern ^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$, and environment prod only serves such tags or digests`, "pull by digest: prod/app@sha256:<digest>"},
+				{"prod-pull-pinned", OutcomeFail, `tag "main" does not match the allowed pattern ^v?\d+\.\d+\.\d+(-[0-9a-f]{7,40})?$, and environment prod only serves such tags or digests`, "pull by digest: <gateway>/prod/app@sha256:<digest>"},
 			}},
 		{"pull release tag in prod", Input{Action: ActionPull, Repository: "prod/app", Tag: "1.4.2", Digest: digestA},
 			[]res{
@@ -266,9 +266,9 @@ version: 1
 rules:
   - {id: pinned, type: tag, mode: block, requireDigest: true}
 `)
-	d := p.Evaluate(Input{Action: ActionPull, Repository: "app", Tag: "1.0.0", Digest: digestA}, today)
+	d := p.Evaluate(Input{Action: ActionPull, Address: "localhost:5000", Repository: "app", Tag: "1.0.0", Digest: digestA}, today)
 	if d.Verdict != VerdictDeny || d.Results[0].Finding != `pulled by tag "1.0.0", but environment default requires pulling by digest` ||
-		d.Results[0].Fix != "pull by digest: app@"+digestA {
+		d.Results[0].Fix != "pull by digest: localhost:5000/app@"+digestA {
 		t.Errorf("%+v", d)
 	}
 	if d := p.Evaluate(Input{Action: ActionPush, Repository: "app", Tag: "1.0.0", Digest: digestA}, today); d.Verdict != VerdictAllow {
@@ -437,9 +437,9 @@ func TestMessages(t *testing.T) {
 		t.Errorf("DenyMessage() =\n%s\nwant\n%s", got, wantDeny)
 	}
 	// A rule's own exceptionProcess wins, and is phrased as a sentence.
-	d = p.Evaluate(Input{Action: ActionPull, Repository: "prod/app", Tag: "main", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}, time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))
+	d = p.Evaluate(Input{Action: ActionPull, Address: "registry.example.com", Repository: "prod/app", Tag: "main", Digest: digestA, Vulnerabilities: &VulnerabilityEvidence{}}, time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC))
 	wantDeny = "denied by policy (environment prod): [prod-pull-pinned] tag \"main\" does not match the allowed pattern ^v?\\d+\\.\\d+\\.\\d+(-[0-9a-f]{7,40})?$, and environment prod only serves such tags or digests: " +
-		"pull by digest: prod/app@" + digestA + ". To request an exception: ask #prod-release on chat"
+		"pull by digest: registry.example.com/prod/app@" + digestA + ". To request an exception: ask #prod-release on chat"
 	if got := d.DenyMessage(); got != wantDeny {
 		t.Errorf("DenyMessage() =\n%s\nwant\n%s", got, wantDeny)
 	}

@@ -27,8 +27,8 @@ type Explanation struct {
 	Unscanned *Unscanned `json:"unscanned,omitempty"`
 	// Service is the service owning the repository, nil when none does.
 	Service *ServiceRef `json:"service,omitempty"`
-	// Verdict is what Evaluate decides, assuming a pushed tag is new, a
-	// pulled image carries no signature and the image was not scanned.
+	// Verdict is what the gateway decides, assuming a pushed tag is new, a
+	// pulled image carries no signature and the image's content could not be checked.
 	Verdict Verdict `json:"verdict"`
 	// Rules has one entry per rule of the policy, in policy order.
 	Rules []RuleExplanation `json:"rules"`
@@ -57,20 +57,32 @@ type RuleExplanation struct {
 	Result *Result `json:"result,omitempty"`
 }
 
+// contentTypes are the rule types that judge an image's content, which Explain cannot read.
+var contentTypes = []string{TypeConfig, TypeSecret, TypeVulnerability}
+
+// contentUnread is the finding of a content rule in an explanation.
+const contentUnread = "the image's content is not read by policy explain (only the gateway inspects and scans images)"
+
 // Explain explains how the policy treats action a on repo through host,
 // for a reference by tag and/or digest, at the moment now. A manifest under
 // an artifact-shaped tag is taken to be the artifact the tag is for
 // (ArtifactTagKind); the gateway decides that from its content. For pushes the upstream state of
 // the tag is unknown here, so immutability is evaluated as if the tag were
 // new; for pulls signatures are not read here, so signature rules are
-// evaluated as for an image with no signature; images are not scanned here,
-// so vulnerability rules fail as for an image that was not scanned.
+// evaluated as for an image with no signature; images are neither inspected nor
+// scanned here, so config, secret and vulnerability rules are judged as the gateway
+// judges them when it cannot gather their evidence (see Decision.Unchecked): observe
+// rules record it, warn rules warn, and blocking ones follow the environment's fail mode
+// (closed: deny, as the gateway does without a vulnerability database; open: warn).
 func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now time.Time) Explanation {
 	in := Input{Action: a, Host: host, Repository: repo, Tag: tag, Digest: digest, Kind: ArtifactTagKind(tag)}
 	if p.Needs(a, repo, host).Signatures {
 		in.Signatures = &SignatureEvidence{}
 	}
 	d := p.Evaluate(in, now)
+	// The image's content is not read here: its rules are judged as the gateway judges
+	// them when it cannot gather their evidence, so explain and serve agree.
+	d.Unchecked(contentUnread, p.FailMode(d.Environment), contentTypes...)
 	x := Explanation{
 		PolicyRevision: p.revision,
 		Input:          in,
@@ -112,8 +124,8 @@ func (p *Policy) Explain(a Action, repo, host string, tag, digest string, now ti
 				re.Reason = "assumes the tag is new: only the gateway knows whether it already exists upstream"
 			case r.Type == TypeSignature && len(r.auths) > 0:
 				re.Reason = "assumes the image is unsigned: only the gateway reads and verifies signatures"
-			case r.Type == TypeVulnerability:
-				re.Reason = "assumes the image was not scanned: only the gateway scans images"
+			case oneOf(r.Type, contentTypes):
+				re.Reason = "assumes the gateway could not check the image's content: its fail mode decides blocking rules"
 			}
 		}
 		x.Rules = append(x.Rules, re)

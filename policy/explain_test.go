@@ -29,7 +29,7 @@ func TestExplain(t *testing.T) {
 		"prod-pull-pinned": {false, ModeBlock, ModeBlock, "block", "action push is not one of [pull]", ""},
 		"immutable-tags":   {true, ModeBlock, ModeBlock, "block", "assumes the tag is new: only the gateway knows whether it already exists upstream", OutcomePass},
 		"prod-signed":      {false, ModeWarn, ModeWarn, "warn", "action push is not one of [pull]", ""},
-		"critical-fixable": {true, ModeBlock, ModeBlock, "block", "assumes the image was not scanned: only the gateway scans images", OutcomeFail},
+		"critical-fixable": {true, ModeBlock, ModeBlock, "block", "assumes the gateway could not check the image's content: its fail mode decides blocking rules", OutcomeFail},
 		"no-root":          {false, ModeOff, ModeOff, "off", "mode is off", ""},
 		"no-secrets":       {false, ModeObserve, ModeObserve, "observe", "repository prod/app matches none of [team-a/**]", ""},
 	}

@@ -112,7 +112,7 @@ func (ru *rule) evaluateSignature(in Input) (Outcome, string, string) {
 		finding += fmt.Sprintf(" (on this manifest and its index %s)", shortDigest(ev.CoveredBy))
 	}
 
-	ref := signRef(in)
+	ref := imageRef(in)
 	var missing []Authority
 	for _, a := range ru.auths {
 		if !oneOf(a.Name, got) {
@@ -162,9 +162,10 @@ func signCommand(a Authority) string {
 	return "cosign sign --key " + a.Name + ".key"
 }
 
-// signRef is address/repo@digest for the request (the address the client used, else the
-// door's host), with placeholders for an unknown address or digest.
-func signRef(in Input) string {
+// imageRef is address/repo@digest for the request (the address the client used, else the
+// door's host), with placeholders for an unknown address or digest: every fix text that
+// names an image names it as the client would write it.
+func imageRef(in Input) string {
 	host := in.Address
 	if host == "" {
 		host = in.Host

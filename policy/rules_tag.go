@@ -74,7 +74,7 @@ func (ru *rule) evaluateTag(in Input, env string) (Outcome, string, string) {
 		return OutcomePass, "reference is a digest; tag rules check tags only", ""
 	}
 	tag := in.Tag
-	pullByDigest := "pull by digest: " + digestRef(in)
+	pullByDigest := "pull by digest: " + imageRef(in)
 	if ru.forbidden[tag] {
 		finding := fmt.Sprintf("tag %q is forbidden in environment %s", tag, env)
 		if in.Action == ActionPull {

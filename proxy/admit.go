@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,18 +54,46 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 		}
 		return e
 	case res.Unavailable:
+		// Could not decide, for a reason that clears by itself: retry.
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "could not decide; refused until the check can run",
+			slog.String("request_id", info.id), slog.String("repository", route.Name), slog.String("reference", route.Reference),
+			slog.String("undecided", res.Undecided))
 		e := errorf(http.StatusServiceUnavailable, CodeUnavailable, "%s", res.Message)
 		if res.RetryAfter > 0 {
 			e.Header = http.Header{"Retry-After": {strconv.Itoa(int(res.RetryAfter.Seconds()))}}
 		}
-		return e
+		return &gateRefusal{e}
 	case res.Verdict == policy.VerdictDeny:
-		return &Error{Status: http.StatusForbidden, Code: CodeDenied, Message: res.Message, Detail: denialDetail(res)}
+		if res.Lasting && onlyUnchecked(res.Decision.Denials()) {
+			// Not the image's fault: the gateway cannot check until the platform team acts.
+			p.log.LogAttrs(r.Context(), slog.LevelError, "could not decide; refused until the platform team acts",
+				slog.String("request_id", info.id), slog.String("repository", route.Name), slog.String("reference", route.Reference),
+				slog.String("undecided", res.Undecided))
+		}
+		return &gateRefusal{&Error{Status: http.StatusForbidden, Code: CodeDenied, Message: res.Message, Detail: denialDetail(res)}}
 	}
 	for _, w := range res.Warnings {
 		h.Add("Warning", warningHeader(w))
 	}
 	return nil
+}
+
+// gateRefusal is the gate's refusal of a request: a denial, or "could not decide".
+// It is logged where it is made, never as an upstream error (see Proxy.errorHandler).
+type gateRefusal struct{ e *Error }
+
+func (u *gateRefusal) Error() string { return u.e.Error() }
+func (u *gateRefusal) Unwrap() error { return u.e }
+
+// onlyUnchecked reports whether every denial is a rule that could not check (no rule that
+// checked denies): the refusal is the gateway's "could not decide", not the image's fault.
+func onlyUnchecked(denials []policy.Result) bool {
+	for _, r := range denials {
+		if r.CouldNotCheck == "" {
+			return false
+		}
+	}
+	return len(denials) > 0
 }
 
 // denialDetail is the machine-readable part of a denial, kept short because clients print

@@ -272,8 +272,10 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	default:
 		e = upstreamError(p.upstream.Host, err)
 	}
-	if e.Status >= 500 {
-		// Refusals (a policy denial, an auth challenge) are in the access log already.
+	var refused *gateRefusal
+	if e.Status >= 500 && !errors.As(err, &refused) {
+		// Refusals (a policy denial, an auth challenge) are in the access log already, and
+		// the gate's "could not decide" where it was made: neither is the upstream's fault.
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 			slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
 	}

@@ -44,9 +44,13 @@ Shows which environment an image falls in, which rules apply to it and in
 which mode today (or on --now), and the verdict. REPO is the repository path
 without the registry host (give the host with --host). With neither TAG nor
 DIGEST the tag is "latest", as docker would use. A push is explained as if
-the tag were new, and a pull as if the image were unsigned: only the gateway
-knows whether the tag exists upstream and reads signatures. Key files are
-read relative to the policy file.
+the tag were new, a pull as if the image were unsigned, and the image's
+content (configuration, secrets, vulnerabilities) as if the gateway could not
+check it: only the gateway knows whether the tag exists upstream, reads
+signatures and inspects images. Content rules are judged as the gateway
+judges missing evidence: observe records, warn warns, block follows the
+environment's fail mode (closed: deny, open: warn). Key files are read
+relative to the policy file.
 Exit status: 0 when explained, 1 when the policy is invalid, 2 on usage errors.
 
 Example:
@@ -354,6 +358,12 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 		fmt.Fprintf(tw, "service:\t%s\n", sv.Owned())
 	}
 	fmt.Fprintf(tw, "verdict:\t%s\n", x.Verdict)
+	for _, r := range x.Rules {
+		if r.Result != nil && r.Result.CouldNotCheck != "" {
+			fmt.Fprintf(tw, "assumes:\tthe image's content could not be checked, as by a gateway without a vulnerability database; once checked, the content rules judge what it holds\n")
+			break
+		}
+	}
 	tw.Flush()
 	fmt.Fprintln(w)
 

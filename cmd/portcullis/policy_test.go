@@ -271,3 +271,21 @@ func TestPolicyExplainSignatureRule(t *testing.T) {
 		t.Errorf("push: %d\n%s", code, out)
 	}
 }
+
+// TestPolicyExplainBuiltinsWithoutContent: the built-in observe policy allows a prod push
+// and pull (as the gateway does without a vulnerability database); starter denies the prod
+// push and says what it assumed about the image's content.
+func TestPolicyExplainBuiltinsWithoutContent(t *testing.T) {
+	for _, tt := range []struct {
+		policy, action, want string
+	}{
+		{"observe", "push", "verdict:      allow"},
+		{"observe", "pull", "verdict:      allow"},
+		{"starter", "push", "verdict:      deny"},
+	} {
+		code, out, stderr := runPolicyCmd("explain", "--policy", tt.policy, "--action", tt.action, "--now", "2026-12-01", "prod/payments/api:1.4.2")
+		if code != 0 || !strings.Contains(out, tt.want) || !strings.Contains(out, "assumes:      the image's content could not be checked") {
+			t.Errorf("%s %s: exit %d, want %q and what it assumed about the content:\n%s%s", tt.policy, tt.action, code, tt.want, out, stderr)
+		}
+	}
+}
