@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -62,16 +60,7 @@ func pushWithConfig(t *testing.T, reg, repoTag, user string, env ...string) (str
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.ParseReference(strings.TrimPrefix(reg, "http://")+"/"+repoTag, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	raw, _ := img.RawManifest()
-	return d.String(), raw
+	return regtest.WriteImage(t, reg, repoTag, img)
 }
 
 func TestImageEvidenceForConfigAndSecretRules(t *testing.T) {
@@ -177,13 +166,7 @@ func pushLayers(t *testing.T, reg, repoTag string, layers ...v1.Layer) (string, 
 	if img, err = mutate.Config(img, v1.Config{User: "65532"}); err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.ParseReference(strings.TrimPrefix(reg, "http://")+"/"+repoTag, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
+	regtest.WriteImage(t, reg, repoTag, img)
 	d, _ := img.Digest()
 	raw, _ := img.RawManifest()
 	var diffIDs []string

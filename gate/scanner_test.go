@@ -10,11 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
@@ -37,13 +35,7 @@ func imageWithFile(t *testing.T, reg, repoTag, path string, content []byte) (str
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := name.ParseReference(strings.TrimPrefix(reg, "http://")+"/"+repoTag, name.Insecure)
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := img.Digest()
-	raw, _ := img.RawManifest()
-	return d.String(), raw
+	return regtest.WriteImage(t, reg, repoTag, img)
 }
 
 // countingLayers counts the layer blobs the scanner opens.
