@@ -28,7 +28,7 @@ import (
 // conditional requests without a decision, or lets concurrent pushes race for one tag.
 
 // hostilePolicy has a prod environment whose pulls need the release key's signature, tag
-// rules, and immutable tags everywhere.
+// rules, immutable tags and no secrets in image layers everywhere.
 func hostilePolicy(t *testing.T, release cosigntest.Key) string {
 	return `version: 1
 exceptionProcess: "ask the platform team"
@@ -44,6 +44,7 @@ rules:
   - {id: release-tags, type: tag, mode: block, environments: [prod], actions: [push], allowed: ['^\d+\.\d+\.\d+$']}
   - {id: immutable-tags, type: immutable, mode: block}
   - {id: prod-signed, type: signature, mode: block, environments: [prod], authorities: [release]}
+  - {id: no-secrets, type: secret, mode: block}
 `
 }
 
