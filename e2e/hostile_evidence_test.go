@@ -6,7 +6,9 @@ import (
 	"compress/gzip"
 	"crypto/rand"
 	"encoding/base64"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,12 +16,13 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/scantest"
 )
 
-// tarLayer is a layer holding files: its uncompressed tar and its gzip blob.
+// tarLayer is a layer holding files (in name order): its uncompressed tar and its gzip blob.
 func tarLayer(t *testing.T, files map[string][]byte) (tarBytes, blob []byte) {
 	t.Helper()
 	var tb bytes.Buffer
 	tw := tar.NewWriter(&tb)
-	for name, body := range files {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		body := files[name]
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}

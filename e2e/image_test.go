@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
@@ -62,32 +61,11 @@ func newImage(t *testing.T) image {
 	t.Helper()
 	random := make([]byte, 1<<20)
 	_, _ = rand.Read(random)
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	for _, f := range []struct {
-		name string
-		body []byte
-	}{
-		{"etc/portcullis-e2e/hello.txt", []byte("hello from the portcullis e2e tests\n")},
-		{"var/lib/portcullis-e2e/random.bin", random},
-	} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write(f.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(tb.Bytes())
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	img := image{layerTar: tb.Bytes(), layer: gz.Bytes()}
+	layerTar, layer := tarLayer(t, map[string][]byte{
+		"etc/portcullis-e2e/hello.txt":      []byte("hello from the portcullis e2e tests\n"),
+		"var/lib/portcullis-e2e/random.bin": random,
+	})
+	img := image{layerTar: layerTar, layer: layer}
 	img.config = mustJSON(t, map[string]any{
 		"architecture": "amd64",
 		"os":           "linux",

@@ -190,7 +190,7 @@ func TestUnsignedImageWithHostileReferrersIsDeniedAfterBoundedReads(t *testing.T
 	log := &readLog{next: http.DefaultTransport, ceiling: 2000}
 	shared := cache.NewMemory(16 << 20)
 	p := signaturePolicy(t, release, false)
-	var logs syncBuffer
+	var logs regtest.LogBuffer
 	a, b := budgetGate(t, reg, p, log, shared, &logs), budgetGate(t, reg, p, log, shared, &logs)
 
 	mark := log.mark()
@@ -217,24 +217,6 @@ func TestUnsignedImageWithHostileReferrersIsDeniedAfterBoundedReads(t *testing.T
 	if n := strings.Count(logs.String(), "over budget"); n != 1 {
 		t.Errorf("%d over-budget log lines after cached pulls, want still 1", n)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSignatureOnAnotherDigestNeverCounts: signatures by the trusted key, made for image

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -19,24 +18,6 @@ import (
 	"github.com/portcullis-dev/portcullis/proxy"
 	"github.com/portcullis-dev/portcullis/upstream"
 )
-
-// lockedBuffer is a log destination safe for the gateway's concurrent handlers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // ociAnswer is one answer of the gateway: status, Retry-After and the first OCI error.
 type ociAnswer struct {
@@ -140,7 +121,7 @@ rules:
 			if err != nil {
 				t.Fatal(err)
 			}
-			logs := &lockedBuffer{}
+			logs := &regtest.LogBuffer{}
 			base := regtest.Gateway(t, reg, proxy.WithGate(tt.gate(p)),
 				proxy.WithLogger(slog.New(slog.NewTextHandler(logs, nil)))).URL
 			// A push (decided before forwarding) and a pull (decided on the upstream's answer)
