@@ -10,17 +10,10 @@ import (
 
 var artifactTagRE = regexp.MustCompile(`^(sha256-[0-9a-f]{64}|sha512-[0-9a-f]{128})(\.(sig|att|sbom))?$`)
 
-// IsArtifactTag reports whether tag has the shape of a signature, attestation or
-// SBOM tag: "sha256-<64 hex>" (the OCI referrers fallback tag) optionally
-// followed by ".sig", ".att" or ".sbom" (cosign's tag conventions), or the same
-// with "sha512-<128 hex>". Hex digits must be lower case, as digests are
-// written. The shape alone exempts nothing: what a manifest is comes from its
-// content (Classify); ArtifactTagKind says which kind a tag of this shape must hold.
-func IsArtifactTag(tag string) bool {
-	return artifactTagRE.MatchString(tag)
-}
-
-// ArtifactTagKind returns the kind of manifest an artifact-shaped tag is for:
+// ArtifactTagKind returns the kind of manifest an artifact-shaped tag is for
+// ("sha256-<64 hex>" or "sha512-<128 hex>", lower case, optionally followed by
+// cosign's ".sig", ".att" or ".sbom"). The shape alone exempts nothing: what a
+// manifest is comes from its content (Classify). It returns
 // KindSignature for ".sig", KindAttestation for ".att", KindSBOM for ".sbom",
 // KindReferrers for the bare referrers fallback tag, and "" for any other tag.
 func ArtifactTagKind(tag string) Kind {

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestIsArtifactTag(t *testing.T) {
+func TestArtifactTagShape(t *testing.T) {
 	h64 := strings.Repeat("ab", 32)
 	h128 := strings.Repeat("0f", 64)
 	tests := []struct {
@@ -33,8 +33,8 @@ func TestIsArtifactTag(t *testing.T) {
 		{"xsha256-" + h64, false},
 	}
 	for _, tt := range tests {
-		if got := IsArtifactTag(tt.tag); got != tt.want {
-			t.Errorf("IsArtifactTag(%q) = %v, want %v", tt.tag, got, tt.want)
+		if got := ArtifactTagKind(tt.tag) != ""; got != tt.want {
+			t.Errorf("ArtifactTagKind(%q) != \"\" is %v, want %v", tt.tag, got, tt.want)
 		}
 	}
 }
