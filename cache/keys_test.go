@@ -88,7 +88,7 @@ func TestArtifactsHash(t *testing.T) {
 }
 
 // TestKeySchemaMatchesBuilders checks every documented pattern against its builder, so the
-// README table generated from KeySchema cannot drift from the keys actually written.
+// docs/CACHING.md table generated from KeySchema cannot drift from the keys actually written.
 func TestKeySchemaMatchesBuilders(t *testing.T) {
 	samples := map[string]string{
 		KindLayer:     LayerKey(dg1, dg2, "a1"),

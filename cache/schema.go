@@ -2,7 +2,7 @@ package cache
 
 import "time"
 
-// KeyDoc documents one kind of key, so that the README's key table can be generated from,
+// KeyDoc documents one kind of key, so that the key table in docs/CACHING.md can be generated from,
 // and checked against, KeySchema.
 type KeyDoc struct {
 	Kind    string        // the kind, as returned by KindOf

@@ -40,7 +40,7 @@ func readUndecided(t *testing.T, path string) []undecidedEvent {
 	return out
 }
 
-// TestObservePolicyWithoutADatabaseChangesNothing: the README's week 1. The gateway runs
+// TestObservePolicyWithoutADatabaseChangesNothing: week 1 of docs/POLICY.md#a-rollout-over-four-weeks. The gateway runs
 // the built-in observe policy and no vulnerability database was ever imported: prod pushes
 // and pulls go through untouched (no refusal, no warning), and each audit event says what
 // could not be checked. With the starter policy the same prod push is denied, and the

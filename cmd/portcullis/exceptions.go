@@ -24,7 +24,7 @@ Commands:
   vex --policy FILE     write an OpenVEX document from the exceptions in force that carry vex
 
 Exceptions are written in the policy file (exceptions:) or in files it names
-(exceptionFiles:, relative to the policy file). See the README, "Exceptions".
+(exceptionFiles:, relative to the policy file). See docs/EXCEPTIONS.md.
 
 Run "portcullis exceptions COMMAND -h" for a command's flags and an example.
 `

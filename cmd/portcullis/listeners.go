@@ -153,7 +153,7 @@ func warnUnreachableEnvironments(p *policy.Policy, doors []config.Listener, log 
 			continue
 		}
 		log.Warn("policy environment selects by hosts, but no listener applies such a host: it is never chosen"+
-			" (give a listener `host:`, see the README's migration note)",
+			" (give a listener `host:`, see docs/CONFIGURATION.md#migration-for-hosts-users)",
 			slog.String("environment", e.Name), slog.String("hosts", strings.Join(e.Hosts, ",")))
 	}
 }

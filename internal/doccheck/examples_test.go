@@ -170,3 +170,15 @@ func checkKubernetes(_ *testing.T, b block) error {
 		}
 	}
 }
+
+// TestDeployExampleConfig loads the complete example configuration the documentation
+// points at, as `portcullis serve --config` would before starting.
+func TestDeployExampleConfig(t *testing.T) {
+	cfg, err := config.Load(filepath.Join(root, "deploy", "examples", "portcullis.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("deploy/examples/portcullis.yaml does not validate:\n%v", err)
+	}
+}
