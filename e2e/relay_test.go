@@ -12,16 +12,17 @@ import (
 
 // relay is a reverse proxy a test puts on the wire between a real client and a real
 // server: it records what each response carried (to prove what a client received, and
-// then did or did not print), and can hold blob reads until released (to keep a scan
-// running for as long as a test needs). It decides nothing and changes no byte.
+// then did or did not print), and can hold the reads of a blob until released (to keep a
+// scan running for as long as a test needs). It decides nothing and changes no byte.
 type relay struct {
 	addr string
 	srv  *httptest.Server
 
 	mu    sync.Mutex
 	seen  []relayed
-	held  chan struct{} // when not nil, GETs of blobs wait until it is closed
-	count int           // blob GETs that waited
+	hold  string        // the blob digest whose GETs wait, while held is not nil
+	held  chan struct{} // closed on release
+	count int           // GETs that waited
 }
 
 // relayed is one response that went through a relay.
@@ -54,11 +55,13 @@ func startRelay(t *testing.T, target string) *relay {
 		},
 	}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:") {
+		if req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
 			r.mu.Lock()
 			held := r.held
-			if held != nil {
+			if held != nil && strings.HasSuffix(req.URL.Path, "/blobs/"+r.hold) {
 				r.count++
+			} else {
+				held = nil
 			}
 			r.mu.Unlock()
 			if held != nil {
@@ -82,16 +85,17 @@ func (r *relay) down() {
 	r.srv.Close()
 }
 
-// holdBlobs makes blob GETs wait until release.
-func (r *relay) holdBlobs() {
+// holdBlob makes the GETs of the blob digest wait until release.
+func (r *relay) holdBlob(digest string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.held == nil {
 		r.held = make(chan struct{})
 	}
+	r.hold = digest
 }
 
-// release lets the held blob GETs go, and the later ones through at once; it returns how
+// release lets the held GETs go, and the later ones through at once; it returns how
 // many were held.
 func (r *relay) release() int {
 	r.mu.Lock()
