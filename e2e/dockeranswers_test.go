@@ -168,3 +168,30 @@ func TestDockerRetryableRefusal(t *testing.T) {
 	out = d.refuses(t, "push", gw.addr+"/"+name+":1.0.1")
 	wantPrinted(t, "push with the upstream down", out, "503 Service Unavailable")
 }
+
+// TestDockerManifestListAcrossRepositories: `docker manifest push` of a list whose entries
+// live in another repository copies them, by digest, into the list's repository. An image
+// with a private key, accepted in dev with a warning, cannot reach prod that way: the copy
+// of the entry is judged as a prod push and denied, docker prints it, and prod serves
+// neither the list nor the entry.
+func TestDockerManifestListAcrossRepositories(t *testing.T) {
+	d := requireDocker(t)
+	gw, audit := dockerGateway(t)
+	devName, prodName := "dev/"+d.run+"/keyed", "prod/"+d.run+"/keyed"
+	dev := gw.addr + "/" + devName + ":1.0.0"
+	d.build(t, dev, "", keyDockerfile, keyFiles(t))
+	entry := digestOf(d.must(t, "push", dev))
+
+	d.must(t, "manifest", "create", "--insecure", gw.addr+"/"+prodName+":1.0.0", dev)
+	out := d.refuses(t, "manifest", "push", "--purge", "--insecure", gw.addr+"/"+prodName+":1.0.0")
+	wantPrinted(t, "list with a dev entry pushed to prod", out,
+		"failed to put manifest "+gw.addr+"/"+prodName+"@"+entry+": denied: denied by policy (environment prod): [prod-secrets]")
+	if ev := lastDecision(t, audit, "push", prodName, entry); ev.Verdict != "deny" {
+		t.Errorf("audit of the entry's copy into prod: %+v, want deny", ev)
+	}
+	for _, ref := range []string{"1.0.0", entry} {
+		if code, _ := served(t, gw, prodName, ref); code == http.StatusOK {
+			t.Errorf("prod serves %s:%s", prodName, ref)
+		}
+	}
+}
