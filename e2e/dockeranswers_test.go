@@ -101,6 +101,24 @@ func TestDockerLastingRefusal(t *testing.T) {
 	if strings.Contains(out, dir) {
 		t.Errorf("docker prints a server path:\n%s", out)
 	}
+	// docker resolves with HEAD, which has no body, then GETs the same tag for the message:
+	// one docker pull, two refusals in the access log.
+	for _, method := range []string{http.MethodHead, http.MethodGet} {
+		if len(gw.log.awaitRequests(1, func(e logEntry) bool {
+			return e.Method == method && e.Path == "/v2/"+name+"/manifests/1.0.0" && e.Status == http.StatusForbidden
+		})) == 0 {
+			t.Errorf("no %s %s/manifests/1.0.0 answered 403 in the gateway's log", method, name)
+		}
+	}
+	denies := 0
+	for _, e := range decisions(t, filepath.Join(dir, "data", "audit.log")) {
+		if e.Action == "pull" && e.Repository == name && e.Verdict == "deny" {
+			denies++
+		}
+	}
+	if denies != 2 {
+		t.Errorf("%d pull denials of %s audited for one docker pull, want 2 (HEAD and GET)", denies, name)
+	}
 	if gw.log.contains("upstream error") {
 		t.Errorf("the gateway logged its own refusal as an upstream error:\n%s", gw.log.tail(20))
 	}
