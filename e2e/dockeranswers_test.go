@@ -86,7 +86,9 @@ func TestDockerLastingRefusal(t *testing.T) {
 	ref := gw.addr + "/" + name + ":1.0.0"
 	d.importImage(t, ref, map[string][]byte{"etc/hello.txt": []byte("hello from " + d.run + "\n")})
 	wants := []string{"denied: Vulnerability scanning cannot run; the platform team must act: ", "no vulnerability database is imported",
-		"portcullis db import", "retrying will not help"}
+		"portcullis db import", "retrying will not help",
+		// the image is named as the client addressed it, host included
+		"could not scan " + gw.addr + "/" + name + "@sha256:"}
 
 	out := d.refuses(t, "push", ref)
 	wantPrinted(t, "prod push without a database", out, wants...)

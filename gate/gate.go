@@ -108,6 +108,16 @@ type Request struct {
 	RequestID     string
 }
 
+// image names the request's image by digest as the client addressed it: with the registry
+// host it used, so a message can be pasted into a pull command.
+func (r Request) image() string {
+	name := r.Repository + "@" + r.Digest
+	if r.Address != "" {
+		name = r.Address + "/" + name
+	}
+	return name
+}
+
 // Result is the gate's answer.
 type Result struct {
 	Verdict policy.Verdict
@@ -318,7 +328,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 	if needs.Signatures && req.Action == policy.ActionPull {
 		ev, vr, err := g.signatureEvidence(ctx, p, req.Repository, req.Host, req.Digest)
 		if err != nil {
-			got.undecided, got.missing = fmt.Errorf("could not check the signatures of %s@%s: %w", req.Repository, req.Digest, err), []string{policy.TypeSignature}
+			got.undecided, got.missing = fmt.Errorf("could not check the signatures of %s: %w", req.image(), err), []string{policy.TypeSignature}
 			return got
 		}
 		in.Signatures, got.signedBy = ev, vr.Authorities()
@@ -334,7 +344,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		}
 		m, _, err := g.blobs.Manifest(ctx, req.Repository, req.Digest)
 		if err != nil {
-			got.undecided, got.missing = fmt.Errorf("could not read the manifest of %s@%s: %w", req.Repository, req.Digest, err), imageTypes
+			got.undecided, got.missing = fmt.Errorf("could not read the manifest of %s: %w", req.image(), err), imageTypes
 			return got
 		}
 		got.manifest = m
@@ -347,11 +357,11 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		case errors.Is(err, errScanPending):
 			// The vulnerability scan needs the same layers: the retry gets both.
 			got.scanning = true
-			got.undecided = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway; its layer files are searched for secrets), which takes longer than %s", req.Repository, req.Digest, got.wait)
+			got.undecided = fmt.Errorf("%s is being scanned (its first pull: it did not come through the gateway; its layer files are searched for secrets), which takes longer than %s", req.image(), got.wait)
 			got.missing = imageTypes
 			return got
 		case err != nil:
-			got.undecided, got.missing = fmt.Errorf("could not inspect the image %s@%s (configuration and layers): %w", req.Repository, req.Digest, err), imageTypes
+			got.undecided, got.missing = fmt.Errorf("could not inspect the image %s (configuration and layers): %w", req.image(), err), imageTypes
 			return got
 		}
 	}
@@ -362,9 +372,9 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		switch {
 		case errors.Is(err, errScanPending):
 			got.scanning = true
-			got.undecided, got.missing = fmt.Errorf("%s@%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.Repository, req.Digest, got.wait), []string{policy.TypeVulnerability}
+			got.undecided, got.missing = fmt.Errorf("%s is being scanned (its first pull: it did not come through the gateway), which takes longer than %s", req.image(), got.wait), []string{policy.TypeVulnerability}
 		case err != nil:
-			got.undecided, got.missing = fmt.Errorf("could not scan %s@%s: %w", req.Repository, req.Digest, err), []string{policy.TypeVulnerability}
+			got.undecided, got.missing = fmt.Errorf("could not scan %s: %w", req.image(), err), []string{policy.TypeVulnerability}
 		}
 		in.Vulnerabilities = ev
 	}
