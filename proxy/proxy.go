@@ -223,6 +223,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if p.tee != nil && (info.route.Kind == KindUpload || info.route.Kind == KindUploadStart) {
 		p.teeEnd(resp, info.route, doorHost(resp.Request))
 	}
+	if info.route.Kind == KindBlob && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Blobs stream unjudged, so one must never pass for a manifest: containerd resolves
+		// a reference by digest through /blobs/ when /manifests/ refuses, and takes the
+		// Content-Type as the media type of what it fetched.
+		resp.Header.Set("Content-Type", "application/octet-stream")
+	}
 	if info.route.Kind == KindManifest && resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusAccepted {
 		p.forget(resp.Request, info.route.Name)
 	}
