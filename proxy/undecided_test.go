@@ -139,6 +139,7 @@ rules:
 				if a.status != tt.status || a.code != tt.code || a.retryAfter != tt.retryAfter {
 					t.Errorf("%s: %d %s Retry-After %q: %q; want %d %s Retry-After %q", what, a.status, a.code, a.retryAfter, a.msg, tt.status, tt.code, tt.retryAfter)
 				}
+				t.Logf("%s: %s", what, a.statusLine)
 				if !strings.HasPrefix(a.statusLine, tt.reason) || len(a.statusLine) > len("503 ")+200 {
 					t.Errorf("%s: status line %q, want it to start with %q", what, a.statusLine, tt.reason)
 				}
