@@ -45,14 +45,25 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 		ClientAddr:    r.RemoteAddr,
 		RequestID:     info.id,
 	})
-	switch {
-	case res.Challenge != nil:
+	if res.Challenge != nil {
 		e := errorf(res.Challenge.Status, CodeUnauthorized, "%s", res.Message)
 		e.Header = http.Header{}
 		if res.Challenge.WWWAuthenticate != "" {
 			e.Header.Set("WWW-Authenticate", res.Challenge.WWWAuthenticate)
 		}
 		return e
+	}
+	// The decision's id is its audit event's requestId: a person with only a status line
+	// (containerd) can find the record.
+	h.Set(DecisionIDHeader, info.id)
+	refusalHeader := func(e *Error) {
+		if e.Header == nil {
+			e.Header = http.Header{}
+		}
+		e.Header.Set(DecisionIDHeader, info.id)
+		e.Reason = refusalReason(res)
+	}
+	switch {
 	case res.Unavailable:
 		// Could not decide, for a reason that clears by itself: retry.
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "could not decide; refused until the check can run",
@@ -62,6 +73,7 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 		if res.RetryAfter > 0 {
 			e.Header = http.Header{"Retry-After": {strconv.Itoa(int(res.RetryAfter.Seconds()))}}
 		}
+		refusalHeader(e)
 		return &gateRefusal{e}
 	case res.Verdict == policy.VerdictDeny:
 		if res.Lasting && onlyUnchecked(res.Decision.Denials()) {
@@ -70,7 +82,9 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 				slog.String("request_id", info.id), slog.String("repository", route.Name), slog.String("reference", route.Reference),
 				slog.String("undecided", res.Undecided))
 		}
-		return &gateRefusal{&Error{Status: http.StatusForbidden, Code: CodeDenied, Message: res.Message, Detail: denialDetail(res)}}
+		e := &Error{Status: http.StatusForbidden, Code: CodeDenied, Message: res.Message, Detail: denialDetail(res)}
+		refusalHeader(e)
+		return &gateRefusal{e}
 	}
 	for _, w := range res.Warnings {
 		h.Add("Warning", warningHeader(w))

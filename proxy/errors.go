@@ -37,6 +37,10 @@ type Error struct {
 	Detail  any
 	// Header holds extra response headers, such as an upstream's WWW-Authenticate.
 	Header http.Header
+	// Reason, when set, is a short form of Message sent as the HTTP/1.1 reason phrase, for
+	// clients that show only the status line (containerd resolves with HEAD). It is cleaned
+	// and capped by writeError (see reasonPhrase); HTTP/2 has no reason phrase.
+	Reason string
 }
 
 // Error returns "CODE: message".
@@ -59,8 +63,10 @@ type errorEntry struct {
 }
 
 // writeError is the one place registry errors become HTTP. Errors that are not *Error
-// become 500 UNKNOWN with the error text.
-func writeError(w http.ResponseWriter, err error) {
+// become 500 UNKNOWN with the error text. r is the client's request, or the upstream
+// request made on its behalf: an *Error with a Reason is answered on an HTTP/1.x
+// connection with that reason phrase (see writeWithReason), elsewhere with the standard one.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: CodeUnknown, Message: err.Error()}
@@ -73,6 +79,10 @@ func writeError(w http.ResponseWriter, err error) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	h.Set("Docker-Distribution-Api-Version", "registry/2.0")
+	if reason := reasonPhrase(e.Reason); reason != "" && r != nil && r.ProtoMajor == 1 &&
+		writeWithReason(w, r, e.Status, reason, body) {
+		return
+	}
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
 }

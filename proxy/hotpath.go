@@ -98,7 +98,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route)
 	}
 	h := w.Header()
 	if err := p.admit(r, policy.ActionPull, route, dgst, m.Body, h); err != nil {
-		writeError(w, err)
+		writeError(w, r, err)
 		return true
 	}
 	h.Set("Content-Type", m.MediaType)

@@ -136,7 +136,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { p.finish(rec, r, route, start, rid, span) }()
 
 	if perr != nil {
-		writeError(rec, perr)
+		writeError(rec, r, perr)
 		return
 	}
 	switch {
@@ -150,7 +150,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// the upstream has answered and the tag's first digest is recorded.
 		unlock, err := p.lockTag(r, route)
 		if err != nil {
-			writeError(rec, err)
+			writeError(rec, r, err)
 			return
 		}
 		defer unlock()
@@ -159,7 +159,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			err = p.admit(r, policy.ActionPush, route, dgst, body, rec.Header())
 		}
 		if err != nil {
-			writeError(rec, err)
+			writeError(rec, r, err)
 			return
 		}
 		r = r.WithContext(withPushed(r.Context(), body, dgst))
@@ -174,7 +174,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			dgst = route.Reference
 		}
 		if err := p.admit(r, policy.ActionDelete, route, dgst, nil, rec.Header()); err != nil {
-			writeError(rec, err)
+			writeError(rec, r, err)
 			return
 		}
 		if route.IsDigest() && !p.refs.native() {
@@ -222,6 +222,12 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	info, _ := requestFrom(resp.Request.Context())
 	if p.tee != nil && (info.route.Kind == KindUpload || info.route.Kind == KindUploadStart) {
 		p.teeEnd(resp, info.route, doorHost(resp.Request))
+	}
+	if info.route.Kind == KindBlob && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		// Blobs stream unjudged, so one must never pass for a manifest: containerd resolves
+		// a reference by digest through /blobs/ when /manifests/ refuses, and takes the
+		// Content-Type as the media type of what it fetched.
+		resp.Header.Set("Content-Type", "application/octet-stream")
 	}
 	if info.route.Kind == KindManifest && resp.Request.Method == http.MethodDelete && resp.StatusCode == http.StatusAccepted {
 		p.forget(resp.Request, info.route.Name)
@@ -279,7 +285,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
 			slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
 	}
-	writeError(w, e)
+	writeError(w, r, e)
 }
 
 // upstreamError describes a transport failure to the client.

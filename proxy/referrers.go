@@ -303,7 +303,7 @@ func (p *Proxy) serveReferrers(w http.ResponseWriter, r *http.Request, route Rou
 		if !errors.As(err, &e) {
 			e = upstreamError(p.upstream.Host, err)
 		}
-		writeError(w, e)
+		writeError(w, r, e)
 		return
 	}
 	if failed != nil {
@@ -340,7 +340,7 @@ func (p *Proxy) tryNativeReferrers(w http.ResponseWriter, r *http.Request) bool 
 	resp, err := p.upstreamRequest(r, http.MethodGet, r.URL.Path, nil, http.Header{"Accept": {mediaTypeOCIIndex}})
 	if err != nil {
 		// A failed exchange says nothing about the API: answer 503 and keep what is known.
-		writeError(w, upstreamError(p.upstream.Host, err))
+		writeError(w, r, upstreamError(p.upstream.Host, err))
 		return true
 	}
 	defer resp.Body.Close()

@@ -83,6 +83,15 @@ func (r *recorder) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// hijacked records the status and body size of a response written on the connection
+// after it was taken over (see writeWithReason).
+func (r *recorder) hijacked(status int, bytes int64) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.bytes += bytes
+}
+
 // Unwrap lets http.ResponseController reach Flush and deadlines underneath.
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 

@@ -92,6 +92,7 @@ func (p *Proxy) finish(rec *recorder, r *http.Request, route Route, start time.T
 	p.log.LogAttrs(ctx, level, "request",
 		slog.String("request_id", rid),
 		slog.String("method", r.Method),
+		slog.String("proto", r.Proto),
 		slog.String("path", r.URL.Path),
 		slog.String("route", route.Kind.String()),
 		slog.String("repository", route.Name),

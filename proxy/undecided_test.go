@@ -22,6 +22,7 @@ import (
 // ociAnswer is one answer of the gateway: status, Retry-After and the first OCI error.
 type ociAnswer struct {
 	status     int
+	statusLine string // resp.Status: the code and its reason phrase
 	retryAfter string
 	code, msg  string
 }
@@ -33,7 +34,7 @@ func answerOf(t *testing.T, resp *http.Response) ociAnswer {
 	var doc struct {
 		Errors []struct{ Code, Message string } `json:"errors"`
 	}
-	a := ociAnswer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+	a := ociAnswer{status: resp.StatusCode, statusLine: resp.Status, retryAfter: resp.Header.Get("Retry-After")}
 	if json.Unmarshal(body, &doc) == nil && len(doc.Errors) > 0 {
 		a.code, a.msg = doc.Errors[0].Code, doc.Errors[0].Message
 	}
@@ -101,6 +102,7 @@ rules:
 		code           string
 		retryAfter     string
 		prefix, logged string
+		reason         string
 	}{
 		{"no database", "  - {id: vulns, type: vulnerability, mode: block, severity: critical}\n",
 			func(p *policy.Policy) *gate.Gate {
@@ -108,12 +110,14 @@ rules:
 					gate.WithScanner(gate.NewScanner(up, cache.NewFlight(cache.NewMemory(16<<20)), dbDir)))
 			},
 			http.StatusForbidden, "DENIED", "",
-			"Vulnerability scanning cannot run; the platform team must act: ", "could not decide; refused until the platform team acts"},
+			"Vulnerability scanning cannot run; the platform team must act: ", "could not decide; refused until the platform team acts",
+			"403 could not decide: Vulnerability scanning cannot run; the platform team must act"},
 		{"upstream unreachable for the gate's reads",
 			"  - {id: immutable, type: immutable, mode: block}\n  - {id: no-root, type: config, mode: block, check: root}\n",
 			func(p *policy.Policy) *gate.Gate { return gate.New(p, down, discardSink{}, gate.WithImages(down)) },
 			http.StatusServiceUnavailable, "UNAVAILABLE", "10",
-			"", "could not decide; refused until the check can run"},
+			"", "could not decide; refused until the check can run",
+			"503 could not decide: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +138,10 @@ rules:
 				a := answerOf(t, resp)
 				if a.status != tt.status || a.code != tt.code || a.retryAfter != tt.retryAfter {
 					t.Errorf("%s: %d %s Retry-After %q: %q; want %d %s Retry-After %q", what, a.status, a.code, a.retryAfter, a.msg, tt.status, tt.code, tt.retryAfter)
+				}
+				t.Logf("%s: %s", what, a.statusLine)
+				if !strings.HasPrefix(a.statusLine, tt.reason) || len(a.statusLine) > len("503 ")+200 {
+					t.Errorf("%s: status line %q, want it to start with %q", what, a.statusLine, tt.reason)
 				}
 				if !strings.HasPrefix(a.msg, tt.prefix) || strings.Contains(a.msg, dbDir) || strings.Contains(strings.ToLower(a.msg), "retry shortly") {
 					t.Errorf("%s: message %q: want it to start with %q and show no server path", what, a.msg, tt.prefix)

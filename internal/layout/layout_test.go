@@ -26,6 +26,7 @@ var allowed = map[string][]string{
 	"health":         {},
 	"telemetry":      {},
 	"upstream":       {},
+	"clientconfig":   {},
 	"gate":           {"policy", "verify", "scan", "cache", "audit"},
 	"proxy":          {"gate", "cache", "policy"},
 	// Test support may use what it starts.

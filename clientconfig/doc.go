@@ -1,0 +1,3 @@
+// Package clientconfig writes the files that point container clients at the gateway, so
+// that they cannot reach the upstream around it: containerd's hosts.toml today.
+package clientconfig
