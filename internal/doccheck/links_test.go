@@ -11,13 +11,6 @@ import (
 	"testing"
 )
 
-// pending lists pages that other work in flight is writing: a link to one is accepted
-// while it does not exist (a link into it, with an anchor, is not); once it exists it is
-// checked like any other page.
-var pending = map[string]string{
-	"docs/CLIENTS.md": "docker, containerd and Kubernetes clients (issue #13)",
-}
-
 // link is one relative link found in a page or a source file.
 type link struct {
 	from   string // page or file, and line
@@ -110,10 +103,6 @@ func checkLink(t *testing.T, l link, anchors map[string]map[string]bool) {
 		return
 	}
 	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(target))); err != nil {
-		if why, ok := pending[target]; ok && anchor == "" {
-			t.Logf("%s: links to %s, not written yet (%s)", l.from, target, why)
-			return
-		}
 		t.Errorf("%s: link %q: %s does not exist", l.from, l.target, target)
 		return
 	}
