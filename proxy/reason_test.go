@@ -133,17 +133,17 @@ func TestRefusalReasonPhrase(t *testing.T) {
 		!strings.Contains(doc.Errors[0].Message, "[base-image] base image evil\r\nX-Injected") {
 		t.Errorf("GET body %q: want the OCI DENIED error with the whole message", body)
 	}
-	if id := resp.Header.Get(proxy.DecisionIDHeader); id != "rid-get" || resp.Header.Get("X-Request-Id") != id || !resp.Close ||
+	if id := resp.Header.Get(proxy.DecisionIDHeader); !strings.HasPrefix(id, "rid-get-") || len(id) != len("rid-get-")+16 || resp.Header.Get("X-Request-Id") != id || !resp.Close ||
 		resp.Header.Get("X-Injected") != "" {
-		t.Errorf("GET headers %v: want %s = X-Request-Id = rid-get and Connection: close", resp.Header, proxy.DecisionIDHeader)
+		t.Errorf("GET headers %v: want %s = X-Request-Id = rid-get-<16 hex> and Connection: close", resp.Header, proxy.DecisionIDHeader)
 	}
 	hresp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), &http.Request{Method: http.MethodHead})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, after, _ := bytes.Cut(head, []byte("\r\n\r\n")); len(after) != 0 || hresp.ContentLength != int64(len(body)) ||
-		hresp.Header.Get(proxy.DecisionIDHeader) != "rid-head" {
-		t.Errorf("HEAD: %d bytes after the header, Content-Length %d (GET body %d), decision id %q; want no body, the GET's length, rid-head",
+		!strings.HasPrefix(hresp.Header.Get(proxy.DecisionIDHeader), "rid-head-") {
+		t.Errorf("HEAD: %d bytes after the header, Content-Length %d (GET body %d), decision id %q; want no body, the GET's length, rid-head-<16 hex>",
 			len(after), hresp.ContentLength, len(body), hresp.Header.Get(proxy.DecisionIDHeader))
 	}
 

@@ -50,14 +50,17 @@ func requestIDFrom(ctx context.Context) string {
 
 var safeRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// requestID keeps a well-formed X-Request-Id from the client, or makes one.
+// requestID makes the request's id, which is also the id of any decision it leads to, so
+// it is unique: a well-formed X-Request-Id from the client is kept as its prefix, for
+// correlation, and the gateway adds random hex a client cannot choose.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); safeRequestID.MatchString(id) {
-		return id
-	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	id := hex.EncodeToString(b)
+	if client := r.Header.Get("X-Request-Id"); safeRequestID.MatchString(client) {
+		return client + "-" + id
+	}
+	return id
 }
 
 // recorder remembers the status and body size written through it.
