@@ -40,6 +40,9 @@ func ungathered(needs policy.Needs, in policy.Input) []string {
 	if needs.Image && in.Image == nil {
 		out = append(out, policy.TypeConfig, policy.TypeSecret)
 	}
+	if needs.Platform && in.Platform == nil {
+		out = append(out, policy.TypePlatform)
+	}
 	if needs.Scan && in.Vulnerabilities == nil {
 		out = append(out, policy.TypeVulnerability)
 	}
@@ -64,6 +67,7 @@ func checkName(types []string) string {
 	names := map[string]string{
 		policy.TypeImmutable: "The tag check", policy.TypeSignature: "Signature verification",
 		policy.TypeConfig: "Image inspection", policy.TypeSecret: "Image inspection", policy.TypeVulnerability: "Vulnerability scanning",
+		policy.TypePlatform: "The platform check",
 	}
 	for _, t := range types {
 		if n := names[t]; n != "" {
