@@ -185,7 +185,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if got.challenge != nil {
 		return Result{Verdict: policy.VerdictDeny, Challenge: got.challenge, Message: "authentication required by the upstream registry"}
 	}
-	undecided := got.undecided
+	undecided := readsRefused(got.undecided)
 	now := g.now()
 	dec := p.Evaluate(in, now)
 	if len(got.signedBy) > 0 && dec.Verdict != policy.VerdictDeny {

@@ -27,7 +27,8 @@ rules:
   - {id: cluster-hardware, type: platform, mode: block}
 `
 
-// platformImage is a random image whose configuration says it is for os/arch/variant.
+// platformImage is a random image whose configuration says it is for os/arch/variant
+// (and runs as a non-root user).
 func platformImage(t *testing.T, os, arch, variant string) v1.Image {
 	t.Helper()
 	img, err := random.Image(64, 1)
@@ -39,6 +40,7 @@ func platformImage(t *testing.T, os, arch, variant string) v1.Image {
 		t.Fatal(err)
 	}
 	cf.OS, cf.Architecture, cf.Variant = os, arch, variant
+	cf.Config.User = "65532"
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package gate
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -28,6 +30,24 @@ func isLasting(err error) bool {
 	var es errString
 	var le *lastingError
 	return errors.As(err, &es) || errors.As(err, &le)
+}
+
+// readsRefused turns an upstream's refusal of the gateway's own reads (an error carrying an
+// authentication challenge: the client's own were relayed before) into the lasting
+// condition it is: the upstream requires authentication and the service account is missing,
+// wrong or without rights. Retrying does not help; an operator must act. Other errors are
+// returned as they are.
+func readsRefused(err error) error {
+	var ch challenger
+	if err == nil || !errors.As(err, &ch) {
+		return err
+	}
+	status, _ := ch.Challenge()
+	return &lastingError{
+		msg: fmt.Sprintf("the upstream requires authentication and refused the gateway's own reads (%d %s): configure upstream.serviceAccount, or check its credentials and read rights",
+			status, http.StatusText(status)),
+		detail: err,
+	}
 }
 
 // ungathered lists the rule types whose evidence was needed but is not in in: gather stops
