@@ -36,7 +36,9 @@ func TestUpstreamRequiringAuthWithoutServiceAccount(t *testing.T) {
 	writeFile(t, policyPath, []byte(serviceAccountPolicy))
 
 	gw := launchGateway(t, "--upstream", reg, "--policy", policyPath)
-	if !poll(startTimeout, func() bool { return gw.log.contains("upstream requires authentication: configure upstream.serviceAccount") }) {
+	if !poll(startTimeout, func() bool {
+		return gw.log.contains("upstream requires authentication: configure upstream.serviceAccount")
+	}) {
 		t.Fatalf("no start-up error about the service account:\n%s", gw.log.tail(30))
 	}
 	resp, err := http.Get(gw.adminURL("/readyz"))
