@@ -161,6 +161,20 @@ func TestPlatformRuleWithARealRegistryAndMultiArchIndexes(t *testing.T) {
 	if n := images.blobs.Load() - before; n != 1 {
 		t.Fatalf("%d configuration reads for two decisions on one image, want 1", n)
 	}
+
+	// An index whose entry claims arm64 for an amd64 image passes on its claim, but the
+	// platform manifest the node then pulls is judged by its configuration.
+	liar := platformImage(t, "linux", "amd64", "v2")
+	liarIndex, liarBody := pushIndex(t, reg, "prod/app:liar", map[string]v1.Image{"linux/arm64": liar})
+	if res := admit(policy.ActionPull, "liar", liarIndex, liarBody); res.Verdict != policy.VerdictAllow {
+		t.Fatalf("index claiming arm64: %s %q", res.Verdict, res.Message)
+	}
+	liarDigest, _ := liar.Digest()
+	liarManifest, _ := liar.RawManifest()
+	if res := admit(policy.ActionPull, liarDigest.String(), liarDigest.String(), liarManifest); res.Verdict != policy.VerdictDeny ||
+		!strings.Contains(res.Message, "the image is for linux/amd64/v2") {
+		t.Fatalf("the amd64 image behind an arm64 claim: %s %q", res.Verdict, res.Message)
+	}
 }
 
 func TestPlatformRuleWithoutAnImageReaderIsALastingDenial(t *testing.T) {

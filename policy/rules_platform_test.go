@@ -230,6 +230,19 @@ func TestPlatformRuleHostileIndexEntriesDoNotCount(t *testing.T) {
 	}
 }
 
+func TestPlatformRuleReadsDockerManifestLists(t *testing.T) {
+	body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[
+{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":1,"digest":"sha256:` + strings.Repeat("a", 64) + `","platform":{"architecture":"amd64","os":"linux"}},
+{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":1,"digest":"sha256:` + strings.Repeat("b", 64) + `","platform":{"architecture":"arm64","os":"linux","variant":"v8"}}]}`)
+	ev := IndexPlatforms(body)
+	if len(ev.Platforms) != 2 || ev.Entries != 2 || ev.Uncounted != "" {
+		t.Fatalf("%+v", ev)
+	}
+	if d := platformDecision(t, ActionPull, "prod/app", "1.0.0", KindIndex, &ev); d.Verdict != VerdictAllow {
+		t.Fatalf("%s %s", d.Verdict, d.DenyMessage())
+	}
+}
+
 func TestPlatformRuleManyPlatformsAreListedBriefly(t *testing.T) {
 	var es []map[string]any
 	for i := range 1000 {
