@@ -328,10 +328,13 @@ rules:
 	}
 }
 
+// FuzzIndexPlatforms feeds hostile bodies to the index and configuration parsers: what
+// counts is always a valid platform, and findings stay short.
 func FuzzIndexPlatforms(f *testing.F) {
 	f.Add(ociIndex(entry(1, "linux/amd64"), attestation(1, "unknown/unknown")))
 	f.Add([]byte(`{"manifests":[{"platform":{"os":"linux","architecture":"arm64","variant":"v8"}}]}`))
 	f.Add([]byte(`{"manifests":[{"platform":null},{"platform":[]},{}]}`))
+	f.Add([]byte(`{"os":"linux","architecture":"arm64","variant":"v8"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev := IndexPlatforms(body)
 		if !ev.Index || len(ev.Platforms) > ev.Entries {
@@ -342,6 +345,10 @@ func FuzzIndexPlatforms(f *testing.F) {
 				t.Fatalf("counted %q", p)
 			}
 		}
+		if p, ok := ConfigPlatform(body); ok && (!platformToken.MatchString(p.OS) || !platformToken.MatchString(p.Architecture) ||
+			p.Variant != "" && !platformToken.MatchString(p.Variant) || p.OS == "unknown" || p.Architecture == "unknown") {
+			t.Fatalf("configuration platform %q", p)
+		}
 		nodes := []Platform{{OS: "linux", Architecture: "arm64", Variant: "v8"}}
 		r := rule{Rule: Rule{ID: "x", Type: TypePlatform}}
 		_, finding, _ := r.evaluatePlatform(Input{Platform: &ev}, "prod", nodes)
@@ -351,6 +358,8 @@ func FuzzIndexPlatforms(f *testing.F) {
 	})
 }
 
+// FuzzParsePlatform: what the policy parser accepts prints back as written and runs on
+// itself.
 func FuzzParsePlatform(f *testing.F) {
 	for _, s := range []string{"linux/arm64/v8", "linux/amd64", "linux/arm/v7", "windows/amd64", "linux//", "a/b/c/d"} {
 		f.Add(s)
