@@ -195,7 +195,7 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if got.challenge != nil {
 		return Result{Verdict: policy.VerdictDeny, Challenge: got.challenge, Message: "authentication required by the upstream registry"}
 	}
-	undecided := got.undecided
+	undecided := readsRefused(got.undecided)
 	now := g.now()
 	dec := p.Evaluate(in, now)
 	if len(got.signedBy) > 0 && dec.Verdict != policy.VerdictDeny {
@@ -261,6 +261,10 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 // imageTypes are the rule types that judge an image's content: without the manifest or
 // the image evidence none of them can be decided.
 var imageTypes = []string{policy.TypeConfig, policy.TypeSecret, policy.TypeVulnerability}
+
+// manifestTypes are the rule types that need the manifest's body: without it none of them
+// can be decided.
+var manifestTypes = []string{policy.TypeConfig, policy.TypeSecret, policy.TypeVulnerability, policy.TypePlatform}
 
 // gathered is what gather found besides the evidence it put into the input.
 type gathered struct {
@@ -333,21 +337,33 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 		}
 		in.Signatures, got.signedBy = ev, vr.Authorities()
 	}
-	if !needs.Image && !needs.Scan {
+	platform := needs.Platform && !policy.PlatformDeferred(req.Action, in.Tag, in.Kind)
+	if !needs.Image && !needs.Scan && !platform {
 		return got
 	}
 	if len(got.manifest) == 0 {
 		// A HEAD: the client did not ask for the bytes, but the image rules need them.
 		if g.blobs == nil {
-			got.undecided, got.missing = errString("this gateway reads no manifests (no image reader configured)"), imageTypes
+			got.undecided, got.missing = errString("this gateway reads no manifests (no image reader configured)"), manifestTypes
 			return got
 		}
 		m, _, err := g.blobs.Manifest(ctx, req.Repository, req.Digest)
 		if err != nil {
-			got.undecided, got.missing = fmt.Errorf("could not read the manifest of %s: %w", req.image(), err), imageTypes
+			got.undecided, got.missing = fmt.Errorf("could not read the manifest of %s: %w", req.image(), err), manifestTypes
 			return got
 		}
 		got.manifest = m
+	}
+	if platform {
+		ev, err := g.platformEvidence(ctx, req.Repository, got.manifest)
+		if err != nil {
+			got.undecided, got.missing = fmt.Errorf("could not read the platforms of %s: %w", req.image(), err), []string{policy.TypePlatform}
+			return got
+		}
+		in.Platform = ev
+	}
+	if !needs.Image && !needs.Scan {
+		return got
 	}
 	if needs.Image {
 		// ev may come with an error: the configuration's evidence, its layers not searched.

@@ -2,6 +2,8 @@ package gate
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -30,6 +32,24 @@ func isLasting(err error) bool {
 	return errors.As(err, &es) || errors.As(err, &le)
 }
 
+// readsRefused turns an upstream's refusal of the gateway's own reads (an error carrying an
+// authentication challenge: the client's own were relayed before) into the lasting
+// condition it is: the upstream requires authentication and the service account is missing,
+// wrong or without rights. Retrying does not help; an operator must act. Other errors are
+// returned as they are.
+func readsRefused(err error) error {
+	var ch challenger
+	if err == nil || !errors.As(err, &ch) {
+		return err
+	}
+	status, _ := ch.Challenge()
+	return &lastingError{
+		msg: fmt.Sprintf("the upstream requires authentication and refused the gateway's own reads (%d %s): configure upstream.serviceAccount, or check its credentials and read rights",
+			status, http.StatusText(status)),
+		detail: err,
+	}
+}
+
 // ungathered lists the rule types whose evidence was needed but is not in in: gather stops
 // at the first evidence it cannot gather, so the later ones are missing too.
 func ungathered(needs policy.Needs, in policy.Input) []string {
@@ -39,6 +59,9 @@ func ungathered(needs policy.Needs, in policy.Input) []string {
 	}
 	if needs.Image && in.Image == nil {
 		out = append(out, policy.TypeConfig, policy.TypeSecret)
+	}
+	if needs.Platform && in.Platform == nil {
+		out = append(out, policy.TypePlatform)
 	}
 	if needs.Scan && in.Vulnerabilities == nil {
 		out = append(out, policy.TypeVulnerability)
@@ -64,6 +87,7 @@ func checkName(types []string) string {
 	names := map[string]string{
 		policy.TypeImmutable: "The tag check", policy.TypeSignature: "Signature verification",
 		policy.TypeConfig: "Image inspection", policy.TypeSecret: "Image inspection", policy.TypeVulnerability: "Vulnerability scanning",
+		policy.TypePlatform: "The platform check",
 	}
 	for _, t := range types {
 		if n := names[t]; n != "" {

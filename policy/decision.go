@@ -42,6 +42,9 @@ type Input struct {
 	// gathered (see Needs.Signatures). A signature rule with authorities
 	// fails on a pull without it, saying that signatures were not checked.
 	Signatures *SignatureEvidence `json:"signatures,omitempty"`
+	// Platform is the platform evidence (an index's platforms or an image
+	// configuration's), nil when not gathered (see Needs.Platform).
+	Platform *PlatformEvidence `json:"platform,omitempty"`
 	// Image is the image evidence (configuration, secrets), nil when not gathered.
 	Image *ImageEvidence `json:"image,omitempty"`
 	// Vulnerabilities is the vulnerability evidence (scan findings), nil when

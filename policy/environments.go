@@ -59,6 +59,8 @@ func (r *reader) readEnvironment(path string, n *yaml.Node) (e environment, ok b
 				}
 				e.FailMode = s
 			}
+		case "platforms":
+			r.readPlatforms(&e, f)
 		case "unscanned":
 			e.Unscanned = r.readUnscanned(f)
 		default:

@@ -20,6 +20,10 @@ type Needs struct {
 	// Image: a config or secret rule applies, so the image evidence (Input.Image:
 	// its configuration, and its files once layers are scanned) is needed.
 	Image bool `json:"image"`
+	// Platform: a platform rule applies, so the platform evidence (Input.Platform: an
+	// index's platforms, or an image configuration's) is needed, except for a manifest
+	// PlatformDeferred leaves for later.
+	Platform bool `json:"platform"`
 	// Scan: a vulnerability rule applies, so the vulnerability evidence
 	// (Input.Vulnerabilities: the image's packages matched against the
 	// vulnerability database) is needed. Signature, attestation and SBOM
@@ -49,6 +53,9 @@ func (p *Policy) Needs(a Action, repo, host string) Needs {
 		if r.Type == TypeVulnerability {
 			n.Scan = true
 		}
+		if r.Type == TypePlatform && a != ActionDelete {
+			n.Platform = true
+		}
 	}
 	return n
 }
@@ -72,7 +79,7 @@ func (p *Policy) Evaluate(in Input, now time.Time) Decision {
 			continue
 		}
 		cover := func(f VulnerabilityFinding) (active, expired *exception) { return p.findingException(r.ID, in, f, now) }
-		res, extra := r.evaluate(in, env, now, p.exceptionProcess, cover)
+		res, extra := r.evaluate(in, env, now, p.exceptionProcess, p.platformsOf(env), cover)
 		p.applyFailMode(&res, env)
 		p.applyExceptions(&res, in, now)
 		d.Results = append(d.Results, res)
@@ -109,7 +116,7 @@ func (p *Policy) applyFailMode(res *Result, env string) {
 
 // evaluate runs a rule that applies to in. cover returns the exception in
 // force that covers a vulnerability finding of the rule, nil if none.
-func (r *rule) evaluate(in Input, env string, now time.Time, process string, cover func(VulnerabilityFinding) (active, expired *exception)) (res Result, extra *Result) {
+func (r *rule) evaluate(in Input, env string, now time.Time, process string, platforms []Platform, cover func(VulnerabilityFinding) (active, expired *exception)) (res Result, extra *Result) {
 	mode, pending := effectiveMode(r.Mode, r.ObserveUntil, r.EnforceFrom, now)
 	res = Result{Rule: r.ID, Type: r.Type, Mode: mode, EnforceFrom: pending, Exception: process}
 	if r.ExceptionProcess != "" {
@@ -124,6 +131,8 @@ func (r *rule) evaluate(in Input, env string, now time.Time, process string, cov
 		res.Outcome, res.Finding, res.Fix = r.evaluateSignature(in)
 	case TypeConfig:
 		res.Outcome, res.Finding, res.Fix = r.evaluateConfig(in)
+	case TypePlatform:
+		res.Outcome, res.Finding, res.Fix = r.evaluatePlatform(in, env, platforms)
 	case TypeSecret:
 		v := r.evaluateSecret(in)
 		res.Outcome, res.Finding, res.Fix, res.CouldNotCheck = v.outcome, v.finding, v.fix, v.couldNotCheck
@@ -167,6 +176,9 @@ func (r *rule) mismatch(env string, a Action, repo string) string {
 	if len(r.Environments) > 0 && !oneOf(env, r.Environments) {
 		return fmt.Sprintf("environment %s is not one of [%s]", env, strings.Join(r.Environments, ", "))
 	}
+	if r.Type == TypePlatform && !r.platformEnvs[env] {
+		return fmt.Sprintf("environment %s declares no platforms", env)
+	}
 	if len(r.repos) > 0 && !anyGlob(r.repos, repo) {
 		return fmt.Sprintf("repository %s matches none of [%s]", repo, strings.Join(r.Repositories, ", "))
 	}
@@ -201,7 +213,7 @@ func (r *rule) outOfScope(in Input) string {
 		if in.Action == ActionPull {
 			return "immutability concerns pushes and deletes"
 		}
-	case TypeConfig, TypeSecret, TypeVulnerability:
+	case TypeConfig, TypeSecret, TypeVulnerability, TypePlatform:
 		if in.Action == ActionDelete {
 			return "content rules do not judge deletes"
 		}
@@ -223,9 +235,12 @@ func (r *rule) exempt(in Input) string {
 		if k := ArtifactTagKind(in.Tag); k != "" && k == in.Kind {
 			return fmt.Sprintf("tag %s is the %s tag cosign and the referrers API use, and the manifest is a %s", in.Tag, k, in.Kind)
 		}
-	case TypeConfig, TypeSecret, TypeVulnerability, TypeSignature:
+	case TypeConfig, TypeSecret, TypeVulnerability, TypeSignature, TypePlatform:
 		if in.Kind.IsArtifact() {
 			return fmt.Sprintf("the manifest is a %s (decided by its media types), not an image: %s rules judge images", in.Kind, r.Type)
+		}
+		if r.Type == TypePlatform && PlatformDeferred(in.Action, in.Tag, in.Kind) {
+			return "an image manifest pushed by digest (a platform manifest of an index to come): judged through the index that names it, and on its own when pulled"
 		}
 	}
 	return ""

@@ -24,6 +24,7 @@ func matrixPolicy(t *testing.T, typ string, mode Mode) *Policy {
 		TypeVulnerability: "severity: critical",
 		TypeSecret:        "",
 		TypeConfig:        "check: root",
+		TypePlatform:      "",
 	}[typ]
 	return mustParse(t, fmt.Sprintf(`
 version: 1
@@ -32,12 +33,15 @@ exceptionProcess: open a PSEC ticket
 environments:
   - name: prod
     repositories: ["prod/**"]
+    platforms: [linux/arm64/v8]
   - name: edge
     hosts: ["edge.example"]
     failMode: open
+    platforms: [linux/arm64/v8]
   - name: dev
     repositories: ["dev/**"]
     failMode: open
+    platforms: [linux/arm64/v8]
 rules:
   - id: r
     type: %s
@@ -61,7 +65,9 @@ func TestEvaluateMatrix(t *testing.T) {
 		// Vulnerability rules: a critical vulnerability.
 		vulns := &VulnerabilityEvidence{DBRevision: "r1", Findings: []VulnerabilityFinding{{ID: "CVE-2024-1", Package: "openssl",
 			Ecosystem: "Debian:12", Version: "3.0.11-1~deb12u2", Fixed: "3.0.15-1~deb12u1", Fixable: true, Severity: SeverityCritical, OS: true}}}
-		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB, Image: img, Vulnerabilities: vulns}
+		// Platform rules: an image for another platform than the nodes'.
+		plat := &PlatformEvidence{Platforms: []Platform{{OS: "linux", Architecture: "amd64"}}}
+		return Input{Action: ActionPush, Repository: repo, Host: host, Tag: "latest", Digest: digestA, CurrentDigest: digestB, Image: img, Vulnerabilities: vulns, Platform: plat}
 	}
 	envs := []struct {
 		env, repo, host string
@@ -127,7 +133,8 @@ func TestEvaluateCompliantRequestsPass(t *testing.T) {
 		p := matrixPolicy(t, typ, ModeBlock)
 		in := Input{Action: ActionPush, Repository: "prod/app", Tag: "1.4.2", Digest: digestA,
 			Image: &ImageEvidence{User: "65532"}, Vulnerabilities: &VulnerabilityEvidence{DBRevision: "r1",
-				Findings: []VulnerabilityFinding{{ID: "CVE-2024-2", Package: "zlib", Severity: SeverityHigh, Fixable: true, Fixed: "1.3"}}}}
+				Findings: []VulnerabilityFinding{{ID: "CVE-2024-2", Package: "zlib", Severity: SeverityHigh, Fixable: true, Fixed: "1.3"}}},
+			Platform: &PlatformEvidence{Platforms: []Platform{{OS: "linux", Architecture: "arm64"}}}}
 		if typ == TypeSignature {
 			in.Action, in.Signatures = ActionPull, &SignatureEvidence{Verified: []string{"release"}}
 		}

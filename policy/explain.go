@@ -58,7 +58,7 @@ type RuleExplanation struct {
 }
 
 // contentTypes are the rule types that judge an image's content, which Explain cannot read.
-var contentTypes = []string{TypeConfig, TypeSecret, TypeVulnerability}
+var contentTypes = []string{TypeConfig, TypeSecret, TypeVulnerability, TypePlatform}
 
 // contentUnread is the finding of a content rule in an explanation.
 const contentUnread = "the image's content is not read by policy explain (only the gateway inspects and scans images)"
@@ -162,6 +162,8 @@ func (r *rule) checks() string {
 		return strings.Join(s, "; ")
 	case TypeImmutable:
 		return "a pushed tag never moves to another digest"
+	case TypePlatform:
+		return "an image or index is for a platform the environment's nodes run"
 	case TypeSignature:
 		return r.signatureChecks()
 	case TypeVulnerability:

@@ -82,12 +82,15 @@ const (
 	TypeSecret = "secret"
 	// TypeConfig checks the image configuration (user, labels, base image).
 	TypeConfig = "config"
+	// TypePlatform checks that an image or index is for a platform the environment's
+	// nodes run (Environment.Platforms).
+	TypePlatform = "platform"
 )
 
 var (
 	modeNames   = []string{string(ModeOff), string(ModeObserve), string(ModeWarn), string(ModeBlock)}
 	actionNames = []string{string(ActionPush), string(ActionPull), string(ActionDelete)}
-	typeNames   = []string{TypeTag, TypeImmutable, TypeSignature, TypeVulnerability, TypeSecret, TypeConfig}
+	typeNames   = []string{TypeTag, TypeImmutable, TypeSignature, TypeVulnerability, TypeSecret, TypeConfig, TypePlatform}
 )
 
 // dateLayout is the only date format a policy file accepts.

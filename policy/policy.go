@@ -46,6 +46,9 @@ type Environment struct {
 	// Unscanned says how a pull of an image not scanned yet (it did not come through
 	// the gateway) is answered; nil leaves it to the gateway's scan.pullWait and FailMode.
 	Unscanned *Unscanned `json:"unscanned,omitempty"`
+	// Platforms are the platforms the environment's nodes run, os/arch[/variant] as
+	// written (linux/arm64/v8); platform rules judge images against them.
+	Platforms []string `json:"platforms,omitempty"`
 }
 
 // What a pull of an image not scanned yet gets when its scan outlasts Unscanned.Wait
@@ -74,6 +77,8 @@ type environment struct {
 	Environment
 	repos []glob
 	hosts []string
+	// platforms are the parsed Platforms.
+	platforms []Platform
 	// set while parsing, for messages
 	path     string
 	nameNode *yaml.Node
@@ -85,7 +90,7 @@ type Rule struct {
 	// ID names the rule in results and messages.
 	ID string `json:"id"`
 	// Type is one of TypeTag, TypeImmutable, TypeSignature,
-	// TypeVulnerability, TypeSecret, TypeConfig.
+	// TypeVulnerability, TypeSecret, TypeConfig, TypePlatform.
 	Type string `json:"type"`
 	// Description is free text for people.
 	Description string `json:"description,omitempty"`
@@ -174,6 +179,9 @@ type rule struct {
 	auths []Authority
 	// baseGlobs are the compiled BaseImages of a config rule.
 	baseGlobs []glob
+	// platformEnvs are, for a platform rule, the environments that declare platforms:
+	// the rule judges only those.
+	platformEnvs map[string]bool
 	// thresholdSet: the threshold field holds a whole number.
 	thresholdSet bool
 	// set while parsing, for messages
@@ -201,6 +209,7 @@ func (p *Policy) Environments() []Environment {
 		out[i] = e.Environment
 		out[i].Repositories = append([]string(nil), e.Repositories...)
 		out[i].Hosts = append([]string(nil), e.Hosts...)
+		out[i].Platforms = append([]string(nil), e.Platforms...)
 		if e.Unscanned != nil {
 			u := *e.Unscanned
 			out[i].Unscanned = &u

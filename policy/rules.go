@@ -60,6 +60,8 @@ func (r *reader) readRule(path string, n *yaml.Node) (ru rule, ok bool) {
 			r.readVulnerabilityParam(&ru, f)
 		case TypeImmutable:
 			r.add(f.path, f.keyN, "unknown field: immutable rules take no parameters (line %d)", f.keyN.Line)
+		case TypePlatform:
+			r.add(f.path, f.keyN, "unknown field: platform rules take no parameters; the platforms are the environment's (environments[].platforms) (line %d)", f.keyN.Line)
 		case "":
 			r.unknown(f)
 		}

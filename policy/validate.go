@@ -62,6 +62,9 @@ func validateReferences(r *reader, p *Policy) {
 			}
 			p.rules[i].auths = append(p.rules[i].auths, a.Authority)
 		}
+		if ru.Type == TypePlatform {
+			r.checkPlatformRule(&p.rules[i], p.envs)
+		}
 		if ru.Type == TypeImmutable && len(ru.Actions) > 0 && !ru.selectsAction(ActionPush) {
 			f := ru.fields["actions"]
 			r.add(f.path, f.value, "immutable rules concern pushes only, but actions are [%s]", joinActions(ru.Actions))

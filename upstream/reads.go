@@ -353,6 +353,9 @@ func (sa *serviceAccount) fetchToken(ctx context.Context, ch map[string]string, 
 		return "", fmt.Errorf("fetching an upstream token: %w", err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return "", fmt.Errorf("upstream token realm %s refused the service account: %w", realm.Host, &AuthError{Status: resp.StatusCode})
+	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("upstream token realm %s refused the service account: %s", realm.Host, resp.Status)
 	}

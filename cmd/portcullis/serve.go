@@ -172,6 +172,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	hc.Add("upstream", px.Ping)
+	saCheck, err := serviceAccountCheck(ctx, upstreamURL, transport, sa, log)
+	if err != nil {
+		return err
+	}
+	hc.Add("serviceAccount", saCheck)
 	hc.AddInfo("cache", cacheStatus)
 	if watcher != nil {
 		hc.AddInfo("policy", watcher.Status)
@@ -224,6 +229,37 @@ func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache
 	}
 	log.Info("cache", slog.String("redis", strings.Join(c.Redis.Addrs, ",")))
 	return res, status, func() { res.Close(); _ = client.Close() }, nil
+}
+
+// serviceAccountCheckEvery is how often readiness probes the upstream as the service
+// account (each probe may fetch a token).
+const serviceAccountCheckEvery = 30 * time.Second
+
+// serviceAccountCheck probes the upstream as the gateway's own reads make them, once at
+// start (logging what to do when it refuses them) and then as a readiness check: an
+// upstream that requires authentication makes every decision that reads an image fail
+// until upstream.serviceAccount is configured and accepted.
+func serviceAccountCheck(ctx context.Context, upstreamURL string, rt http.RoundTripper, sa proxy.ServiceAccount, log *slog.Logger) (health.Check, error) {
+	probe, err := upstream.New(upstreamURL, rt)
+	if err != nil {
+		return nil, err
+	}
+	if sa.Username != "" {
+		probe = probe.WithServiceAccount(sa.Username, sa.Password)
+	}
+	check := health.Cached(serviceAccountCheckEvery, probe.CheckServiceAccount)
+	startCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var se *upstream.ServiceAccountError
+	switch err := check(startCtx); {
+	case errors.As(err, &se) && !se.Configured:
+		log.Error("upstream requires authentication: configure upstream.serviceAccount", slog.String("error", err.Error()), slog.String("upstream", upstreamURL))
+	case errors.As(err, &se):
+		log.Error("upstream refused upstream.serviceAccount", slog.String("error", err.Error()), slog.String("upstream", upstreamURL))
+	case err != nil:
+		log.Warn("could not check the upstream service account", slog.String("error", err.Error()), slog.String("upstream", upstreamURL))
+	}
+	return check, nil
 }
 
 func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
