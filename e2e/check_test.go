@@ -7,8 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -362,4 +362,3 @@ func checkSARIF(t *testing.T, data []byte, level, rule string) {
 		t.Errorf("sarif has no %s result for %s:\n%s", level, rule, data)
 	}
 }
-
