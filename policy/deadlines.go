@@ -32,10 +32,12 @@ func (p *Policy) Deadlines(dec Decision, ev *VulnerabilityEvidence, now time.Tim
 		return nil
 	}
 	var out []Deadline
+	seen := map[string]bool{} // a rule may have two results: its findings and those in their window
 	for _, r := range dec.Results {
-		if r.Type != TypeVulnerability || r.Outcome == OutcomeExempt || r.Outcome == OutcomeInert {
+		if r.Type != TypeVulnerability || r.Outcome == OutcomeExempt || r.Outcome == OutcomeInert || seen[r.Rule] {
 			continue
 		}
+		seen[r.Rule] = true
 		ru := p.ruleByID(r.Rule)
 		if ru == nil || !ru.New || len(ru.Remediation) == 0 {
 			continue
