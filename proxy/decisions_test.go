@@ -51,6 +51,11 @@ rules:
     environments: [prod]
     actions: [pull]
     allowed: ['^\d+\.\d+\.\d+$']
+  - id: prod-no-root
+    type: config
+    mode: block
+    environments: [prod]
+    check: root
 exceptions:
   - id: EXC-7
     scope:
@@ -228,6 +233,14 @@ func TestDecisionsAPIVerdicts(t *testing.T) {
 		rep := decided(t, e.prod, "team/app:main", "")
 		if rep.Environment != "prod" || rep.Verdict != "deny" || result(t, rep, "prod-only-versions").Outcome != "fail" {
 			t.Errorf("prod door: %+v", rep)
+		}
+		// This gateway reads no image configurations: prod's config rule cannot check,
+		// and the report says so and that the environment fails closed.
+		if u := rep.Undecided; u == nil || !u.Lasting || u.FailMode != "closed" || u.Unavailable || result(t, rep, "prod-no-root").CouldNotCheck == "" {
+			t.Errorf("prod door, config rule without an image reader: %+v", rep.Undecided)
+		}
+		if rep := decided(t, e.prod, "team/app:1.2.3", ""); rep.Verdict != "deny" || rep.Undecided == nil || !strings.Contains(rep.Message, "platform team") {
+			t.Errorf("prod door, nothing wrong but the config rule cannot check: %+v", rep)
 		}
 		// A client naming the prod door's host on the plain door is still in dev.
 		rep = decided(t, e.plain, "team/app:main", "", "Host", "prod-door.example", "X-Forwarded-Host", "prod-door.example")
