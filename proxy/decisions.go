@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/policy"
@@ -36,14 +38,37 @@ var manifestAccept = strings.Join([]string{
 // challenge and learns nothing else, not even whether the image exists.
 func (p *Proxy) Decisions() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		rid := requestID(r)
 		w.Header().Set("X-Request-Id", rid)
 		rep, err := p.decide(r, rid)
+		status, verdict := http.StatusOK, ""
 		if err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				status = e.Status
+			} else {
+				status = http.StatusInternalServerError
+			}
 			writeError(w, err)
-			return
+		} else {
+			verdict = rep.Verdict
+			writeJSON(w, http.StatusOK, rep)
 		}
-		writeJSON(w, http.StatusOK, rep)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelWarn
+		}
+		p.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", rid),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", "decisions"),
+			slog.Int("status", status),
+			slog.String("verdict", verdict),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("client", r.RemoteAddr),
+		)
 	})
 }
 
