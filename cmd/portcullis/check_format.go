@@ -196,12 +196,13 @@ type gitlabLines struct {
 
 // gitlabReport is the GitLab code quality report of rep: an issue per annotated result,
 // located at source (the image's Dockerfile, say), fingerprinted by image repository,
-// rule and finding so that the merge request widget tracks it across pipelines.
+// environment, rule and level so that the merge request widget tracks it across pipelines.
 func gitlabReport(image, source string, rep *proxy.DecisionReport) []gitlabIssue {
 	out := []gitlabIssue{}
 	sev := map[string]string{"error": "blocker", "warning": "major", "notice": "info"}
 	add := func(check, level, text string) {
-		sum := sha256.Sum256([]byte(rep.Repository + "\x00" + rep.Environment + "\x00" + check + "\x00" + text))
+		// Not the text: it counts days, and the widget would see a new issue every day.
+		sum := sha256.Sum256([]byte(rep.Repository + "\x00" + rep.Environment + "\x00" + check + "\x00" + level))
 		out = append(out, gitlabIssue{
 			Description: printable(fmt.Sprintf("%s (%s, %s): %s", image, rep.Environment, rep.Action, text)),
 			CheckName:   "portcullis/" + printable(check), Fingerprint: hex.EncodeToString(sum[:16]), Severity: sev[level],

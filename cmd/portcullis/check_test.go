@@ -69,6 +69,12 @@ func TestCheckUndecidedInMachineFormats(t *testing.T) {
 	if len(gl) != 2 || gl[1].CheckName != "portcullis/undecided" || gl[1].Severity != "blocker" || gl[0].Fingerprint == gl[1].Fingerprint {
 		t.Errorf("gitlab: %+v", gl)
 	}
+	tomorrow := *rep
+	tomorrow.Results = []proxy.RuleResult{rep.Results[0]}
+	tomorrow.Results[0].Message = "could not check, a day later"
+	if gl2 := gitlabReport("r/team/app:1", "Dockerfile", &tomorrow); gl2[0].Fingerprint != gl[0].Fingerprint {
+		t.Errorf("the fingerprint changes with the message: %s, %s", gl[0].Fingerprint, gl2[0].Fingerprint)
+	}
 	s := sarifOfDecision("r/team/app:1", "Dockerfile", rep)
 	inv := s["runs"].([]any)[0].(map[string]any)["invocations"].([]any)[0].(map[string]any)
 	if inv["executionSuccessful"] != false || len(inv["toolExecutionNotifications"].([]any)) != 1 {
