@@ -81,3 +81,22 @@ func TestCheckUndecidedInMachineFormats(t *testing.T) {
 		t.Errorf("sarif invocation: %v", inv)
 	}
 }
+
+func TestCheckHelpAndUsage(t *testing.T) {
+	for _, args := range [][]string{{"check", "-h"}, {"check", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 0 || stderr.Len() != 0 ||
+			!strings.Contains(stdout.String(), "Example:\n  docker push") || !strings.Contains(stdout.String(), "-fail-on") {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+		}
+	}
+	for _, args := range [][]string{
+		{"check"}, {"check", "a/b:1", "c/d:2"}, {"check", "--format", "xml", "r.example/a:1"}, {"check", "--action", "delete", "r.example/a:1"},
+		{"check", "--fail-on", "allow", "r.example/a:1"}, {"check", "r.example/a"}, {"check", "app:1"}, {"check", "--timeout", "0s", "r.example/a:1"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 || stdout.Len() != 0 || stderr.Len() == 0 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
+		}
+	}
+}
