@@ -362,3 +362,95 @@ func checkSARIF(t *testing.T, data []byte, level, rule string) {
 		t.Errorf("sarif has no %s result for %s:\n%s", level, rule, data)
 	}
 }
+
+// TestCheckDoorsChooseTheEnvironment: the decision check reports is the one of the door it
+// asks through, whatever Host, X-Forwarded-Host or query string the client sends.
+func TestCheckDoorsChooseTheEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	writeFile(t, policyPath, []byte(`version: 1
+environments:
+  - name: ci
+    hosts: ["ci.registry.example"]
+  - name: dev
+    repositories: ["**"]
+    failMode: open
+rules:
+  - id: ci-versions
+    type: tag
+    mode: block
+    environments: [ci]
+    actions: [pull]
+    allowed: ['^\d+\.\d+\.\d+$']
+`))
+	cfgPath := filepath.Join(dir, "portcullis.yaml")
+	writeFile(t, cfgPath, []byte("listeners:\n  - name: ci\n    addr: 127.0.0.1:0\n    host: ci.registry.example\n"))
+	gw := startGateway(t, "--config", cfgPath, "--policy", policyPath)
+	ciDoor := gw.waitListening(t, "portcullis listening", "ci")
+
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(gw.addr+"/team/app:main", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatalf("push through the cluster door: %v", err)
+	}
+	empty := filepath.Join(dir, "docker")
+	if err := os.MkdirAll(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(empty, "config.json"), []byte(`{"auths":{}}`))
+	run := func(door string) checkRun {
+		cmd := exec.Command(gatewayBin, "check", "--insecure", "--format", "json", door+"/team/app:main")
+		cmd.Env = append(cleanEnv(), "DOCKER_CONFIG="+empty, "HOME="+dir)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		return checkRun{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	}
+	for door, want := range map[string]struct {
+		env, verdict string
+		code         int
+	}{gw.addr: {"dev", "allow", 0}, ciDoor: {"ci", "deny", 1}} {
+		r := run(door)
+		var rep proxy.DecisionReport
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != want.code || rep.Environment != want.env || rep.Verdict != want.verdict {
+			t.Errorf("check through %s: exit %d, %+v, want %+v (%v)\nstderr: %s", door, r.code, rep, want, err, r.stderr)
+		}
+	}
+
+	ask := func(query string, hdr ...string) (int, proxy.DecisionReport) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, gw.url(proxy.DecisionsPath+"team/app:main"+query), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == "Host" {
+				req.Host = hdr[i+1]
+			} else {
+				req.Header.Set(hdr[i], hdr[i+1])
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rep proxy.DecisionReport
+		_ = json.NewDecoder(resp.Body).Decode(&rep)
+		return resp.StatusCode, rep
+	}
+	if code, rep := ask("", "Host", "ci.registry.example", "X-Forwarded-Host", "ci.registry.example"); code != http.StatusOK || rep.Environment != "dev" {
+		t.Errorf("Host and X-Forwarded-Host chose the environment: %d %+v", code, rep)
+	}
+	for _, q := range []string{"?environment=ci", "?host=ci.registry.example", "?action=pull&door=ci"} {
+		if code, _ := ask(q); code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", q, code)
+		}
+	}
+}
