@@ -6,6 +6,9 @@ import "time"
 const (
 	// TypeDecision is one admission decision for a push or a pull.
 	TypeDecision = "decision"
+	// TypeQuery is a client asking what the decision on an image would be (the decisions
+	// API behind "portcullis check"): nothing was pushed or served.
+	TypeQuery = "query"
 	// TypeExceptionExpiring is the daily reminder that an exception is about to end.
 	TypeExceptionExpiring = "exception.expiring"
 )

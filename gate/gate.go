@@ -139,6 +139,12 @@ type Result struct {
 	// imported, a misconfigured authority or gateway): someone must act. A closed
 	// environment then denies the request (Verdict deny, not Unavailable) saying so.
 	Lasting bool
+	// Deadlines are the remediation deadlines of the inherited vulnerability findings the
+	// decision's rules judge, nil when none applies.
+	Deadlines []policy.Deadline
+	// FailMode, with Undecided, is the fail mode that decided ("closed" or "open"), "" when
+	// no blocking rule needed the missing evidence.
+	FailMode string
 	// Challenge, when set, is the upstream refusing the client's credentials for a read
 	// the decision needed: relay it to the client instead of deciding.
 	Challenge *Challenge
@@ -173,6 +179,21 @@ type challenger interface {
 // Admit decides on req. It never returns an error: evidence that cannot be gathered is
 // resolved by the environment's fail mode, and the result says so.
 func (g *Gate) Admit(ctx context.Context, req Request) Result {
+	return g.decide(ctx, req, false)
+}
+
+// Query decides on req exactly as Admit would, for a client that asks what the gateway
+// would answer (the decisions API, "portcullis check") without pushing or pulling. It acts
+// on nothing: no sighting or previous-push baseline is recorded and the admission metrics
+// do not count it. It is audited as an event of type query (audit.TypeQuery), not as a
+// decision: who asked about which image is worth keeping, but a query must not read as a
+// pull in the audit trail (nothing was served) nor trip alerts on denied pushes or pulls.
+func (g *Gate) Query(ctx context.Context, req Request) Result {
+	return g.decide(ctx, req, true)
+}
+
+// decide is Admit, or Query when query is set.
+func (g *Gate) decide(ctx context.Context, req Request, query bool) Result {
 	p := g.policy.Load()
 	tag := ""
 	if !strings.Contains(req.Reference, ":") {
@@ -252,8 +273,14 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if res.Verdict == policy.VerdictDeny && res.Message == "" {
 		res.Message = dec.DenyMessage()
 	}
+	res.FailMode = failMode
+	res.Deadlines = p.Deadlines(res.Decision, in.Vulnerabilities, now)
+	if query {
+		g.record(ctx, audit.TypeQuery, req, in, res, undecided, failMode, now, got.compared)
+		return res
+	}
 	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict)
-	g.record(ctx, req, in, res, undecided, failMode, now, got.compared)
+	g.record(ctx, audit.TypeDecision, req, in, res, undecided, failMode, now, got.compared)
 	g.count(ctx, req.Action, res)
 	return res
 }
@@ -398,10 +425,10 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 }
 
 // record writes the decision's audit event; a failing sink is logged, never fatal.
-func (g *Gate) record(ctx context.Context, req Request, in policy.Input, res Result, undecided error, failMode string, now time.Time, compared bool) {
+func (g *Gate) record(ctx context.Context, typ string, req Request, in policy.Input, res Result, undecided error, failMode string, now time.Time, compared bool) {
 	e := audit.Event{
 		Time:           now.UTC(),
-		Type:           audit.TypeDecision,
+		Type:           typ,
 		RequestID:      req.RequestID,
 		Action:         string(req.Action),
 		Repository:     req.Repository,

@@ -28,12 +28,14 @@ type listener struct {
 	tls bool
 }
 
-// registryMux is what every door serves: the registry API and the bare probes, nothing
-// an anonymous client should not see (no metrics, no readiness details).
-func registryMux(px http.Handler, hc *health.Handler) *http.ServeMux {
+// registryMux is what every door serves: the registry API, the decisions API and the
+// bare probes, nothing an anonymous client should not see (no metrics, no readiness
+// details). The decisions API answers only clients the upstream lets pull the image.
+func registryMux(px *proxy.Proxy, hc *health.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", px)
 	mux.Handle("/v2", px)
+	mux.Handle(proxy.DecisionsPath, px.Decisions())
 	mux.Handle("/healthz", hc.Bare())
 	mux.Handle("/readyz", hc.Bare())
 	return mux

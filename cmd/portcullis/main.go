@@ -18,6 +18,7 @@ Usage:
   portcullis policy lint FILE...  check policy files
   portcullis policy explain ...   show which environment and rules apply to an image
   portcullis exceptions lint|list|due ...   check and review exceptions
+  portcullis check IMAGE          ask the gateway what it decides for a pushed image (CI)
   portcullis scan IMAGE           scan an image offline (table, JSON or SARIF)
   portcullis db import|status ...           import OSV records, check the vulnerability database
   portcullis deploy containerd ...         write containerd hosts.toml files for the gateway
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServe(args[1:], stdout, stderr)
 	case "policy":
 		return runPolicy(args[1:], stdout, stderr)
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
 	case "scan":
 		return runScan(args[1:], stdout, stderr)
 	case "exceptions":

@@ -79,15 +79,24 @@ func sarifOf(ref string, targets []scanTarget) map[string]any {
 	for i, id := range ids {
 		ruleList[i] = rules[id]
 	}
+	return sarifDocument(ruleList, results, sarifInvocation(targets))
+}
+
+// sarifDocument is a SARIF 2.1.0 log of one portcullis run: its rules, results and
+// invocation.
+func sarifDocument(rules []any, results []map[string]any, invocation map[string]any) map[string]any {
 	if results == nil {
 		results = []map[string]any{}
+	}
+	if rules == nil {
+		rules = []any{}
 	}
 	return map[string]any{
 		"version": "2.1.0",
 		"$schema": "https://json.schemastore.org/sarif-2.1.0.json",
 		"runs": []any{map[string]any{
-			"tool":        map[string]any{"driver": map[string]any{"name": "portcullis", "version": version, "rules": ruleList}},
-			"invocations": []any{sarifInvocation(targets)},
+			"tool":        map[string]any{"driver": map[string]any{"name": "portcullis", "version": version, "rules": rules}},
+			"invocations": []any{invocation},
 			"results":     results,
 		}},
 	}
