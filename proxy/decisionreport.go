@@ -127,7 +127,7 @@ func reportException(a *policy.AppliedException) *Exception {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		writeError(w, err)
+		writeError(w, nil, err)
 		return
 	}
 	body = append(body, '\n')

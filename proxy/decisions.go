@@ -50,7 +50,7 @@ func (p *Proxy) Decisions() http.Handler {
 			} else {
 				status = http.StatusInternalServerError
 			}
-			writeError(w, err)
+			writeError(w, r, err)
 		} else {
 			verdict = rep.Verdict
 			writeJSON(w, http.StatusOK, rep)
