@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,4 +104,66 @@ func TestNearCacheAcrossReplicas(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("b saw the delete through a %v after a answered it", time.Since(deleted))
+}
+
+// TestNearCacheDeleteThenRepushAcrossReplicas: a tag deleted through one replica and
+// pushed again with other content (or refused, if the immutability ledger forbids it) is
+// never answered by the other replica with the old content from its near cache.
+func TestNearCacheDeleteThenRepushAcrossReplicas(t *testing.T) {
+	reg := regtest.Registry(t)
+	nearA, _ := nearStore(t)
+	nearB, _ := nearStore(t)
+	a := newHotEnvOn(t, reg, proxy.WithCache(nearA), proxy.WithLogger(quietLogger))
+	b := newHotEnvOn(t, reg, proxy.WithCache(nearB), proxy.WithLogger(quietLogger))
+	repo := "prod/repush-" + benchNonce(t)
+	t.Cleanup(func() {
+		for _, tag := range []string{"1.0.0", "@generation"} {
+			_ = nearA.Delete(context.Background(), cache.TagKey(repo, tag))
+		}
+	})
+	if resp := putManifest(t, a.gateway, repo, "1.0.0"); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("push: %s", resp.Status)
+	}
+	url := b.gateway + "/v2/" + repo + "/manifests/1.0.0"
+	getManifest(t, url, "")
+	warm, _ := getManifest(t, url, "")
+	old := warm.Header.Get("Docker-Content-Digest")
+	if warm.Header.Get("Portcullis-Cache") != "hit" {
+		t.Fatal("b did not answer from its cache before the delete: the test would prove nothing")
+	}
+	req, _ := http.NewRequest(http.MethodDelete, a.gateway+"/v2/"+repo+"/manifests/"+old, nil)
+	del, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	if del.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %s", del.Status)
+	}
+	// Other content under the same tag, through a (same empty config, another annotation).
+	body := `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[],"annotations":{"v":"2"}}`
+	put, _ := http.NewRequest(http.MethodPut, a.gateway+"/v2/"+repo+"/manifests/1.0.0", strings.NewReader(body))
+	put.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	repush, err := http.DefaultClient.Do(put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repush.Body.Close()
+	right := func() (bool, string) {
+		resp, got := getManifest(t, url, "")
+		desc := fmt.Sprintf("%s digest %s (old %s), cache %q", resp.Status, resp.Header.Get("Docker-Content-Digest"), old, resp.Header.Get("Portcullis-Cache"))
+		if repush.StatusCode == http.StatusCreated { // the new content, never the old
+			return resp.StatusCode == http.StatusOK && resp.Header.Get("Docker-Content-Digest") != old && strings.Contains(string(got), `"v":"2"`), desc
+		}
+		return resp.StatusCode == http.StatusNotFound, desc // refused: the tag stays gone
+	}
+	// b hears of the delete and the re-push by pub/sub (milliseconds); from then on it must
+	// never answer with the old content again (a copy kept from a racing read would).
+	waitFor(t, "b follows the delete and the re-push", func() bool { ok, _ := right(); return ok })
+	for i := range 50 {
+		if ok, desc := right(); !ok {
+			t.Fatalf("pull %d through b after the delete and the re-push (%s): %s", i, repush.Status, desc)
+		}
+	}
+	t.Logf("re-push with other content: %s", repush.Status)
 }
