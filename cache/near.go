@@ -270,9 +270,21 @@ func (n *Near) invalidate(ctx context.Context, key string) error {
 	return n.publish(ctx, "del\n"+key)
 }
 
-// publish sends msg, tagged with this replica's id, on the channel.
+// publishTimeout bounds one invalidation message.
+const publishTimeout = time.Second
+
+// publish sends msg, tagged with this replica's id, on the channel. While the shared
+// store is down (a Resilient serving from its fallback) writes stay in this process, so
+// there is nothing to tell and nothing is sent: a dead Redis costs no wait.
 func (n *Near) publish(ctx context.Context, msg string) error {
-	if err := n.client.Publish(context.WithoutCancel(ctx), n.channel, n.id+" "+msg).Err(); err != nil {
+	if s, ok := n.inner.(interface{ Status() (bool, string) }); ok {
+		if up, _ := s.Status(); !up {
+			return nil
+		}
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := n.client.Publish(pctx, n.channel, n.id+" "+msg).Err(); err != nil {
 		return fmt.Errorf("near cache: telling other replicas: %w", err)
 	}
 	return nil

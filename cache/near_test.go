@@ -247,3 +247,28 @@ func TestNearHostileMessages(t *testing.T) {
 		eventually(t, fmt.Sprintf("message %q handled", trunc([]byte(msg))), func() bool { v, _ := mustGet(t, n, k); return string(v) == want })
 	}
 }
+
+// TestNearWithRedisDown: with no Redis, Near reads and writes through to the fallback,
+// keeps no copies and does not try to tell other replicas of writes that stay here.
+func TestNearWithRedisDown(t *testing.T) {
+	c, err := NewRedisClient(RedisOptions{Addrs: []string{closedAddr(t)}, DialTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	res := NewResilient(NewRedis(c), NewMemory(1<<20), WithTimeout(time.Second))
+	n := NewNear(res, c, NearOptions{Kinds: allKinds})
+	t.Cleanup(func() { n.Close(); res.Close() })
+	k := keyspace(t, nil)("k")
+	_, _, _ = res.Get(bg(t), k) // marks Redis down
+	if up, _ := res.Status(); up {
+		t.Fatal("Resilient still thinks the closed address is up")
+	}
+	if err := n.Set(bg(t), k, []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Set with Redis down: %v (the write stays in this process: nothing to publish)", err)
+	}
+	wantValue(t, n, k, []byte("v"))
+	if live, why := n.Live(); live || why == "" {
+		t.Fatalf("Live() = %v, %q with no Redis", live, why)
+	}
+}
