@@ -102,12 +102,14 @@ func TestNearCopyNeverOutlivesTTL(t *testing.T) {
 	key := keyspace(t, raw)
 	n, _ := nearReplica(t, redisAddr(), NearOptions{Kinds: allKinds, Channel: "portcullis:test:near:" + newToken(), MaxAge: time.Hour})
 	k := key("access")
-	if err := raw.Set(bg(t), k, "1", 600*time.Millisecond).Err(); err != nil {
+	setAt := time.Now()
+	if err := raw.Set(bg(t), k, "1", 2*time.Second).Err(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
-	wantValue(t, n, k, []byte("1")) // copied with what is left of its TTL
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(time.Second)
+	wantValue(t, n, k, []byte("1")) // copied with what is left of its TTL, about 1s
+	// A copy kept with a fresh full TTL would live until about 3s after the Set.
+	time.Sleep(time.Until(setAt.Add(2200 * time.Millisecond)))
 	wantMiss(t, n, k)
 
 	// MaxAge bounds copies of values without an expiry.
