@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -13,6 +14,9 @@ type Lookup struct {
 	Value []byte
 	// OK is false when nothing is stored under it.
 	OK bool
+	// TTL is the value's remaining time to live as GetManyTTL reports it; zero means no
+	// expiry. GetMany leaves it zero.
+	TTL time.Duration
 }
 
 // MultiGetter reads several keys in one round trip. The stores of this package implement

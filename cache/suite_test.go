@@ -31,6 +31,27 @@ func testStore(t *testing.T, newStore newStoreFunc) {
 	t.Run("UnlockAfterExpiry", func(t *testing.T) { t.Parallel(); testUnlockAfterExpiry(t, newStore) })
 	t.Run("Extend", func(t *testing.T) { t.Parallel(); testExtend(t, newStore) })
 	t.Run("GetMany", func(t *testing.T) { t.Parallel(); testGetMany(t, newStore) })
+	t.Run("GetManyTTL", func(t *testing.T) { t.Parallel(); testGetManyTTL(t, newStore) })
+}
+
+// testGetManyTTL: stores that report TTLs report what is left of each, none for a value
+// without expiry, across keys in different Cluster slots.
+func testGetManyTTL(t *testing.T, newStore newStoreFunc) {
+	s, key := newStore(t)
+	tg, ok := s.(TTLGetter)
+	if !ok {
+		t.Skipf("%T does not report TTLs", s)
+	}
+	mustSet(t, s, key("hour"), []byte("h"), time.Hour)
+	mustSet(t, s, key("forever"), []byte("f"), 0)
+	got, err := tg.GetManyTTL(context.Background(), key("hour"), key("missing"), key("forever"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || !got[0].OK || string(got[0].Value) != "h" || got[0].TTL <= 0 || got[0].TTL > time.Hour ||
+		got[1].OK || !got[2].OK || string(got[2].Value) != "f" || got[2].TTL != 0 {
+		t.Fatalf("GetManyTTL = %+v", got)
+	}
 }
 
 func mustGet(t *testing.T, s Store, key string) ([]byte, bool) {

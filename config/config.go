@@ -125,14 +125,31 @@ type Cache struct {
 	Timeout Duration `yaml:"timeout"`
 	// Redis is the shared cache; no addresses means memory only.
 	Redis Redis `yaml:"redis"`
+	// Near is the in-process copy of the hot path's immutable facts kept in front of Redis.
+	Near Near `yaml:"near"`
+}
+
+// Near configures the near cache: with Redis, each replica keeps copies of manifests, tag
+// memos and access memos in process memory, dropped across replicas through Redis pub/sub
+// when they change, so a warm pull needs no Redis round trip.
+type Near struct {
+	// MaxBytes bounds the copies; 0 turns the near cache off.
+	MaxBytes int64 `yaml:"maxBytes"`
+	// MaxAge bounds how long a copy is served without reading Redis again.
+	MaxAge Duration `yaml:"maxAge"`
 }
 
 // Redis names a Redis server, Sentinel group or Cluster.
 type Redis struct {
 	// Addrs are host:port addresses: one server, the Sentinels, or Cluster nodes.
 	Addrs []string `yaml:"addrs,omitempty"`
-	// MasterName selects Sentinel mode.
+	// MasterName selects Sentinel mode: Addrs are then the Sentinels.
 	MasterName string `yaml:"masterName"`
+	// Cluster selects Redis Cluster mode: Addrs are seed nodes (one is enough). Several
+	// addresses without MasterName also mean a Cluster.
+	Cluster bool `yaml:"cluster"`
+	// SentinelPassword authenticates to the Sentinels, when they require it.
+	SentinelPassword string `yaml:"sentinelPassword"`
 	// Username for Redis ACLs.
 	Username string `yaml:"username"`
 	// Password; prefer PasswordFile.
@@ -160,7 +177,7 @@ func Default() Config {
 		},
 		Limits:          Limits{MaxManifestBytes: 4 << 20},
 		Log:             Log{Level: "info"},
-		Cache:           Cache{MemoryBytes: 256 << 20, Timeout: Duration(500 * time.Millisecond)},
+		Cache:           Cache{MemoryBytes: 256 << 20, Timeout: Duration(500 * time.Millisecond), Near: Near{MaxBytes: 64 << 20, MaxAge: Duration(time.Minute)}},
 		Scan:            Scan{MaxDBAge: Duration(7 * 24 * time.Hour), PullWait: Duration(20 * time.Second)},
 		ShutdownTimeout: Duration(5 * time.Minute),
 	}

@@ -199,6 +199,27 @@ func TestValidate(t *testing.T) {
 		{"log level case", func(c *config.Config) { c.Log.Level = "INFO" },
 			[]string{`log.level: want debug, info, warn or error, got "INFO"`}},
 		{"zero shutdown timeout", func(c *config.Config) { c.ShutdownTimeout = 0 }, nil},
+		{"redis cluster, one seed", func(c *config.Config) { c.Cache.Redis = config.Redis{Addrs: []string{"r:7000"}, Cluster: true} }, nil},
+		{"redis cluster, several nodes", func(c *config.Config) { c.Cache.Redis = config.Redis{Addrs: []string{"r1:7000", "r2:7000"}} }, nil},
+		{"redis sentinel", func(c *config.Config) {
+			c.Cache.Redis = config.Redis{Addrs: []string{"s1:26379", "s2:26379", "s3:26379"}, MasterName: "m", DB: 2, SentinelPassword: "sp"}
+		}, nil},
+		{"redis cluster and sentinel", func(c *config.Config) {
+			c.Cache.Redis = config.Redis{Addrs: []string{"s1:26379"}, MasterName: "m", Cluster: true}
+		}, []string{"cache.redis.cluster: a Cluster has no masterName (Sentinel); set one or the other"}},
+		{"redis cluster with db", func(c *config.Config) { c.Cache.Redis = config.Redis{Addrs: []string{"r1:7000", "r2:7000"}, DB: 3} },
+			[]string{"cache.redis.db: must be 0 for a Cluster (several addrs without masterName, or cluster: true), got 3"}},
+		{"redis sentinel password without sentinel", func(c *config.Config) { c.Cache.Redis = config.Redis{Addrs: []string{"r:6379"}, SentinelPassword: "x"} },
+			[]string{"cache.redis.sentinelPassword: only for Sentinel (masterName)"}},
+		{"redis address twice", func(c *config.Config) { c.Cache.Redis = config.Redis{Addrs: []string{"r:7000", "r:7000"}} },
+			[]string{"cache.redis.addrs[1]: r:7000 listed twice"}},
+		{"near cache off", func(c *config.Config) { c.Cache.Near.MaxBytes = 0 }, nil},
+		{"near cache negative", func(c *config.Config) { c.Cache.Near.MaxBytes = -1 },
+			[]string{"cache.near.maxBytes: must not be negative (0 turns the near cache off), got -1"}},
+		{"near cache tiny", func(c *config.Config) { c.Cache.Near.MaxBytes = 1000 },
+			[]string{"cache.near.maxBytes: must be 0 (off) or at least 1048576, got 1000"}},
+		{"near cache maxAge zero", func(c *config.Config) { c.Cache.Near.MaxAge = 0 },
+			[]string{"cache.near.maxAge: must be positive"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -94,6 +95,29 @@ func (c Config) Validate() error {
 	}
 	if rd.DB < 0 {
 		add("cache.redis.db", "must not be negative")
+	}
+	if rd.Cluster && rd.MasterName != "" {
+		add("cache.redis.cluster", "a Cluster has no masterName (Sentinel); set one or the other")
+	}
+	if (rd.Cluster || (rd.MasterName == "" && len(rd.Addrs) > 1)) && rd.DB != 0 {
+		add("cache.redis.db", "must be 0 for a Cluster (several addrs without masterName, or cluster: true), got %d", rd.DB)
+	}
+	if rd.SentinelPassword != "" && rd.MasterName == "" {
+		add("cache.redis.sentinelPassword", "only for Sentinel (masterName)")
+	}
+	for i, a := range rd.Addrs {
+		if slices.Contains(rd.Addrs[:i], a) {
+			add(fmt.Sprintf("cache.redis.addrs[%d]", i), "%s listed twice", a)
+		}
+	}
+	if c.Cache.Near.MaxBytes < 0 {
+		add("cache.near.maxBytes", "must not be negative (0 turns the near cache off), got %d", c.Cache.Near.MaxBytes)
+	}
+	if c.Cache.Near.MaxBytes > 0 && c.Cache.Near.MaxBytes < 1<<20 {
+		add("cache.near.maxBytes", "must be 0 (off) or at least 1048576, got %d", c.Cache.Near.MaxBytes)
+	}
+	if c.Cache.Near.MaxAge <= 0 {
+		add("cache.near.maxAge", "must be positive")
 	}
 	if c.Scan.MaxDBAge < 0 {
 		add("scan.maxDBAge", "must not be negative")

@@ -23,6 +23,14 @@ type Watcher struct {
 	stamp   string   // their modification times and sizes at the last load
 	lastErr error
 	lastAt  time.Time
+	onLoad  []func()
+}
+
+// OnReload calls f after every policy reload that put a new policy in force.
+func (w *Watcher) OnReload(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.onLoad = append(w.onLoad, f)
 }
 
 // NewWatcher watches path for g. The policy g holds must have been loaded from path.
@@ -91,6 +99,9 @@ func (w *Watcher) Reload() error {
 	old := w.gate.Policy().Revision()
 	w.gate.SetPolicy(p)
 	w.log.Info("policy reloaded", slog.String("path", w.path), slog.String("revision", p.Revision()), slog.String("previous", old))
+	for _, f := range w.onLoad {
+		f()
+	}
 	return nil
 }
 

@@ -25,6 +25,8 @@ func TestWatcherKeepsLastGoodPolicy(t *testing.T) {
 	g := gate.New(p, nil, &memSink{})
 	w := gate.NewWatcher(g, path, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	first := g.Policy().Revision()
+	reloads := 0
+	w.OnReload(func() { reloads++ })
 
 	changed := strings.Replace(testPolicy, "file a SEC ticket", "file a PSEC ticket", 1)
 	if err := os.WriteFile(path, []byte(changed), 0o600); err != nil {
@@ -36,6 +38,9 @@ func TestWatcherKeepsLastGoodPolicy(t *testing.T) {
 	second := g.Policy().Revision()
 	if second == first {
 		t.Fatal("reload of a changed file kept the old revision")
+	}
+	if reloads != 1 {
+		t.Fatalf("OnReload hooks ran %d times after one reload, want 1", reloads)
 	}
 
 	broken := testPolicy + "  - id: bad\n    type: tag\n    mode: sometimes\n    enforceFrom: someday\n"
@@ -53,6 +58,9 @@ func TestWatcherKeepsLastGoodPolicy(t *testing.T) {
 	}
 	if g.Policy().Revision() != second {
 		t.Fatal("a refused reload replaced the policy in force")
+	}
+	if reloads != 1 {
+		t.Fatalf("OnReload hooks ran after a refused reload (%d runs)", reloads)
 	}
 	if st := w.Status(); !strings.Contains(st, "refused") || !strings.Contains(st, second) {
 		t.Fatalf("status %q does not report the refusal and the revision still in force", st)

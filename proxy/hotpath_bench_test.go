@@ -34,7 +34,9 @@ import (
 // store=memory gives the gateway an in-memory cache; store=redis gives it the store
 // production replicas share, cache.Resilient over cache.Redis at regtest.RedisAddr (the
 // benchmark is skipped, loudly, when no Redis answers there), and also reports how many
-// Redis round trips one hit costs.
+// Redis round trips one hit costs. store=redis+near puts the near cache (cache.Near, as
+// portcullis serve does by default with Redis) in front of that: a warm hit costs no Redis
+// round trip (target gateway/direct >= 1.5).
 func BenchmarkManifestGetWarmCache(b *testing.B) {
 	b.Run("store=memory", func(b *testing.B) {
 		benchWarmCache(b, nil, nil)
@@ -51,6 +53,32 @@ func BenchmarkManifestGetWarmCache(b *testing.B) {
 		// and the figures would no longer be Redis's.
 		if n := counter.failures.Load(); n > 0 {
 			b.Fatalf("%d Redis calls failed during the run, the first with %v: Resilient served from memory, so the figures are not Redis's", n, *counter.first.Load())
+		}
+	})
+	b.Run("store=redis+near", func(b *testing.B) {
+		client := benchRedis(b)
+		counter := &redisCounter{client: client}
+		client.AddHook(counter)
+		opts := []cache.Option{cache.WithTimeout(500 * time.Millisecond)}
+		res := cache.NewResilient(cache.NewRedis(client, opts...), cache.NewMemory(64<<20, opts...), opts...)
+		b.Cleanup(res.Close)
+		near := cache.NewNear(res, client, cache.NearOptions{}) // config's defaults
+		b.Cleanup(near.Close)
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if live, _ := near.Live(); live {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("the near cache never subscribed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		benchWarmCache(b, near, counter)
+		if n := counter.failures.Load(); n > 0 {
+			b.Fatalf("%d Redis calls failed during the run, the first with %v", n, *counter.first.Load())
+		}
+		if live, why := near.Live(); !live {
+			b.Fatalf("the near cache lost its subscription during the run (%s): the figures are not its own", why)
 		}
 	})
 }

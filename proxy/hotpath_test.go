@@ -56,7 +56,13 @@ type hotEnv struct {
 
 func newHotEnv(tb testing.TB, opts ...proxy.Option) hotEnv {
 	tb.Helper()
-	reg := regtest.Registry(tb)
+	return newHotEnvOn(tb, regtest.Registry(tb), opts...)
+}
+
+// newHotEnvOn is newHotEnv in front of the registry at reg: several gateways (replicas)
+// may share one.
+func newHotEnvOn(tb testing.TB, reg string, opts ...proxy.Option) hotEnv {
+	tb.Helper()
 	p, err := policy.Parse([]byte(hotPolicy))
 	if err != nil {
 		tb.Fatal(err)

@@ -212,7 +212,8 @@ func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache
 		password = strings.TrimRight(string(b), "\r\n")
 	}
 	client, err := cache.NewRedisClient(cache.RedisOptions{
-		Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, Username: c.Redis.Username,
+		Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, Cluster: c.Redis.Cluster,
+		SentinelPassword: c.Redis.SentinelPassword, Username: c.Redis.Username,
 		Password: password, DB: c.Redis.DB, TLS: c.Redis.TLS,
 		DialTimeout: c.Timeout.Std(), ReadTimeout: c.Timeout.Std(), WriteTimeout: c.Timeout.Std(),
 	})
@@ -220,15 +221,36 @@ func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache
 		return nil, nil, nil, fmt.Errorf("cache.redis: %w", err)
 	}
 	res := cache.NewResilient(cache.NewRedis(client, opts...), mem, opts...)
+	where := "redis " + strings.Join(c.Redis.Addrs, ",")
+	var store cache.LockingStore = res
+	var near *cache.Near
+	if c.Near.MaxBytes > 0 {
+		near = cache.NewNear(res, client, cache.NearOptions{MaxBytes: c.Near.MaxBytes, MaxAge: c.Near.MaxAge.Std()})
+		store = near
+	}
 	status := func() string {
 		up, detail := res.Status()
-		if up {
-			return "redis " + strings.Join(c.Redis.Addrs, ",") + ": up"
+		s := where + ": up"
+		if !up {
+			s = where + ": DOWN, serving from memory (" + detail + ")"
 		}
-		return "redis " + strings.Join(c.Redis.Addrs, ",") + ": DOWN, serving from memory (" + detail + ")"
+		if near != nil {
+			if live, why := near.Live(); live {
+				s += "; near cache: on"
+			} else {
+				s += "; near cache: reading through (" + why + ")"
+			}
+		}
+		return s
 	}
-	log.Info("cache", slog.String("redis", strings.Join(c.Redis.Addrs, ",")))
-	return res, status, func() { res.Close(); _ = client.Close() }, nil
+	log.Info("cache", slog.String("redis", strings.Join(c.Redis.Addrs, ",")), slog.Bool("near", near != nil))
+	return store, status, func() {
+		if near != nil {
+			near.Close()
+		}
+		res.Close()
+		_ = client.Close()
+	}, nil
 }
 
 // serviceAccountCheckEvery is how often readiness probes the upstream as the service
@@ -334,6 +356,17 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		return g, nil, tee, nil
 	}
 	w := gate.NewWatcher(g, cfg.Policy, log)
+	if f, ok := store.(interface{ Flush(context.Context) error }); ok {
+		// Nothing the near cache keeps depends on the policy today; dropping it on a reload
+		// keeps that true whatever is kept later.
+		w.OnReload(func() {
+			fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := f.Flush(fctx); err != nil {
+				log.Warn("near cache: other replicas not told of the policy reload; their copies expire within cache.near.maxAge", slog.String("error", err.Error()))
+			}
+		})
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	context.AfterFunc(ctx, func() { signal.Stop(hup) })
