@@ -156,12 +156,13 @@ func TestDockerRetryableRefusal(t *testing.T) {
 	up.holdBlob(m.Layers[0].Digest)
 	ref := gw.addr + "/" + name + ":1.0.0"
 	out := d.refuses(t, "pull", ref)
-	wantPrinted(t, "pull while the scan runs", out, "503 Service Unavailable")
+	// docker prints the status line, and with it the gateway's reason phrase.
+	wantPrinted(t, "pull while the scan runs", out, "received unexpected HTTP status: 503 could not decide: Image inspection is still running; retry in 30s")
 	code, body, h := rawDo(t, http.MethodGet, gw.url("/v2/"+name+"/manifests/1.0.0"), nil, map[string]string{"Accept": manifestAccept})
 	if code != http.StatusServiceUnavailable || h.Get("Retry-After") != "30" || !strings.Contains(body, "being scanned") {
 		t.Errorf("the same pull over HTTP: %d, Retry-After %q, body %s; want 503 being scanned with Retry-After: 30", code, h.Get("Retry-After"), body)
 	}
-	t.Logf("what docker does not print: 503, Retry-After %s, %s", h.Get("Retry-After"), body)
+	t.Logf("what docker does not print: Retry-After %s, %s", h.Get("Retry-After"), body)
 	if strings.Contains(out, "being scanned") {
 		t.Errorf("docker prints the 503's message after all, update docs/CLIENTS.md:\n%s", out)
 	}
@@ -187,10 +188,10 @@ func TestDockerRetryableRefusal(t *testing.T) {
 
 	up.down()
 	out = d.refuses(t, "pull", ref)
-	wantPrinted(t, "pull with the upstream down", out, "503 Service Unavailable")
+	wantPrinted(t, "pull with the upstream down", out, "received unexpected HTTP status: 503 upstream registry unreachable; retry later")
 	d.importImage(t, gw.addr+"/"+name+":1.0.1", map[string][]byte{"etc/hello.txt": []byte("hello from " + d.run + "\n")})
 	out = d.refuses(t, "push", gw.addr+"/"+name+":1.0.1")
-	wantPrinted(t, "push with the upstream down", out, "503 Service Unavailable")
+	wantPrinted(t, "push with the upstream down", out, "503 upstream registry unreachable; retry later")
 }
 
 // TestDockerManifestListAcrossRepositories: `docker manifest push` of a list whose entries

@@ -288,15 +288,20 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	writeError(w, r, e)
 }
 
-// upstreamError describes a transport failure to the client.
+// upstreamError describes a transport failure to the client, with a reason phrase for
+// clients that print only the status line (docker and containerd do for a 503).
 func upstreamError(host string, err error) *Error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-		return errorf(http.StatusServiceUnavailable, CodeUnavailable,
+		e := errorf(http.StatusServiceUnavailable, CodeUnavailable,
 			"upstream registry %s did not answer in time; retry later", host)
+		e.Reason = "upstream registry did not answer in time; retry later"
+		return e
 	}
-	return errorf(http.StatusServiceUnavailable, CodeUnavailable,
+	e := errorf(http.StatusServiceUnavailable, CodeUnavailable,
 		"upstream registry %s is unreachable: %v", host, err)
+	e.Reason = "upstream registry unreachable; retry later"
+	return e
 }
 
 // bufferPool lends large copy buffers to the reverse proxy.
