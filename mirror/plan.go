@@ -40,7 +40,7 @@ type Image struct {
 // Plan is what a collect will carry: images pinned to digests and every object under them.
 type Plan struct {
 	// Images are the pinned images, in mirror file order.
-	Images []Image
+	Images  []Image
 	objects map[string]*object
 	order   []string
 }

@@ -137,7 +137,9 @@ func parsePlatform(s string) (v1.Platform, error) {
 }
 
 // MappedName is the on-prem repository name of r of source s: r.As if set, else
-// prefix/registry/name, with docker.io's single-component names under library/.
+// prefix/registry/name, with docker.io's single-component names under library/ and a
+// registry's port joined with "_" (registry.local:5000 → registry.local_5000), since a
+// repository name cannot hold ":".
 func (f *File) MappedName(s Source, r Repository) string {
 	if r.As != "" {
 		return r.As
@@ -149,7 +151,7 @@ func (f *File) MappedName(s Source, r Repository) string {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	full := strings.ToLower(s.Registry) + "/" + sourcePath(s, r)
+	full := strings.ReplaceAll(strings.ToLower(s.Registry), ":", "_") + "/" + sourcePath(s, r)
 	if prefix == "-" {
 		return full
 	}

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -246,6 +247,11 @@ func readLayout(tr *tar.Reader, m *BundleManifest, v *Verified, progress Progres
 				v.Index = data
 			} else if !json.Valid(data) {
 				return errors.New("layout: oci-layout is not JSON")
+			}
+			if write != nil {
+				if err := write(name, bytes.NewReader(data)); err != nil {
+					return err
+				}
 			}
 		case blobPath.MatchString(name):
 			if err := readBlob(tr, name, hdr.Size, write); err != nil {
