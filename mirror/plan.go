@@ -184,3 +184,15 @@ func selectTags(w *walker, repo string, r Repository, list func() (map[string]bo
 func isCosignTag(t string) bool {
 	return regexp.MustCompile(`^sha256-[a-f0-9]{64}(\.[a-z]+)?$`).MatchString(t)
 }
+
+// Carried counts the objects and bytes a bundle written with have (nil: everything) would
+// carry.
+func (p *Plan) Carried(have *Inventory) (n int, size int64) {
+	for _, o := range p.objects {
+		if needed(o, have) {
+			n++
+			size += o.size
+		}
+	}
+	return n, size
+}

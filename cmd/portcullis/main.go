@@ -20,6 +20,7 @@ Usage:
   portcullis exceptions lint|list|due ...   check and review exceptions
   portcullis scan IMAGE           scan an image offline (table, JSON or SARIF)
   portcullis db import|status ...           import OSV records, check the vulnerability database
+  portcullis mirror collect|verify|inventory ...  carry images to an air-gapped site
   portcullis version              print the version
 
 Run "portcullis COMMAND -h" for a command's flags and an example.
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runExceptions(args[1:], stdout, stderr)
 	case "db":
 		return runDB(args[1:], stdout, stderr)
+	case "mirror":
+		return runMirror(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", version)
 		return 0
