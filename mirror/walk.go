@@ -251,15 +251,21 @@ func (w *walker) referrers(repo name.Repository, mapped string, subject v1.Hash,
 		return fmt.Errorf("listing referrers of %s@%s: %w", repo, subject, err)
 	}
 	for _, r := range im.Manifests {
-		if _, seen := w.objects[r.Digest.String()]; seen {
-			continue
+		ref := Referrer{Digest: r.Digest.String(), Subject: subject.String(), ArtifactType: r.ArtifactType}
+		if o, seen := w.objects[ref.Digest]; seen && o.repos[mapped] {
+			if t != nil {
+				ref.MediaType = o.mediaType
+				t.referrers = append(t.referrers, ref)
+			}
+			continue // already carried for this repository (also ends a referrers loop)
 		}
-		d, err := w.get(repo.Digest(r.Digest.String()))
+		d, err := w.get(repo.Digest(ref.Digest))
 		if err != nil {
 			return err
 		}
 		if t != nil {
-			t.referrers = append(t.referrers, Referrer{Digest: d.Digest.String(), Subject: subject.String(), MediaType: string(d.MediaType), ArtifactType: r.ArtifactType})
+			ref.MediaType = string(d.MediaType)
+			t.referrers = append(t.referrers, ref)
 		}
 		if err := w.walk(repo, mapped, d, nil, true, t, depth+1); err != nil {
 			return err

@@ -33,7 +33,8 @@ Resolves every tag of the mirror file to a digest once, copies manifests, indexe
 referrers byte for byte into an OCI layout, and writes it as zstd chunks with a bundle
 manifest signed with --key (a cosign.key, whose password is read from $COSIGN_PASSWORD, or an
 unencrypted PEM private key). The signature verifies with
-  cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig DIR/bundle.json
+  cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig \
+    --insecure-ignore-tlog=true DIR/bundle.json
 
 Example:
   COSIGN_PASSWORD=... portcullis mirror collect --file mirror.yaml --out /media/usb/bundle \
