@@ -177,6 +177,7 @@ func TestVerifyRefusesHostileLayouts(t *testing.T) {
 		{"zstd bomb", []entry{layoutFile, blob(zeros), index}, 1 << 20, 1, "larger than the declared layout"},
 		{"bomb past the declared size", []entry{layoutFile, good, index, {data: zeros}}, 4 << 10, 1, "more than the declared"},
 		{"index names a missing manifest", []entry{layoutFile, good, file("index.json", []byte(`{"manifests":[{"digest":"sha256:`+strings.Repeat("c", 64)+`"}]}`))}, 0, 1, "which the layout does not hold"},
+		{"more entries than declared", []entry{layoutFile, good, blob([]byte("a")), blob([]byte("b")), blob([]byte("c")), blob([]byte("d")), index}, 0, 1, "more entries than the 1 objects"},
 		{"object count differs", []entry{layoutFile, good, index}, 0, 2, "holds 1 blobs, the bundle manifest says 2"},
 		{"index missing", []entry{layoutFile, good}, 0, 1, "index.json is missing"},
 	}

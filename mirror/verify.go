@@ -217,6 +217,9 @@ func readLayout(tr *tar.Reader, m *BundleManifest, v *Verified, progress Progres
 			return layoutErr(err, m)
 		}
 		name := hdr.Name
+		if len(seen) >= m.Objects+4 { // the blobs, oci-layout, index.json, blobs/, blobs/sha256/
+			return fmt.Errorf("layout: more entries than the %d objects the bundle manifest declares", m.Objects)
+		}
 		if seen[name] {
 			return fmt.Errorf("layout: entry %q appears twice", name)
 		}
