@@ -75,8 +75,10 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	}
 	var done int64
 	opts := append(append([]remote.Option(nil), o.Remote...), remote.WithContext(ctx))
+	o.Progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: total})
+	bp, _ := o.Progress.(ByteProgress)
 	for _, obj := range carry {
-		if err := writeObject(tw, obj, opts); err != nil {
+		if err := writeObject(tw, obj, opts, bp); err != nil {
 			return nil, err
 		}
 		done += obj.size
@@ -159,7 +161,7 @@ func emptyDir(dir string) error {
 
 // writeObject writes a manifest from memory, or streams a blob from its source
 // registry (go-containerregistry checks its digest while it is read), into the tar.
-func writeObject(tw *tar.Writer, obj *object, opts []remote.Option) error {
+func writeObject(tw *tar.Writer, obj *object, opts []remote.Option, bp ByteProgress) error {
 	path := "blobs/sha256/" + strings.TrimPrefix(obj.digest, "sha256:")
 	if obj.manifest != nil {
 		return tarFile(tw, path, obj.manifest)
@@ -173,10 +175,16 @@ func writeObject(tw *tar.Writer, obj *object, opts []remote.Option) error {
 		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
 	}
 	defer rc.Close()
+	var src io.Reader = rc
+	if bp != nil {
+		fn := bp.Fetching(obj.digest, obj.size)
+		defer fn(-1)
+		src = countingReader{r: rc, fn: fn}
+	}
 	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: obj.size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 		return err
 	}
-	n, err := io.Copy(tw, io.LimitReader(rc, obj.size+1))
+	n, err := io.Copy(tw, io.LimitReader(src, obj.size+1))
 	switch {
 	case err != nil && !errors.Is(err, tar.ErrWriteTooLong):
 		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)

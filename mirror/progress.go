@@ -11,7 +11,7 @@ import (
 type Event struct {
 	// Time is when it happened.
 	Time time.Time `json:"time"`
-	// Phase is "plan", "blob", "manifest", "chunk", "verify" or "done".
+	// Phase is "start", "blob", "manifest", "chunk", "verify" or "done".
 	Phase string `json:"phase"`
 	// Item names what the event is about: a digest, a chunk name, an image.
 	Item string `json:"item,omitempty"`
@@ -51,3 +51,27 @@ func (j *JSONLines) Event(e Event) {
 type noProgress struct{}
 
 func (noProgress) Event(Event) {}
+
+// ByteProgress is a Progress that also follows the bytes of each blob while it is
+// fetched (terminal bars do; JSON lines stay one line per object). Write finds it by type
+// assertion.
+type ByteProgress interface {
+	Progress
+	// Fetching says a blob of size bytes starts; the returned function is called with
+	// the count of each read, and with -1 when the blob ends.
+	Fetching(item string, size int64) func(n int64)
+}
+
+// countingReader reports each read to a ByteProgress callback.
+type countingReader struct {
+	r  io.Reader
+	fn func(int64)
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.fn(int64(n))
+	}
+	return n, err
+}
