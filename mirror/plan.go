@@ -33,7 +33,8 @@ type Image struct {
 	Children []Child `json:"children,omitempty"`
 	// Referrers are the signatures, attestations and SBOMs carried with it.
 	Referrers []Referrer `json:"referrers,omitempty"`
-	// Size is the bytes of its manifests and blobs (shared ones counted in each image).
+	// Size is the bytes of the manifests and blobs first carried for it: one shared with
+	// an earlier image counts there, so the sizes add up to the bundle's content.
 	Size int64 `json:"size"`
 }
 
@@ -156,8 +157,8 @@ func selectTags(w *walker, repo string, r Repository, list func() (map[string]bo
 			}
 		}
 		for t := range all {
-			if isCosignTag(t) {
-				continue
+			if isCosignTag(t) || !tagPattern.MatchString(t) {
+				continue // attached artifacts travel as referrers; a registry's invalid names never travel
 			}
 			for _, re := range res {
 				if re.MatchString(t) {
