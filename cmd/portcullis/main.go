@@ -22,6 +22,7 @@ Usage:
   portcullis scan IMAGE           scan an image offline (table, JSON or SARIF)
   portcullis db import|status ...           import OSV records, check the vulnerability database
   portcullis deploy containerd ...         write containerd hosts.toml files for the gateway
+  portcullis mirror collect|verify|inventory ...  carry images to an air-gapped site
   portcullis version              print the version
 
 Run "portcullis COMMAND -h" for a command's flags and an example.
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDB(args[1:], stdout, stderr)
 	case "deploy":
 		return runDeploy(args[1:], stdout, stderr)
+	case "mirror":
+		return runMirror(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", version)
 		return 0

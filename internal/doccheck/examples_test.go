@@ -18,8 +18,15 @@ import (
 
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/mirror"
 	"github.com/portcullis-dev/portcullis/policy"
 )
+
+// checkMirror parses a mirror file through mirror.ParseFile.
+func checkMirror(t *testing.T, b block) error {
+	_, err := mirror.ParseFile(strings.NewReader(b.body))
+	return err
+}
 
 // yamlKinds says what each kind of ```yaml block is and how it is checked. A yaml block
 // must name its kind in the info string (```yaml policy), so that nothing is skipped
@@ -31,6 +38,7 @@ var yamlKinds = map[string]func(t *testing.T, b block) error{
 	"exceptions":  checkExceptions, // an exception file (a list), read through the base policy
 	"config":      checkConfig,     // a whole gateway config file: config.Load, then Validate
 	"kubernetes":  checkKubernetes, // Kubernetes manifests: each document has apiVersion and kind
+	"mirror":      checkMirror,     // a whole mirror file, as `portcullis mirror collect` reads it
 	"fragment":    checkFragment,   // not a whole file: YAML syntax only
 }
 
@@ -67,7 +75,7 @@ func TestExamples(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"yaml policy", "yaml rules", "yaml policy-part", "yaml exceptions", "yaml config"} {
+	for _, want := range []string{"yaml policy", "yaml rules", "yaml policy-part", "yaml exceptions", "yaml config", "yaml mirror"} {
 		if counts[want] == 0 {
 			t.Errorf("no %s example was checked: has the documentation lost them, or the test its way?", want)
 		}

@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"clientconfig":   {},
 	"gate":           {"policy", "verify", "scan", "cache", "audit"},
 	"proxy":          {"gate", "cache", "policy"},
+	"mirror":         {"gate", "records", "cache"},
 	// Test support may use what it starts.
 	"internal/regtest":    {"embedded", "proxy", "cache"},
 	"internal/cosigntest": {},

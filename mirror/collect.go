@@ -1,0 +1,259 @@
+package mirror
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/klauspost/compress/zstd"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// DefaultChunkSize is the chunk size when none is given: 512 MiB.
+const DefaultChunkSize = 512 << 20
+
+// WriteOptions tune Write.
+type WriteOptions struct {
+	// ChunkSize is the largest chunk in bytes; 0 means DefaultChunkSize.
+	ChunkSize int64
+	// Have leaves out what an on-prem registry already holds.
+	Have *Inventory
+	// Progress receives events; nil drops them.
+	Progress Progress
+	// Now is the creation time written; zero means time.Now.
+	Now time.Time
+	// Remote reaches the source registries.
+	Remote []remote.Option
+}
+
+// Write fetches every blob of the plan and writes the bundle into dir (created; it must
+// not exist or be empty): the OCI layout as a zstd-compressed tar split into chunks, the
+// bundle manifest, and its signature by signer.
+func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o WriteOptions) (*BundleManifest, error) {
+	if o.ChunkSize <= 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if err := emptyDir(dir); err != nil {
+		return nil, err
+	}
+	var carry []*object
+	var total int64
+	omitted := 0
+	for _, d := range p.order {
+		obj := p.objects[d]
+		if needed(obj, o.Have) {
+			carry = append(carry, obj)
+			total += obj.size
+		} else {
+			omitted++
+		}
+	}
+	cw := &chunkWriter{dir: dir, size: o.ChunkSize}
+	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, err
+	}
+	counter := &countWriter{w: zw}
+	tw := tar.NewWriter(counter)
+	if err := tarFile(tw, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+		return nil, err
+	}
+	var done int64
+	opts := append(append([]remote.Option(nil), o.Remote...), remote.WithContext(ctx))
+	o.Progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: total})
+	bp, _ := o.Progress.(ByteProgress)
+	for _, obj := range carry {
+		if err := writeObject(tw, obj, opts, bp); err != nil {
+			return nil, err
+		}
+		done += obj.size
+		phase := "blob"
+		if obj.manifest != nil {
+			phase = "manifest"
+		}
+		o.Progress.Event(Event{Time: time.Now(), Phase: phase, Item: obj.digest, Bytes: obj.size, Done: done, Total: total})
+	}
+	index, err := layoutIndex(p, carry)
+	if err != nil {
+		return nil, err
+	}
+	if err := tarFile(tw, "index.json", index); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("writing chunks: %w", err)
+	}
+	if err := cw.finish(); err != nil {
+		return nil, fmt.Errorf("writing chunks: %w", err)
+	}
+	for _, c := range cw.chunks {
+		o.Progress.Event(Event{Time: time.Now(), Phase: "chunk", Item: c.Name, Bytes: c.Size, Done: done, Total: total})
+	}
+	m := &BundleManifest{FormatVersion: FormatVersion, Created: o.Now.UTC().Truncate(time.Second), Compression: "zstd",
+		LayoutSize: counter.n, Objects: len(carry), Images: p.Images, Chunks: cw.chunks}
+	if o.Have != nil {
+		m.Delta = &Delta{Registry: o.Have.Registry, InventoryCreated: o.Have.Created, Omitted: omitted}
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	data = append(data, '\n')
+	sig, err := signBlob(signer, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644); err != nil {
+		return nil, err
+	}
+	o.Progress.Event(Event{Time: time.Now(), Phase: "done", Item: dir, Done: done, Total: total})
+	return m, nil
+}
+
+// needed says whether obj must be carried: some repository that needs it lacks it.
+func needed(obj *object, have *Inventory) bool {
+	if have == nil {
+		return true
+	}
+	for r := range obj.repos {
+		if !have.Has(r, obj.digest) {
+			return true
+		}
+	}
+	return false
+}
+
+// emptyDir creates dir, or accepts it if it exists and is empty.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("bundle directory %s is not empty", dir)
+	}
+	return nil
+}
+
+// writeObject writes a manifest from memory, or streams a blob from its source
+// registry (go-containerregistry checks its digest while it is read), into the tar.
+func writeObject(tw *tar.Writer, obj *object, opts []remote.Option, bp ByteProgress) error {
+	path := "blobs/sha256/" + strings.TrimPrefix(obj.digest, "sha256:")
+	if obj.manifest != nil {
+		return tarFile(tw, path, obj.manifest)
+	}
+	l, err := remote.Layer(obj.from.Digest(obj.digest), opts...)
+	if err != nil {
+		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+	}
+	defer rc.Close()
+	var src io.Reader = rc
+	if bp != nil {
+		fn := bp.Fetching(obj.digest, obj.size)
+		defer fn(-1)
+		src = countingReader{r: rc, fn: fn}
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: obj.size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	n, err := io.Copy(tw, io.LimitReader(src, obj.size+1))
+	switch {
+	case err != nil && !errors.Is(err, tar.ErrWriteTooLong):
+		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+	case n != obj.size || errors.Is(err, tar.ErrWriteTooLong):
+		return fmt.Errorf("fetching blob %s@%s: got more or fewer bytes than the manifest's size %d", obj.from, obj.digest, obj.size)
+	}
+	// Reading to the end lets go-containerregistry check the digest.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+	}
+	return rc.Close()
+}
+
+func tarFile(tw *tar.Writer, name string, data []byte) error {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
+	_, err := io.Copy(tw, bytes.NewReader(data))
+	return err
+}
+
+// layoutIndex is the layout's index.json: every carried image and referrer manifest,
+// annotated with its on-prem name and tag.
+func layoutIndex(p *Plan, carried []*object) ([]byte, error) {
+	in := map[string]bool{}
+	for _, o := range carried {
+		in[o.digest] = true
+	}
+	type desc struct {
+		MediaType   string            `json:"mediaType"`
+		Digest      string            `json:"digest"`
+		Size        int64             `json:"size"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+	}
+	manifests := []desc{}
+	listed := map[string]bool{}
+	add := func(digest, repo, tag string) {
+		o := p.objects[digest]
+		key := digest + " " + repo + " " + tag
+		if o == nil || !in[digest] || listed[key] {
+			return
+		}
+		listed[key] = true
+		a := map[string]string{AnnotationName: repo}
+		if tag != "" {
+			a["org.opencontainers.image.ref.name"] = tag
+		}
+		manifests = append(manifests, desc{MediaType: o.mediaType, Digest: digest, Size: o.size, Annotations: a})
+	}
+	for _, img := range p.Images {
+		add(img.Digest, img.Name, img.Tag)
+		for _, r := range img.Referrers {
+			add(r.Digest, img.Name, r.Tag)
+		}
+	}
+	return json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})
+}
+
+// AnnotationName is the index.json annotation carrying an entry's on-prem repository.
+const AnnotationName = "dev.portcullis.mirror.name"
+
+// countWriter counts what passes through.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
