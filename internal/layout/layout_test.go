@@ -25,6 +25,7 @@ var allowed = map[string][]string{
 	"embedded":       {},
 	"health":         {},
 	"telemetry":      {},
+	"records":        {},
 	"upstream":       {},
 	"gate":           {"policy", "verify", "scan", "cache", "audit"},
 	"proxy":          {"gate", "cache", "policy"},
