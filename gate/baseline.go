@@ -6,21 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/portcullis-dev/portcullis/records"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/imageconfig"
 )
-
-// sightingTTL is how long the gate remembers the images it has seen (by layers), the last
-// accepted push of each repository and the baseline each push was judged against.
-const sightingTTL = 90 * 24 * time.Hour
-
-// sightingVersion is the format version of the records above.
-const sightingVersion = 1
 
 // maxPrefixLookups bounds the layer prefixes looked up for one image (one read each).
 const maxPrefixLookups = 128
@@ -28,22 +21,6 @@ const maxPrefixLookups = 128
 // maxIndexChildren bounds the platform manifests of a base image index read to find the one
 // an image was built on.
 const maxIndexChildren = 16
-
-// seenImage is the image last seen with a given list of layers.
-type seenImage struct {
-	Repository string `json:"repository"`
-	Digest     string `json:"digest"`
-}
-
-// usedBaseline is the baseline a push was judged against; How is "" when none was found.
-type usedBaseline struct {
-	How        string `json:"how,omitempty"`
-	Repository string `json:"repository,omitempty"`
-	Digest     string `json:"digest,omitempty"`
-	// Manifest is the baseline's manifest, so that a pull judged against it need not read
-	// it from the upstream again (omitted past maxRecordedManifest).
-	Manifest []byte `json:"manifest,omitempty"`
-}
 
 // maxRecordedManifest bounds the baseline manifest kept with a push's baseline record.
 const maxRecordedManifest = 64 << 10
@@ -172,23 +149,26 @@ func refString(repo, ref string) string {
 
 // recorded is the baseline the push of this digest was judged against, for a pull.
 func (s *baselineSearch) recorded(ctx context.Context) *candidate {
-	raw, ok, err := s.g.coverage.store.Get(ctx, cache.BaselineKey(s.repo, s.digest))
-	var u usedBaseline
-	if err != nil || !ok || !cache.Decode(raw, cache.KindBaseline, sightingVersion, &u) {
+	u, ok, err := s.g.records.Baseline(ctx, s.repo, s.digest)
+	if err != nil {
+		s.notef("the baseline its push was judged against could not be read: %v", err)
+		return nil
+	}
+	if !ok {
 		return nil
 	}
 	if u.How == "" {
 		s.notef("its push through the gateway found no baseline")
 		return &candidate{}
 	}
-	if len(u.Manifest) > 0 && digestOf(u.Manifest) == u.Digest {
-		return &candidate{how: u.How, repo: u.Repository, digest: u.Digest, manifest: u.Manifest}
+	if len(u.Manifest) > 0 && digestOf(u.Manifest) == u.BaseDigest {
+		return &candidate{how: u.How, repo: u.BaseRepository, digest: u.BaseDigest, manifest: u.Manifest}
 	}
-	body, m := s.read(ctx, "the baseline of its push", u.Repository, u.Digest)
+	body, m := s.read(ctx, "the baseline of its push", u.BaseRepository, u.BaseDigest)
 	if m == nil {
 		return nil
 	}
-	return &candidate{how: u.How, repo: u.Repository, digest: u.Digest, manifest: body}
+	return &candidate{how: u.How, repo: u.BaseRepository, digest: u.BaseDigest, manifest: body}
 }
 
 // annotated is the base image the image's annotations (or labels) name.
@@ -286,9 +266,12 @@ func baseRepository(name string) (repo, tag string) {
 func (s *baselineSearch) layerPrefix(ctx context.Context) *candidate {
 	layers := s.m.layerDigests()
 	for k := len(layers); k >= 1 && len(layers)-k < maxPrefixLookups; k-- {
-		raw, ok, err := s.g.coverage.store.Get(ctx, cache.LayersKey(cache.LayersHash(layers[:k])))
-		var seen seenImage
-		if err != nil || !ok || !cache.Decode(raw, cache.KindLayers, sightingVersion, &seen) || seen.Digest == s.digest {
+		seen, ok, err := s.g.records.Layers(ctx, cache.LayersHash(layers[:k]))
+		if err != nil {
+			s.notef("the images seen by the gateway could not be looked up: %v", err)
+			return nil
+		}
+		if !ok || seen.Digest == s.digest {
 			continue
 		}
 		body, m := s.read(ctx, "the image sharing its first layers", seen.Repository, seen.Digest)
@@ -306,19 +289,22 @@ func (s *baselineSearch) previous(ctx context.Context) *candidate {
 	if s.action != policy.ActionPush {
 		return nil
 	}
-	raw, ok, err := s.g.coverage.store.Get(ctx, cache.PreviousKey(s.repo))
-	var prev seenImage
-	if err != nil || !ok || !cache.Decode(raw, cache.KindPrevious, sightingVersion, &prev) {
+	prev, ok, err := s.g.records.Previous(ctx, s.repo)
+	if err != nil {
+		s.notef("its previous accepted push could not be looked up: %v", err)
 		return nil
 	}
-	if prev.Digest == s.digest {
+	if !ok {
+		return nil
+	}
+	if prev == s.digest {
 		return s.recorded(ctx)
 	}
-	body, m := s.read(ctx, "its previous accepted push", s.repo, prev.Digest)
+	body, m := s.read(ctx, "its previous accepted push", s.repo, prev)
 	if m == nil {
 		return nil
 	}
-	return &candidate{how: policy.BaselinePrevious, repo: s.repo, digest: prev.Digest, manifest: body}
+	return &candidate{how: policy.BaselinePrevious, repo: s.repo, digest: prev, manifest: body}
 }
 
 // markInherited marks the findings that the baseline's report has too: the same package
@@ -355,36 +341,42 @@ func digestOf(body []byte) string {
 // the image's layers (for layer-prefix matches) and, for an accepted push, that it is the
 // repository's previous push and, when it was compared with one, the baseline it was judged
 // against, with that baseline's manifest (baseManifest) so pulls need not read it again. A
-// denied push is not recorded: the upstream never stored it.
-func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) {
+// denied push is not recorded: the upstream never stored it. Nothing is written when the
+// records already say the same (a pull of an image seen before writes nothing).
+func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) error {
 	if ev == nil || ev.Index || digest == "" || (action == policy.ActionPush && verdict == policy.VerdictDeny) {
-		return
+		return nil
 	}
 	var m imageManifest
 	if json.Unmarshal(manifest, &m) != nil || m.Config == nil || len(m.Layers) == 0 {
-		return
+		return nil
 	}
 	ctx = context.WithoutCancel(ctx)
-	store := g.coverage.store
-	set := func(key, kind string, v any) {
-		if b, err := cache.Encode(kind, sightingVersion, v); err == nil {
-			_ = store.Set(ctx, key, b, sightingTTL)
+	now := g.now()
+	img := records.Image{Repository: repo, Digest: digest}
+	hash := cache.LayersHash(m.layerDigests())
+	if seen, ok, err := g.records.Layers(ctx, hash); err != nil || !ok || seen != img || action == policy.ActionPush {
+		if err := g.records.SetLayers(ctx, hash, img, now); err != nil {
+			return recordsUnavailable{err}
 		}
 	}
-	set(cache.LayersKey(cache.LayersHash(m.layerDigests())), cache.KindLayers, seenImage{Repository: repo, Digest: digest})
 	if action != policy.ActionPush {
-		return
+		return nil
 	}
-	set(cache.PreviousKey(repo), cache.KindPrevious, seenImage{Repository: repo, Digest: digest})
-	if !compared {
-		return
-	}
-	var u usedBaseline
-	if b := ev.Baseline; b != nil {
-		u = usedBaseline{How: b.How, Repository: b.Repository, Digest: b.Digest}
-		if len(baseManifest) <= maxRecordedManifest && digestOf(baseManifest) == b.Digest {
-			u.Manifest = baseManifest
+	if compared {
+		u := records.Baseline{Repository: repo, Digest: digest, At: now}
+		if b := ev.Baseline; b != nil {
+			u.How, u.BaseRepository, u.BaseDigest = b.How, b.Repository, b.Digest
+			if len(baseManifest) <= maxRecordedManifest && digestOf(baseManifest) == b.Digest {
+				u.Manifest = baseManifest
+			}
+		}
+		if err := g.records.SetBaseline(ctx, u); err != nil {
+			return recordsUnavailable{err}
 		}
 	}
-	set(cache.BaselineKey(repo, digest), cache.KindBaseline, u)
+	if err := g.records.SetPrevious(ctx, repo, digest, now); err != nil {
+		return recordsUnavailable{err}
+	}
+	return nil
 }

@@ -48,8 +48,10 @@ type Gate struct {
 	meter    metric.MeterProvider
 	inst     instruments
 
-	// firstSeenMemo remembers first sightings of vulnerabilities read from the shared cache.
+	// firstSeenMemo remembers first sightings of vulnerabilities read from the records.
 	firstSeenMemo *cache.Memory
+	// records keeps what cannot be recomputed (see Records).
+	records Records
 }
 
 // Option sets an optional Gate setting.
@@ -67,6 +69,9 @@ func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate
 		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}, firstSeenMemo: cache.NewMemory(4 << 20)}
 	for _, o := range opts {
 		o(g)
+	}
+	if g.records == nil {
+		g.records = memoryRecords()
 	}
 	g.policy.Store(p)
 	if g.meter != nil {
@@ -242,7 +247,17 @@ func (g *Gate) Admit(ctx context.Context, req Request) Result {
 	if res.Verdict == policy.VerdictDeny && res.Message == "" {
 		res.Message = dec.DenyMessage()
 	}
-	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict)
+	if err := g.keep(ctx, req, got, in, res, now); err != nil {
+		if req.Action == policy.ActionPush && res.Verdict != policy.VerdictDeny {
+			// An accepted push must leave its records (baselines, the decision) behind:
+			// without them the environment's fail mode answers, before the upstream
+			// stores anything.
+			res, failMode = g.unrecorded(p, res, err)
+			undecided = errors.Join(undecided, err)
+		} else {
+			g.log.Warn("records not written", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
+		}
+	}
 	g.record(ctx, req, in, res, undecided, failMode, now, got.compared)
 	g.count(ctx, req.Action, res)
 	return res

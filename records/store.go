@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
@@ -146,3 +147,23 @@ func checkNames(kv ...string) error {
 
 // maxName bounds repository names, tags, digests and ids.
 const maxName = 1024
+
+// memSeq names in-memory databases apart.
+var memSeq atomic.Int64
+
+// OpenMemory opens a SQLite store held in memory, lost when it is closed: for a gate
+// constructed without a store (tests, tools), never for a gateway.
+func OpenMemory(ctx context.Context) (*Store, error) {
+	name := fmt.Sprintf("file:portcullis-records-%d-%d?mode=memory&cache=shared&_txlock=immediate", os.Getpid(), memSeq.Add(1))
+	db, err := sql.Open("sqlite", name)
+	if err != nil {
+		return nil, fmt.Errorf("records: opening a memory store: %w", err)
+	}
+	// One connection: the database lives as long as it does, and shared-cache locking
+	// between connections would fail writers instead of queueing them.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return open(ctx, db, BackendSQLite, "memory")
+}
