@@ -167,3 +167,15 @@ func OpenMemory(ctx context.Context) (*Store, error) {
 	db.SetConnMaxIdleTime(0)
 	return open(ctx, db, BackendSQLite, "memory")
 }
+
+// Empty reports whether the store holds no tag, sighting, push or baseline: a store that
+// nothing has been written to yet.
+func (s *Store) Empty(ctx context.Context) (bool, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM tag_ledger LIMIT 1) a) + (SELECT COUNT(*) FROM (SELECT 1 FROM sightings LIMIT 1) b)
+		+ (SELECT COUNT(*) FROM (SELECT 1 FROM previous_push LIMIT 1) c) + (SELECT COUNT(*) FROM (SELECT 1 FROM baselines LIMIT 1) d)`).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("records: %w", err)
+	}
+	return n == 0, nil
+}
