@@ -20,6 +20,8 @@ Usage:
   portcullis exceptions lint|list|due ...   check and review exceptions
   portcullis scan IMAGE           scan an image offline (table, JSON or SARIF)
   portcullis db import|status ...           import OSV records, check the vulnerability database
+  portcullis records export|import|import-from-redis ...   back up, restore, migrate the records
+  portcullis decisions list ...   list recorded decisions (--repository, --digest, --since)
   portcullis version              print the version
 
 Run "portcullis COMMAND -h" for a command's flags and an example.
@@ -45,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runExceptions(args[1:], stdout, stderr)
 	case "db":
 		return runDB(args[1:], stdout, stderr)
+	case "records":
+		return runRecords(args[1:], stdout, stderr)
+	case "decisions":
+		return runDecisions(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", version)
 		return 0
