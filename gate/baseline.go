@@ -6,12 +6,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/portcullis-dev/portcullis/records"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/records"
 	"github.com/portcullis-dev/portcullis/scan/imageconfig"
 )
 
@@ -64,6 +65,8 @@ type baselineSearch struct {
 	img    *policy.ImageEvidence
 	// notes say what was tried and why it did not give a baseline.
 	notes []string
+	// fromMemo: the answer came from what a pull found a moment ago.
+	fromMemo bool
 }
 
 // compareWithBaseline finds the baseline of repo@digest (whose manifest is manifest, and
@@ -87,7 +90,7 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		return nil
 	}
 	s := &baselineSearch{g: g, action: action, repo: repo, digest: digest, m: m, img: img}
-	ways := []func(context.Context) *candidate{s.recorded, s.annotated, s.layerPrefix, s.previous}
+	ways := []func(context.Context) *candidate{s.memoised, s.recorded, s.annotated, s.layerPrefix, s.previous}
 	if action == policy.ActionPush {
 		ways = []func(context.Context) *candidate{s.annotated, s.layerPrefix, s.previous}
 	}
@@ -107,6 +110,7 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		ev.Baseline = &policy.Baseline{How: c.how, Repository: c.repo, Digest: c.digest}
 		markInherited(ev.Findings, rep)
 		ev.BaselineNote = strings.Join(s.notes, "; ")
+		s.memoise(ctx, c)
 		return c.manifest
 	}
 	if len(s.notes) == 0 {
@@ -116,7 +120,62 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		}
 	}
 	ev.BaselineNote = strings.Join(s.notes, "; ")
+	s.memoise(ctx, nil)
 	return nil
+}
+
+// Pulls of one image find the same baseline until something is pushed: the process
+// remembers what a pull found, so that decisions (computed on every pull) do not read the
+// records each time.
+const (
+	// baselineMemoFound is how long a found baseline is remembered.
+	baselineMemoFound = time.Hour
+	// baselineMemoNone is how long "no baseline" is remembered (an image pushed meanwhile
+	// through another replica may become one).
+	baselineMemoNone = 5 * time.Minute
+	// baselineMemoVersion is the format version of remembered baselines.
+	baselineMemoVersion = 1
+)
+
+// memoBaseline is a baseline a pull found (How "" when none, Note saying why).
+type memoBaseline struct {
+	How        string `json:"how,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Digest     string `json:"digest,omitempty"`
+	Manifest   []byte `json:"manifest,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+func (s *baselineSearch) memoKey() string {
+	return "baseline\x00" + s.repo + "\x00" + s.digest
+}
+
+// memoised is the baseline a pull of this image found a moment ago.
+func (s *baselineSearch) memoised(ctx context.Context) *candidate {
+	raw, ok, _ := s.g.recordsMemo.Get(ctx, s.memoKey())
+	var m memoBaseline
+	if !ok || !cache.Decode(raw, "baseline-memo", baselineMemoVersion, &m) {
+		return nil
+	}
+	if m.Note != "" {
+		s.notes = append(s.notes, m.Note)
+	}
+	s.fromMemo = true
+	return &candidate{how: m.How, repo: m.Repository, digest: m.Digest, manifest: m.Manifest}
+}
+
+// memoise remembers what a pull found: c, or nil for no baseline.
+func (s *baselineSearch) memoise(ctx context.Context, c *candidate) {
+	if s.action != policy.ActionPull || s.fromMemo {
+		return
+	}
+	m, ttl := memoBaseline{Note: strings.Join(s.notes, "; ")}, baselineMemoNone
+	if c != nil {
+		m, ttl = memoBaseline{How: c.how, Repository: c.repo, Digest: c.digest, Manifest: c.manifest, Note: m.Note}, baselineMemoFound
+	}
+	if b, err := cache.Encode("baseline-memo", baselineMemoVersion, m); err == nil {
+		_ = s.g.recordsMemo.Set(ctx, s.memoKey(), b, ttl)
+	}
 }
 
 // notef notes why a way to a baseline did not give one.

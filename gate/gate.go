@@ -52,6 +52,12 @@ type Gate struct {
 	firstSeenMemo *cache.Memory
 	// records keeps what cannot be recomputed (see Records).
 	records Records
+	// recordsMemo remembers, per process, what pulls read from the records (the baseline
+	// each image is judged against) and which pull decisions were written, so that pulls
+	// answered from the cache touch no durable store.
+	recordsMemo *cache.Memory
+	// pullRows bounds the pull decision rows being written at once.
+	pullRows chan struct{}
 }
 
 // Option sets an optional Gate setting.
@@ -66,7 +72,8 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gate) { g.log = l } }
 // New returns a Gate enforcing p, resolving tags through tags and recording to rec.
 func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate {
 	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default(), pullScanWait: 20 * time.Second,
-		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}, firstSeenMemo: cache.NewMemory(4 << 20)}
+		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}, firstSeenMemo: cache.NewMemory(4 << 20),
+		recordsMemo: cache.NewMemory(16 << 20), pullRows: make(chan struct{}, maxPullRowWrites)}
 	for _, o := range opts {
 		o(g)
 	}

@@ -77,15 +77,54 @@ func (e recordsUnavailable) Error() string {
 func (e recordsUnavailable) Unwrap() error { return e.err }
 
 // keep writes what a decision leaves behind: the sightings baselines need and the
-// decision's row.
+// decision's row. A pull's row is written only the first time this process makes that
+// decision (same image, environment, verdict and policy revision) in a day, in the
+// background: decisions are computed on every pull, and pulls must not wait for, nor
+// load, the durable store.
 func (g *Gate) keep(ctx context.Context, req Request, got gathered, in policy.Input, res Result, now time.Time) error {
 	if err := g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict); err != nil {
 		return err
 	}
-	if err := g.records.AddDecision(context.WithoutCancel(ctx), decisionRow(req, res, now)); err != nil {
+	row := decisionRow(req, res, now)
+	if req.Action == policy.ActionPull {
+		g.keepPull(ctx, row)
+		return nil
+	}
+	if err := g.records.AddDecision(context.WithoutCancel(ctx), row); err != nil {
 		return recordsUnavailable{err}
 	}
 	return nil
+}
+
+// maxPullRowWrites bounds the pull decision rows written at once; past it rows are
+// dropped (and logged) rather than queued without bound while the store is slow.
+const maxPullRowWrites = 32
+
+// pullRowMemo is how long a process remembers that it wrote a pull decision's row.
+const pullRowMemo = 24 * time.Hour
+
+// keepPull writes the row of a pull decision unless this process wrote the same one today.
+func (g *Gate) keepPull(ctx context.Context, row records.Decision) {
+	key := "pull-row\x00" + row.Repository + "\x00" + row.Digest + "\x00" + row.Environment + "\x00" + row.Verdict + "\x00" +
+		row.PolicyRevision + "\x00" + row.Time.Format(time.DateOnly)
+	if _, ok, _ := g.recordsMemo.Get(ctx, key); ok {
+		return
+	}
+	select {
+	case g.pullRows <- struct{}{}:
+	default:
+		g.log.Warn("pull decision row dropped: the records store is slow", "repository", row.Repository, "digest", row.Digest)
+		return
+	}
+	_ = g.recordsMemo.Set(ctx, key, []byte{1}, pullRowMemo)
+	ctx = context.WithoutCancel(ctx)
+	go func() {
+		defer func() { <-g.pullRows }()
+		if err := g.records.AddDecision(ctx, row); err != nil {
+			_ = g.recordsMemo.Delete(ctx, key) // the next pull tries again
+			g.log.Warn("pull decision row not written", "repository", row.Repository, "digest", row.Digest, "error", err.Error())
+		}
+	}()
 }
 
 // ruleResult is a rule result as kept in a decision row.

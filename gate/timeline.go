@@ -20,8 +20,9 @@ const (
 	// starts a new timeline there.
 	firstSeenRenew = 30 * 24 * time.Hour
 	// firstSeenMemo is how long a process remembers a sighting it read, so that decisions
-	// do not ask the store for every finding.
-	firstSeenMemo = time.Hour
+	// (computed on every pull) do not ask the store for every finding: a first sighting
+	// never moves once written.
+	firstSeenMemo = 24 * time.Hour
 	// firstSeenParallel is how many sightings of one image are looked up at once.
 	firstSeenParallel = 8
 	// firstSeenVersion is the format version of memoised sightings.
