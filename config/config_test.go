@@ -175,7 +175,7 @@ func TestValidate(t *testing.T) {
 		{"records sqlite and postgres", func(c *config.Config) { c.Records.Postgres.URL, c.Records.SQLitePath = "postgres://db/x", "/data/r.db" },
 			[]string{"records.sqlitePath: set either records.sqlitePath or records.postgres, not both"}},
 		{"records retention", func(c *config.Config) { c.Records.Retention = config.Duration(time.Hour) },
-			[]string{"records.retention: must be at least 24h, got 1h0m0s"}},
+			[]string{"records.retention: must be at least 744h0m0s (31 days: a vulnerability still seen has its last-seen date renewed every 30 days), got 1h0m0s"}},
 		{"addr host only", func(c *config.Config) { c.Addr = "localhost" },
 			[]string{"addr: want HOST:PORT (e.g. :5000): address localhost: missing port in address"}},
 		{"addr empty", func(c *config.Config) { c.Addr = "" },

@@ -33,6 +33,9 @@ type Postgres struct {
 // DefaultRetention is the default Records.Retention: 400 days.
 const DefaultRetention = Duration(400 * 24 * time.Hour)
 
+// MinRetention is the shortest Records.Retention: 31 days.
+const MinRetention = Duration(31 * 24 * time.Hour)
+
 // SQLiteFile returns the SQLite file the records store uses when no PostgreSQL is set.
 func (c Config) SQLiteFile() string {
 	if c.Records.SQLitePath != "" {
@@ -68,7 +71,8 @@ func (c Config) validateRecords(add func(path, format string, args ...any)) {
 	if pg.URL == "" && pg.URLFile == "" && c.SQLiteFile() == "" && c.Upstream.URL != "" {
 		add("records", "needs dataDir, records.sqlitePath or records.postgres.url: what cannot be recomputed (tag ledger, first sightings, baselines, decisions) is kept there")
 	}
-	if r.Retention < Duration(24*time.Hour) {
-		add("records.retention", "must be at least 24h, got %s", time.Duration(r.Retention))
+	if r.Retention < MinRetention {
+		add("records.retention", "must be at least %s (31 days: a vulnerability still seen has its last-seen date renewed every 30 days), got %s",
+			time.Duration(MinRetention), time.Duration(r.Retention))
 	}
 }
