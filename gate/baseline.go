@@ -396,31 +396,29 @@ func digestOf(body []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// recordSighting remembers, after a decision on repo@digest, what later baselines need:
-// the image's layers (for layer-prefix matches) and, for an accepted push, that it is the
+// sightingWrites is what later baselines need from a decision on repo@digest: the
+// image's layers (for layer-prefix matches) and, for an accepted push, that it is the
 // repository's previous push and, when it was compared with one, the baseline it was judged
 // against, with that baseline's manifest (baseManifest) so pulls need not read it again. A
-// denied push is not recorded: the upstream never stored it. Nothing is written when the
-// records already say the same (a pull of an image seen before writes nothing).
-func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) error {
+// denied push leaves nothing: the upstream never stored it. A pull of an image the layer
+// index already names leaves nothing either.
+func (g *Gate) sightingWrites(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) records.Writes {
+	var w records.Writes
 	if ev == nil || ev.Index || digest == "" || (action == policy.ActionPush && verdict == policy.VerdictDeny) {
-		return nil
+		return w
 	}
 	var m imageManifest
 	if json.Unmarshal(manifest, &m) != nil || m.Config == nil || len(m.Layers) == 0 {
-		return nil
+		return w
 	}
-	ctx = context.WithoutCancel(ctx)
 	now := g.now()
 	img := records.Image{Repository: repo, Digest: digest}
 	hash := cache.LayersHash(m.layerDigests())
-	if seen, ok, err := g.records.Layers(ctx, hash); err != nil || !ok || seen != img || action == policy.ActionPush {
-		if err := g.records.SetLayers(ctx, hash, img, now); err != nil {
-			return recordsUnavailable{err}
-		}
+	if action == policy.ActionPush || !g.layersKnown(ctx, hash, img) {
+		w.Layers = &records.LayerRecord{LayersHash: hash, Image: img, At: now}
 	}
 	if action != policy.ActionPush {
-		return nil
+		return w
 	}
 	if compared {
 		u := records.Baseline{Repository: repo, Digest: digest, At: now}
@@ -430,12 +428,23 @@ func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, d
 				u.Manifest = baseManifest
 			}
 		}
-		if err := g.records.SetBaseline(ctx, u); err != nil {
-			return recordsUnavailable{err}
-		}
+		w.Baseline = &u
 	}
-	if err := g.records.SetPrevious(ctx, repo, digest, now); err != nil {
-		return recordsUnavailable{err}
+	w.Previous = &records.Push{Repository: repo, Digest: digest, At: now}
+	return w
+}
+
+// layersKnown reports whether the layer index names img for hash, as this process last
+// saw or wrote it (remembered, so that repeated pulls read the records once).
+func (g *Gate) layersKnown(ctx context.Context, hash string, img records.Image) bool {
+	key := "layers\x00" + hash + "\x00" + img.Repository + "\x00" + img.Digest
+	if _, ok, _ := g.recordsMemo.Get(ctx, key); ok {
+		return true
 	}
-	return nil
+	seen, ok, err := g.records.Layers(ctx, hash)
+	if err != nil || !ok || seen != img {
+		return false
+	}
+	_ = g.recordsMemo.Set(ctx, key, []byte{1}, baselineMemoFound)
+	return true
 }

@@ -22,14 +22,11 @@ type sightingRecords interface {
 	Sighting(ctx context.Context, repo, advisory string) (records.Sighting, bool, error)
 }
 
-// baselineRecords keeps what baselines are found with: the previous accepted push of each
+// baselineRecords reads what baselines are found with: the previous accepted push of each
 // repository, the baseline each push was judged against, and the layer-prefix index.
 type baselineRecords interface {
-	SetPrevious(ctx context.Context, repo, digest string, at time.Time) error
 	Previous(ctx context.Context, repo string) (digest string, ok bool, err error)
-	SetBaseline(ctx context.Context, b records.Baseline) error
 	Baseline(ctx context.Context, repo, digest string) (records.Baseline, bool, error)
-	SetLayers(ctx context.Context, layersHash string, img records.Image, at time.Time) error
 	Layers(ctx context.Context, layersHash string) (img records.Image, ok bool, err error)
 }
 
@@ -39,9 +36,11 @@ type reminderMarks interface {
 	UnmarkReminder(ctx context.Context, id, day string) error
 }
 
-// decisionLog keeps one row per decision.
+// decisionLog keeps one row per decision, and what a decision leaves behind (layer
+// index, baseline, previous push, its row) together.
 type decisionLog interface {
 	AddDecision(ctx context.Context, d records.Decision) error
+	Write(ctx context.Context, w records.Writes) error
 }
 
 // Records is what the gate keeps that cannot be recomputed (a *records.Store).
@@ -77,21 +76,23 @@ func (e recordsUnavailable) Error() string {
 func (e recordsUnavailable) Unwrap() error { return e.err }
 
 // keep writes what a decision leaves behind: the sightings baselines need and the
-// decision's row. A pull's row is written only the first time this process makes that
-// decision (same image, environment, verdict and policy revision) in a day, in the
-// background: decisions are computed on every pull, and pulls must not wait for, nor
-// load, the durable store.
+// decision's row, in one transaction for a push. A pull's row is written only the first
+// time this process makes that decision (same image, environment, verdict and policy
+// revision) in a day, in the background: decisions are computed on every pull, and pulls
+// must not wait for, nor load, the durable store.
 func (g *Gate) keep(ctx context.Context, req Request, got gathered, in policy.Input, res Result, now time.Time) error {
-	if err := g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict); err != nil {
-		return err
-	}
+	w := g.sightingWrites(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict)
 	row := decisionRow(req, res, now)
+	if req.Action != policy.ActionPull {
+		w.Decision = &row
+	}
+	if !w.Empty() {
+		if err := g.records.Write(context.WithoutCancel(ctx), w); err != nil {
+			return recordsUnavailable{err}
+		}
+	}
 	if req.Action == policy.ActionPull {
 		g.keepPull(ctx, row)
-		return nil
-	}
-	if err := g.records.AddDecision(context.WithoutCancel(ctx), row); err != nil {
-		return recordsUnavailable{err}
 	}
 	return nil
 }

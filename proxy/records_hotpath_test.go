@@ -43,29 +43,14 @@ func (c *countedRecords) Sighting(ctx context.Context, repo, advisory string) (r
 	return c.Store.Sighting(ctx, repo, advisory)
 }
 
-func (c *countedRecords) SetPrevious(ctx context.Context, repo, digest string, at time.Time) error {
-	c.calls.Add(1)
-	return c.Store.SetPrevious(ctx, repo, digest, at)
-}
-
 func (c *countedRecords) Previous(ctx context.Context, repo string) (string, bool, error) {
 	c.calls.Add(1)
 	return c.Store.Previous(ctx, repo)
 }
 
-func (c *countedRecords) SetBaseline(ctx context.Context, b records.Baseline) error {
-	c.calls.Add(1)
-	return c.Store.SetBaseline(ctx, b)
-}
-
 func (c *countedRecords) Baseline(ctx context.Context, repo, digest string) (records.Baseline, bool, error) {
 	c.calls.Add(1)
 	return c.Store.Baseline(ctx, repo, digest)
-}
-
-func (c *countedRecords) SetLayers(ctx context.Context, h string, img records.Image, at time.Time) error {
-	c.calls.Add(1)
-	return c.Store.SetLayers(ctx, h, img, at)
 }
 
 func (c *countedRecords) Layers(ctx context.Context, h string) (records.Image, bool, error) {
@@ -81,6 +66,11 @@ func (c *countedRecords) MarkReminder(ctx context.Context, id, day string, at ti
 func (c *countedRecords) UnmarkReminder(ctx context.Context, id, day string) error {
 	c.calls.Add(1)
 	return c.Store.UnmarkReminder(ctx, id, day)
+}
+
+func (c *countedRecords) Write(ctx context.Context, w records.Writes) error {
+	c.calls.Add(1)
+	return c.Store.Write(ctx, w)
 }
 
 func (c *countedRecords) AddDecision(ctx context.Context, d records.Decision) error {

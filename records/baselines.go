@@ -38,7 +38,7 @@ func (s *Store) SetPrevious(ctx context.Context, repo, digest string, at time.Ti
 	if err := checkTime("time", at); err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO previous_push (repository, digest, at) VALUES ($1, $2, $3)
+	if _, err := s.ex.ExecContext(ctx, `INSERT INTO previous_push (repository, digest, at) VALUES ($1, $2, $3)
 		ON CONFLICT (repository) DO UPDATE SET digest = excluded.digest, at = excluded.at WHERE previous_push.at <= excluded.at`,
 		repo, digest, nanos(at)); err != nil {
 		return fmt.Errorf("records: recording the previous push of %s: %w", repo, err)
@@ -75,7 +75,7 @@ func (s *Store) SetBaseline(ctx context.Context, b Baseline) error {
 	if len(b.Manifest) > MaxManifest {
 		return fmt.Errorf("records: %w: baseline manifest of %d bytes exceeds %d", ErrInvalid, len(b.Manifest), MaxManifest)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO baselines (repository, digest, how, base_repository, base_digest, manifest, at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	if _, err := s.ex.ExecContext(ctx, `INSERT INTO baselines (repository, digest, how, base_repository, base_digest, manifest, at) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (repository, digest) DO UPDATE SET how = excluded.how, base_repository = excluded.base_repository,
 		base_digest = excluded.base_digest, manifest = excluded.manifest, at = excluded.at WHERE baselines.at <= excluded.at`,
 		b.Repository, b.Digest, b.How, b.BaseRepository, b.BaseDigest, nullBytes(b.Manifest), nanos(b.At)); err != nil {
@@ -112,7 +112,7 @@ func (s *Store) SetLayers(ctx context.Context, layersHash string, img Image, at 
 	if err := checkTime("time", at); err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO layer_index (layers_hash, repository, digest, at) VALUES ($1, $2, $3, $4)
+	if _, err := s.ex.ExecContext(ctx, `INSERT INTO layer_index (layers_hash, repository, digest, at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (layers_hash) DO UPDATE SET repository = excluded.repository, digest = excluded.digest, at = excluded.at WHERE layer_index.at <= excluded.at`,
 		layersHash, img.Repository, img.Digest, nanos(at)); err != nil {
 		return fmt.Errorf("records: recording layers %s: %w", layersHash, err)

@@ -53,7 +53,7 @@ func (s *Store) AddDecision(ctx context.Context, d Decision) error {
 	if t := strings.TrimSpace(results); len(results) > maxResults || !json.Valid([]byte(t)) || (t != "null" && !strings.HasPrefix(t, "[")) {
 		return fmt.Errorf("records: %w: rule results are not a JSON array of at most %d bytes", ErrInvalid, maxResults)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO decisions (at, repository, digest, reference, action, environment, verdict, results, request_id, policy_revision)
+	if _, err := s.ex.ExecContext(ctx, `INSERT INTO decisions (at, repository, digest, reference, action, environment, verdict, results, request_id, policy_revision)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
 		nanos(d.Time), d.Repository, d.Digest, d.Reference, d.Action, d.Environment, d.Verdict, results, d.RequestID, d.PolicyRevision); err != nil {
 		return fmt.Errorf("records: recording a decision on %s: %w", d.Repository, err)

@@ -36,8 +36,15 @@ var ErrInvalid = errors.New("invalid record")
 // Store is the records store. Both backends share this type and its SQL; only the schema's
 // column types and the migration lock differ. It is safe for concurrent use.
 type Store struct {
-	db      *sql.DB
+	db *sql.DB
+	// ex runs the writes: db, or the transaction of Write.
+	ex      execer
 	backend string
+}
+
+// execer runs a statement: a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
 // OpenSQLite opens (creating it if needed) the SQLite records file at path, in WAL mode
@@ -83,7 +90,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Store, error) {
 }
 
 func open(ctx context.Context, db *sql.DB, backend, where string) (*Store, error) {
-	s := &Store{db: db, backend: backend}
+	s := &Store{db: db, ex: db, backend: backend}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("records: %s at %s: %w", backend, where, err)

@@ -315,3 +315,34 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestWriteAllOrNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, open func(*testing.T) *records.Store) {
+		ctx, s := context.Background(), open(t)
+		img := records.Image{Repository: "app", Digest: dA}
+		w := records.Writes{
+			Layers:   &records.LayerRecord{LayersHash: "sha256:l1", Image: img, At: day0},
+			Baseline: &records.Baseline{Repository: "app", Digest: dA, At: day0},
+			Previous: &records.Push{Repository: "app", Digest: dA, At: day0},
+			Decision: &records.Decision{Time: day0, Repository: "app", Action: "push", Verdict: "allow", Results: json.RawMessage(`{"bad":1}`)},
+		}
+		if err := s.Write(ctx, w); !errors.Is(err, records.ErrInvalid) {
+			t.Fatalf("write with a bad decision: %v", err)
+		}
+		if _, ok, _ := s.Layers(ctx, "sha256:l1"); ok {
+			t.Fatal("a failed write left its layer record behind")
+		}
+		if _, ok, _ := s.Previous(ctx, "app"); ok {
+			t.Fatal("a failed write left its previous push behind")
+		}
+		w.Decision.Results = nil
+		must(t, s.Write(ctx, w))
+		if _, ok, _ := s.Layers(ctx, "sha256:l1"); !ok {
+			t.Fatal("layers not written")
+		}
+		if ds, _ := s.Decisions(ctx, records.Query{}); len(ds) != 1 {
+			t.Fatalf("decisions %+v", ds)
+		}
+		must(t, s.Write(ctx, records.Writes{}))
+	})
+}
