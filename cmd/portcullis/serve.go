@@ -162,6 +162,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer rs.Close()
 	log.Info("records", slog.String("backend", rs.Backend()))
+	if rdb != nil && rs.Backend() == records.BackendSQLite {
+		log.Warn("records are kept in this replica's own SQLite file while the cache is shared through Redis: replicas do not share first sightings, baselines or the tag ledger; set records.postgres.url for a fleet")
+	}
 	importFromRedisOnce(ctx, cfg, rdb, rs, log)
 	hc := health.New(5 * time.Second)
 	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, rs, tel, hc, log)
