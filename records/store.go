@@ -127,10 +127,14 @@ func nanos(t time.Time) int64 { return t.UnixNano() }
 // fromNanos converts the stored form back.
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
 
-// checkTime refuses zero times and times before 1970 (not representable as stored).
+// latestTime bounds stored times (nanoseconds since 1970 overflow in 2262).
+var latestTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// checkTime refuses zero times and times outside 1970 to 2200 (not representable as
+// stored).
 func checkTime(what string, t time.Time) error {
-	if t.IsZero() || t.Before(time.Unix(0, 0)) {
-		return fmt.Errorf("records: %w: %s %v is not a date after 1970", ErrInvalid, what, t)
+	if t.IsZero() || t.Before(time.Unix(0, 0)) || t.After(latestTime) {
+		return fmt.Errorf("records: %w: %s %v is not a date between 1970 and 2200", ErrInvalid, what, t)
 	}
 	return nil
 }

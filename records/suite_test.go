@@ -293,6 +293,7 @@ func TestInvalidInput(t *testing.T) {
 			"nul repository": second(s.RecordTag(ctx, "a\x00b", "v1", dA, day0)),
 			"zero time":      second(s.RecordTag(ctx, "app", "v1", dA, time.Time{})),
 			"before 1970":    second(s.Sight(ctx, "app", "X", time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC))),
+			"year 3000":      second(s.RecordTag(ctx, "app", "v1", dA, time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))),
 			"long advisory":  second(s.Sight(ctx, "app", strings.Repeat("A", 5000), day0)),
 			"empty previous": s.SetPrevious(ctx, "app", "", day0),
 			"huge manifest":  s.SetBaseline(ctx, records.Baseline{Repository: "app", Digest: dA, At: day0, Manifest: make([]byte, records.MaxManifest+1)}),
