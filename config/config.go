@@ -38,6 +38,8 @@ type Config struct {
 	Cache Cache `yaml:"cache"`
 	// Scan configures vulnerability scanning.
 	Scan Scan `yaml:"scan"`
+	// Records configures the durable records store (see Records).
+	Records Records `yaml:"records"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests (uploads) to finish.
 	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 }
@@ -179,6 +181,7 @@ func Default() Config {
 		Log:             Log{Level: "info"},
 		Cache:           Cache{MemoryBytes: 256 << 20, Timeout: Duration(500 * time.Millisecond), Near: Near{MaxBytes: 64 << 20, MaxAge: Duration(time.Minute)}},
 		Scan:            Scan{MaxDBAge: Duration(7 * 24 * time.Hour), PullWait: Duration(20 * time.Second)},
+		Records:         Records{Retention: DefaultRetention},
 		ShutdownTimeout: Duration(5 * time.Minute),
 	}
 }

@@ -59,6 +59,7 @@ func TestLoadGood(t *testing.T) {
 		Audit:           config.Audit{Path: "stdout"},
 		Telemetry:       config.Telemetry{OTLPEndpoint: "http://collector:4318"},
 		Cache:           config.Default().Cache,
+		Records:         config.Default().Records,
 		Scan:            config.Default().Scan,
 		ShutdownTimeout: config.Duration(150 * time.Second),
 	}
@@ -160,7 +161,21 @@ func TestValidate(t *testing.T) {
 		{"upstream https", func(c *config.Config) { c.Upstream.URL = "https://registry.internal:5000/prefix" }, nil},
 		{"embedded without dataDir", func(c *config.Config) { c.DataDir = "" },
 			[]string{"dataDir: required when upstream.url is empty (the embedded registry stores its data there)"}},
-		{"upstream without dataDir", func(c *config.Config) { c.DataDir = ""; c.Upstream.URL = "http://r:5000" }, nil},
+		{"upstream without dataDir", func(c *config.Config) { c.DataDir = ""; c.Upstream.URL = "http://r:5000" },
+			[]string{"records: needs dataDir, records.sqlitePath or records.postgres.url: what cannot be recomputed (tag ledger, first sightings, baselines, decisions) is kept there"}},
+		{"upstream with postgres records", func(c *config.Config) {
+			c.DataDir, c.Upstream.URL, c.Records.Postgres.URL = "", "http://r:5000", "postgres://u:secret@db:5432/portcullis"
+		}, nil},
+		{"records postgres url", func(c *config.Config) { c.Records.Postgres.URL = "mysql://db/x" },
+			[]string{`records.postgres.url: scheme must be postgres or postgresql, got "mysql"`}},
+		{"records postgres url and file", func(c *config.Config) {
+			c.Records.Postgres.URL, c.Records.Postgres.URLFile = "postgres://db/x", "/run/secrets/pg"
+		},
+			[]string{"records.postgres: set url or urlFile, not both"}},
+		{"records sqlite and postgres", func(c *config.Config) { c.Records.Postgres.URL, c.Records.SQLitePath = "postgres://db/x", "/data/r.db" },
+			[]string{"records.sqlitePath: set either records.sqlitePath or records.postgres, not both"}},
+		{"records retention", func(c *config.Config) { c.Records.Retention = config.Duration(time.Hour) },
+			[]string{"records.retention: must be at least 744h0m0s (31 days: a vulnerability still seen has its last-seen date renewed every 30 days), got 1h0m0s"}},
 		{"addr host only", func(c *config.Config) { c.Addr = "localhost" },
 			[]string{"addr: want HOST:PORT (e.g. :5000): address localhost: missing port in address"}},
 		{"addr empty", func(c *config.Config) { c.Addr = "" },
@@ -276,26 +291,28 @@ func TestApplyEnvPrecedence(t *testing.T) {
 func TestApplyEnvEveryVariable(t *testing.T) {
 	t.Parallel()
 	vals := map[string]string{
-		"PORTCULLIS_ADDR":               "127.0.0.1:7000",
-		"PORTCULLIS_ADMIN_ADDR":         "0.0.0.0:9100",
-		"PORTCULLIS_DATA_DIR":           "/data",
-		"PORTCULLIS_POLICY":             "observe",
-		"PORTCULLIS_UPSTREAM":           "https://r.internal",
-		"PORTCULLIS_UPSTREAM_TIMEOUT":   "1m",
-		"PORTCULLIS_UPSTREAM_USERNAME":  "svc",
-		"PORTCULLIS_UPSTREAM_PASSWORD":  "pw",
-		"PORTCULLIS_TLS_CERT_FILE":      "/c.pem",
-		"PORTCULLIS_TLS_KEY_FILE":       "/k.pem",
-		"PORTCULLIS_LOG_LEVEL":          "warn",
-		"PORTCULLIS_AUDIT_PATH":         "-",
-		"PORTCULLIS_MAX_MANIFEST_BYTES": "4096",
-		"PORTCULLIS_REDIS_ADDRS":        "10.0.0.1:6379,10.0.0.2:6379",
-		"PORTCULLIS_REDIS_PASSWORD":     "rpw",
-		"PORTCULLIS_VULNDB":             "/var/lib/vulndb",
+		"PORTCULLIS_ADDR":                 "127.0.0.1:7000",
+		"PORTCULLIS_ADMIN_ADDR":           "0.0.0.0:9100",
+		"PORTCULLIS_DATA_DIR":             "/data",
+		"PORTCULLIS_POLICY":               "observe",
+		"PORTCULLIS_UPSTREAM":             "https://r.internal",
+		"PORTCULLIS_UPSTREAM_TIMEOUT":     "1m",
+		"PORTCULLIS_UPSTREAM_USERNAME":    "svc",
+		"PORTCULLIS_UPSTREAM_PASSWORD":    "pw",
+		"PORTCULLIS_TLS_CERT_FILE":        "/c.pem",
+		"PORTCULLIS_TLS_KEY_FILE":         "/k.pem",
+		"PORTCULLIS_LOG_LEVEL":            "warn",
+		"PORTCULLIS_AUDIT_PATH":           "-",
+		"PORTCULLIS_MAX_MANIFEST_BYTES":   "4096",
+		"PORTCULLIS_REDIS_ADDRS":          "10.0.0.1:6379,10.0.0.2:6379",
+		"PORTCULLIS_REDIS_PASSWORD":       "rpw",
+		"PORTCULLIS_VULNDB":               "/var/lib/vulndb",
+		"PORTCULLIS_RECORDS_POSTGRES_URL": "postgres://db/portcullis",
 	}
 	want := config.Default()
 	want.Cache.Redis.Addrs, want.Cache.Redis.Password = []string{"10.0.0.1:6379", "10.0.0.2:6379"}, "rpw"
 	want.Scan.DB = "/var/lib/vulndb"
+	want.Records.Postgres.URL = "postgres://db/portcullis"
 	want.Addr, want.DataDir, want.Policy = "127.0.0.1:7000", "/data", "observe"
 	want.Admin.Addr = "0.0.0.0:9100"
 	want.Upstream.URL, want.Upstream.Timeout = "https://r.internal", config.Duration(time.Minute)

@@ -57,6 +57,7 @@ var envVars = []struct {
 	{"LOG_LEVEL", "log.level", func(c *Config, v string) error { c.Log.Level = v; return nil }},
 	{"REDIS_ADDRS", "cache.redis.addrs", func(c *Config, v string) error { c.Cache.Redis.Addrs = strings.Split(v, ","); return nil }},
 	{"REDIS_PASSWORD", "cache.redis.password", func(c *Config, v string) error { c.Cache.Redis.Password = v; return nil }},
+	{"RECORDS_POSTGRES_URL", "records.postgres.url", func(c *Config, v string) error { c.Records.Postgres.URL = v; return nil }},
 	{"VULNDB", "scan.db", func(c *Config, v string) error { c.Scan.DB = v; return nil }},
 	{"AUDIT_PATH", "audit.path", func(c *Config, v string) error { c.Audit.Path = v; return nil }},
 	{"MAX_MANIFEST_BYTES", "limits.maxManifestBytes", func(c *Config, v string) error {

@@ -125,6 +125,7 @@ func (c Config) Validate() error {
 	if c.Scan.PullWait < 0 {
 		add("scan.pullWait", "must not be negative")
 	}
+	c.validateRecords(add)
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "must not be negative")
 	}

@@ -12,15 +12,9 @@ import (
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/records"
 	"github.com/portcullis-dev/portcullis/scan/imageconfig"
 )
-
-// sightingTTL is how long the gate remembers the images it has seen (by layers), the last
-// accepted push of each repository and the baseline each push was judged against.
-const sightingTTL = 90 * 24 * time.Hour
-
-// sightingVersion is the format version of the records above.
-const sightingVersion = 1
 
 // maxPrefixLookups bounds the layer prefixes looked up for one image (one read each).
 const maxPrefixLookups = 128
@@ -28,22 +22,6 @@ const maxPrefixLookups = 128
 // maxIndexChildren bounds the platform manifests of a base image index read to find the one
 // an image was built on.
 const maxIndexChildren = 16
-
-// seenImage is the image last seen with a given list of layers.
-type seenImage struct {
-	Repository string `json:"repository"`
-	Digest     string `json:"digest"`
-}
-
-// usedBaseline is the baseline a push was judged against; How is "" when none was found.
-type usedBaseline struct {
-	How        string `json:"how,omitempty"`
-	Repository string `json:"repository,omitempty"`
-	Digest     string `json:"digest,omitempty"`
-	// Manifest is the baseline's manifest, so that a pull judged against it need not read
-	// it from the upstream again (omitted past maxRecordedManifest).
-	Manifest []byte `json:"manifest,omitempty"`
-}
 
 // maxRecordedManifest bounds the baseline manifest kept with a push's baseline record.
 const maxRecordedManifest = 64 << 10
@@ -87,6 +65,8 @@ type baselineSearch struct {
 	img    *policy.ImageEvidence
 	// notes say what was tried and why it did not give a baseline.
 	notes []string
+	// fromMemo: the answer came from what a pull found a moment ago.
+	fromMemo bool
 }
 
 // compareWithBaseline finds the baseline of repo@digest (whose manifest is manifest, and
@@ -110,7 +90,7 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		return nil
 	}
 	s := &baselineSearch{g: g, action: action, repo: repo, digest: digest, m: m, img: img}
-	ways := []func(context.Context) *candidate{s.recorded, s.annotated, s.layerPrefix, s.previous}
+	ways := []func(context.Context) *candidate{s.memoised, s.recorded, s.annotated, s.layerPrefix, s.previous}
 	if action == policy.ActionPush {
 		ways = []func(context.Context) *candidate{s.annotated, s.layerPrefix, s.previous}
 	}
@@ -130,6 +110,7 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		ev.Baseline = &policy.Baseline{How: c.how, Repository: c.repo, Digest: c.digest}
 		markInherited(ev.Findings, rep)
 		ev.BaselineNote = strings.Join(s.notes, "; ")
+		s.memoise(ctx, c)
 		return c.manifest
 	}
 	if len(s.notes) == 0 {
@@ -139,7 +120,62 @@ func (g *Gate) compareWithBaseline(ctx context.Context, action policy.Action, re
 		}
 	}
 	ev.BaselineNote = strings.Join(s.notes, "; ")
+	s.memoise(ctx, nil)
 	return nil
+}
+
+// Pulls of one image find the same baseline until something is pushed: the process
+// remembers what a pull found, so that decisions (computed on every pull) do not read the
+// records each time.
+const (
+	// baselineMemoFound is how long a found baseline is remembered.
+	baselineMemoFound = time.Hour
+	// baselineMemoNone is how long "no baseline" is remembered (an image pushed meanwhile
+	// through another replica may become one).
+	baselineMemoNone = 5 * time.Minute
+	// baselineMemoVersion is the format version of remembered baselines.
+	baselineMemoVersion = 1
+)
+
+// memoBaseline is a baseline a pull found (How "" when none, Note saying why).
+type memoBaseline struct {
+	How        string `json:"how,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Digest     string `json:"digest,omitempty"`
+	Manifest   []byte `json:"manifest,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+func (s *baselineSearch) memoKey() string {
+	return "baseline\x00" + s.repo + "\x00" + s.digest
+}
+
+// memoised is the baseline a pull of this image found a moment ago.
+func (s *baselineSearch) memoised(ctx context.Context) *candidate {
+	raw, ok, _ := s.g.recordsMemo.Get(ctx, s.memoKey())
+	var m memoBaseline
+	if !ok || !cache.Decode(raw, "baseline-memo", baselineMemoVersion, &m) {
+		return nil
+	}
+	if m.Note != "" {
+		s.notes = append(s.notes, m.Note)
+	}
+	s.fromMemo = true
+	return &candidate{how: m.How, repo: m.Repository, digest: m.Digest, manifest: m.Manifest}
+}
+
+// memoise remembers what a pull found: c, or nil for no baseline.
+func (s *baselineSearch) memoise(ctx context.Context, c *candidate) {
+	if s.action != policy.ActionPull || s.fromMemo {
+		return
+	}
+	m, ttl := memoBaseline{Note: strings.Join(s.notes, "; ")}, baselineMemoNone
+	if c != nil {
+		m, ttl = memoBaseline{How: c.how, Repository: c.repo, Digest: c.digest, Manifest: c.manifest, Note: m.Note}, baselineMemoFound
+	}
+	if b, err := cache.Encode("baseline-memo", baselineMemoVersion, m); err == nil {
+		_ = s.g.recordsMemo.Set(ctx, s.memoKey(), b, ttl)
+	}
 }
 
 // notef notes why a way to a baseline did not give one.
@@ -172,23 +208,26 @@ func refString(repo, ref string) string {
 
 // recorded is the baseline the push of this digest was judged against, for a pull.
 func (s *baselineSearch) recorded(ctx context.Context) *candidate {
-	raw, ok, err := s.g.coverage.store.Get(ctx, cache.BaselineKey(s.repo, s.digest))
-	var u usedBaseline
-	if err != nil || !ok || !cache.Decode(raw, cache.KindBaseline, sightingVersion, &u) {
+	u, ok, err := s.g.records.Baseline(ctx, s.repo, s.digest)
+	if err != nil {
+		s.notef("the baseline its push was judged against could not be read: %v", err)
+		return nil
+	}
+	if !ok {
 		return nil
 	}
 	if u.How == "" {
 		s.notef("its push through the gateway found no baseline")
 		return &candidate{}
 	}
-	if len(u.Manifest) > 0 && digestOf(u.Manifest) == u.Digest {
-		return &candidate{how: u.How, repo: u.Repository, digest: u.Digest, manifest: u.Manifest}
+	if len(u.Manifest) > 0 && digestOf(u.Manifest) == u.BaseDigest {
+		return &candidate{how: u.How, repo: u.BaseRepository, digest: u.BaseDigest, manifest: u.Manifest}
 	}
-	body, m := s.read(ctx, "the baseline of its push", u.Repository, u.Digest)
+	body, m := s.read(ctx, "the baseline of its push", u.BaseRepository, u.BaseDigest)
 	if m == nil {
 		return nil
 	}
-	return &candidate{how: u.How, repo: u.Repository, digest: u.Digest, manifest: body}
+	return &candidate{how: u.How, repo: u.BaseRepository, digest: u.BaseDigest, manifest: body}
 }
 
 // annotated is the base image the image's annotations (or labels) name.
@@ -286,9 +325,12 @@ func baseRepository(name string) (repo, tag string) {
 func (s *baselineSearch) layerPrefix(ctx context.Context) *candidate {
 	layers := s.m.layerDigests()
 	for k := len(layers); k >= 1 && len(layers)-k < maxPrefixLookups; k-- {
-		raw, ok, err := s.g.coverage.store.Get(ctx, cache.LayersKey(cache.LayersHash(layers[:k])))
-		var seen seenImage
-		if err != nil || !ok || !cache.Decode(raw, cache.KindLayers, sightingVersion, &seen) || seen.Digest == s.digest {
+		seen, ok, err := s.g.records.Layers(ctx, cache.LayersHash(layers[:k]))
+		if err != nil {
+			s.notef("the images seen by the gateway could not be looked up: %v", err)
+			return nil
+		}
+		if !ok || seen.Digest == s.digest {
 			continue
 		}
 		body, m := s.read(ctx, "the image sharing its first layers", seen.Repository, seen.Digest)
@@ -306,19 +348,22 @@ func (s *baselineSearch) previous(ctx context.Context) *candidate {
 	if s.action != policy.ActionPush {
 		return nil
 	}
-	raw, ok, err := s.g.coverage.store.Get(ctx, cache.PreviousKey(s.repo))
-	var prev seenImage
-	if err != nil || !ok || !cache.Decode(raw, cache.KindPrevious, sightingVersion, &prev) {
+	prev, ok, err := s.g.records.Previous(ctx, s.repo)
+	if err != nil {
+		s.notef("its previous accepted push could not be looked up: %v", err)
 		return nil
 	}
-	if prev.Digest == s.digest {
+	if !ok {
+		return nil
+	}
+	if prev == s.digest {
 		return s.recorded(ctx)
 	}
-	body, m := s.read(ctx, "its previous accepted push", s.repo, prev.Digest)
+	body, m := s.read(ctx, "its previous accepted push", s.repo, prev)
 	if m == nil {
 		return nil
 	}
-	return &candidate{how: policy.BaselinePrevious, repo: s.repo, digest: prev.Digest, manifest: body}
+	return &candidate{how: policy.BaselinePrevious, repo: s.repo, digest: prev, manifest: body}
 }
 
 // markInherited marks the findings that the baseline's report has too: the same package
@@ -351,40 +396,55 @@ func digestOf(body []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// recordSighting remembers, after a decision on repo@digest, what later baselines need:
-// the image's layers (for layer-prefix matches) and, for an accepted push, that it is the
+// sightingWrites is what later baselines need from a decision on repo@digest: the
+// image's layers (for layer-prefix matches) and, for an accepted push, that it is the
 // repository's previous push and, when it was compared with one, the baseline it was judged
 // against, with that baseline's manifest (baseManifest) so pulls need not read it again. A
-// denied push is not recorded: the upstream never stored it.
-func (g *Gate) recordSighting(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) {
+// denied push leaves nothing: the upstream never stored it. A pull of an image the layer
+// index already names leaves nothing either.
+func (g *Gate) sightingWrites(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, ev *policy.VulnerabilityEvidence, compared bool, baseManifest []byte, verdict policy.Verdict) records.Writes {
+	var w records.Writes
 	if ev == nil || ev.Index || digest == "" || (action == policy.ActionPush && verdict == policy.VerdictDeny) {
-		return
+		return w
 	}
 	var m imageManifest
 	if json.Unmarshal(manifest, &m) != nil || m.Config == nil || len(m.Layers) == 0 {
-		return
+		return w
 	}
-	ctx = context.WithoutCancel(ctx)
-	store := g.coverage.store
-	set := func(key, kind string, v any) {
-		if b, err := cache.Encode(kind, sightingVersion, v); err == nil {
-			_ = store.Set(ctx, key, b, sightingTTL)
-		}
+	now := g.now()
+	img := records.Image{Repository: repo, Digest: digest}
+	hash := cache.LayersHash(m.layerDigests())
+	if action == policy.ActionPush || !g.layersKnown(ctx, hash, img) {
+		w.Layers = &records.LayerRecord{LayersHash: hash, Image: img, At: now}
 	}
-	set(cache.LayersKey(cache.LayersHash(m.layerDigests())), cache.KindLayers, seenImage{Repository: repo, Digest: digest})
 	if action != policy.ActionPush {
-		return
+		return w
 	}
-	set(cache.PreviousKey(repo), cache.KindPrevious, seenImage{Repository: repo, Digest: digest})
-	if !compared {
-		return
-	}
-	var u usedBaseline
-	if b := ev.Baseline; b != nil {
-		u = usedBaseline{How: b.How, Repository: b.Repository, Digest: b.Digest}
-		if len(baseManifest) <= maxRecordedManifest && digestOf(baseManifest) == b.Digest {
-			u.Manifest = baseManifest
+	if compared {
+		u := records.Baseline{Repository: repo, Digest: digest, At: now}
+		if b := ev.Baseline; b != nil {
+			u.How, u.BaseRepository, u.BaseDigest = b.How, b.Repository, b.Digest
+			if len(baseManifest) <= maxRecordedManifest && digestOf(baseManifest) == b.Digest {
+				u.Manifest = baseManifest
+			}
 		}
+		w.Baseline = &u
 	}
-	set(cache.BaselineKey(repo, digest), cache.KindBaseline, u)
+	w.Previous = &records.Push{Repository: repo, Digest: digest, At: now}
+	return w
+}
+
+// layersKnown reports whether the layer index names img for hash, as this process last
+// saw or wrote it (remembered, so that repeated pulls read the records once).
+func (g *Gate) layersKnown(ctx context.Context, hash string, img records.Image) bool {
+	key := "layers\x00" + hash + "\x00" + img.Repository + "\x00" + img.Digest
+	if _, ok, _ := g.recordsMemo.Get(ctx, key); ok {
+		return true
+	}
+	seen, ok, err := g.records.Layers(ctx, hash)
+	if err != nil || !ok || seen != img {
+		return false
+	}
+	_ = g.recordsMemo.Set(ctx, key, []byte{1}, baselineMemoFound)
+	return true
 }

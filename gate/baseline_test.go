@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/internal/scantest"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/records"
 	"github.com/portcullis-dev/portcullis/scan/vulndb"
 	"github.com/portcullis-dev/portcullis/upstream"
 )
@@ -77,6 +78,9 @@ type baselineEnv struct {
 	dbDir string
 	store cache.LockingStore
 	clock time.Time
+	// recordsPath is the SQLite records file the replicas share (each with its own
+	// connections, as processes would).
+	recordsPath string
 }
 
 func newBaselineEnv(t *testing.T, store cache.LockingStore) *baselineEnv {
@@ -91,7 +95,18 @@ func newBaselineEnv(t *testing.T, store cache.LockingStore) *baselineEnv {
 		t.Fatal(err)
 	}
 	return &baselineEnv{t: t, host: strings.TrimPrefix(reg, "http://"), up: up, dbDir: dbDir, store: store,
-		clock: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)}
+		clock: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), recordsPath: filepath.Join(t.TempDir(), records.FileName)}
+}
+
+// records opens the records store the env's replicas share.
+func (e *baselineEnv) records() *records.Store {
+	e.t.Helper()
+	s, err := records.OpenSQLite(context.Background(), e.recordsPath)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // gate is one replica: its own scanner, the env's store and clock.
@@ -110,7 +125,7 @@ func (e *baselineEnv) gateAhead(doc string, ahead time.Duration) (*gate.Gate, *m
 	sink := &memSink{}
 	scanner := gate.NewScanner(e.up, cache.NewFlight(cache.NewMemory(64<<20)), e.dbDir)
 	return gate.New(p, e.up, sink, gate.WithImages(e.up), gate.WithScanner(scanner), gate.WithCache(e.store),
-		gate.WithClock(func() time.Time { return e.clock.Add(ahead) })), sink
+		gate.WithRecords(e.records()), gate.WithClock(func() time.Time { return e.clock.Add(ahead) })), sink
 }
 
 // write stores img upstream as repo:tag (layers and manifest, as a client's push does
@@ -380,16 +395,12 @@ func TestFixTimelinesSharedByReplicasAndEscalating(t *testing.T) {
 		!strings.Contains(res.Warnings[0], "DSA-5764-1 (CVE-2024-5535, DEBIAN-CVE-2024-5535, low) in libssl3 3.0.13-1~deb12u1, fixed in 3.0.14-1~deb12u2, 7 days left to fix (first seen 2026-11-20, window 7d)") {
 		t.Fatalf("day 0: %s %q %q", res.Verdict, res.Message, res.Warnings)
 	}
-	// The first sighting is in Redis, for every replica.
-	key := cache.FirstSeenKey(appRepo, "DSA-5764-1")
+	// The first sighting is in the records store, for every replica.
+	rs := env.records()
 	stored := func() string {
-		raw, err := rdb.Get(context.Background(), key).Bytes()
-		if err != nil {
-			t.Fatalf("no first sighting under %s: %v", key, err)
-		}
-		var s struct{ First time.Time }
-		if !cache.Decode(raw, cache.KindFirstSeen, 1, &s) {
-			t.Fatalf("unreadable first sighting %q", raw)
+		s, ok, err := rs.Sighting(context.Background(), appRepo, "DSA-5764-1")
+		if err != nil || !ok {
+			t.Fatalf("no first sighting of DSA-5764-1 in %s: %v", appRepo, err)
 		}
 		return s.First.UTC().Format(time.RFC3339)
 	}

@@ -48,8 +48,16 @@ type Gate struct {
 	meter    metric.MeterProvider
 	inst     instruments
 
-	// firstSeenMemo remembers first sightings of vulnerabilities read from the shared cache.
+	// firstSeenMemo remembers first sightings of vulnerabilities read from the records.
 	firstSeenMemo *cache.Memory
+	// records keeps what cannot be recomputed (see Records).
+	records Records
+	// recordsMemo remembers, per process, what pulls read from the records (the baseline
+	// each image is judged against) and which pull decisions were written, so that pulls
+	// answered from the cache touch no durable store.
+	recordsMemo *cache.Memory
+	// pullRows bounds the pull decision rows being written at once.
+	pullRows chan struct{}
 }
 
 // Option sets an optional Gate setting.
@@ -64,9 +72,13 @@ func WithLogger(l *slog.Logger) Option { return func(g *Gate) { g.log = l } }
 // New returns a Gate enforcing p, resolving tags through tags and recording to rec.
 func New(p *policy.Policy, tags TagResolver, rec Recorder, opts ...Option) *Gate {
 	g := &Gate{tags: tags, audit: rec, now: time.Now, log: slog.Default(), pullScanWait: 20 * time.Second,
-		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}, firstSeenMemo: cache.NewMemory(4 << 20)}
+		coverage: &coverage{store: cache.NewMemory(16 << 20), ttl: 24 * time.Hour}, firstSeenMemo: cache.NewMemory(4 << 20),
+		recordsMemo: cache.NewMemory(16 << 20), pullRows: make(chan struct{}, maxPullRowWrites)}
 	for _, o := range opts {
 		o(g)
+	}
+	if g.records == nil {
+		g.records = memoryRecords()
 	}
 	g.policy.Store(p)
 	if g.meter != nil {
@@ -279,7 +291,18 @@ func (g *Gate) decide(ctx context.Context, req Request, query bool) Result {
 		g.record(ctx, audit.TypeQuery, req, in, res, undecided, failMode, now, got.compared)
 		return res
 	}
-	g.recordSighting(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Vulnerabilities, got.compared, got.baseManifest, res.Verdict)
+	if err := g.keep(ctx, req, got, in, res, now); err != nil {
+		if req.Action == policy.ActionPush && res.Verdict != policy.VerdictDeny {
+			// An accepted push must leave its records (baselines, the decision) behind:
+			// without them the environment's fail mode answers, before the upstream
+			// stores anything.
+			res, failMode = g.unrecorded(p, res, err)
+			res.FailMode = failMode
+			undecided = errors.Join(undecided, err)
+		} else {
+			g.log.Warn("records not written", slog.String("request_id", req.RequestID), slog.String("error", err.Error()))
+		}
+	}
 	g.record(ctx, audit.TypeDecision, req, in, res, undecided, failMode, now, got.compared)
 	g.count(ctx, req.Action, res)
 	return res

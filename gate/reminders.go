@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/portcullis-dev/portcullis/audit"
-	"github.com/portcullis-dev/portcullis/cache"
 )
 
 // RemindExceptions records one exception.expiring event for each exception of the policy
 // in force that is inside its reminder window today. Replicas sharing the cache take a
-// lock per exception and day, so the fleet records each reminder once a day.
+// mark per exception and day in the records store, so a fleet sharing it records each
+// reminder once a day.
 func (g *Gate) RemindExceptions(ctx context.Context) int {
 	now := g.now().UTC()
 	p := g.policy.Load()
@@ -21,8 +21,12 @@ func (g *Gate) RemindExceptions(ctx context.Context) int {
 		g.inst.reminders.Add(ctx, 1)
 	}
 	for _, e := range p.ReminderDue(now) {
-		key := cache.LockKey("reminder:" + e.ID + ":" + day)
-		if _, ok, err := g.coverage.store.Lock(ctx, key, 48*time.Hour); err != nil || !ok {
+		first, err := g.records.MarkReminder(ctx, e.ID, day, now)
+		if err != nil {
+			g.log.Warn("exception reminder postponed: the records store is unavailable", slog.String("exception", e.ID), slog.String("error", err.Error()))
+			continue // the next run tries again
+		}
+		if !first {
 			continue // another replica (or an earlier run today) sent it
 		}
 		st := e.Status(now)
@@ -39,7 +43,10 @@ func (g *Gate) RemindExceptions(ctx context.Context) int {
 			ev.Service = &audit.Service{Name: sv.Name, Team: sv.Team, Tier: sv.Tier}
 		}
 		if err := g.audit.Record(ctx, ev); err != nil {
-			g.log.Error("exception reminder lost", slog.String("exception", e.ID), slog.String("error", err.Error()))
+			g.log.Error("exception reminder not sent; the next run tries again", slog.String("exception", e.ID), slog.String("error", err.Error()))
+			if err := g.records.UnmarkReminder(context.WithoutCancel(ctx), e.ID, day); err != nil {
+				g.log.Error("exception reminder lost", slog.String("exception", e.ID), slog.String("error", err.Error()))
+			}
 			continue
 		}
 		sent++

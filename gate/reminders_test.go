@@ -2,6 +2,7 @@ package gate_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/records"
 )
 
 // TestExceptionRemindersOncePerDayInTheWindow follows the scenario: a 14-day
@@ -32,6 +34,11 @@ func TestExceptionRemindersOncePerDayInTheWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared := cache.NewMemory(1 << 20)
+	rs, err := records.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), records.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
 	day0 := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
 	for _, c := range []struct {
 		day  int
@@ -40,8 +47,8 @@ func TestExceptionRemindersOncePerDayInTheWindow(t *testing.T) {
 		now := day0.AddDate(0, 0, c.day)
 		sink := &memSink{}
 		replicas := []*gate.Gate{
-			gate.New(p, nil, sink, gate.WithCache(shared), gate.WithClock(func() time.Time { return now })),
-			gate.New(p, nil, sink, gate.WithCache(shared), gate.WithClock(func() time.Time { return now.Add(3 * time.Hour) })),
+			gate.New(p, nil, sink, gate.WithCache(shared), gate.WithRecords(rs), gate.WithClock(func() time.Time { return now })),
+			gate.New(p, nil, sink, gate.WithCache(shared), gate.WithRecords(rs), gate.WithClock(func() time.Time { return now.Add(3 * time.Hour) })),
 		}
 		for _, g := range replicas {
 			g.RemindExceptions(context.Background())

@@ -2,6 +2,7 @@ package gate
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -11,50 +12,37 @@ import (
 )
 
 // Fix timelines: when each vulnerability was first seen in each repository. They live in
-// the cache the replicas share (Redis), so every replica counts remediation windows from
-// the same day. Losing Redis restarts them from the next sighting; with a memory-only cache
-// each process keeps its own.
+// the records store (see Records), which every replica shares when it is PostgreSQL, so
+// remediation windows count from the same day, across restarts and cache flushes.
 const (
-	// firstSeenTTL is how long a first sighting is kept; it is renewed while the
-	// vulnerability is still seen (see firstSeenRenew), so only a vulnerability gone from
-	// a repository for this long starts a new timeline there.
-	firstSeenTTL = 400 * 24 * time.Hour
-	// firstSeenRenew is how often a sighting still seen has its expiry renewed.
+	// firstSeenRenew is how often a sighting still seen has its last-seen date moved
+	// forward: only a vulnerability gone from a repository for the retention period
+	// starts a new timeline there.
 	firstSeenRenew = 30 * 24 * time.Hour
-	// firstSeenMemo is how long a process remembers a sighting it read, so that hot pulls
-	// do not ask the shared cache for every finding.
-	firstSeenMemo = time.Hour
-	// firstSeenLock bounds the lock under which a first sighting is written.
-	firstSeenLock = 10 * time.Second
-	// firstSeenWait is how long a sighting waits for another one, holding the lock, to
-	// write the first sighting.
-	firstSeenWait = time.Second
+	// firstSeenMemo is how long a process remembers a sighting it read, so that decisions
+	// (computed on every pull) do not ask the store for every finding: a first sighting
+	// never moves once written.
+	firstSeenMemo = 24 * time.Hour
 	// firstSeenParallel is how many sightings of one image are looked up at once.
 	firstSeenParallel = 8
-	// firstSeenVersion is the format version of sightings.
-	firstSeenVersion = 1
+	// firstSeenVersion is the format version of memoised sightings.
+	firstSeenVersion = 2
 )
 
-// sighting is when a vulnerability was first seen in a repository, and when its expiry was
-// last renewed.
+// sighting is when a vulnerability was first seen in a repository, and when it was last
+// recorded as seen.
 type sighting struct {
 	First   time.Time `json:"first"`
 	Renewed time.Time `json:"renewed"`
 }
 
-// lockingStore is what recording a first sighting needs: a store with locks.
-type lockingStore interface {
-	coverageStore
-	Unlock(ctx context.Context, key, token string) error
-}
-
 // recordFirstSeen sets the FirstSeen of each finding of an image of repo: when its
 // vulnerability (by advisory id) was first seen in repo, recording now (the gate's clock)
-// for those never seen before. A sighting that cannot be read or written leaves FirstSeen
-// zero (unknown); the policy then counts a remediation window from today.
-func (g *Gate) recordFirstSeen(ctx context.Context, repo string, fs []policy.VulnerabilityFinding) {
+// for those never seen before. When the records store fails, the findings it could not
+// date keep FirstSeen zero and the error says so: the environment's fail mode decides.
+func (g *Gate) recordFirstSeen(ctx context.Context, repo string, fs []policy.VulnerabilityFinding) error {
 	if len(fs) == 0 {
-		return
+		return nil
 	}
 	now := g.now()
 	var ids []string
@@ -66,11 +54,21 @@ func (g *Gate) recordFirstSeen(ctx context.Context, repo string, fs []policy.Vul
 		}
 	}
 	first := make([]time.Time, len(ids))
-	var eg errgroup.Group
+	var (
+		mu   sync.Mutex
+		errs []error
+		eg   errgroup.Group
+	)
 	eg.SetLimit(firstSeenParallel)
 	for i, id := range ids {
 		eg.Go(func() error {
-			first[i] = g.firstSeen(ctx, repo, id, now)
+			t, err := g.firstSeen(ctx, repo, id, now)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			first[i] = t
 			return nil
 		})
 	}
@@ -78,88 +76,34 @@ func (g *Gate) recordFirstSeen(ctx context.Context, repo string, fs []policy.Vul
 	for i := range fs {
 		fs[i].FirstSeen = first[index[fs[i].ID]]
 	}
+	if len(errs) > 0 {
+		return recordsUnavailable{errs[0]}
+	}
+	return nil
 }
 
 // firstSeen returns when advisory id was first seen in repo, recording now if never: the
-// value is written once (set if absent, under a lock), so replicas seeing it at the same
-// moment agree, and a later sighting never moves it.
-func (g *Gate) firstSeen(ctx context.Context, repo, id string, now time.Time) time.Time {
+// store writes it once (first writer wins), so replicas seeing it at the same moment agree,
+// and a later sighting never moves it. The store is written only for a new sighting and
+// once every firstSeenRenew for one still seen.
+func (g *Gate) firstSeen(ctx context.Context, repo, id string, now time.Time) (time.Time, error) {
 	key := cache.FirstSeenKey(repo, id)
 	var s sighting
-	if raw, ok, _ := g.firstSeenMemo.Get(ctx, key); ok && cache.Decode(raw, cache.KindFirstSeen, firstSeenVersion, &s) {
-		return s.First
+	if raw, ok, _ := g.firstSeenMemo.Get(ctx, key); ok && cache.Decode(raw, cache.KindFirstSeen, firstSeenVersion, &s) && now.Sub(s.Renewed) < firstSeenRenew {
+		return s.First, nil
 	}
-	store := g.coverage.store
-	raw, ok, err := store.Get(ctx, key)
+	got, ok, err := g.records.Sighting(ctx, repo, id)
 	if err != nil {
-		return time.Time{}
+		return time.Time{}, err
 	}
-	if ok && cache.Decode(raw, cache.KindFirstSeen, firstSeenVersion, &s) {
-		if now.Sub(s.Renewed) >= firstSeenRenew {
-			s.Renewed = now
-			g.storeSighting(ctx, store, key, s)
-		}
-		g.memoSighting(ctx, key, s)
-		return s.First
-	}
-	ls, canLock := store.(lockingStore)
-	if !canLock {
-		return time.Time{}
-	}
-	token, locked, err := ls.Lock(ctx, cache.LockKey(key), firstSeenLock)
-	if err != nil {
-		return time.Time{}
-	}
-	if !locked {
-		// Another replica (or request) is recording it at this very moment: wait a little
-		// for its value, so that both count from the same sighting.
-		return g.awaitSighting(ctx, store, key, now)
-	}
-	defer func() { _ = ls.Unlock(context.WithoutCancel(ctx), cache.LockKey(key), token) }()
-	if raw, ok, err := store.Get(ctx, key); err == nil && ok && cache.Decode(raw, cache.KindFirstSeen, firstSeenVersion, &s) {
-		g.memoSighting(ctx, key, s)
-		return s.First
-	}
-	s = sighting{First: now, Renewed: now}
-	if !g.storeSighting(ctx, store, key, s) {
-		return now
-	}
-	g.memoSighting(ctx, key, s)
-	return now
-}
-
-// awaitSighting waits up to firstSeenWait for another holder of the lock to store the
-// first sighting of key, and returns it; now if it does not appear in time.
-func (g *Gate) awaitSighting(ctx context.Context, store coverageStore, key string, now time.Time) time.Time {
-	t := time.NewTimer(firstSeenWait)
-	defer t.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		var s sighting
-		if raw, ok, err := store.Get(ctx, key); err == nil && ok && cache.Decode(raw, cache.KindFirstSeen, firstSeenVersion, &s) {
-			g.memoSighting(ctx, key, s)
-			return s.First
-		}
-		select {
-		case <-tick.C:
-		case <-t.C:
-			return now
-		case <-ctx.Done():
-			return now
+	if !ok || now.Sub(got.LastSeen) >= firstSeenRenew {
+		ctx := context.WithoutCancel(ctx) // a sighting is written whole or not at all
+		if got, err = g.records.Sight(ctx, repo, id, now); err != nil {
+			return time.Time{}, err
 		}
 	}
-}
-
-// storeSighting writes a sighting to the shared store.
-func (g *Gate) storeSighting(ctx context.Context, store coverageStore, key string, s sighting) bool {
-	b, err := cache.Encode(cache.KindFirstSeen, firstSeenVersion, s)
-	return err == nil && store.Set(context.WithoutCancel(ctx), key, b, firstSeenTTL) == nil
-}
-
-// memoSighting remembers a sighting in this process for a while.
-func (g *Gate) memoSighting(ctx context.Context, key string, s sighting) {
-	if b, err := cache.Encode(cache.KindFirstSeen, firstSeenVersion, s); err == nil {
+	if b, err := cache.Encode(cache.KindFirstSeen, firstSeenVersion, sighting{First: got.First, Renewed: got.LastSeen}); err == nil {
 		_ = g.firstSeenMemo.Set(ctx, key, b, firstSeenMemo)
 	}
+	return got.First, nil
 }

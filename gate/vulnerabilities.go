@@ -3,6 +3,7 @@ package gate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -105,7 +106,9 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 		if compare {
 			baseManifest = g.compareWithBaseline(ctx, action, repo, digest, manifest, img, ev)
 		}
-		g.recordFirstSeen(ctx, repo, ev.Findings)
+		if err := g.recordFirstSeen(ctx, repo, ev.Findings); err != nil {
+			return ev, baseManifest, fmt.Errorf("could not date the findings (first sightings): %w", err)
+		}
 	}
 	return ev, baseManifest, nil
 }

@@ -24,7 +24,7 @@ func TestNewCacheNear(t *testing.T) {
 	c := config.Default().Cache
 	c.Redis.Addrs = []string{regtest.RedisAddr()}
 
-	store, status, closeCache, err := newCache(c, tel, log)
+	store, _, status, closeCache, err := newCache(c, tel, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestNewCacheNear(t *testing.T) {
 	}
 
 	c.Near.MaxBytes = 0
-	store, status, closeOff, err := newCache(c, tel, log)
+	store, _, status, closeOff, err := newCache(c, tel, log)
 	if err != nil {
 		t.Fatal(err)
 	}

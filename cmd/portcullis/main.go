@@ -23,6 +23,8 @@ Usage:
   portcullis db import|status ...           import OSV records, check the vulnerability database
   portcullis deploy containerd ...         write containerd hosts.toml files for the gateway
   portcullis mirror collect|verify|inventory ...  carry images to an air-gapped site
+  portcullis records export|import|import-from-redis ...   back up, restore, migrate the records
+  portcullis decisions list ...   list recorded decisions (--repository, --digest, --since)
   portcullis version              print the version
 
 Run "portcullis COMMAND -h" for a command's flags and an example.
@@ -54,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDeploy(args[1:], stdout, stderr)
 	case "mirror":
 		return runMirror(args[1:], stdout, stderr)
+	case "records":
+		return runRecords(args[1:], stdout, stderr)
+	case "decisions":
+		return runDecisions(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "portcullis", version)
 		return 0

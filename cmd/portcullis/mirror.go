@@ -93,7 +93,7 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	if status, ok := parseFlags(fs, mirrorCollectHelp, args, stdout, stderr); !ok {
 		return status
 	}
-	usage := usageErr("mirror collect", stderr)
+	usage := usageFor("mirror collect", stderr)
 	size, err := parseSize(*chunk)
 	if err != nil {
 		return usage("--chunk-size: %v", err)
@@ -185,7 +185,7 @@ func runMirrorVerify(args []string, stdout, stderr io.Writer) int {
 	if status, ok := parseFlags(fs, mirrorVerifyHelp, args, stdout, stderr); !ok {
 		return status
 	}
-	usage := usageErr("mirror verify", stderr)
+	usage := usageFor("mirror verify", stderr)
 	if *bundle == "" || *key == "" {
 		return usage("--bundle and --key are required")
 	}
@@ -232,7 +232,7 @@ func runMirrorInventory(args []string, stdout, stderr io.Writer) int {
 	if status, ok := parseFlags(fs, mirrorInventoryHelp, args, stdout, stderr); !ok {
 		return status
 	}
-	usage := usageErr("mirror inventory", stderr)
+	usage := usageFor("mirror inventory", stderr)
 	if *registry == "" || *out == "" || (*file == "" && len(repos) == 0) {
 		return usage("--registry, --out and --file or --repository are required")
 	}

@@ -45,13 +45,9 @@ func parseFlags(fs *flag.FlagSet, help string, args []string, stdout, stderr io.
 	return 0, true
 }
 
-// usageErr reports a usage error of "portcullis cmd" and returns 2.
-func usageErr(cmd string, stderr io.Writer) func(format string, a ...any) int {
-	return func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "portcullis %s: "+format+"\n", append([]any{cmd}, a...)...)
-		fmt.Fprintf(stderr, "Run \"portcullis %s -h\" for usage.\n", cmd)
-		return 2
-	}
+// usageFor returns usageErr bound to one command.
+func usageFor(cmd string, stderr io.Writer) func(format string, a ...any) int {
+	return func(format string, a ...any) int { return usageErr(cmd, stderr, format, a...) }
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
@@ -24,6 +26,7 @@ import (
 	"github.com/portcullis-dev/portcullis/health"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
+	"github.com/portcullis-dev/portcullis/records"
 	"github.com/portcullis-dev/portcullis/telemetry"
 	"github.com/portcullis-dev/portcullis/upstream"
 	"github.com/portcullis-dev/portcullis/verify"
@@ -148,13 +151,23 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	store, cacheStatus, closeCache, err := newCache(cfg.Cache, tel, log)
+	store, rdb, cacheStatus, closeCache, err := newCache(cfg.Cache, tel, log)
 	if err != nil {
 		return err
 	}
 	defer closeCache()
+	rs, err := openRecords(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	log.Info("records", slog.String("backend", rs.Backend()))
+	if rdb != nil && rs.Backend() == records.BackendSQLite {
+		log.Warn("records are kept in this replica's own SQLite file while the cache is shared through Redis: replicas do not share first sightings, baselines or the tag ledger; set records.postgres.url for a fleet")
+	}
+	importFromRedisOnce(ctx, cfg, rdb, rs, log)
 	hc := health.New(5 * time.Second)
-	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, tel, hc, log)
+	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, rs, tel, hc, log)
 	if err != nil {
 		return err
 	}
@@ -178,6 +191,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	hc.Add("serviceAccount", saCheck)
 	hc.AddInfo("cache", cacheStatus)
+	// Not a readiness check: pulls served from cache need no records, so a records store
+	// that is down must not take replicas out of service.
+	hc.AddInfo("records", func() string { return recordsStatus(rs) })
 	if watcher != nil {
 		hc.AddInfo("policy", watcher.Status)
 	} else {
@@ -195,11 +211,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 // newCache builds the evidence cache: memory, or Redis with memory as its fallback. It
 // returns the store, a status line for /readyz and a function that releases it.
-func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache.LockingStore, func() string, func(), error) {
+func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache.LockingStore, redis.UniversalClient, func() string, func(), error) {
 	opts := []cache.Option{cache.WithMeterProvider(tel.Meter), cache.WithTimeout(c.Timeout.Std())}
 	mem := cache.NewMemory(c.MemoryBytes, opts...)
 	if len(c.Redis.Addrs) == 0 {
-		return mem, func() string {
+		return mem, nil, func() string {
 			return "in-memory only (no cache.redis.addrs): verdicts are not shared between replicas"
 		}, func() {}, nil
 	}
@@ -207,7 +223,7 @@ func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache
 	if c.Redis.PasswordFile != "" {
 		b, err := os.ReadFile(c.Redis.PasswordFile)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("cache.redis.passwordFile: %w", err)
+			return nil, nil, nil, nil, fmt.Errorf("cache.redis.passwordFile: %w", err)
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	}
@@ -218,7 +234,7 @@ func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache
 		DialTimeout: c.Timeout.Std(), ReadTimeout: c.Timeout.Std(), WriteTimeout: c.Timeout.Std(),
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("cache.redis: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("cache.redis: %w", err)
 	}
 	res := cache.NewResilient(cache.NewRedis(client, opts...), mem, opts...)
 	where := "redis " + strings.Join(c.Redis.Addrs, ",")
@@ -244,7 +260,7 @@ func newCache(c config.Cache, tel *telemetry.Telemetry, log *slog.Logger) (cache
 		return s
 	}
 	log.Info("cache", slog.String("redis", strings.Join(c.Redis.Addrs, ",")), slog.Bool("near", near != nil))
-	return store, status, func() {
+	return store, client, status, func() {
 		if near != nil {
 			near.Close()
 		}
@@ -298,7 +314,7 @@ func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 
 // newGate loads the policy, opens the audit log and builds the gate; for a policy file it
 // also starts the watcher that reloads it on change and on SIGHUP.
-func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, tel *telemetry.Telemetry, hc *health.Handler, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, rs *records.Store, tel *telemetry.Telemetry, hc *health.Handler, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
 	pol, err := gate.LoadPolicy(cfg.Policy)
 	if err != nil {
 		return nil, nil, nil, err
@@ -344,13 +360,14 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	now, reminderEvery := gatewayClock(log)
 	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithClock(now), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
 		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
-		gate.WithCache(store), gate.WithMeterProvider(tel.Meter))
+		gate.WithCache(store), gate.WithRecords(rs), gate.WithMeterProvider(tel.Meter))
 	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
 	if err := tee.Instrument(tel.Meter); err != nil {
 		log.Error("upload tee metrics unavailable", slog.String("error", err.Error()))
 	}
 	reloadDBOnHUP(ctx, scanner, log)
 	go g.RunReminders(ctx, reminderEvery)
+	go pruneRecords(ctx, rs, cfg.Records.Retention.Std(), now, log)
 	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
 		return g, nil, tee, nil
