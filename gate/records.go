@@ -41,6 +41,7 @@ type reminderMarks interface {
 type decisionLog interface {
 	AddDecision(ctx context.Context, d records.Decision) error
 	Write(ctx context.Context, w records.Writes) error
+	Decisions(ctx context.Context, q records.Query) ([]records.Decision, error)
 }
 
 // Records is what the gate keeps that cannot be recomputed (a *records.Store).
@@ -178,4 +179,30 @@ func (g *Gate) unrecorded(p *policy.Policy, res Result, err error) (Result, stri
 	res.Verdict = policy.VerdictWarn
 	res.Warnings = append(res.Warnings, fmt.Sprintf("portcullis could not record this push (%v); allowed because %s", err, why))
 	return res, mode
+}
+
+// RecordedDecision is a decision the records store holds about one image.
+type RecordedDecision struct {
+	Time        time.Time `json:"time"`
+	Action      string    `json:"action"`
+	Reference   string    `json:"reference,omitempty"`
+	Environment string    `json:"environment,omitempty"`
+	Verdict     string    `json:"verdict"`
+	// DecisionID is the requestId of the decision's audit event.
+	DecisionID string `json:"decisionId,omitempty"`
+}
+
+// Recorded returns up to limit of the decisions recorded for repo@digest, newest first:
+// the pushes, deletes and (once a day per gateway process and outcome) pulls decided on it.
+func (g *Gate) Recorded(ctx context.Context, repo, digest string, limit int) ([]RecordedDecision, error) {
+	rows, err := g.records.Decisions(ctx, records.Query{Repository: repo, Digest: digest, Limit: limit})
+	if err != nil {
+		return nil, recordsUnavailable{err}
+	}
+	out := make([]RecordedDecision, 0, len(rows))
+	for _, d := range rows {
+		out = append(out, RecordedDecision{Time: d.Time.UTC(), Action: d.Action, Reference: d.Reference,
+			Environment: d.Environment, Verdict: d.Verdict, DecisionID: d.RequestID})
+	}
+	return out, nil
 }

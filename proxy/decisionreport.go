@@ -40,6 +40,11 @@ type DecisionReport struct {
 	Deadlines []policy.Deadline `json:"deadlines,omitempty"`
 	// Service is the service that owns the repository, when the policy names one.
 	Service *policy.ServiceRef `json:"service,omitempty"`
+	// Recorded lists the decisions the records store holds about this image, newest
+	// first (at most 20): when it was pushed and judged, and how. RecordedError says why
+	// they could not be read.
+	Recorded      []gate.RecordedDecision `json:"recorded,omitempty"`
+	RecordedError string                  `json:"recordedError,omitempty"`
 }
 
 // Undecided says which evidence could not be gathered and what the fail mode made of it.

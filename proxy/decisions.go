@@ -22,6 +22,15 @@ type Querier interface {
 	Query(ctx context.Context, req gate.Request) gate.Result
 }
 
+// recordKeeper is a gate that also answers which decisions it recorded about an image
+// (found by type assertion, like Querier).
+type recordKeeper interface {
+	Recorded(ctx context.Context, repo, digest string, limit int) ([]gate.RecordedDecision, error)
+}
+
+// recordedShown is how many recorded decisions a report lists.
+const recordedShown = 20
+
 // manifestAccept is every manifest media type a decision may be asked about.
 var manifestAccept = strings.Join([]string{
 	"application/vnd.oci.image.manifest.v1+json",
@@ -107,7 +116,16 @@ func (p *Proxy) decide(r *http.Request, rid string) (*DecisionReport, error) {
 	if res.Challenge != nil {
 		return nil, challengeError(res.Challenge, res.Message)
 	}
-	return newDecisionReport(rid, route, action, dgst, res), nil
+	rep := newDecisionReport(rid, route, action, dgst, res)
+	if rk, ok := p.gate.(recordKeeper); ok {
+		// Only a client the upstream let read the manifest gets here.
+		rows, err := rk.Recorded(ctx, route.Name, dgst, recordedShown)
+		if err != nil {
+			rep.RecordedError = err.Error()
+		}
+		rep.Recorded = rows
+	}
+	return rep, nil
 }
 
 // parseDecisionRequest reads the image and action of a decisions API request. The query

@@ -345,3 +345,40 @@ func TestDecisionsAPIAuth(t *testing.T) {
 		t.Errorf("audit events %+v, want one query by ci (token)", evs)
 	}
 }
+
+// TestDecisionsAPIListsRecordedDecisions: an image pushed through the gateway has its push
+// decision in the records store, and the decisions API lists it; queries themselves are
+// not recorded as decisions.
+func TestDecisionsAPIListsRecordedDecisions(t *testing.T) {
+	t.Parallel()
+	e := newDecisionsEnv(t)
+	img := randomImage(t, 512, 1)
+	if err := remote.Write(ref(t, hostOf(t, e.plain), "team/app:2.0.0"), img, remote.WithAuth(authn.Anonymous)); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	for range 3 {
+		decided(t, e.plain, "team/app@"+d.String(), "")
+	}
+	rep := decided(t, e.plain, "team/app:2.0.0", "")
+	if rep.RecordedError != "" {
+		t.Fatalf("recorded decisions could not be read: %s", rep.RecordedError)
+	}
+	var pushes int
+	for _, r := range rep.Recorded {
+		if r.Action != "push" {
+			t.Errorf("recorded %+v: only the push was a decision (queries are not)", r)
+			continue
+		}
+		pushes++
+		if r.Verdict != "allow" || r.Reference != "2.0.0" || r.Environment != "dev" || r.DecisionID == "" || r.Time.IsZero() {
+			t.Errorf("recorded push %+v: want allow of 2.0.0 in dev with its decision id and time", r)
+		}
+	}
+	if pushes != 1 {
+		t.Errorf("%d recorded pushes of team/app@%s, want 1: %+v", pushes, d, rep.Recorded)
+	}
+	if other := decided(t, e.plain, "team/app@"+e.push(t, "team/app", "3.0.0", nil), ""); len(other.Recorded) != 0 {
+		t.Errorf("an image pushed around the gateway has recorded decisions: %+v", other.Recorded)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/proxy"
 )
@@ -73,6 +74,13 @@ func printCheckTable(w io.Writer, image string, rep *proxy.DecisionReport) error
 			}
 			fmt.Fprintf(w, "  - %s in %s %s (%s): blocks from %s, %s [%s, window %dd]\n", printable(d.ID), printable(d.Package),
 				printable(d.Version), printable(d.Severity), d.Due.Format("2006-01-02"), left, printable(d.Rule), d.WindowDays)
+		}
+	}
+	if len(rep.Recorded) > 0 {
+		fmt.Fprintln(w, "\nRecorded decisions on this digest (newest first):")
+		for _, d := range rep.Recorded {
+			fmt.Fprintf(w, "  - %s %s %s in %s: %s (decision %s)\n", d.Time.UTC().Format(time.DateOnly), printable(d.Action),
+				printable(d.Reference), printable(d.Environment), printable(d.Verdict), printable(d.DecisionID))
 		}
 	}
 	var excepted []proxy.RuleResult

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
 
@@ -98,5 +100,21 @@ func TestCheckHelpAndUsage(t *testing.T) {
 		if code := run(args, &stdout, &stderr); code != 2 || stdout.Len() != 0 || stderr.Len() == 0 {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
 		}
+	}
+}
+
+// The table lists the decisions the records store holds about the digest, escaped.
+func TestCheckTableListsRecordedDecisions(t *testing.T) {
+	rep := &proxy.DecisionReport{Verdict: "allow", Environment: "prod", Action: "pull", Digest: "sha256:aa",
+		Recorded: []gate.RecordedDecision{{Time: time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC), Action: "push",
+			Reference: "1.0.0\x1b[2J", Environment: "prod", Verdict: "warn", DecisionID: "4f2a"}}}
+	var b bytes.Buffer
+	if err := printCheckTable(&b, "r.example/team/app:1.0.0", rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Recorded decisions on this digest") ||
+		!strings.Contains(b.String(), "2026-12-03 push 1.0.0") || !strings.Contains(b.String(), "in prod: warn (decision 4f2a)") ||
+		strings.Contains(b.String(), "\x1b") {
+		t.Errorf("table:\n%s", b.String())
 	}
 }
