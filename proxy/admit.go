@@ -33,18 +33,7 @@ func (p *Proxy) admit(r *http.Request, action policy.Action, route Route, dgst s
 		return nil
 	}
 	info, _ := requestFrom(r.Context())
-	res := p.gate.Admit(r.Context(), gate.Request{
-		Action:        action,
-		Host:          doorHost(r),
-		Address:       clientHost(r),
-		Repository:    route.Name,
-		Reference:     route.Reference,
-		Digest:        dgst,
-		Manifest:      body,
-		Authorization: r.Header.Get("Authorization"),
-		ClientAddr:    r.RemoteAddr,
-		RequestID:     info.id,
-	})
+	res := p.gate.Admit(r.Context(), gateRequest(r, action, route, dgst, body, info.id))
 	if res.Challenge != nil {
 		e := errorf(res.Challenge.Status, CodeUnauthorized, "%s", res.Message)
 		e.Header = http.Header{}
@@ -147,4 +136,22 @@ func warningHeader(text string) string {
 		s = s[:maxWarningText-3] + "..."
 	}
 	return `299 - "` + s + `"`
+}
+
+// gateRequest is what the gate is asked about r: the door's host decides the environment,
+// the host the client used names the image in messages, and the client's own credentials
+// are used for reads on its behalf.
+func gateRequest(r *http.Request, action policy.Action, route Route, dgst string, body []byte, rid string) gate.Request {
+	return gate.Request{
+		Action:        action,
+		Host:          doorHost(r),
+		Address:       clientHost(r),
+		Repository:    route.Name,
+		Reference:     route.Reference,
+		Digest:        dgst,
+		Manifest:      body,
+		Authorization: r.Header.Get("Authorization"),
+		ClientAddr:    r.RemoteAddr,
+		RequestID:     rid,
+	}
 }

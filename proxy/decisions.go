@@ -101,18 +101,7 @@ func (p *Proxy) decide(r *http.Request, rid string) (*DecisionReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := q.Query(ctx, gate.Request{
-		Action:        action,
-		Host:          doorHost(r),
-		Address:       clientHost(r),
-		Repository:    route.Name,
-		Reference:     route.Reference,
-		Digest:        dgst,
-		Manifest:      body,
-		Authorization: r.Header.Get("Authorization"),
-		ClientAddr:    r.RemoteAddr,
-		RequestID:     rid,
-	})
+	res := q.Query(ctx, gateRequest(r, action, route, dgst, body, rid))
 	if res.Challenge != nil {
 		return nil, challengeError(res.Challenge, res.Message)
 	}
