@@ -1,0 +1,365 @@
+package mirror
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// Import verdicts of one image.
+const (
+	// VerdictAllow: the tag is published.
+	VerdictAllow = "allow"
+	// VerdictWarn: the tag is published; the gateway warned.
+	VerdictWarn = "warn"
+	// VerdictDeny: the gateway refused the image; it stays by digest only (quarantine).
+	VerdictDeny = "deny"
+	// VerdictDrift: the tag already points at another digest on-prem; nothing is moved.
+	VerdictDrift = "drift"
+	// VerdictError: the image could not be judged or published; run the import again.
+	VerdictError = "error"
+)
+
+// ImportOptions are the settings of an import.
+type ImportOptions struct {
+	// Gateway is the gateway's host[:port]; every write goes through it.
+	Gateway string
+	// Insecure reaches the gateway over plain HTTP.
+	Insecure bool
+	// Journal is the JSON-lines journal file; default JournalPath(bundle dir).
+	Journal string
+	// WorkDir holds the verified layout while the import runs (default: os.TempDir()).
+	WorkDir string
+	// Keychain gives credentials for the gateway (default authn.DefaultKeychain).
+	Keychain authn.Keychain
+	// Transport reaches the gateway (default remote.DefaultTransport).
+	Transport http.RoundTripper
+	// Progress receives events; nil drops them.
+	Progress Progress
+}
+
+// ImportReport is what an import did with each image of the bundle.
+type ImportReport struct {
+	// Bundle is the bundle directory.
+	Bundle string `json:"bundle"`
+	// Gateway is the gateway imported through.
+	Gateway string `json:"gateway"`
+	// Images has one entry per image of the bundle manifest, in its order.
+	Images []ImportResult `json:"images"`
+}
+
+// ImportResult is the verdict on one image.
+type ImportResult struct {
+	// Name is the on-prem repository; Tag the tag ("" for an image carried by digest).
+	Name string `json:"name"`
+	Tag  string `json:"tag,omitempty"`
+	// Digest is the pinned manifest digest.
+	Digest string `json:"digest"`
+	// Verdict is allow, warn, deny, drift or error.
+	Verdict string `json:"verdict"`
+	// Message is the gateway's refusal or warnings, or what went wrong.
+	Message string `json:"message,omitempty"`
+}
+
+// Refused counts the images whose tag was not published.
+func (r *ImportReport) Refused() int {
+	n := 0
+	for _, i := range r.Images {
+		if i.Verdict != VerdictAllow && i.Verdict != VerdictWarn {
+			n++
+		}
+	}
+	return n
+}
+
+// JournalPath is the default journal of the bundle in dir: a file next to it.
+func JournalPath(dir string) string {
+	return strings.TrimRight(dir, string(os.PathSeparator)) + ".import-journal.jsonl"
+}
+
+// Import verifies the bundle in dir (signature, every chunk, the whole layout) before it
+// writes anything, then pushes it through the gateway: every blob, then every manifest by
+// digest (index children, referrers, images), which publishes no tag; then, per image of
+// the bundle manifest, asks the gateway whether the image may be pulled and pushes its
+// tag; the gateway's refusal of either keeps the image in quarantine (by digest only).
+// Each finished step goes to the journal, so a second run skips it. An error means the
+// import stopped; run it again to resume.
+func Import(ctx context.Context, dir string, verifier signature.Verifier, o ImportOptions) (*ImportReport, error) {
+	progress := o.Progress
+	if progress == nil {
+		progress = noProgress{}
+	}
+	if o.Keychain == nil {
+		o.Keychain = authn.DefaultKeychain
+	}
+	if o.Transport == nil {
+		o.Transport = remote.DefaultTransport
+	}
+	if o.Journal == "" {
+		o.Journal = JournalPath(dir)
+	}
+	var nopts []name.Option
+	if o.Insecure {
+		nopts = append(nopts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(o.Gateway, append(nopts, name.StrictValidation)...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway %q: %w", o.Gateway, err)
+	}
+	work, err := os.MkdirTemp(o.WorkDir, "portcullis-import-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	v, err := Extract(dir, work+"/layout", verifier, verifyOnly{progress})
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
+	}
+	plan, err := planImport(work+"/layout", v)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
+	}
+	j, err := openJournal(o.Journal)
+	if err != nil {
+		return nil, err
+	}
+	defer j.close()
+	im := &importer{ctx: ctx, o: o, reg: reg, nopts: nopts, plan: plan, j: j, progress: progress, refused: map[string]string{}}
+	for _, rp := range plan.repos {
+		for _, b := range rp.blobs {
+			im.total += plan.sizes[b]
+		}
+	}
+	progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: im.total})
+	for _, rp := range plan.repos {
+		if err := im.pushRepo(rp); err != nil {
+			return nil, err
+		}
+	}
+	rep := &ImportReport{Bundle: dir, Gateway: o.Gateway}
+	for _, img := range v.Manifest.Images {
+		res, err := im.publish(img)
+		if err != nil {
+			return nil, err
+		}
+		rep.Images = append(rep.Images, res)
+	}
+	progress.Event(Event{Time: time.Now(), Phase: "done", Item: dir, Done: im.done, Total: im.total})
+	return rep, nil
+}
+
+// importer is one run of Import.
+type importer struct {
+	ctx      context.Context
+	o        ImportOptions
+	reg      name.Registry
+	nopts    []name.Option
+	plan     *importPlan
+	j        *journal
+	progress Progress
+	// refused maps repository@digest to the gateway's refusal of a manifest push.
+	refused     map[string]string
+	done, total int64
+}
+
+func (im *importer) remote() []remote.Option {
+	return []remote.Option{remote.WithContext(im.ctx), remote.WithAuthFromKeychain(im.o.Keychain), remote.WithTransport(im.o.Transport), remote.WithUserAgent("portcullis-mirror-import")}
+}
+
+func (im *importer) repo(n string) (name.Repository, error) {
+	return name.NewRepository(im.reg.Name()+"/"+n, append(im.nopts, name.StrictValidation)...)
+}
+
+func (im *importer) entry(step, repo, digest, tag string) JournalEntry {
+	return JournalEntry{Gateway: im.reg.Name(), Step: step, Repository: repo, Digest: digest, Tag: tag}
+}
+
+// pushRepo pushes one repository's blobs, manifests by digest, and referrer tags.
+func (im *importer) pushRepo(rp *repoPlan) error {
+	repo, err := im.repo(rp.name)
+	if err != nil {
+		return err
+	}
+	for _, b := range rp.blobs {
+		if err := im.ctx.Err(); err != nil {
+			return err
+		}
+		size := im.plan.sizes[b]
+		e := im.entry("blob", rp.name, b, "")
+		if !im.j.has(e) {
+			h, _ := v1.NewHash(b)
+			layer := &fileLayer{path: im.plan.blobPath(b), hash: h, size: size}
+			if err := remote.WriteLayer(repo, layer, im.remote()...); err != nil {
+				return fmt.Errorf("pushing blob %s to %s: %w", b, rp.name, err)
+			}
+			if err := im.j.record(e); err != nil {
+				return err
+			}
+		}
+		im.done += size
+		im.progress.Event(Event{Time: time.Now(), Phase: "blob", Item: rp.name + "@" + b, Bytes: size, Done: im.done, Total: im.total})
+	}
+	for _, m := range rp.manifests {
+		if err := im.pushManifest(repo, rp.name, m.digest, m.mediaType, ""); err != nil {
+			return err
+		}
+	}
+	for _, t := range rp.refTags {
+		if err := im.pushManifest(repo, rp.name, t.digest, "", t.tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pushManifest pushes the manifest digest to repo by digest (tag "") or as tag. A
+// refusal by the gateway is kept in im.refused; other failures stop the import.
+func (im *importer) pushManifest(repo name.Repository, repoName, digest, mediaType, tag string) error {
+	if err := im.ctx.Err(); err != nil {
+		return err
+	}
+	step := "manifest"
+	if tag != "" {
+		step = "tag"
+	}
+	e := im.entry(step, repoName, digest, tag)
+	if im.j.has(e) {
+		return nil
+	}
+	var ref name.Reference = repo.Digest(digest)
+	if tag != "" {
+		ref = repo.Tag(tag)
+	}
+	if d, err := remote.Head(ref, im.remote()...); err == nil && d.Digest.String() == digest {
+		return im.j.record(e) // already there
+	} else if err == nil && tag != "" {
+		im.refused[repoName+"@"+digest] = fmt.Sprintf("tag %s already points at %s on-prem", tag, d.Digest)
+		return nil
+	}
+	data, err := im.plan.read(digest)
+	if err != nil {
+		return err
+	}
+	if mediaType == "" {
+		var m manifestShape
+		_ = jsonUnmarshal(data, &m)
+		mediaType = m.MediaType
+	}
+	h, _ := v1.NewHash(digest)
+	desc := &remote.Descriptor{Manifest: data, Descriptor: v1.Descriptor{MediaType: types.MediaType(mediaType), Digest: h, Size: int64(len(data))}}
+	if err := remote.Put(ref, desc, im.remote()...); err != nil {
+		if msg, ok := refusal(err); ok {
+			im.refused[repoName+"@"+digest] = msg
+			return nil
+		}
+		return fmt.Errorf("pushing manifest %s to %s: %w", ref, repoName, err)
+	}
+	if err := im.j.record(e); err != nil {
+		return err
+	}
+	im.progress.Event(Event{Time: time.Now(), Phase: step, Item: ref.String(), Bytes: int64(len(data)), Done: im.done, Total: im.total})
+	return nil
+}
+
+// publish judges one image of the bundle manifest and publishes its tag if allowed.
+func (im *importer) publish(img Image) (ImportResult, error) {
+	res := ImportResult{Name: img.Name, Tag: img.Tag, Digest: img.Digest}
+	if err := im.ctx.Err(); err != nil {
+		return res, err
+	}
+	repo, err := im.repo(img.Name)
+	if err != nil {
+		return res, err
+	}
+	if img.Tag != "" && im.j.has(im.entry("tag", img.Name, img.Digest, img.Tag)) {
+		res.Verdict, res.Message = VerdictAllow, "published by an earlier run (journal)"
+		return res, nil
+	}
+	for _, d := range append([]string{img.Digest}, childDigests(img)...) {
+		if msg, ok := im.refused[img.Name+"@"+d]; ok {
+			res.Verdict, res.Message = VerdictDeny, "the gateway refused "+d+" (kept by digest only): "+msg
+			return res, nil
+		}
+	}
+	if img.Tag != "" {
+		d, err := remote.Head(repo.Tag(img.Tag), im.remote()...)
+		switch {
+		case err == nil && d.Digest.String() != img.Digest:
+			res.Verdict = VerdictDrift
+			res.Message = fmt.Sprintf("tag %s:%s already points at %s on-prem, the bundle carries %s: the tag is not moved; the bundle's image stays by digest only", img.Name, img.Tag, d.Digest, img.Digest)
+			return res, nil
+		case err == nil:
+			res.Verdict, res.Message = VerdictAllow, "already published"
+			return res, im.j.record(im.entry("tag", img.Name, img.Digest, img.Tag))
+		case !isNotFound(err):
+			return res, fmt.Errorf("checking %s:%s: %w", img.Name, img.Tag, err)
+		}
+	}
+	dec, err := im.decide(repo, img.Digest)
+	if err != nil {
+		res.Verdict, res.Message = VerdictError, err.Error()
+		return res, nil
+	}
+	if dec.Verdict == VerdictDeny {
+		res.Verdict, res.Message = VerdictDeny, dec.Message
+		return res, nil
+	}
+	res.Verdict, res.Message = dec.Verdict, strings.Join(dec.Warnings, "; ")
+	if img.Tag == "" {
+		return res, nil
+	}
+	if err := im.pushManifest(repo, img.Name, img.Digest, img.MediaType, img.Tag); err != nil {
+		return res, err
+	}
+	if msg, ok := im.refused[img.Name+"@"+img.Digest]; ok {
+		res.Verdict, res.Message = VerdictDeny, msg
+	}
+	return res, nil
+}
+
+func childDigests(img Image) []string {
+	var out []string
+	for _, c := range img.Children {
+		out = append(out, c.Digest)
+	}
+	return out
+}
+
+// refusal extracts the gateway's message from a refused push (403 DENIED, or another
+// 4xx that names why the manifest is not accepted).
+func refusal(err error) (string, bool) {
+	var te *transport.Error
+	if !errors.As(err, &te) || te.StatusCode < 400 || te.StatusCode >= 500 || te.StatusCode == http.StatusUnauthorized {
+		return "", false
+	}
+	var msgs []string
+	for _, d := range te.Errors {
+		msgs = append(msgs, string(d.Code)+": "+d.Message)
+	}
+	if len(msgs) == 0 {
+		return te.Error(), true
+	}
+	return strings.Join(msgs, "; "), true
+}
+
+// verifyOnly passes verification events on, renaming Extract's "done" (the import is not).
+type verifyOnly struct{ p Progress }
+
+func (v verifyOnly) Event(e Event) {
+	if e.Phase == "done" {
+		e.Phase = "verify"
+	}
+	v.p.Event(e)
+}
