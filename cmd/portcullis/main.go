@@ -22,7 +22,7 @@ Usage:
   portcullis scan IMAGE           scan an image offline (table, JSON or SARIF)
   portcullis db import|status ...           import OSV records, check the vulnerability database
   portcullis deploy containerd ...         write containerd hosts.toml files for the gateway
-  portcullis mirror collect|verify|inventory ...  carry images to an air-gapped site
+  portcullis mirror collect|verify|inventory|import ...  carry images to an air-gapped site
   portcullis records export|import|import-from-redis ...   back up, restore, migrate the records
   portcullis decisions list ...   list recorded decisions (--repository, --digest, --since)
   portcullis version              print the version

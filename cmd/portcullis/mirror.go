@@ -23,6 +23,7 @@ Commands:
   collect    resolve a mirror file and write a signed, chunked bundle (connected side)
   verify     check a bundle's signature, chunks and layout (disconnected side)
   inventory  list the digests an on-prem registry holds, for delta bundles
+  import     verify a bundle and push it through the gateway under its policy (quarantine)
 
 Run "portcullis mirror COMMAND -h" for a command's flags and an example.
 `
@@ -69,6 +70,7 @@ Flags:
 func runMirror(args []string, stdout, stderr io.Writer) int {
 	return dispatch("mirror", mirrorHelp, map[string]subcommand{
 		"collect": runMirrorCollect, "verify": runMirrorVerify, "inventory": runMirrorInventory,
+		"import": runMirrorImport,
 	}, args, stdout, stderr)
 }
 
