@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/elliptic"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+
+	"github.com/portcullis-dev/portcullis/internal/cosigntest"
+	"github.com/portcullis-dev/portcullis/internal/regtest"
+)
+
+// TestMirrorImportUnderPolicy carries a signed and an unsigned image from one registry to
+// another with nothing between them but the bundle on disk, and imports it through a
+// gateway whose policy requires the release key's signature under mirror/**: the signed
+// image is pulled back through the gateway by tag, the unsigned one stays by digest only
+// and is named in the report. A tampered bundle imports nothing, an import killed half-way
+// resumes, and a third run sends no write to the registry.
+func TestMirrorImportUnderPolicy(t *testing.T) {
+	crane := requireTool(t, "crane")
+	dir := t.TempDir()
+	release := cosigntest.NewKey(t)
+
+	// Connected side: a signed and an unsigned image.
+	src := regtest.Registry(t)
+	srcHost := strings.TrimPrefix(src, "http://")
+	push := func(repoTag string) string {
+		img, err := random.Image(2048, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := regtest.WriteImage(t, src, repoTag, img)
+		return d
+	}
+	signed, unsigned := push("team/signed:1.0.0"), push("team/unsigned:1.0.0")
+	cosigntest.SignLegacy(t, srcHost, "team/signed", signed, release)
+
+	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, pubFile, mirrorFile := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub"), filepath.Join(dir, "mirror.yaml")
+	writeFile(t, keyFile, priv)
+	writeFile(t, pubFile, pub)
+	writeFile(t, mirrorFile, []byte("version: 1\nsources:\n  - registry: "+srcHost+"\n    repositories:\n"+
+		"      - {name: team/signed, tags: [\"1.0.0\"]}\n      - {name: team/unsigned, tags: [\"1.0.0\"]}\n"))
+	bundle := filepath.Join(dir, "bundle")
+	portcullis(t, 0, []string{"COSIGN_PASSWORD=pw"}, "mirror", "collect", "--file", mirrorFile, "--out", bundle, "--key", keyFile, "--chunk-size", "1MiB")
+
+	// Disconnected side: another registry, writes to it counted, a gateway in front.
+	target := regtest.Registry(t)
+	var writes atomic.Int64
+	tu, _ := url.Parse(target)
+	rp := httputil.NewSingleHostReverseProxy(tu)
+	counter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writes.Add(1)
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counter.Close)
+	policyPath := filepath.Join(dir, "policy.yaml")
+	writeFile(t, policyPath, []byte(`version: 1
+exceptionProcess: "ask the platform team"
+authorities:
+`+release.AuthorityYAML(t, "release")+`environments:
+  - name: mirror
+    repositories: ["mirror/**"]
+    failMode: closed
+  - name: dev
+    repositories: ["**"]
+rules:
+  - {id: immutable-tags, type: immutable, mode: block}
+  - {id: mirror-signed, type: signature, mode: block, environments: [mirror], authorities: [release]}
+`))
+	gw := startGateway(t, "--policy", policyPath, "--upstream", counter.URL, "--data-dir", filepath.Join(dir, "data"))
+	mapped := "mirror/" + strings.ReplaceAll(srcHost, ":", "_") + "/team/"
+	journal, report := filepath.Join(dir, "journal.jsonl"), filepath.Join(dir, "report.json")
+	importArgs := []string{"mirror", "import", "--bundle", bundle, "--key", pubFile, "--gateway", "http://" + gw.addr, "--journal", journal, "--report", report}
+
+	// A tampered bundle imports nothing.
+	bad := filepath.Join(dir, "bad")
+	if err := os.MkdirAll(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(bundle)
+	for _, e := range entries {
+		b := readFile(t, filepath.Join(bundle, e.Name()))
+		if e.Name() == "bundle.tar.zst.0000" {
+			b[len(b)/3] ^= 0x40
+		}
+		writeFile(t, filepath.Join(bad, e.Name()), b)
+	}
+	out := portcullis(t, 1, nil, "mirror", "import", "--bundle", bad, "--key", pubFile, "--gateway", "http://"+gw.addr, "--journal", filepath.Join(dir, "bad.jsonl"))
+	if !strings.Contains(out, "nothing imported") || writes.Load() != 0 {
+		t.Fatalf("tampered bundle: %d writes upstream; output:\n%s", writes.Load(), out)
+	}
+
+	// Killed half-way (SIGKILL after three pushed objects), then resumed.
+	cmd := exec.Command(gatewayBin, importArgs...)
+	cmd.Env = cleanEnv()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() && steps < 3 {
+		var e struct{ Phase string }
+		if json.Unmarshal(sc.Bytes(), &e) == nil && (e.Phase == "blob" || e.Phase == "manifest") {
+			steps++
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if steps < 3 {
+		t.Fatalf("the import ended after %d steps, before it could be killed", steps)
+	}
+	killedAt := bytes.Count(readFile(t, journal), []byte("\n"))
+	out = portcullis(t, 3, nil, importArgs...)
+	if total := bytes.Count(readFile(t, journal), []byte("\n")); killedAt < 3 || killedAt >= total {
+		t.Fatalf("journal: %d steps when killed, %d after the resumed run", killedAt, total)
+	}
+	var rep struct {
+		Images []struct{ Name, Tag, Digest, Verdict, Message string }
+	}
+	if err := json.Unmarshal(readFile(t, report), &rep); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]string{}
+	for _, r := range rep.Images {
+		verdicts[r.Name] = r.Verdict
+		if r.Name == mapped+"unsigned" && (!strings.Contains(r.Message, "mirror-signed") || r.Digest != unsigned) {
+			t.Errorf("the report on the unsigned image does not name the rule: %+v", r)
+		}
+	}
+	if verdicts[mapped+"signed"] != "allow" || verdicts[mapped+"unsigned"] != "deny" {
+		t.Fatalf("verdicts %v\n%s", verdicts, out)
+	}
+
+	// The signed image is pulled back through the gateway by tag; the unsigned one's tag
+	// does not exist, its manifest is held by digest (quarantine).
+	got := craneOut(t, crane, "digest", "--insecure", gw.addr+"/"+mapped+"signed:1.0.0")
+	if strings.TrimSpace(got) != signed {
+		t.Fatalf("pulled %q through the gateway, want %s", got, signed)
+	}
+	if tagDigest(t, target, mapped+"unsigned:1.0.0") != "" {
+		t.Fatal("the unsigned image's tag was published")
+	}
+	if tagDigest(t, target, mapped+"unsigned@"+unsigned) != unsigned {
+		t.Fatal("the unsigned image is not held by digest")
+	}
+
+	// A third run changes nothing.
+	lines, before := bytes.Count(readFile(t, journal), []byte("\n")), writes.Load()
+	portcullis(t, 3, nil, importArgs...)
+	if writes.Load() != before || bytes.Count(readFile(t, journal), []byte("\n")) != lines {
+		t.Fatalf("third run: %d writes upstream, journal %d lines → %d", writes.Load()-before, lines, bytes.Count(readFile(t, journal), []byte("\n")))
+	}
+}
+
+// portcullis runs the binary with args and wants exit status want; it returns stdout and
+// stderr together.
+func portcullis(t *testing.T, want int, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(gatewayBin, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	out, err := cmd.CombinedOutput()
+	if got := cmd.ProcessState.ExitCode(); got != want {
+		t.Fatalf("portcullis %v: exit %d (%v), want %d\n%s", args, got, err, want, out)
+	}
+	return string(out)
+}
+
+func craneOut(t *testing.T, crane string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(crane, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("crane %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// tagDigest reads ref (repo:tag or repo@digest) straight from the registry at reg, ""
+// when it is absent.
+func tagDigest(t *testing.T, reg, ref string) string {
+	t.Helper()
+	r, err := name.ParseReference(strings.TrimPrefix(reg, "http://")+"/"+ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r)
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
+}
