@@ -47,8 +47,9 @@ func TestMirrorImportUnderPolicy(t *testing.T) {
 		d, _ := regtest.WriteImage(t, src, repoTag, img)
 		return d
 	}
-	signed, unsigned := push("team/signed:1.0.0"), push("team/unsigned:1.0.0")
+	signed, unsigned, drifted := push("team/signed:1.0.0"), push("team/unsigned:1.0.0"), push("team/drifted:1.0.0")
 	cosigntest.SignLegacy(t, srcHost, "team/signed", signed, release)
+	cosigntest.SignLegacy(t, srcHost, "team/drifted", drifted, release)
 
 	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
 	if err != nil {
@@ -58,7 +59,8 @@ func TestMirrorImportUnderPolicy(t *testing.T) {
 	writeFile(t, keyFile, priv)
 	writeFile(t, pubFile, pub)
 	writeFile(t, mirrorFile, []byte("version: 1\nsources:\n  - registry: "+srcHost+"\n    repositories:\n"+
-		"      - {name: team/signed, tags: [\"1.0.0\"]}\n      - {name: team/unsigned, tags: [\"1.0.0\"]}\n"))
+		"      - {name: team/signed, tags: [\"1.0.0\"]}\n      - {name: team/unsigned, tags: [\"1.0.0\"]}\n"+
+		"      - {name: team/drifted, tags: [\"1.0.0\"]}\n"))
 	bundle := filepath.Join(dir, "bundle")
 	portcullis(t, 0, []string{"COSIGN_PASSWORD=pw"}, "mirror", "collect", "--file", mirrorFile, "--out", bundle, "--key", keyFile, "--chunk-size", "1MiB")
 
@@ -90,6 +92,14 @@ rules:
 `))
 	gw := startGateway(t, "--policy", policyPath, "--upstream", counter.URL, "--data-dir", filepath.Join(dir, "data"))
 	mapped := "mirror/" + strings.ReplaceAll(srcHost, ":", "_") + "/team/"
+	// On-prem, drifted:1.0.0 already names another (unsigned) image, which the gateway
+	// refuses to serve: the import cannot even see where the tag points.
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onPrem, _ := regtest.WriteImage(t, target, mapped+"drifted:1.0.0", img)
+	written := writes.Load()
 	journal, report := filepath.Join(dir, "journal.jsonl"), filepath.Join(dir, "report.json")
 	importArgs := []string{"mirror", "import", "--bundle", bundle, "--key", pubFile, "--gateway", "http://" + gw.addr, "--journal", journal, "--report", report}
 
@@ -107,8 +117,8 @@ rules:
 		writeFile(t, filepath.Join(bad, e.Name()), b)
 	}
 	out := portcullis(t, 1, nil, "mirror", "import", "--bundle", bad, "--key", pubFile, "--gateway", "http://"+gw.addr, "--journal", filepath.Join(dir, "bad.jsonl"))
-	if !strings.Contains(out, "nothing imported") || writes.Load() != 0 {
-		t.Fatalf("tampered bundle: %d writes upstream; output:\n%s", writes.Load(), out)
+	if !strings.Contains(out, "nothing imported") || writes.Load() != written {
+		t.Fatalf("tampered bundle: %d writes upstream; output:\n%s", writes.Load()-written, out)
 	}
 
 	// Killed half-way (SIGKILL after three pushed objects), then resumed.
@@ -151,8 +161,11 @@ rules:
 		if r.Name == mapped+"unsigned" && (!strings.Contains(r.Message, "mirror-signed") || r.Digest != unsigned) {
 			t.Errorf("the report on the unsigned image does not name the rule: %+v", r)
 		}
+		if r.Name == mapped+"drifted" && !strings.Contains(r.Message, "immutable-tags") {
+			t.Errorf("the report on the drifted tag does not give the gateway's refusal: %+v", r)
+		}
 	}
-	if verdicts[mapped+"signed"] != "allow" || verdicts[mapped+"unsigned"] != "deny" {
+	if verdicts[mapped+"signed"] != "allow" || verdicts[mapped+"unsigned"] != "deny" || verdicts[mapped+"drifted"] != "drift" {
 		t.Fatalf("verdicts %v\n%s", verdicts, out)
 	}
 
@@ -167,6 +180,10 @@ rules:
 	}
 	if tagDigest(t, target, mapped+"unsigned@"+unsigned) != unsigned {
 		t.Fatal("the unsigned image is not held by digest")
+	}
+
+	if tagDigest(t, target, mapped+"drifted:1.0.0") != onPrem {
+		t.Fatal("the drifted tag was moved")
 	}
 
 	// A third run changes nothing.

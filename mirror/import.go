@@ -283,16 +283,15 @@ func (im *importer) publish(img Image) (ImportResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if img.Tag != "" && im.j.has(im.entry("tag", img.Name, img.Digest, img.Tag)) {
-		res.Verdict, res.Message = VerdictAllow, "published by an earlier run (journal)"
-		return res, nil
-	}
 	for _, d := range append([]string{img.Digest}, childDigests(img)...) {
 		if msg, ok := im.refused[img.Name+"@"+d]; ok {
 			res.Verdict, res.Message = VerdictDeny, "the gateway refused "+d+" (kept by digest only): "+msg
 			return res, nil
 		}
 	}
+	// A tag's current target may itself be refused on pull (403): then whether it
+	// exists is unknown here, and the gateway's immutable rule decides the push.
+	tagMayExist := false
 	if img.Tag != "" {
 		d, err := remote.Head(repo.Tag(img.Tag), im.remote()...)
 		switch {
@@ -304,7 +303,7 @@ func (im *importer) publish(img Image) (ImportResult, error) {
 			res.Verdict, res.Message = VerdictAllow, "already published"
 			return res, im.j.record(im.entry("tag", img.Name, img.Digest, img.Tag))
 		case !isNotFound(err):
-			return res, fmt.Errorf("checking %s:%s: %w", img.Name, img.Tag, err)
+			tagMayExist = true
 		}
 	}
 	dec, err := im.decide(repo, img.Digest)
@@ -325,6 +324,9 @@ func (im *importer) publish(img Image) (ImportResult, error) {
 	}
 	if msg, ok := im.refused[img.Name+"@"+img.Digest]; ok {
 		res.Verdict, res.Message = VerdictDeny, msg
+		if tagMayExist {
+			res.Verdict = VerdictDrift
+		}
 	}
 	return res, nil
 }

@@ -11,7 +11,7 @@ import (
 type Event struct {
 	// Time is when it happened.
 	Time time.Time `json:"time"`
-	// Phase is "start", "blob", "manifest", "chunk", "verify" or "done".
+	// Phase is "start", "blob", "manifest", "tag", "chunk", "verify" or "done".
 	Phase string `json:"phase"`
 	// Item names what the event is about: a digest, a chunk name, an image.
 	Item string `json:"item,omitempty"`
