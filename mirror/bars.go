@@ -30,6 +30,9 @@ func (b *Bars) Event(e Event) {
 		return
 	}
 	b.item.Store(short(e.Item))
+	if e.Total > 0 {
+		bar.SetTotal(e.Total, false) // an import's push follows its verify, with another total
+	}
 	bar.SetCurrent(e.Done)
 	if e.Phase == "done" {
 		bar.SetTotal(e.Total, true)

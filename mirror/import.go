@@ -201,7 +201,14 @@ func (im *importer) pushRepo(rp *repoPlan) error {
 		if !im.j.has(e) {
 			h, _ := v1.NewHash(b)
 			layer := &fileLayer{path: im.plan.blobPath(b), hash: h, size: size}
-			if err := remote.WriteLayer(repo, layer, im.remote()...); err != nil {
+			if bp, ok := im.progress.(ByteProgress); ok {
+				layer.count = bp.Fetching(b, size)
+			}
+			err := remote.WriteLayer(repo, layer, im.remote()...)
+			if layer.count != nil {
+				layer.count(-1)
+			}
+			if err != nil {
 				return fmt.Errorf("pushing blob %s to %s: %w", b, rp.name, err)
 			}
 			if err := im.j.record(e); err != nil {

@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -223,7 +224,13 @@ func TestImportDriftIsNotMoved(t *testing.T) {
 	tg := newTarget(t)
 	api := m.Images[1]
 	other, _ := regtest.WriteImage(t, tg.reg, api.Name+":"+api.Tag, randomImage(t, 512, 1))
-	rep, err := Import(context.Background(), dir, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil))
+	var drawn bytes.Buffer
+	bars := NewBars(&drawn) // terminal bars follow an import too (per-blob bars, a total)
+	rep, err := Import(context.Background(), dir, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), bars))
+	bars.Wait()
+	if !strings.Contains(drawn.String(), "total") {
+		t.Errorf("bars drew %q", drawn.String())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

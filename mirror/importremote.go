@@ -26,13 +26,24 @@ type fileLayer struct {
 	path string
 	hash v1.Hash
 	size int64
+	// count, when set, is told the size of every read (a ByteProgress bar).
+	count func(int64)
 }
 
 func (l *fileLayer) Digest() (v1.Hash, error) { return l.hash, nil }
 func (l *fileLayer) DiffID() (v1.Hash, error) {
 	return v1.Hash{}, errors.New("a mirrored blob has no known diffID")
 }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
+func (l *fileLayer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil || l.count == nil {
+		return f, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{countingReader{f, l.count}, f}, nil
+}
 func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return nil, errors.New("not supported") }
 func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
 func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCILayer, nil }
