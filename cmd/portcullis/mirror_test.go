@@ -105,3 +105,24 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func TestMirrorImportUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"mirror", "import"},
+		{"mirror", "import", "--bundle", "b", "--key", "k"},
+		{"mirror", "import", "--bundle", "b", "--key", "k", "--gateway", "https://gw.example/path"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if got := run(args, &stdout, &stderr); got != 2 {
+			t.Errorf("portcullis %v: exit %d, want 2\n%s", args, got, stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if got := run([]string{"mirror", "import", "-h"}, &stdout, &stderr); got != 0 || !strings.Contains(stdout.String(), "Example:") {
+		t.Fatalf("help: exit %d\n%s", got, stdout.String())
+	}
+	dir := t.TempDir()
+	if got := run([]string{"mirror", "import", "--bundle", dir, "--key", filepath.Join(dir, "missing.pub"), "--gateway", "http://127.0.0.1:1"}, &stdout, &stderr); got != 1 {
+		t.Fatalf("missing key: exit %d", got)
+	}
+}
