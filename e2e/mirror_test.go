@@ -66,12 +66,19 @@ func TestMirrorImportUnderPolicy(t *testing.T) {
 
 	// Disconnected side: another registry, writes to it counted, a gateway in front.
 	target := regtest.Registry(t)
-	var writes atomic.Int64
+	var writes, holdAfter atomic.Int64 // holdAfter > 0: writes past it wait for held
+	held := make(chan struct{})
 	tu, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(tu)
 	counter := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			writes.Add(1)
+			if n, h := writes.Add(1), holdAfter.Load(); h > 0 && n > h {
+				select {
+				case <-held:
+				case <-r.Context().Done():
+					return
+				}
+			}
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -121,7 +128,10 @@ rules:
 		t.Fatalf("tampered bundle: %d writes upstream; output:\n%s", writes.Load()-written, out)
 	}
 
-	// Killed half-way (SIGKILL after three pushed objects), then resumed.
+	// Killed half-way, then resumed: the registry holds every write after the first four
+	// (so the import cannot run ahead and finish), and the importer is killed once it has
+	// journalled a step.
+	holdAfter.Store(writes.Load() + 4)
 	cmd := exec.Command(gatewayBin, importArgs...)
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()
@@ -133,7 +143,7 @@ rules:
 	}
 	steps := 0
 	sc := bufio.NewScanner(stderr)
-	for sc.Scan() && steps < 3 {
+	for sc.Scan() && steps < 1 {
 		var e struct{ Phase string }
 		if json.Unmarshal(sc.Bytes(), &e) == nil && (e.Phase == "blob" || e.Phase == "manifest") {
 			steps++
@@ -141,12 +151,14 @@ rules:
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	if steps < 3 {
+	holdAfter.Store(0)
+	close(held)
+	if steps < 1 {
 		t.Fatalf("the import ended after %d steps, before it could be killed", steps)
 	}
 	killedAt := bytes.Count(readFile(t, journal), []byte("\n"))
 	out = portcullis(t, 3, nil, importArgs...)
-	if total := bytes.Count(readFile(t, journal), []byte("\n")); killedAt < 3 || killedAt >= total {
+	if total := bytes.Count(readFile(t, journal), []byte("\n")); killedAt < 1 || killedAt >= total {
 		t.Fatalf("journal: %d steps when killed, %d after the resumed run", killedAt, total)
 	}
 	var rep struct {
