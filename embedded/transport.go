@@ -1,0 +1,352 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// InProcessURL is the base URL of a registry reached through its Transport, with no
+// socket: the host is reserved (RFC 2606), so no request for it can leave the process.
+const InProcessURL = "http://" + inProcessHost
+
+const inProcessHost = "embedded.invalid"
+
+// remoteAddr is the client address the registry sees for in-process requests.
+const remoteAddr = "127.0.0.1:0"
+
+// NewTransport returns an http.RoundTripper that serves requests for InProcessURL's host
+// through h in this process, as an HTTP server would (request fields, status defaults,
+// Content-Length and Content-Type, HEAD and 204/304 without a body), streaming the
+// response body as h writes it: nothing is buffered whole. Cancelling a request's context
+// or closing its response body cancels the handler's context and fails its next write.
+// Requests for any other host go to fallback; with a nil fallback they fail.
+func NewTransport(h http.Handler, fallback http.RoundTripper) http.RoundTripper {
+	return &handlerTransport{h: h, fallback: fallback}
+}
+
+type handlerTransport struct {
+	h        http.Handler
+	fallback http.RoundTripper
+}
+
+// RoundTrip serves req through the handler (or the fallback for other hosts).
+func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL == nil || !strings.EqualFold(req.URL.Host, inProcessHost) {
+		if t.fallback != nil {
+			return t.fallback.RoundTrip(req)
+		}
+		closeBody(req)
+		host := ""
+		if req.URL != nil {
+			host = req.URL.Host
+		}
+		return nil, fmt.Errorf("embedded registry transport: no route to host %q", host)
+	}
+	if req.URL.Scheme != "http" {
+		closeBody(req)
+		return nil, fmt.Errorf("embedded registry transport: unsupported scheme %q", req.URL.Scheme)
+	}
+	if err := req.Context().Err(); err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	sreq, err := serverRequest(ctx, req)
+	if err != nil {
+		cancel()
+		closeBody(req)
+		return nil, err
+	}
+	pr, pw := io.Pipe()
+	w := &responseWriter{
+		req:      req,
+		header:   make(http.Header),
+		pw:       pw,
+		body:     &pipeBody{pr: pr, cancel: cancel},
+		ready:    make(chan struct{}),
+		declared: -1,
+	}
+	// A cancelled request fails the handler's next write and the caller's next read.
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
+	go func() {
+		defer cancel()
+		defer stop()
+		defer closeBody(req)
+		w.serve(t.h, sreq)
+	}()
+	select {
+	case <-w.ready:
+		if w.err != nil {
+			return nil, w.err
+		}
+		return w.resp, nil
+	case <-ctx.Done():
+		// The handler may answer after this; its writes fail on the closed pipe.
+		return nil, context.Cause(ctx)
+	}
+}
+
+// closeBody closes a request body as a RoundTripper must, whatever happens.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
+// serverRequest turns an outgoing request into what a handler behind net/http's server
+// receives.
+func serverRequest(ctx context.Context, req *http.Request) (*http.Request, error) {
+	r := req.Clone(ctx)
+	r.RequestURI = req.URL.RequestURI()
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		return nil, fmt.Errorf("embedded registry transport: %w", err)
+	}
+	r.URL = u
+	r.Host = req.Host
+	if r.Host == "" {
+		r.Host = req.URL.Host
+	}
+	r.RemoteAddr = remoteAddr
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Close = false
+	r.TLS = nil
+	r.GetBody = nil
+	r.Trailer = nil
+	r.TransferEncoding = nil
+	r.Header.Del("Host")
+	r.Header.Del("Expect")
+	r.Header.Del("Content-Length")
+	r.Header.Del("Transfer-Encoding")
+	noBody := req.Body == nil || req.Body == http.NoBody
+	switch {
+	case noBody && req.ContentLength > 0:
+		return nil, fmt.Errorf("embedded registry transport: ContentLength=%d with no body", req.ContentLength)
+	case noBody:
+		r.Body, r.ContentLength = http.NoBody, 0
+	case req.ContentLength > 0:
+		r.Body = &exactBody{r: req.Body, left: req.ContentLength}
+		r.Header.Set("Content-Length", strconv.FormatInt(req.ContentLength, 10))
+	default: // a body of unknown length travels chunked
+		r.Body = &exactBody{r: req.Body, left: -1}
+		r.ContentLength = -1
+		r.TransferEncoding = []string{"chunked"}
+	}
+	if r.ContentLength == 0 && (r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch) {
+		r.Header.Set("Content-Length", "0")
+	}
+	return r, nil
+}
+
+// exactBody hands the handler exactly left bytes of r (all of it when left < 0), failing
+// with io.ErrUnexpectedEOF when r ends early, as a server reading a short body does.
+// Closing it does not close r: the transport closes the caller's body once the handler
+// has returned.
+type exactBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *exactBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.EOF
+	}
+	if b.left > 0 && int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	if b.left > 0 {
+		b.left -= int64(n)
+		if errors.Is(err, io.EOF) && b.left > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if b.left == 0 && err == nil {
+			err = io.EOF
+		}
+	}
+	return n, err
+}
+
+func (b *exactBody) Close() error { return nil }
+
+// pipeBody is the response body the caller reads; closing it early cancels the handler.
+type pipeBody struct {
+	pr     *io.PipeReader
+	cancel context.CancelFunc
+}
+
+func (b *pipeBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
+
+func (b *pipeBody) Close() error {
+	b.cancel()
+	return b.pr.Close()
+}
+
+// responseWriter is the handler's side: headers go out on the first Write or Flush or
+// when the handler returns; the body streams through an unbuffered pipe.
+type responseWriter struct {
+	req      *http.Request // the caller's request, for Response.Request
+	header   http.Header
+	status   int
+	sent     bool
+	noBody   bool  // HEAD, 1xx, 204, 304
+	declared int64 // Content-Length the handler set, or -1
+	written  int64
+	pw       *io.PipeWriter
+	body     *pipeBody
+	ready    chan struct{} // closed once resp or err is set
+	resp     *http.Response
+	err      error
+}
+
+// serve runs the handler, turning a panic into a failed exchange as a server does.
+func (w *responseWriter) serve(h http.Handler, r *http.Request) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			w.finish()
+			return
+		}
+		err := fmt.Errorf("embedded registry: handler panicked: %v", p)
+		if w.sent {
+			w.pw.CloseWithError(err)
+			return
+		}
+		w.err = err
+		w.pw.CloseWithError(err)
+		close(w.ready)
+	}()
+	h.ServeHTTP(w, r)
+}
+
+// finish completes the response once the handler has returned.
+func (w *responseWriter) finish() {
+	if !w.sent {
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		if w.req.Method != http.MethodHead && bodyAllowed(w.status) && w.header.Get("Content-Length") == "" && w.header.Get("Transfer-Encoding") == "" {
+			w.header.Set("Content-Length", "0")
+		}
+		w.send(nil)
+	}
+	if w.declared >= 0 && w.written < w.declared && !w.noBody {
+		w.pw.CloseWithError(io.ErrUnexpectedEOF)
+		return
+	}
+	w.pw.Close()
+}
+
+// Header returns the header map the response will carry.
+func (w *responseWriter) Header() http.Header { return w.header }
+
+// WriteHeader sets the status; later calls are ignored, as net/http's server does.
+func (w *responseWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if w.sent || w.status != 0 || code < 200 {
+		return // 1xx informational answers are not relayed
+	}
+	w.status = code
+}
+
+// Write streams p to the caller, sending the headers first when needed.
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.sent {
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		w.send(p)
+	}
+	if w.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	var over bool
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		p, over = p[:w.declared-w.written], true
+	}
+	n, err := w.pw.Write(p)
+	w.written += int64(n)
+	if err == nil && over {
+		err = http.ErrContentLength
+	}
+	return n, err
+}
+
+// copyBuffers are the buffers ReadFrom copies through: fewer, larger hand-offs than the
+// 32 KiB io.Copy would use.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// ReadFrom copies src to the response in large chunks.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	return io.CopyBuffer(writerOnly{w}, src, *bp)
+}
+
+// writerOnly hides ReadFrom so io.CopyBuffer does not recurse.
+type writerOnly struct{ io.Writer }
+
+// Flush sends the headers if they have not gone yet; the body is never held back.
+func (w *responseWriter) Flush() {
+	if !w.sent {
+		if w.status == 0 {
+			w.status = http.StatusOK
+		}
+		w.send(nil)
+	}
+}
+
+// send hands the caller its response; first is the start of the body, for sniffing.
+func (w *responseWriter) send(first []byte) {
+	w.sent = true
+	h := w.header.Clone()
+	w.noBody = w.req.Method == http.MethodHead || !bodyAllowed(w.status)
+	if _, ok := h["Content-Type"]; !ok && !w.noBody && len(first) > 0 && h.Get("Transfer-Encoding") == "" {
+		h.Set("Content-Type", http.DetectContentType(first))
+	}
+	if _, ok := h["Date"]; !ok {
+		h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	}
+	if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n >= 0 {
+		w.declared = n
+	}
+	resp := &http.Response{
+		Status:        strconv.Itoa(w.status) + " " + http.StatusText(w.status),
+		StatusCode:    w.status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		ContentLength: w.declared,
+		Request:       w.req,
+	}
+	switch {
+	case w.noBody:
+		resp.Body = http.NoBody
+		if w.req.Method != http.MethodHead {
+			resp.ContentLength = 0
+		}
+	default:
+		resp.Body = w.body
+		if w.declared < 0 {
+			resp.TransferEncoding = []string{"chunked"}
+		}
+	}
+	w.resp = resp
+	close(w.ready)
+}
+
+// bodyAllowed reports whether a response with status may carry a body.
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
