@@ -75,7 +75,7 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		declared: -1,
 	}
 	// A cancelled request fails the handler's next write and the caller's next read.
-	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(context.Cause(ctx)) })
+	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
 	go func() {
 		defer cancel()
 		defer stop()
