@@ -65,17 +65,18 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		closeBody(req)
 		return nil, err
 	}
-	pr, pw := io.Pipe()
+	pipe := newBufPipe()
 	w := &responseWriter{
 		req:      req,
+		ended:    ctx.Err,
 		header:   make(http.Header),
-		pw:       pw,
-		body:     &pipeBody{pr: pr, cancel: cancel},
+		pipe:     pipe,
+		body:     &pipeBody{pipe: pipe, cancel: cancel},
 		ready:    make(chan struct{}),
 		declared: -1,
 	}
 	// A cancelled request fails the handler's next write and the caller's next read.
-	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	stop := context.AfterFunc(ctx, func() { pipe.CloseWrite(context.Cause(ctx)) })
 	go func() {
 		defer cancel()
 		defer stop()
@@ -179,28 +180,30 @@ func (b *exactBody) Close() error { return nil }
 
 // pipeBody is the response body the caller reads; closing it early cancels the handler.
 type pipeBody struct {
-	pr     *io.PipeReader
+	pipe   *bufPipe
 	cancel context.CancelFunc
 }
 
-func (b *pipeBody) Read(p []byte) (int, error) { return b.pr.Read(p) }
+func (b *pipeBody) Read(p []byte) (int, error) { return b.pipe.Read(p) }
 
 func (b *pipeBody) Close() error {
 	b.cancel()
-	return b.pr.Close()
+	b.pipe.CloseRead()
+	return nil
 }
 
 // responseWriter is the handler's side: headers go out on the first Write or Flush or
-// when the handler returns; the body streams through an unbuffered pipe.
+// when the handler returns; the body streams through a small bounded pipe.
 type responseWriter struct {
 	req      *http.Request // the caller's request, for Response.Request
+	ended    func() error  // the handler context's Err: it ends with the caller's
 	header   http.Header
 	status   int
 	sent     bool
 	noBody   bool  // HEAD, 1xx, 204, 304
 	declared int64 // Content-Length the handler set, or -1
 	written  int64
-	pw       *io.PipeWriter
+	pipe     *bufPipe
 	body     *pipeBody
 	ready    chan struct{} // closed once resp or err is set
 	resp     *http.Response
@@ -217,11 +220,11 @@ func (w *responseWriter) serve(h http.Handler, r *http.Request) {
 		}
 		err := fmt.Errorf("embedded registry: handler panicked: %v", p)
 		if w.sent {
-			w.pw.CloseWithError(err)
+			w.pipe.CloseWrite(err)
 			return
 		}
 		w.err = err
-		w.pw.CloseWithError(err)
+		w.pipe.CloseWrite(err)
 		close(w.ready)
 	}()
 	h.ServeHTTP(w, r)
@@ -238,11 +241,15 @@ func (w *responseWriter) finish() {
 		}
 		w.send(nil)
 	}
-	if w.declared >= 0 && w.written < w.declared && !w.noBody {
-		w.pw.CloseWithError(io.ErrUnexpectedEOF)
+	if err := w.ended(); err != nil {
+		w.pipe.CloseWrite(err) // the caller gave up: its reads fail, they do not see an end
 		return
 	}
-	w.pw.Close()
+	if w.declared >= 0 && w.written < w.declared && !w.noBody {
+		w.pipe.CloseWrite(io.ErrUnexpectedEOF)
+		return
+	}
+	w.pipe.CloseWrite(io.EOF)
 }
 
 // Header returns the header map the response will carry.
@@ -270,11 +277,15 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.noBody {
 		return 0, http.ErrBodyNotAllowed
 	}
+	if err := w.ended(); err != nil {
+		// The caller is gone (the pipe is being closed too, from another goroutine).
+		return 0, err
+	}
 	var over bool
 	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
 		p, over = p[:w.declared-w.written], true
 	}
-	n, err := w.pw.Write(p)
+	n, err := w.pipe.Write(p)
 	w.written += int64(n)
 	if err == nil && over {
 		err = http.ErrContentLength

@@ -306,6 +306,52 @@ func BenchmarkBlobPull(b *testing.B) {
 	})
 }
 
+// BenchmarkEmbeddedBlobPull is the embedded default against the registry served alone:
+// one registry listens on loopback (direct) and is also the upstream of a gateway that
+// reaches it in process, through its handler with no socket, as "portcullis serve" runs
+// it with no upstream configured (embedded). It pulls a 256 MiB random blob down the two
+// paths, interleaved, one each per iteration in alternating order, and reports both
+// throughputs and embedded/direct, the median over iterations of the ratio of the two
+// pulls' throughputs. Each path's first pull verifies the digest, untimed.
+func BenchmarkEmbeddedBlobPull(b *testing.B) {
+	reg := regtest.StartRegistry(b)
+	gw := regtest.GatewayInProcess(b, reg, proxy.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	client := perfClient(b)
+	const repo = "bench/embedded"
+	d, size, err := perfPushBlobStreamed(client, reg.URL, repo, perfRandom(2, benchBlobSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pull := func(b *testing.B, base string, verify bool) time.Duration {
+		start := time.Now()
+		if err := perfPullBlob(client, base, repo, d, size, verify); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	pull(b, reg.URL, true)
+	pull(b, gw.URL, true)
+	var direct, embedded time.Duration
+	var ratios []float64
+	for i := 0; b.Loop(); i++ {
+		var td, te time.Duration
+		if i%2 == 0 {
+			td = pull(b, reg.URL, false)
+			te = pull(b, gw.URL, false)
+		} else {
+			te = pull(b, gw.URL, false)
+			td = pull(b, reg.URL, false)
+		}
+		direct += td
+		embedded += te
+		ratios = append(ratios, td.Seconds()/te.Seconds())
+	}
+	mb := float64(size) * float64(len(ratios)) / 1e6
+	b.ReportMetric(mb/direct.Seconds(), "direct-MB/s")
+	b.ReportMetric(mb/embedded.Seconds(), "embedded-MB/s")
+	b.ReportMetric(perfMedian(ratios), "embedded/direct")
+}
+
 // perfImage pushes a small image (a config and four layers) to repo at base with tag
 // and returns the manifest's bytes and digest.
 func perfImage(c *http.Client, base, repo, tag string) ([]byte, digest.Digest, error) {
