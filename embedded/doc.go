@@ -1,3 +1,3 @@
 // Package embedded runs a CNCF distribution v3 registry in-process, the gateway's default
-// upstream and the real registry its tests talk to.
+// upstream (reached through Transport, with no socket) and the real registry its tests talk to.
 package embedded

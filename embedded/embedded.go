@@ -25,10 +25,11 @@ import (
 
 // Registry is a running in-process distribution registry.
 type Registry struct {
-	// URL is the registry's base URL, e.g. http://127.0.0.1:41234.
+	// URL is the registry's base URL: http://127.0.0.1:41234 when it listens (Start),
+	// InProcessURL when it is reached only through Transport (Open).
 	URL    string
 	app    *handlers.App
-	server *http.Server
+	server *http.Server // nil when the registry does not listen
 	done   chan error
 }
 
@@ -66,7 +67,19 @@ http:
 	return cfg, nil
 }
 
-// Start serves a registry with cfg on addr ("127.0.0.1:0" picks a free port).
+// Open builds a registry with cfg that listens nowhere: reach it at InProcessURL through
+// Transport.
+func Open(ctx context.Context, cfg *configuration.Configuration) (*Registry, error) {
+	quietLogs()
+	app, err := newApp(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Registry{URL: InProcessURL, app: app}, nil
+}
+
+// Start serves a registry with cfg on addr ("127.0.0.1:0" picks a free port). It is also
+// reachable in process through Transport.
 func Start(ctx context.Context, cfg *configuration.Configuration, addr string) (*Registry, error) {
 	quietLogs()
 	ln, err := net.Listen("tcp", addr)
@@ -91,6 +104,16 @@ func Start(ctx context.Context, cfg *configuration.Configuration, addr string) (
 	return r, nil
 }
 
+// Handler returns the registry's HTTP handler (the /v2/ API).
+func (r *Registry) Handler() http.Handler { return r.app }
+
+// Transport returns a RoundTripper that serves requests for InProcessURL through the
+// registry's handler in this process, without a socket, and sends requests for any other
+// host to fallback (see NewTransport).
+func (r *Registry) Transport(fallback http.RoundTripper) http.RoundTripper {
+	return NewTransport(r.app, fallback)
+}
+
 // newApp turns distribution's panics on bad configuration into an error.
 func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handlers.App, err error) {
 	defer func() {
@@ -101,11 +124,15 @@ func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handler
 	return handlers.NewApp(ctx, cfg), nil
 }
 
-// Close stops the registry, waiting for in-flight requests up to the context's deadline.
+// Close stops the registry, waiting for in-flight requests on its socket up to the
+// context's deadline (in-process requests are the caller's to drain first).
 func (r *Registry) Close(ctx context.Context) error {
-	err := r.server.Shutdown(ctx)
-	if serr := <-r.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+	var err error
+	if r.server != nil {
+		err = r.server.Shutdown(ctx)
+		if serr := <-r.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
 	}
 	if aerr := r.app.Shutdown(); aerr != nil && err == nil {
 		err = aerr

@@ -306,6 +306,62 @@ func BenchmarkBlobPull(b *testing.B) {
 	})
 }
 
+// BenchmarkEmbeddedBlobPull is the embedded default against the registry served alone:
+// one registry listens on loopback (direct) and is the upstream of two gateways, one that
+// reaches it in process, through its handler with no socket, as "portcullis serve" runs
+// it with no upstream configured (embedded), and one that reaches it over loopback HTTP,
+// as the embedded default did before (loopback). It pulls a 256 MiB random blob down the
+// three paths, interleaved, one each per iteration in rotating order, and reports the
+// throughputs and embedded/direct and loopback/direct, each the median over iterations of
+// the ratio of the pulls' throughputs. Each path's first pull verifies the digest, untimed.
+func BenchmarkEmbeddedBlobPull(b *testing.B) {
+	reg := regtest.StartRegistry(b)
+	quiet := proxy.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	paths := []perfPath{
+		{"direct", reg.URL},
+		{"embedded", regtest.GatewayInProcess(b, reg, quiet).URL},
+		{"loopback", regtest.Gateway(b, reg.URL, quiet).URL},
+	}
+	client := perfClient(b)
+	const repo = "bench/embedded"
+	d, size, err := perfPushBlobStreamed(client, reg.URL, repo, perfRandom(2, benchBlobSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pull := func(b *testing.B, base string, verify bool) time.Duration {
+		start := time.Now()
+		if err := perfPullBlob(client, base, repo, d, size, verify); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	for _, p := range paths {
+		pull(b, p.base, true)
+	}
+	total := make([]time.Duration, len(paths))
+	ratios := make([][]float64, len(paths))
+	took := make([]time.Duration, len(paths))
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		for k := range paths {
+			j := (i + k) % len(paths)
+			took[j] = pull(b, paths[j].base, false)
+			total[j] += took[j]
+		}
+		for j := 1; j < len(paths); j++ {
+			ratios[j] = append(ratios[j], took[0].Seconds()/took[j].Seconds())
+		}
+		n++
+	}
+	mb := float64(size) * float64(n) / 1e6
+	for j, p := range paths {
+		b.ReportMetric(mb/total[j].Seconds(), p.name+"-MB/s")
+		if j > 0 {
+			b.ReportMetric(perfMedian(ratios[j]), p.name+"/direct")
+		}
+	}
+}
+
 // perfImage pushes a small image (a config and four layers) to repo at base with tag
 // and returns the manifest's bytes and digest.
 func perfImage(c *http.Client, base, repo, tag string) ([]byte, digest.Digest, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/portcullis-dev/portcullis/embedded"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
@@ -27,6 +28,7 @@ type gwEnv struct {
 	upstream string // upstream base URL
 	gateway  string // gateway base URL
 	upHost   string // upstream host:port, which clients of the gateway must never see
+	viaHost  string // the host the gateway reaches the upstream at, when not upHost
 	gwHost   string // gateway host:port, for ggcr references
 	client   *http.Client
 }
@@ -34,9 +36,41 @@ type gwEnv struct {
 // newEnv starts a registry (with regOpts) and a gateway (with opts) in front of it.
 func newEnv(t *testing.T, regOpts []func(*configuration.Configuration), opts ...proxy.Option) gwEnv {
 	t.Helper()
-	up := regtest.Registry(t, regOpts...)
-	gw := regtest.Gateway(t, up, append([]proxy.Option{testLogger(t)}, opts...)...)
-	return newEnvFor(t, up, gw.URL)
+	return newEnvVia(t, viaNetwork, regOpts, opts...)
+}
+
+// upstreamVia is how the gateway reaches the registry.
+type upstreamVia string
+
+const (
+	// viaNetwork: over loopback HTTP, as for any remote upstream.
+	viaNetwork upstreamVia = "network"
+	// viaInProcess: through the registry's handler with no socket, as "portcullis serve"
+	// reaches its embedded registry.
+	viaInProcess upstreamVia = "inprocess"
+)
+
+// eachVia runs test once per way of reaching the upstream, as subtests.
+func eachVia(t *testing.T, test func(t *testing.T, via upstreamVia)) {
+	for _, via := range []upstreamVia{viaNetwork, viaInProcess} {
+		t.Run(string(via), func(t *testing.T) { test(t, via) })
+	}
+}
+
+// newEnvVia is newEnv with the gateway reaching the registry via via. The registry also
+// listens on loopback either way, so tests can look at it directly (e.upstream).
+func newEnvVia(t *testing.T, via upstreamVia, regOpts []func(*configuration.Configuration), opts ...proxy.Option) gwEnv {
+	t.Helper()
+	reg := regtest.StartRegistry(t, regOpts...)
+	opts = append([]proxy.Option{testLogger(t)}, opts...)
+	if via == viaInProcess {
+		gw := regtest.GatewayInProcess(t, reg, opts...)
+		e := newEnvFor(t, reg.URL, gw.URL)
+		e.viaHost = hostOf(t, embedded.InProcessURL)
+		return e
+	}
+	gw := regtest.Gateway(t, reg.URL, opts...)
+	return newEnvFor(t, reg.URL, gw.URL)
 }
 
 func newEnvFor(t *testing.T, upstream, gateway string) gwEnv {
@@ -70,8 +104,10 @@ func (e gwEnv) checked(t *testing.T, next http.RoundTripper) http.RoundTripper {
 		}
 		for _, k := range []string{"Location", "Content-Location", "Link"} {
 			for _, v := range resp.Header.Values(k) {
-				if strings.Contains(v, e.upHost) {
-					t.Errorf("%s %s: %s header %q names the upstream %s", r.Method, r.URL, k, v, e.upHost)
+				for _, h := range []string{e.upHost, e.viaHost} {
+					if h != "" && strings.Contains(v, h) {
+						t.Errorf("%s %s: %s header %q names the upstream %s", r.Method, r.URL, k, v, h)
+					}
 				}
 				if k != "Link" && !strings.HasPrefix(v, "/v2/") && !strings.HasPrefix(v, e.gateway+"/v2/") {
 					t.Errorf("%s %s: %s header %q does not point at the gateway", r.Method, r.URL, k, v)

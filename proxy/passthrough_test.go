@@ -22,9 +22,11 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 )
 
-func TestPushPullImage(t *testing.T) {
+func TestPushPullImage(t *testing.T) { eachVia(t, testPushPullImage) }
+
+func testPushPullImage(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 	img := randomImage(t, 64<<10, 3)
 	want, err := img.Digest()
 	if err != nil {
@@ -66,9 +68,11 @@ func TestPushPullImage(t *testing.T) {
 	}
 }
 
-func TestManifestHeadAndDelete(t *testing.T) {
+func TestManifestHeadAndDelete(t *testing.T) { eachVia(t, testManifestHeadAndDelete) }
+
+func testManifestHeadAndDelete(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 	img := randomImage(t, 1024, 1)
 	if err := remote.Write(ref(t, e.gwHost, "app:v1"), img, e.remoteOpts(t, nil)...); err != nil {
 		t.Fatal(err)
@@ -193,9 +197,11 @@ func (e gwEnv) wantBlob(t *testing.T, repo string, d digest.Digest, data []byte)
 	}
 }
 
-func TestBlobUploads(t *testing.T) {
+func TestBlobUploads(t *testing.T) { eachVia(t, testBlobUploads) }
+
+func testBlobUploads(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 
 	t.Run("monolithic", func(t *testing.T) {
 		t.Parallel()
@@ -300,9 +306,11 @@ func TestBlobUploads(t *testing.T) {
 	})
 }
 
-func TestBlobGetRangeHeadDelete(t *testing.T) {
+func TestBlobGetRangeHeadDelete(t *testing.T) { eachVia(t, testBlobGetRangeHeadDelete) }
+
+func testBlobGetRangeHeadDelete(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 	data, d := blobData(t, 100<<10)
 	e.finishUpload(t, "ranged", e.startUpload(t, "ranged"), data, d)
 	path := "/v2/ranged/blobs/" + d.String()
@@ -339,9 +347,11 @@ func TestBlobGetRangeHeadDelete(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusNotFound)
 }
 
-func TestCrossRepoMount(t *testing.T) {
+func TestCrossRepoMount(t *testing.T) { eachVia(t, testCrossRepoMount) }
+
+func testCrossRepoMount(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 	data, d := blobData(t, 8192)
 	e.finishUpload(t, "src/app", e.startUpload(t, "src/app"), data, d)
 
@@ -388,9 +398,11 @@ func nextLink(t *testing.T, resp *http.Response) string {
 	return v[1:end]
 }
 
-func TestTagsListPagination(t *testing.T) {
+func TestTagsListPagination(t *testing.T) { eachVia(t, testTagsListPagination) }
+
+func testTagsListPagination(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 	want := []string{"t1", "t2", "t3", "t4", "t5"}
 	e.pushTags(t, "paged/app", want...)
 
@@ -451,9 +463,11 @@ func TestTagsListPagination(t *testing.T) {
 	}
 }
 
-func TestCatalog(t *testing.T) {
+func TestCatalog(t *testing.T) { eachVia(t, testCatalog) }
+
+func testCatalog(t *testing.T, via upstreamVia) {
 	t.Parallel()
-	e := newEnv(t, nil)
+	e := newEnvVia(t, via, nil)
 	want := []string{"a/one", "b/two", "c/three"}
 	for _, r := range want {
 		e.pushTags(t, r, "v1")

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/embedded"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/policy"
@@ -51,15 +52,32 @@ type teeEnv struct {
 	store   *cache.Memory
 }
 
-func newTeeEnv(t *testing.T, withTee bool) teeEnv {
+// newTeeEnv starts a registry and a scanning gateway reaching it via via; the gateway's own
+// reads (the scanner's) go the same way.
+func newTeeEnv(t *testing.T, via upstreamVia, withTee bool) teeEnv {
 	t.Helper()
-	return newTeeEnvFor(t, withTee, regtest.Registry(t))
+	reg := regtest.StartRegistry(t)
+	if via == viaInProcess {
+		return newTeeEnvVia(t, withTee, reg.URL, embedded.InProcessURL, reg.Transport(nil))
+	}
+	return newTeeEnvFor(t, withTee, reg.URL)
 }
 
 // newTeeEnvFor puts a scanning gateway in front of the registry at reg.
 func newTeeEnvFor(t *testing.T, withTee bool, reg string) teeEnv {
 	t.Helper()
-	up, err := upstream.New(reg, http.DefaultTransport)
+	return newTeeEnvVia(t, withTee, reg, reg, nil)
+}
+
+// newTeeEnvVia puts a scanning gateway in front of the registry at reg (a URL for the
+// test's own requests), reaching it at gwUpstream through rt (the network when nil).
+func newTeeEnvVia(t *testing.T, withTee bool, reg, gwUpstream string, rt http.RoundTripper) teeEnv {
+	t.Helper()
+	readRT := rt
+	if readRT == nil {
+		readRT = http.DefaultTransport
+	}
+	up, err := upstream.New(gwUpstream, readRT)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +96,11 @@ func newTeeEnvFor(t *testing.T, withTee bool, reg string) teeEnv {
 	if withTee {
 		opts = append(opts, proxy.WithUploadTee(gate.NewUploadTee(scanner, g.ScansPush, quietLogger)))
 	}
-	env.gw = regtest.Gateway(t, reg, opts...).URL
+	if rt == nil {
+		env.gw = regtest.Gateway(t, reg, opts...).URL
+		return env
+	}
+	env.gw = regtest.GatewayVia(t, gwUpstream, func(http.RoundTripper) http.RoundTripper { return rt }, opts...).URL
 	return env
 }
 
@@ -111,11 +133,15 @@ func (e teeEnv) cachedAnalysis(t *testing.T, l v1.Layer) (layer.Result, bool) {
 }
 
 func TestUploadTeeAnalysesLayersAsTheyStream(t *testing.T) {
+	eachVia(t, testUploadTeeAnalysesLayersAsTheyStream)
+}
+
+func testUploadTeeAnalysesLayersAsTheyStream(t *testing.T, via upstreamVia) {
 	img, err := random.Image(2<<20, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	with, without := newTeeEnv(t, true), newTeeEnv(t, false)
+	with, without := newTeeEnv(t, via, true), newTeeEnv(t, via, false)
 	if err := remote.Write(with.ref(t, with.gw, "app/tee:1"), img); err != nil {
 		t.Fatalf("push through the gateway with the tee: %v", err)
 	}
@@ -214,8 +240,10 @@ func layerBytes(t *testing.T) (v1.Layer, []byte, string) {
 	return l, b, d.String()
 }
 
-func TestUploadTeeFollowsChunkedUploads(t *testing.T) {
-	e := newTeeEnv(t, true)
+func TestUploadTeeFollowsChunkedUploads(t *testing.T) { eachVia(t, testUploadTeeFollowsChunkedUploads) }
+
+func testUploadTeeFollowsChunkedUploads(t *testing.T, via upstreamVia) {
+	e := newTeeEnv(t, via, true)
 	l, blob, digest := layerBytes(t)
 	// Three PATCHes and a PUT carrying the last bytes.
 	third := len(blob) / 3
@@ -238,7 +266,11 @@ func TestUploadTeeFollowsChunkedUploads(t *testing.T) {
 }
 
 func TestUploadTeeDropsWhatItCannotFollow(t *testing.T) {
-	e := newTeeEnv(t, true)
+	eachVia(t, testUploadTeeDropsWhatItCannotFollow)
+}
+
+func testUploadTeeDropsWhatItCannotFollow(t *testing.T, via upstreamVia) {
+	e := newTeeEnv(t, via, true)
 
 	// A session opened directly at the upstream: the gateway never saw it open, so its
 	// chunks through the gateway are not followed; the upload still succeeds.

@@ -124,25 +124,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer tel.Shutdown(context.Background())
 
-	upstreamURL := cfg.Upstream.URL
-	if upstreamURL == "" {
-		regCfg, err := embedded.Config(cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		reg, err := embedded.Start(ctx, regCfg, "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer reg.Close(context.Background())
-		upstreamURL = reg.URL
-		log.Info("embedded registry started", slog.String("url", reg.URL), slog.String("data_dir", cfg.DataDir))
-	}
 	sa, err := serviceAccount(cfg.Upstream.ServiceAccount)
 	if err != nil {
 		return err
 	}
-	transport, err := proxy.NewTransport(proxy.TransportOptions{
+	network, err := proxy.NewTransport(proxy.TransportOptions{
 		Timeout:             cfg.Upstream.Timeout.Std(),
 		MaxIdleConnsPerHost: cfg.Upstream.MaxIdleConnsPerHost,
 		CAFile:              cfg.Upstream.CAFile,
@@ -150,6 +136,24 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 	if err != nil {
 		return err
+	}
+	upstreamURL := cfg.Upstream.URL
+	var transport http.RoundTripper = network
+	if upstreamURL == "" {
+		// The embedded registry runs in this process: requests reach its handler through
+		// the transport, with no socket in between.
+		regCfg, err := embedded.Config(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		reg, err := embedded.Open(ctx, regCfg)
+		if err != nil {
+			return err
+		}
+		defer reg.Close(context.Background())
+		upstreamURL = reg.URL
+		transport = reg.Transport(network)
+		log.Info("embedded registry started", slog.String("url", reg.URL), slog.String("data_dir", cfg.DataDir))
 	}
 	store, rdb, cacheStatus, closeCache, err := newCache(cfg.Cache, tel, log)
 	if err != nil {

@@ -3,6 +3,7 @@ package regtest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -21,6 +22,14 @@ import (
 // change the distribution configuration (e.g. add auth) before it starts.
 func Registry(tb testing.TB, opts ...func(*configuration.Configuration)) string {
 	tb.Helper()
+	return StartRegistry(tb, opts...).URL
+}
+
+// StartRegistry is Registry returning the registry itself: it listens on loopback at its
+// URL and is also reachable without a socket through its Transport at
+// embedded.InProcessURL, as "portcullis serve" reaches its embedded registry.
+func StartRegistry(tb testing.TB, opts ...func(*configuration.Configuration)) *embedded.Registry {
+	tb.Helper()
 	cfg, err := embedded.Config(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
@@ -37,7 +46,7 @@ func Registry(tb testing.TB, opts ...func(*configuration.Configuration)) string 
 		defer cancel()
 		_ = reg.Close(ctx)
 	})
-	return reg.URL
+	return reg
 }
 
 // Htpasswd returns an option that protects the registry with basic auth for one user.
@@ -59,9 +68,29 @@ func Htpasswd(tb testing.TB, user, password string) func(*configuration.Configur
 // Gateway serves a proxy in front of upstream over httptest and returns its URL.
 func Gateway(tb testing.TB, upstream string, opts ...proxy.Option) *httptest.Server {
 	tb.Helper()
-	tr, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 64})
+	return GatewayVia(tb, upstream, nil, opts...)
+}
+
+// GatewayInProcess serves a proxy in front of reg reached in process, without a socket,
+// as "portcullis serve" runs with its embedded registry.
+func GatewayInProcess(tb testing.TB, reg *embedded.Registry, opts ...proxy.Option) *httptest.Server {
+	tb.Helper()
+	return GatewayVia(tb, embedded.InProcessURL, func(network http.RoundTripper) http.RoundTripper {
+		return reg.Transport(network)
+	}, opts...)
+}
+
+// GatewayVia serves a proxy in front of upstream over httptest, reaching it through
+// wrap(the gateway's network transport) when wrap is not nil.
+func GatewayVia(tb testing.TB, upstream string, wrap func(http.RoundTripper) http.RoundTripper, opts ...proxy.Option) *httptest.Server {
+	tb.Helper()
+	network, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second, MaxIdleConnsPerHost: 64})
 	if err != nil {
 		tb.Fatal(err)
+	}
+	var tr http.RoundTripper = network
+	if wrap != nil {
+		tr = wrap(network)
 	}
 	px, err := proxy.New(upstream, tr, opts...)
 	if err != nil {
@@ -69,5 +98,6 @@ func Gateway(tb testing.TB, upstream string, opts ...proxy.Option) *httptest.Ser
 	}
 	srv := httptest.NewServer(px)
 	tb.Cleanup(srv.Close)
+	tb.Cleanup(network.CloseIdleConnections)
 	return srv
 }
