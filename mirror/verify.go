@@ -330,9 +330,13 @@ func checkContents(m *BundleManifest, v *Verified) error {
 	if v.Index == nil {
 		return errors.New("layout: index.json is missing")
 	}
+	if err := checkVulnDB(m, v); err != nil {
+		return err
+	}
 	var idx struct {
 		Manifests []struct {
-			Digest string `json:"digest"`
+			Digest       string `json:"digest"`
+			ArtifactType string `json:"artifactType"`
 		} `json:"manifests"`
 	}
 	if err := json.Unmarshal(v.Index, &idx); err != nil {
@@ -342,12 +346,12 @@ func checkContents(m *BundleManifest, v *Verified) error {
 		if _, ok := v.Blobs[d.Digest]; !ok {
 			return fmt.Errorf("layout: index.json manifests[%d] names %s, which the layout does not hold", i, d.Digest)
 		}
+		if d.ArtifactType == VulnDBArtifactType && (m.VulnDB == nil || m.VulnDB.Manifest != d.Digest) {
+			return fmt.Errorf("layout: index.json manifests[%d] is a vulnerability database the bundle manifest does not list", i)
+		}
 	}
 	if len(v.Blobs) != m.Objects {
 		return fmt.Errorf("layout: holds %d blobs, the bundle manifest says %d", len(v.Blobs), m.Objects)
-	}
-	if err := checkVulnDB(m, v); err != nil {
-		return err
 	}
 	if m.Delta != nil {
 		return nil
