@@ -224,7 +224,8 @@ func importVulnDB(work string, v *Verified, imp VulnDBImporter) (*VulnDBResult, 
 		return res, nil
 	}
 	zip := work + "/vulndb-osv.zip"
-	if err := os.Rename(work+"/layout/"+blobName(d.Layer), zip); err != nil {
+	// A link, not a move: the layout keeps every blob, whatever else names the same digest.
+	if err := os.Link(work+"/layout/"+blobName(d.Layer), zip); err != nil {
 		return nil, fmt.Errorf("vulnerability database: %w", err)
 	}
 	status, msg, err := imp(zip, d)
