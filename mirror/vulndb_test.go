@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// osvZip is what collect carries; the mirror package does not read it, so any bytes do.
+// vulnDBSource is a database for collect to carry; the mirror package does not read the
+// archive, so any bytes do.
 func vulnDBSource(t *testing.T) (*VulnDBSource, []byte) {
 	t.Helper()
 	data := bytes.Repeat([]byte("osv records "), 3000)
@@ -122,7 +123,7 @@ func TestVulnDBRefusals(t *testing.T) {
 	src := newSource(t)
 	key := newSigningKey(t)
 	vs, _ := vulnDBSource(t)
-	dir, m := collect(t, src.mirrorFile(t, ""), key, WriteOptions{ChunkSize: 16 << 10, VulnDB: vs})
+	dir, _ := collect(t, src.mirrorFile(t, ""), key, WriteOptions{ChunkSize: 16 << 10, VulnDB: vs})
 	other := "sha256:" + strings.Repeat("0", 64)
 	for name, tc := range map[string]struct {
 		change func(*BundleManifest)
@@ -149,7 +150,9 @@ func TestVulnDBRefusals(t *testing.T) {
 	// An importer that refuses (an older database) refuses the bundle: nothing is pushed.
 	tg := newTarget(t)
 	o := tg.options(t, filepath.Join(t.TempDir(), "j"), nil)
-	o.VulnDB = func(string, *VulnDB) (string, string, error) { return "", "", errors.New("older than the one in place") }
+	o.VulnDB = func(string, *VulnDB) (string, string, error) {
+		return "", "", errors.New("older than the one in place")
+	}
 	_, err := Import(context.Background(), dir, key.verifier, o)
 	if err == nil || !strings.Contains(err.Error(), "older than the one in place") || !strings.Contains(err.Error(), "nothing imported") {
 		t.Fatalf("refusing importer: %v", err)
@@ -157,5 +160,4 @@ func TestVulnDBRefusals(t *testing.T) {
 	if n := tg.writes.Load(); n != 0 {
 		t.Fatalf("a refused database still let %d writes through", n)
 	}
-	_ = m
 }
