@@ -42,6 +42,8 @@ type BundleManifest struct {
 	Images []Image `json:"images"`
 	// Chunks are the parts of the compressed layout, in order.
 	Chunks []Chunk `json:"chunks"`
+	// VulnDB, when set, is the vulnerability database the layout carries as an artifact.
+	VulnDB *VulnDB `json:"vulnDB,omitempty"`
 }
 
 // Delta names the inventory a delta bundle was computed against.
@@ -101,6 +103,11 @@ func (m *BundleManifest) check() error {
 		}
 		if !sha256Hex.MatchString(c.SHA256) {
 			return fmt.Errorf("chunks[%d].sha256: %q is not 64 lowercase hex digits", i, c.SHA256)
+		}
+	}
+	if m.VulnDB != nil {
+		if err := m.VulnDB.check(); err != nil {
+			return err
 		}
 	}
 	for i, img := range m.Images {

@@ -33,6 +33,8 @@ type WriteOptions struct {
 	Now time.Time
 	// Remote reaches the source registries.
 	Remote []remote.Option
+	// VulnDB, when set, is carried as an OCI artifact and listed in the bundle manifest.
+	VulnDB *VulnDBSource
 }
 
 // Write fetches every blob of the plan and writes the bundle into dir (created; it must
@@ -88,7 +90,21 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		}
 		o.Progress.Event(Event{Time: time.Now(), Phase: phase, Item: obj.digest, Bytes: obj.size, Done: done, Total: total})
 	}
-	index, err := layoutIndex(p, carry)
+	var vdb *VulnDB
+	var extra []any
+	objects := len(carry)
+	if o.VulnDB != nil {
+		written := map[string]bool{}
+		for _, obj := range carry {
+			written[obj.digest] = true
+		}
+		d, entry, n, err := writeVulnDB(tw, o.VulnDB, written, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		vdb, extra, objects = d, []any{entry}, objects+n
+	}
+	index, err := layoutIndex(p, carry, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +124,7 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		o.Progress.Event(Event{Time: time.Now(), Phase: "chunk", Item: c.Name, Bytes: c.Size, Done: done, Total: total})
 	}
 	m := &BundleManifest{FormatVersion: FormatVersion, Created: o.Now.UTC().Truncate(time.Second), Compression: "zstd",
-		LayoutSize: counter.n, Objects: len(carry), Images: p.Images, Chunks: cw.chunks}
+		LayoutSize: counter.n, Objects: objects, Images: p.Images, Chunks: cw.chunks, VulnDB: vdb}
 	if o.Have != nil {
 		m.Delta = &Delta{Registry: o.Have.Registry, InventoryCreated: o.Have.Created, Omitted: omitted}
 	}
@@ -207,8 +223,8 @@ func tarFile(tw *tar.Writer, name string, data []byte) error {
 }
 
 // layoutIndex is the layout's index.json: every carried image and referrer manifest,
-// annotated with its on-prem name and tag.
-func layoutIndex(p *Plan, carried []*object) ([]byte, error) {
+// annotated with its on-prem name and tag, then the extra entries.
+func layoutIndex(p *Plan, carried []*object, extra ...any) ([]byte, error) {
 	in := map[string]bool{}
 	for _, o := range carried {
 		in[o.digest] = true
@@ -219,7 +235,7 @@ func layoutIndex(p *Plan, carried []*object) ([]byte, error) {
 		Size        int64             `json:"size"`
 		Annotations map[string]string `json:"annotations,omitempty"`
 	}
-	manifests := []desc{}
+	manifests := []any{}
 	listed := map[string]bool{}
 	add := func(digest, repo, tag string) {
 		o := p.objects[digest]
@@ -240,6 +256,7 @@ func layoutIndex(p *Plan, carried []*object) ([]byte, error) {
 			add(r.Digest, img.Name, r.Tag)
 		}
 	}
+	manifests = append(manifests, extra...)
 	return json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests})
 }
 

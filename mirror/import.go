@@ -48,6 +48,9 @@ type ImportOptions struct {
 	Transport http.RoundTripper
 	// Progress receives events; nil drops them.
 	Progress Progress
+	// VulnDB imports a carried vulnerability database before any image is pushed, so the
+	// gateway judges the images against it; nil leaves it out (reported "not imported").
+	VulnDB VulnDBImporter
 }
 
 // ImportReport is what an import did with each image of the bundle.
@@ -58,6 +61,8 @@ type ImportReport struct {
 	Gateway string `json:"gateway"`
 	// Images has one entry per image of the bundle manifest, in its order.
 	Images []ImportResult `json:"images"`
+	// VulnDB is what became of the vulnerability database the bundle carries, if any.
+	VulnDB *VulnDBResult `json:"vulnDB,omitempty"`
 }
 
 // ImportResult is the verdict on one image.
@@ -131,6 +136,10 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
+	dbResult, err := importVulnDB(work, v, o.VulnDB)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
+	}
 	j, err := openJournal(o.Journal)
 	if err != nil {
 		return nil, err
@@ -148,7 +157,7 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 			return nil, err
 		}
 	}
-	rep := &ImportReport{Bundle: dir, Gateway: o.Gateway}
+	rep := &ImportReport{Bundle: dir, Gateway: o.Gateway, VulnDB: dbResult}
 	for _, img := range v.Manifest.Images {
 		res, err := im.publish(img)
 		if err != nil {

@@ -85,6 +85,9 @@ func planImport(dir string, v *Verified) (*importPlan, error) {
 	roots := map[string][]descriptor{}
 	refs := map[string][]descriptor{}
 	for i, d := range idx.Manifests {
+		if db := v.Manifest.VulnDB; db != nil && d.Digest == db.Manifest {
+			continue // the vulnerability database: imported into the database directory, not pushed
+		}
 		name := d.Annotations[nameAnnotation]
 		if !pathPattern.MatchString(name) {
 			return nil, fmt.Errorf("layout: index.json manifests[%d]: invalid or missing %s %q", i, nameAnnotation, name)

@@ -37,6 +37,8 @@ type Verified struct {
 	Blobs map[string]int64
 	// Index is the layout's index.json.
 	Index []byte
+	// VulnDBManifest is the vulnerability database artifact's manifest, when carried.
+	VulnDBManifest []byte
 }
 
 // Verify checks the bundle in dir before anything else reads it: the bundle manifest's
@@ -257,7 +259,18 @@ func readLayout(tr *tar.Reader, m *BundleManifest, v *Verified, progress Progres
 				}
 			}
 		case blobPath.MatchString(name):
-			if err := readBlob(tr, name, hdr.Size, write); err != nil {
+			var src io.Reader = tr
+			if m.VulnDB != nil && name == blobName(m.VulnDB.Manifest) {
+				if hdr.Size > maxVulnDBManifestBytes {
+					return fmt.Errorf("vulnerability database: manifest of %d bytes is too large", hdr.Size)
+				}
+				data, err := io.ReadAll(io.LimitReader(tr, hdr.Size))
+				if err != nil {
+					return layoutErr(err, m)
+				}
+				v.VulnDBManifest, src = data, bytes.NewReader(data)
+			}
+			if err := readBlob(src, name, hdr.Size, write); err != nil {
 				return layoutErr(err, m)
 			}
 			v.Blobs["sha256:"+strings.TrimPrefix(name, "blobs/sha256/")] = hdr.Size
@@ -317,9 +330,13 @@ func checkContents(m *BundleManifest, v *Verified) error {
 	if v.Index == nil {
 		return errors.New("layout: index.json is missing")
 	}
+	if err := checkVulnDB(m, v); err != nil {
+		return err
+	}
 	var idx struct {
 		Manifests []struct {
-			Digest string `json:"digest"`
+			Digest       string `json:"digest"`
+			ArtifactType string `json:"artifactType"`
 		} `json:"manifests"`
 	}
 	if err := json.Unmarshal(v.Index, &idx); err != nil {
@@ -328,6 +345,9 @@ func checkContents(m *BundleManifest, v *Verified) error {
 	for i, d := range idx.Manifests {
 		if _, ok := v.Blobs[d.Digest]; !ok {
 			return fmt.Errorf("layout: index.json manifests[%d] names %s, which the layout does not hold", i, d.Digest)
+		}
+		if d.ArtifactType == VulnDBArtifactType && (m.VulnDB == nil || m.VulnDB.Manifest != d.Digest) {
+			return fmt.Errorf("layout: index.json manifests[%d] is a vulnerability database the bundle manifest does not list", i)
 		}
 	}
 	if len(v.Blobs) != m.Objects {

@@ -89,6 +89,15 @@ func defaultDBDir(getenv func(string) string) string {
 	return filepath.Join(dataDir, "vulndb")
 }
 
+// envDBDir is the gateway's database directory when the environment names one
+// ($PORTCULLIS_VULNDB, else $PORTCULLIS_DATA_DIR/vulndb), else "".
+func envDBDir(getenv func(string) string) string {
+	if getenv("PORTCULLIS_VULNDB") == "" && getenv("PORTCULLIS_DATA_DIR") == "" {
+		return ""
+	}
+	return defaultDBDir(getenv)
+}
+
 // dbIsTerminal reports whether w is a terminal; tests replace it.
 var dbIsTerminal = func(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -128,29 +137,8 @@ func runDBImport(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis db import: nothing imported; the database in %s is unchanged\n", *dir)
 		return 1
 	}
-	// Import replaces whatever is at DIR: refuse a directory that holds
-	// something other than a database, such as the data directory itself.
-	if err := checkDBDir(*dir); err != nil {
-		return fail(err)
-	}
-	// Check every source before the import starts, so a mistyped path or an
-	// empty directory cannot replace the database with an empty one.
-	kinds := make([]string, len(sources))
-	for i, src := range sources {
-		kind, err := describeSource(src)
-		if err != nil {
-			return fail(err)
-		}
-		kinds[i] = kind
-	}
-	if dbIsTerminal(stderr) {
-		fmt.Fprintf(stderr, "importing %s into %s:\n", plural(len(sources), "source"), *dir)
-		for i, src := range sources {
-			fmt.Fprintf(stderr, "  %s (%s)\n", src, kinds[i])
-		}
-	}
 	start := time.Now()
-	st, err := vulndb.Import(*dir, sources...)
+	st, err := importDB(*dir, sources, stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -160,6 +148,35 @@ func runDBImport(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "withdrawn %d (skipped)\n\n", st.Withdrawn)
 	printCounts(stdout, st.Counts)
 	return 0
+}
+
+// importDB imports the OSV sources into the database in dir: the one code path of
+// "db import" and of "mirror import" for a bundle's database. It refuses a dir that holds
+// something other than a database, and a source that cannot be read or holds no record,
+// before the import starts; on a terminal stderr it lists the sources first.
+func importDB(dir string, sources []string, stderr io.Writer) (vulndb.Status, error) {
+	// Import replaces whatever is at DIR: refuse a directory that holds
+	// something other than a database, such as the data directory itself.
+	if err := checkDBDir(dir); err != nil {
+		return vulndb.Status{}, err
+	}
+	// Check every source before the import starts, so a mistyped path or an
+	// empty directory cannot replace the database with an empty one.
+	kinds := make([]string, len(sources))
+	for i, src := range sources {
+		kind, err := describeSource(src)
+		if err != nil {
+			return vulndb.Status{}, err
+		}
+		kinds[i] = kind
+	}
+	if dbIsTerminal(stderr) {
+		fmt.Fprintf(stderr, "importing %s into %s:\n", plural(len(sources), "source"), dir)
+		for i, src := range sources {
+			fmt.Fprintf(stderr, "  %s (%s)\n", src, kinds[i])
+		}
+	}
+	return vulndb.Import(dir, sources...)
 }
 
 // checkDBDir returns an error when dir exists but is neither an empty

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -92,6 +93,7 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	dry := fs.Bool("dry-run", false, "print the plan (images, digests, sizes) and write nothing")
 	have := fs.String("have", "", "inventory of the on-prem registry: leave out what it holds")
 	output := fs.String("output", "table", "plan format: table or json")
+	vdb := fs.String("vulndb", "", "also carry this OSV export (zip archive or directory of records, as db import takes) as an OCI artifact")
 	if status, ok := parseFlags(fs, mirrorCollectHelp, args, stdout, stderr); !ok {
 		return status
 	}
@@ -144,8 +146,20 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 		printPlan(stdout, plan, inv, *output)
 		return 0
 	}
+	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts}
+	if *vdb != "" {
+		tmp, err := os.MkdirTemp("", "portcullis-collect-vulndb-")
+		if err != nil {
+			return fail(err)
+		}
+		defer os.RemoveAll(tmp)
+		if wo.VulnDB, err = bundleDB(*vdb, tmp, stderr); err != nil {
+			return fail(err)
+		}
+	}
 	progress, wait := mirrorProgress(stderr)
-	m, err := mirror.Write(ctx, plan, *out, signer, mirror.WriteOptions{ChunkSize: size, Have: inv, Progress: progress, Remote: ropts})
+	wo.Progress = progress
+	m, err := mirror.Write(ctx, plan, *out, signer, wo)
 	wait()
 	if err != nil {
 		return fail(err)
@@ -155,6 +169,9 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 		total += c.Size
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d images, %d objects, %d chunks, %s compressed\n", *out, len(m.Images), m.Objects, len(m.Chunks), humanBytes(total))
+	if m.VulnDB != nil {
+		fmt.Fprintf(stdout, "vulnerability database: %d records, revision %s, newest record %s\n", m.VulnDB.Records, m.VulnDB.Revision, m.VulnDB.Newest.Format(time.RFC3339))
+	}
 	return 0
 }
 

@@ -40,6 +40,8 @@ func runMirrorImport(args []string, stdout, stderr io.Writer) int {
 	report := fs.String("report", "", "write the per-image report as JSON to this file")
 	journal := fs.String("journal", "", "journal file (default: next to the bundle, DIR.import-journal.jsonl)")
 	workdir := fs.String("workdir", "", "directory for the verified layout while importing (default: the system temp dir)")
+	vdbDir := fs.String("vulndb-dir", envDBDir(os.Getenv), "import the bundle's vulnerability database into this directory, the gateway's (default $PORTCULLIS_VULNDB, else $PORTCULLIS_DATA_DIR/vulndb)")
+	force := fs.Bool("force", false, "import the bundle's vulnerability database even when it is older than the one in --vulndb-dir")
 	if status, ok := parseFlags(fs, mirrorImportHelp, args, stdout, stderr); !ok {
 		return status
 	}
@@ -67,10 +69,14 @@ func runMirrorImport(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
 	progress, wait := mirrorProgress(stderr)
-	rep, err := mirror.Import(ctx, *bundle, v, mirror.ImportOptions{
+	opts := mirror.ImportOptions{
 		Gateway: host, Insecure: *insecure, Journal: *journal, WorkDir: *workdir,
 		Keychain: authn.DefaultKeychain, Progress: progress,
-	})
+	}
+	if *vdbDir != "" {
+		opts.VulnDB = bundleDBImporter(*vdbDir, *force, stderr)
+	}
+	rep, err := mirror.Import(ctx, *bundle, v, opts)
 	wait()
 	if err != nil {
 		return fail(err)
@@ -83,6 +89,9 @@ func runMirrorImport(args []string, stdout, stderr io.Writer) int {
 		if err := os.WriteFile(*report, append(data, '\n'), 0o644); err != nil {
 			return fail(err)
 		}
+	}
+	if d := rep.VulnDB; d != nil {
+		fmt.Fprintf(stdout, "vulnerability database %s: %s\n", d.Status, d.Message)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tTAG\tDIGEST\tVERDICT\tMESSAGE")

@@ -42,6 +42,9 @@ type Status struct {
 	Records int `json:"records"`
 	// Withdrawn is the number of withdrawn records skipped on import.
 	Withdrawn int `json:"withdrawn,omitempty"`
+	// Newest is the modified time of the newest record: how fresh the data is,
+	// whenever it was imported. Zero for databases imported before it was kept.
+	Newest time.Time `json:"newest,omitzero"`
 }
 
 // manifest is the database's manifest.json.

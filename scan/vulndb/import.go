@@ -239,7 +239,13 @@ func write(dst string, c *collector, now time.Time) (Status, error) {
 			ef.Packages[name] = append(list, pr)
 		}
 	}
-	st := Status{Revision: revision(FormatVersion, c.records, c.digests), Imported: now, Counts: counts, Records: len(c.records), Withdrawn: len(c.withdrawn)}
+	var newest time.Time
+	for _, r := range c.records {
+		if r.Modified.After(newest) {
+			newest = r.Modified.UTC()
+		}
+	}
+	st := Status{Revision: revision(FormatVersion, c.records, c.digests), Imported: now, Counts: counts, Records: len(c.records), Withdrawn: len(c.withdrawn), Newest: newest}
 	m := manifest{Format: FormatVersion, Status: st, Files: map[string]string{}}
 
 	parent := filepath.Dir(filepath.Clean(dst))
