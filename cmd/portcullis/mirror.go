@@ -24,6 +24,7 @@ Commands:
   verify     check a bundle's signature, chunks and layout (disconnected side)
   inventory  list the digests an on-prem registry holds, for delta bundles
   import     verify a bundle and push it through the gateway under its policy (quarantine)
+  client-config  write containerd hosts.toml and registries.conf sending source names to the mirror
 
 Run "portcullis mirror COMMAND -h" for a command's flags and an example.
 `
@@ -70,7 +71,7 @@ Flags:
 func runMirror(args []string, stdout, stderr io.Writer) int {
 	return dispatch("mirror", mirrorHelp, map[string]subcommand{
 		"collect": runMirrorCollect, "verify": runMirrorVerify, "inventory": runMirrorInventory,
-		"import": runMirrorImport,
+		"import": runMirrorImport, "client-config": runMirrorClientConfig,
 	}, args, stdout, stderr)
 }
 
