@@ -31,7 +31,8 @@ type Route struct {
 	Host string
 	// Namespace is the on-prem namespace the source maps under (mirror.File.MappedRegistry).
 	Namespace string
-	// Exceptions are repositories (Host/path) mapped elsewhere with "as", to their names.
+	// Exceptions are repositories (Host/path) mapped elsewhere with "as", and those under
+	// them, to their mapped names.
 	Exceptions map[string]string
 }
 
@@ -54,6 +55,7 @@ func (m Mirror) Routes() ([]Route, error) {
 	}
 	var routes []Route
 	at := map[string]int{}
+	all := map[int][][2]string{} // route index → (source name, mapped name) of every repository
 	for i, s := range m.File.Sources {
 		host := strings.ToLower(s.Registry)
 		if mirror.IsDockerHub(host) {
@@ -75,13 +77,25 @@ func (m Mirror) Routes() ([]Route, error) {
 			continue
 		}
 		for _, r := range s.Repositories {
-			path := mirror.SourcePath(s, r)
-			if mapped := m.File.MappedName(s, r); mapped != ns+"/"+path {
-				if !printable(mapped) || !printable(path) {
-					errs = append(errs, fmt.Errorf("sources[%d] repository %q: not a repository name", i, r.Name))
-					continue
-				}
+			path, mapped := mirror.SourcePath(s, r), m.File.MappedName(s, r)
+			if !printable(mapped) || !printable(path) {
+				errs = append(errs, fmt.Errorf("sources[%d] repository %q: not a repository name", i, r.Name))
+				continue
+			}
+			all[j] = append(all[j], [2]string{host + "/" + path, mapped})
+			if mapped != ns+"/"+path {
 				routes[j].Exceptions[host+"/"+path] = mapped
+			}
+		}
+	}
+	// A repository under one mapped with "as" (a/b/c under a/b) needs its own entry too:
+	// registries.conf would otherwise send it under the "as" name by the longer prefix.
+	for j := range routes {
+		for _, rm := range all[j] {
+			for src := range routes[j].Exceptions {
+				if strings.HasPrefix(rm[0], src+"/") {
+					routes[j].Exceptions[rm[0]] = rm[1]
+				}
 			}
 		}
 	}
@@ -104,6 +118,9 @@ func (m Mirror) ContainerdFiles() (files []File, warnings []string, err error) {
 	for _, r := range routes {
 		files = append(files, File{Path: "containerd/" + r.Host + "/hosts.toml", Data: []byte(mirrorHostsTOML(r, gw, m.CAFile))})
 		for _, src := range sortedKeys(r.Exceptions) {
+			if r.Exceptions[src] == r.Namespace+"/"+strings.TrimPrefix(src, r.Host+"/") {
+				continue // listed only for registries.conf's longest-prefix rule
+			}
 			warnings = append(warnings, fmt.Sprintf("containerd: %s is mapped to %s (as), but containerd cannot rewrite one repository: its pulls ask the gateway for %s/%s",
 				src, r.Exceptions[src], r.Namespace, strings.TrimPrefix(src, r.Host+"/")))
 		}
