@@ -137,8 +137,9 @@ func mirrorHostsTOML(r Route, gateway, ca string) string {
 	fmt.Fprintf(&b, `# /etc/containerd/certs.d/%s/hosts.toml, written by "portcullis mirror client-config".
 #
 # Every pull of %s/REPOSITORY goes to the portcullis gateway as
-# %s/REPOSITORY, and nowhere else. containerd rewrites names only through a host URL with a path and
-# override_path = true (it then sends /v2/%s/REPOSITORY/manifests/...).
+# %s/REPOSITORY, and nowhere else. containerd rewrites names only
+# through a host URL with a path and override_path = true: it then sends
+# /v2/%s/REPOSITORY/manifests/...
 `, r.Host, r.Host, r.Namespace, r.Namespace)
 	if r.Host == "docker.io" {
 		b.WriteString(`# Docker Hub: containerd looks this file up as docker.io (never index.docker.io or
