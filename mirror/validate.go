@@ -144,6 +144,14 @@ func (f *File) MappedName(s Source, r Repository) string {
 	if r.As != "" {
 		return r.As
 	}
+	return f.MappedRegistry(s) + "/" + sourcePath(s, r)
+}
+
+// MappedRegistry is the on-prem namespace every repository of source s maps under unless
+// it sets As: prefix/registry, with the port joined with "_" (mirror/docker.io,
+// mirror/registry.local_5000, or registry.local_5000 with prefix "-"). Clients of the
+// mirror are pointed there (clientconfig).
+func (f *File) MappedRegistry(s Source) string {
 	prefix := f.Target.Prefix
 	if s.Prefix != "" {
 		prefix = s.Prefix
@@ -151,12 +159,20 @@ func (f *File) MappedName(s Source, r Repository) string {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	full := strings.ReplaceAll(strings.ToLower(s.Registry), ":", "_") + "/" + sourcePath(s, r)
+	reg := strings.ReplaceAll(strings.ToLower(s.Registry), ":", "_")
 	if prefix == "-" {
-		return full
+		return reg
 	}
-	return prefix + "/" + full
+	return prefix + "/" + reg
 }
+
+// SourcePath is r's path in source s as clients name it after normalisation: docker.io's
+// single-component names are under library/ (nginx → library/nginx).
+func SourcePath(s Source, r Repository) string { return sourcePath(s, r) }
+
+// IsDockerHub reports whether host is one of Docker Hub's names (docker.io, index.docker.io,
+// registry-1.docker.io), which clients all know as docker.io.
+func IsDockerHub(host string) bool { return isDockerHub(host) }
 
 // sourcePath is r's path in its registry, with docker.io's official images under library/.
 func sourcePath(s Source, r Repository) string {

@@ -21,10 +21,11 @@ const mirrorHelp = `Usage: portcullis mirror COMMAND [flags]
 Carry images to an air-gapped site (docs/MIRROR.md).
 
 Commands:
-  collect    resolve a mirror file and write a signed, chunked bundle (connected side)
-  verify     check a bundle's signature, chunks and layout (disconnected side)
-  inventory  list the digests an on-prem registry holds, for delta bundles
-  import     verify a bundle and push it through the gateway under its policy (quarantine)
+  collect        resolve a mirror file and write a signed, chunked bundle (connected side)
+  verify         check a bundle's signature, chunks and layout (disconnected side)
+  inventory      list the digests an on-prem registry holds, for delta bundles
+  import         verify a bundle and push it through the gateway under its policy (quarantine)
+  client-config  write containerd hosts.toml and registries.conf pulling source names from the mirror
 
 Run "portcullis mirror COMMAND -h" for a command's flags and an example.
 `
@@ -71,7 +72,7 @@ Flags:
 func runMirror(args []string, stdout, stderr io.Writer) int {
 	return dispatch("mirror", mirrorHelp, map[string]subcommand{
 		"collect": runMirrorCollect, "verify": runMirrorVerify, "inventory": runMirrorInventory,
-		"import": runMirrorImport,
+		"import": runMirrorImport, "client-config": runMirrorClientConfig,
 	}, args, stdout, stderr)
 }
 
