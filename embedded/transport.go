@@ -83,14 +83,20 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}()
 	select {
 	case <-w.ready:
-		if w.err != nil {
-			return nil, w.err
-		}
-		return w.resp, nil
 	case <-ctx.Done():
-		// The handler may answer after this; its writes fail on the closed pipe.
-		return nil, context.Cause(ctx)
+		// ctx also ends when the handler returns (its goroutine cancels it), and select
+		// picks at random among ready cases: an answer that is ready wins.
+		select {
+		case <-w.ready:
+		default:
+			// The handler may answer after this; its writes fail on the closed pipe.
+			return nil, context.Cause(ctx)
+		}
 	}
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.resp, nil
 }
 
 // closeBody closes a request body as a RoundTripper must, whatever happens.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -381,4 +382,42 @@ func allocatedBy(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestTransportQuickAnswersAreNotCancelled: a handler that answers and returns at once
+// ends the request's inner context as it returns; the answer must still be delivered,
+// every time (a select between "answered" and "context done" once picked either).
+func TestTransportQuickAnswersAreNotCancelled(t *testing.T) {
+	tr := embedded.NewTransport(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("{}"))
+	}), nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 { // concurrent callers, so the handler often returns before the caller waits
+		wg.Go(func() {
+			for i := range 500 {
+				req, err := http.NewRequest(http.MethodGet, embedded.InProcessURL+"/v2/", nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					errs <- fmt.Errorf("request %d: %w", i, err)
+					return
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || string(body) != "{}" {
+					errs <- fmt.Errorf("request %d: body %q, %v", i, body, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }
