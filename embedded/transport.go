@@ -84,14 +84,15 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	select {
 	case <-w.ready:
 	case <-ctx.Done():
-		// ctx also ends when the handler returns (its goroutine cancels it), and select
-		// picks at random among ready cases: an answer that is ready wins.
-		select {
-		case <-w.ready:
-		default:
-			// The handler may answer after this; its writes fail on the closed pipe.
-			return nil, context.Cause(ctx)
+		if req.Context().Err() != nil {
+			// The caller gave up. The handler may answer after this; its writes fail on
+			// the closed pipe.
+			return nil, context.Cause(req.Context())
 		}
+		// ctx also ends when the handler returns (its goroutine cancels it), by which
+		// time the answer is ready: select picks at random among ready cases, so this
+		// case can win the race against it.
+		<-w.ready
 	}
 	if w.err != nil {
 		return nil, w.err
