@@ -68,17 +68,49 @@ func TestHoldWaitsThenFails(t *testing.T) {
 	again()
 }
 
-// TestHoldExtends checks that a held lock outlives its ttl while held.
+// TestHoldExtends checks that a held lock outlives its ttl while held: the holder
+// extends it, each extension finds the lock still its own, and after more than a ttl the
+// key is still taken. The ttl is long enough that a busy machine's scheduling delays stay
+// well inside the renewal margin (ttl/3 between extensions, 2/3 ttl of slack).
 func TestHoldExtends(t *testing.T) {
-	m := NewMemory(1 << 20)
+	m := &countingLocker{Locker: NewMemory(1 << 20), extended: make(chan bool, 16)}
 	ctx := context.Background()
-	release, err := Hold(ctx, m, "k", 60*time.Millisecond, time.Second)
+	const ttl = time.Second
+	start := time.Now()
+	release, err := Hold(ctx, m, "k", ttl, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer release()
-	time.Sleep(200 * time.Millisecond) // three ttls: only renewal keeps it
+	for i := 0; i < 4; i++ {
+		select {
+		case ok := <-m.extended:
+			if !ok {
+				t.Fatalf("extension %d found the lock gone", i+1)
+			}
+		case <-time.After(time.Minute): // hang guard only
+			t.Fatalf("only %d extensions in a minute", i)
+		}
+	}
+	if held := time.Since(start); held <= ttl {
+		t.Fatalf("four extensions took %v, not more than one ttl", held)
+	}
 	if _, ok, _ := m.Lock(ctx, "k", time.Minute); ok {
 		t.Fatal("the lock expired while held")
 	}
+}
+
+// countingLocker reports each Extend's outcome of the Locker it wraps.
+type countingLocker struct {
+	Locker
+	extended chan bool
+}
+
+func (c *countingLocker) Extend(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+	ok, err := c.Locker.Extend(ctx, key, token, ttl)
+	select {
+	case c.extended <- ok && err == nil:
+	default:
+	}
+	return ok, err
 }
