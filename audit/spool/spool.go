@@ -282,10 +282,17 @@ func (s *Spool) Bytes() int64 {
 	return s.total
 }
 
+// Entry is one record Peek returned and the position after it (Ack it to mark the record
+// and those before it delivered).
+type Entry struct {
+	Data []byte
+	Next Position
+}
+
 // Peek returns up to maxN records from the cursor (stopping once they pass maxBytes in
 // all, but always at least one) and the position after the last one, for Ack. A segment
 // that cannot be read back is skipped; lost counts such segments.
-func (s *Spool) Peek(maxN int, maxBytes int) (recs [][]byte, next Position, lost int) {
+func (s *Spool) Peek(maxN int, maxBytes int) (recs []Entry, next Position, lost int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	pos := s.cur
@@ -303,7 +310,7 @@ func (s *Spool) Peek(maxN int, maxBytes int) (recs [][]byte, next Position, lost
 		}
 		got, p, err := s.read(g, pos, maxN-len(recs), maxBytes-size)
 		for _, r := range got {
-			size += len(r)
+			size += len(r.Data)
 		}
 		recs = append(recs, got...)
 		pos = p
@@ -318,7 +325,7 @@ func (s *Spool) Peek(maxN int, maxBytes int) (recs [][]byte, next Position, lost
 }
 
 // read reads records of g from pos.
-func (s *Spool) read(g segment, pos Position, maxN, maxBytes int) ([][]byte, Position, error) {
+func (s *Spool) read(g segment, pos Position, maxN, maxBytes int) ([]Entry, Position, error) {
 	f, err := os.Open(s.path(g.n))
 	if err != nil {
 		return nil, pos, err
@@ -328,17 +335,17 @@ func (s *Spool) read(g segment, pos Position, maxN, maxBytes int) ([][]byte, Pos
 		return nil, pos, err
 	}
 	r := bufio.NewReader(f)
-	var recs [][]byte
+	var recs []Entry
 	size := 0
 	for pos.Idx < g.records && len(recs) < maxN && (size < maxBytes || len(recs) == 0) {
 		rec, err := readRecord(r, g.size-pos.Off)
 		if err != nil {
 			return recs, pos, err
 		}
-		recs = append(recs, rec)
 		size += len(rec)
 		pos.Off += int64(frameLen + len(rec))
 		pos.Idx++
+		recs = append(recs, Entry{Data: rec, Next: pos})
 	}
 	return recs, pos, nil
 }
