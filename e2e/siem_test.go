@@ -174,6 +174,12 @@ func TestDecisionsReachTheSIEMs(t *testing.T) {
 	if !poll(30*time.Second, func() bool { return len(sys.containing(`repository="`+repo+`"`)) >= 2 }) {
 		t.Fatalf("syslog collector got no decision for %s", repo)
 	}
+	metrics := string(httpBody(t, gw.adminURL("/metrics")))
+	for _, want := range []string{`portcullis_audit_sink_sent_total{`, `sink="webhook"`, `sink="syslog"`, `portcullis_audit_sink_pending{`, `portcullis_audit_sink_spool_bytes{`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	for _, f := range sys.containing(`repository="` + repo + `"`) {
 		if !strings.HasPrefix(f, "<166>1 ") || !strings.Contains(f, "portcullis@32473") || !strings.Contains(f, `"class_uid":6003`) {
 			t.Errorf("syslog frame %q: want local4.info, the SD-ID and an OCSF API Activity", f)
@@ -227,4 +233,18 @@ func TestSpooledDecisionsSurviveARestart(t *testing.T) {
 	if !poll(30*time.Second, func() bool { return len(hook.decisions(subject)) >= 1 }) {
 		t.Fatalf("the push decision spooled before the restart never arrived")
 	}
+}
+
+func httpBody(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -54,6 +54,7 @@ type Spool struct {
 	w        *os.File
 	cur      Position
 	lost     int
+	lockFile *os.File
 }
 
 // Open opens (or creates) the spool in dir, holding at most maxBytes of segment files.
@@ -65,7 +66,21 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: max(maxBytes/8, 1)}
+	lf, err := lock(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{dir: dir, maxBytes: maxBytes, segMax: max(maxBytes/8, 1), lockFile: lf}
+	s, err = s.open()
+	if err != nil && lf != nil {
+		lf.Close()
+	}
+	return s, err
+}
+
+// open reads the segments and the cursor and starts a segment to append to.
+func (s *Spool) open() (*Spool, error) {
+	dir := s.dir
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -408,7 +423,7 @@ func parseCursor(text string) (Position, bool) {
 	return Position{Seg: seg, Off: off, Idx: idx}, true
 }
 
-// Close syncs and closes the segment being appended to.
+// Close syncs and closes the segment being appended to, and releases the spool.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -420,5 +435,9 @@ func (s *Spool) Close() error {
 		err = cerr
 	}
 	s.w = nil
+	if s.lockFile != nil {
+		s.lockFile.Close()
+		s.lockFile = nil
+	}
 	return err
 }

@@ -195,6 +195,23 @@ func TestTornTailIsCutOnOpen(t *testing.T) {
 	}
 }
 
+func TestOneProcessPerSpool(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, 1<<20); err == nil {
+		t.Fatal("a second Open of a spool in use succeeded")
+	}
+	s.Close()
+	s2, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatalf("reopening after Close: %v", err)
+	}
+	s2.Close()
+}
+
 func TestTooLargeRecordIsRefused(t *testing.T) {
 	s, err := Open(t.TempDir(), 100)
 	if err != nil {
