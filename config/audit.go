@@ -224,6 +224,9 @@ func (s AuditSink) validate(p string, add func(path, format string, args ...any)
 		if s.Facility != "" {
 			add(p+".facility", "only for syslog sinks")
 		}
+		if _, err := url.Parse(s.Source); s.Type == SinkCloudEvents && err != nil {
+			add(p+".source", "the CloudEvents source must be a URI reference (e.g. //portcullis/prod-eu): %v", err)
+		}
 	} else {
 		if s.Address == "" {
 			add(p+".address", "required for a syslog sink: HOST:PORT")

@@ -61,7 +61,19 @@ func (enc Encoder) Encode(e audit.Event, id string) ([]Record, error) {
 	}
 	switch e.Type {
 	case audit.TypeDecision, audit.TypeQuery:
-		if err := add(id, ClassAPIActivity, "api_activity", enc.apiActivity(e, id, native)); err != nil {
+		api := enc.apiActivity(e, id, native)
+		if v := e.Vulnerabilities; v != nil {
+			// The findings go out as records of their own: the API Activity keeps their
+			// counts and the baseline, not the lists, so its size does not grow with them.
+			slim := e
+			slim.Vulnerabilities = &audit.Vulnerabilities{Baseline: v.Baseline, BaselineNote: v.BaselineNote}
+			b, err := json.Marshal(slim)
+			if err != nil {
+				return nil, fmt.Errorf("encoding event: %w", err)
+			}
+			api["unmapped"] = map[string]any{"portcullis": json.RawMessage(b), "findings": map[string]int{"new": len(v.New), "inherited": len(v.Inherited)}}
+		}
+		if err := add(id, ClassAPIActivity, "api_activity", api); err != nil {
 			return nil, err
 		}
 		if v := e.Vulnerabilities; v != nil {

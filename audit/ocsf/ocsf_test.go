@@ -121,11 +121,14 @@ func TestDecisionMapping(t *testing.T) {
 		"time": float64(decision().Time.UnixMilli()), "src_endpoint.ip": "10.0.0.7", "src_endpoint.port": 51234.0,
 		"actor.user.name": "ci", "api.operation": "pull", "api.request.uid": "req-1", "metadata.correlation_uid": "req-1",
 		"resources.0.uid": "team/app@sha256:" + strings.Repeat("a", 64), "metadata.product.version": "1.2.3",
-		"unmapped.portcullis.environment": "prod",
+		"unmapped.portcullis.environment": "prod", "unmapped.findings.new": 1.0, "unmapped.findings.inherited": 1.0,
 	} {
 		if got, _ := lookup(api, path); got != want {
 			t.Errorf("api_activity %s = %v, want %v", path, got, want)
 		}
+	}
+	if _, ok := lookup(api, "unmapped.portcullis.vulnerabilities.new"); ok {
+		t.Error("the API Activity repeats the findings sent as Vulnerability Findings")
 	}
 	var f1, f2 map[string]any
 	json.Unmarshal(recs[1].JSON, &f1)
