@@ -110,7 +110,7 @@ func (c *CloudEvents) Send(ctx context.Context, items []Item) (int, error) {
 			}
 			h := http.Header{"Content-Type": {CloudEventsContentType}}
 			h.Set(SignatureHeader, Sign(c.cfg.Secret, c.cfg.Now(), body))
-			code, msg, err := post(ctx, c.client, c.cfg.URL, body, h)
+			code, msg, retryAfter, err := post(ctx, c.client, c.cfg.URL, body, h)
 			switch {
 			case err != nil:
 				return i, fmt.Errorf("cloudevents: %w", err)
@@ -118,7 +118,7 @@ func (c *CloudEvents) Send(ctx context.Context, items []Item) (int, error) {
 			case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge || code == http.StatusUnsupportedMediaType || code == http.StatusUnprocessableEntity:
 				return i, Rejected(statusError(c.cfg.URL, code, msg))
 			default:
-				return i, statusError(c.cfg.URL, code, msg)
+				return i, withRetryAfter(statusError(c.cfg.URL, code, msg), code, retryAfter)
 			}
 		}
 	}

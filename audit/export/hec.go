@@ -123,7 +123,7 @@ func (h *HEC) Send(ctx context.Context, items []Item) (int, error) {
 		}
 	}
 	hdr := http.Header{"Content-Type": {"application/json"}, "Authorization": {"Splunk " + h.cfg.Token}}
-	code, msg, err := post(ctx, h.client, h.url, body.Bytes(), hdr)
+	code, msg, retryAfter, err := post(ctx, h.client, h.url, body.Bytes(), hdr)
 	if err != nil {
 		return 0, fmt.Errorf("splunk: %w", err)
 	}
@@ -135,5 +135,5 @@ func (h *HEC) Send(ctx context.Context, items []Item) (int, error) {
 	case code == http.StatusBadRequest || code == http.StatusRequestEntityTooLarge:
 		return 0, Rejected(fmt.Errorf("splunk: HTTP %d, HEC code %d: %s", code, a.Code, a.Text))
 	}
-	return 0, fmt.Errorf("splunk: HTTP %d, HEC code %d: %s", code, a.Code, a.Text)
+	return 0, withRetryAfter(fmt.Errorf("splunk: HTTP %d, HEC code %d: %s", code, a.Code, a.Text), code, retryAfter)
 }

@@ -327,6 +327,10 @@ func (s *Sink) deliver(ctx context.Context) {
 		s.retries.Add(1)
 		s.inst.retries.Add(context.Background(), 1, s.inst.attrs)
 		wait := s.backoff(attempt)
+		var ra *RetryAfter
+		if errors.As(err, &ra) {
+			wait = min(max(wait, ra.Wait), s.retryMax)
+		}
 		attempt++
 		s.log.Warn("audit sink delivery failed, retrying", slog.String("sink", s.name), slog.String("error", err.Error()),
 			slog.Int("pending", s.sp.Pending()), slog.Duration("retry_in", wait))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -555,4 +556,28 @@ func droppedCount(s *Sink, reason string) int64 {
 		return 0
 	}
 	return v.(*atomic.Int64).Load()
+}
+
+func TestRetryAfterIsHonouredUpToRetryMax(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	ce, _ := NewCloudEvents(CloudEventsConfig{URL: srv.URL, Secret: secret})
+	_, err := ce.Send(context.Background(), []Item{{ID: "x", Event: event(1, "allow"), Raw: []byte(`{}`)}})
+	var ra *RetryAfter
+	if !errors.As(err, &ra) || ra.Wait != time.Hour {
+		t.Fatalf("err = %v, want a RetryAfter of 1h", err)
+	}
+	// The sink waits for it, but never longer than retryMax (20ms here): delivery follows.
+	sk := newSink(t, "ce", openSpool(t, t.TempDir(), 1<<20), ce)
+	calls.Store(0)
+	record(t, sk, event(2, "allow"))
+	waitFor(t, "delivery after the capped Retry-After", func() bool { return sk.Stats().Sent == 1 })
 }
