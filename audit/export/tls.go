@@ -25,18 +25,18 @@ func (f TLSFiles) Config() (*tls.Config, error) {
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls caFile: %w", err)
+			return nil, fmt.Errorf("tls.caFile: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls caFile %s: no PEM certificates", f.CAFile)
+			return nil, fmt.Errorf("tls.caFile: %s holds no PEM certificates", f.CAFile)
 		}
 		c.RootCAs = pool
 	}
 	if f.CertFile != "" || f.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls client certificate: %w", err)
+			return nil, fmt.Errorf("tls.certFile, tls.keyFile: %w", err)
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
