@@ -314,9 +314,9 @@ func (s *Sink) deliver(ctx context.Context) {
 				isolate = len(items) - delivered
 				continue
 			}
+			s.ack(pos[delivered])
 			s.drop(DropRejected, 1)
 			s.log.Warn("audit event rejected by the destination, dropped", slog.String("sink", s.name), slog.String("id", items[delivered].ID), slog.String("error", err.Error()))
-			s.ack(pos[delivered])
 			isolate = max(isolate-1, 0)
 			attempt = 0
 			continue

@@ -212,7 +212,7 @@ func TestHECBadTokenIsRetriedNotDropped(t *testing.T) {
 	sp := openSpool(t, t.TempDir(), 1<<20)
 	sk := newSink(t, "hec", sp, hec)
 	record(t, sk, event(1, "deny"))
-	waitFor(t, "retries", func() bool { return sk.Stats().Retries >= 3 })
+	waitFor(t, "retries", func() bool { st := sk.Stats(); return st.Retries >= 3 && st.Queued == 1 })
 	if st := sk.Stats(); st.Pending != 1 || len(st.Dropped) != 0 {
 		t.Fatalf("stats %+v: a 401 must keep the event", st)
 	}
@@ -282,7 +282,7 @@ func TestSyslogReconnectsAfterTheCollectorRestarts(t *testing.T) {
 	for i := range 5 {
 		record(t, sk, event(i, "allow"))
 	}
-	waitFor(t, "retries while down", func() bool { return sk.Stats().Retries >= 2 })
+	waitFor(t, "retries while down with everything spooled", func() bool { st := sk.Stats(); return st.Retries >= 2 && st.Queued == 5 })
 	if st := sk.Stats(); st.Pending != 5 || st.Sent != 0 {
 		t.Fatalf("while down: %+v", st)
 	}
@@ -332,7 +332,7 @@ func TestReceiverDownThenUpDeliversEverything(t *testing.T) {
 		record(t, sk, e)
 		want = append(want, idOf(t, e))
 	}
-	waitFor(t, "failed attempts", func() bool { return sk.Stats().Retries >= 3 })
+	waitFor(t, "failed attempts with everything spooled", func() bool { st := sk.Stats(); return st.Retries >= 3 && st.Queued == n })
 	if st := sk.Stats(); st.Pending != n {
 		t.Fatalf("while down, spool holds %d, want %d", st.Pending, n)
 	}
