@@ -91,11 +91,19 @@ type Log struct {
 	Level string `yaml:"level"`
 }
 
-// Audit configures the decision event sink.
+// Audit configures where decision events go: the JSON log, and the SIEM sinks.
 type Audit struct {
 	// Path is a file to append JSON events to; "-" or "stdout" writes to standard output;
 	// empty means "<dataDir>/audit.log".
 	Path string `yaml:"path"`
+	// Sinks export every event to SIEMs as well, each through its own spool (see AuditSink).
+	Sinks []AuditSink `yaml:"sinks,omitempty"`
+	// SpoolDir holds the sinks' spools, one directory per sink; empty means
+	// "<dataDir>/audit-spool".
+	SpoolDir string `yaml:"spoolDir"`
+	// FlushTimeout bounds how long shutdown keeps delivering what the sinks have spooled
+	// (the rest goes out on the next start); 0 means 10s.
+	FlushTimeout Duration `yaml:"flushTimeout"`
 }
 
 // Telemetry configures OpenTelemetry traces.

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis-dev/portcullis/audit"
+	"github.com/portcullis-dev/portcullis/audit/export"
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/embedded"
@@ -171,7 +172,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	importFromRedisOnce(ctx, cfg, rdb, rs, log)
 	hc := health.New(5 * time.Second)
-	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, rs, tel, hc, log)
+	sinks, closeSinks, err := openAuditSinks(cfg, tel, log)
+	if err != nil {
+		return err
+	}
+	// Deferred after the listeners' drain: the sinks flush what the last requests recorded.
+	defer closeSinks()
+	if len(sinks) > 0 {
+		hc.AddInfo("auditSinks", func() string { return auditSinksStatus(sinks) })
+	}
+	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, rs, tel, hc, sinks, log)
 	if err != nil {
 		return err
 	}
@@ -318,7 +328,7 @@ func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 
 // newGate loads the policy, opens the audit log and builds the gate; for a policy file it
 // also starts the watcher that reloads it on change and on SIGHUP.
-func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, rs *records.Store, tel *telemetry.Telemetry, hc *health.Handler, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, rs *records.Store, tel *telemetry.Telemetry, hc *health.Handler, sinks []*export.Sink, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
 	pol, err := gate.LoadPolicy(cfg.Policy)
 	if err != nil {
 		return nil, nil, nil, err
@@ -332,6 +342,10 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		return nil, nil, nil, err
 	}
 	context.AfterFunc(ctx, func() { sink.Close() })
+	recorders := audit.Fanout{sink}
+	for _, s := range sinks {
+		recorders = append(recorders, s)
+	}
 	up, err := upstream.New(upstreamURL, rt)
 	if err != nil {
 		return nil, nil, nil, err
@@ -362,7 +376,7 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 		log.Warn("vulnerability database", slog.String("status", st))
 	}
 	now, reminderEvery := gatewayClock(log)
-	g := gate.New(pol, up, sink, gate.WithLogger(log), gate.WithClock(now), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
+	g := gate.New(pol, up, recorders, gate.WithLogger(log), gate.WithClock(now), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
 		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
 		gate.WithCache(store), gate.WithRecords(rs), gate.WithMeterProvider(tel.Meter))
 	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
