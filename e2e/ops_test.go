@@ -18,6 +18,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1 and returns their paths and a
@@ -197,4 +201,74 @@ func TestSIGTERMLetsInFlightUploadFinish(t *testing.T) {
 	if head.StatusCode != http.StatusOK {
 		t.Fatalf("blob uploaded during shutdown: HEAD %s, want 200", head.Status)
 	}
+}
+
+// TestSIGTERMKeepsInFlightDecisionInAuditLog pushes a manifest whose body is half sent when
+// the gateway is told to stop: the push is decided after the drain began, and its audit
+// event must still reach the audit log (which is closed only after the drain).
+func TestSIGTERMKeepsInFlightDecisionInAuditLog(t *testing.T) {
+	dir := t.TempDir()
+	gw := startGateway(t, "--data-dir", filepath.Join(dir, "data"))
+	auditPath := filepath.Join(dir, "data", "audit.log")
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(gw.url("/e2e/drain:1.0.0"), "http://"), name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := img.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt, _ := img.MediaType()
+	body := &slowBody{first: manifest[:len(manifest)/2], rest: manifest[len(manifest)/2:], release: make(chan struct{}), sentFirst: make(chan struct{})}
+	req, _ := http.NewRequest(http.MethodPut, gw.url("/v2/e2e/drain/manifests/1.0.1"), body)
+	req.ContentLength = int64(len(manifest))
+	req.Header.Set("Content-Type", string(mt))
+	done := make(chan *http.Response, 1)
+	errc := make(chan error, 1)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	go func() {
+		resp, err := client.Do(req)
+		if err != nil {
+			errc <- err
+			return
+		}
+		done <- resp
+	}()
+	<-body.sentFirst
+	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !poll(10*time.Second, func() bool { return gw.log.contains("draining in-flight requests") }) {
+		t.Fatalf("the gateway did not start draining:\n%s", gw.log.tail(20))
+	}
+	close(body.release)
+	select {
+	case err := <-errc:
+		t.Fatalf("the in-flight push failed during shutdown: %v", err)
+	case resp := <-done:
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("in-flight push finished with %s, want 201", resp.Status)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the in-flight push did not finish")
+	}
+	select {
+	case <-gw.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not exit after draining")
+	}
+	for _, e := range readAudit(t, auditPath) {
+		if e.Action == "push" && e.Repository == "e2e/drain" && e.Reference == "1.0.1" {
+			return
+		}
+	}
+	t.Fatalf("the push decided during the drain is missing from the audit log:\n%s", readFile(t, auditPath))
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/portcullis-dev/portcullis/audit"
-	"github.com/portcullis-dev/portcullis/audit/export"
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/embedded"
@@ -181,7 +180,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if len(sinks) > 0 {
 		hc.AddInfo("auditSinks", func() string { return auditSinksStatus(sinks) })
 	}
-	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, rs, tel, hc, sinks, log)
+	logSink, err := audit.OpenFile(auditLogPath(cfg))
+	if err != nil {
+		return err
+	}
+	// Closed after the listeners' drain, like the sinks: the last requests' events reach it.
+	defer logSink.Close()
+	recorders := audit.Fanout{logSink}
+	for _, s := range sinks {
+		recorders = append(recorders, s)
+	}
+	gt, watcher, tee, err := newGate(ctx, cfg, upstreamURL, transport, store, rs, tel, hc, recorders, log)
 	if err != nil {
 		return err
 	}
@@ -326,25 +335,21 @@ func serviceAccount(c config.Credentials) (proxy.ServiceAccount, error) {
 	return sa, nil
 }
 
-// newGate loads the policy, opens the audit log and builds the gate; for a policy file it
-// also starts the watcher that reloads it on change and on SIGHUP.
-func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, rs *records.Store, tel *telemetry.Telemetry, hc *health.Handler, sinks []*export.Sink, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
+// auditLogPath is where the JSON audit log is written: audit.path, or audit.log in the
+// data directory.
+func auditLogPath(cfg config.Config) string {
+	if cfg.Audit.Path != "" {
+		return cfg.Audit.Path
+	}
+	return filepath.Join(cfg.DataDir, "audit.log")
+}
+
+// newGate loads the policy and builds the gate recording to recorders; for a policy file
+// it also starts the watcher that reloads it on change and on SIGHUP.
+func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http.RoundTripper, store cache.LockingStore, rs *records.Store, tel *telemetry.Telemetry, hc *health.Handler, recorders audit.Fanout, log *slog.Logger) (*gate.Gate, *gate.Watcher, *gate.UploadTee, error) {
 	pol, err := gate.LoadPolicy(cfg.Policy)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	auditPath := cfg.Audit.Path
-	if auditPath == "" {
-		auditPath = filepath.Join(cfg.DataDir, "audit.log")
-	}
-	sink, err := audit.OpenFile(auditPath)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	context.AfterFunc(ctx, func() { sink.Close() })
-	recorders := audit.Fanout{sink}
-	for _, s := range sinks {
-		recorders = append(recorders, s)
 	}
 	up, err := upstream.New(upstreamURL, rt)
 	if err != nil {
@@ -386,7 +391,7 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	reloadDBOnHUP(ctx, scanner, log)
 	go g.RunReminders(ctx, reminderEvery)
 	go pruneRecords(ctx, rs, cfg.Records.Retention.Std(), now, log)
-	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditPath))
+	log.Info("policy loaded", slog.String("policy", cfg.Policy), slog.String("revision", pol.Revision()), slog.String("audit", auditLogPath(cfg)))
 	if slices.Contains(policy.BuiltinNames(), cfg.Policy) {
 		return g, nil, tee, nil
 	}
