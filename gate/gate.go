@@ -482,7 +482,7 @@ func (g *Gate) record(ctx context.Context, typ string, req Request, in policy.In
 		e.Results = append(e.Results, ar)
 	}
 	if err := g.audit.Record(ctx, e); err != nil {
-		g.log.Error("audit event lost", slog.String("error", err.Error()), slog.String("request_id", req.RequestID))
+		g.log.Error("audit event not recorded by every recorder (the error names each that failed)", slog.String("error", err.Error()), slog.String("request_id", req.RequestID))
 	}
 }
 
