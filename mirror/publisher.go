@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/verify"
@@ -132,6 +133,9 @@ func (w *walker) checkPublisher(repo name.Repository, img Image, auths []policy.
 	}
 	if len(u.Found) == 0 {
 		u.Found = []string{"it carries no cosign signature (no .sig tag, no signature referrer)"}
+		if types.MediaType(img.MediaType).IsIndex() {
+			u.Found[0] += "; a multi-platform image is signed by its index digest (cosign sign " + img.Source + "@" + img.Digest + "), not by its platform manifests"
+		}
 	}
 	return nil, u, nil
 }

@@ -3,6 +3,10 @@ package mirror
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -184,6 +189,9 @@ func TestPublisherVerificationRefusesUnsignedAndForeign(t *testing.T) {
 			if !strings.Contains(msg, "carries no cosign signature") {
 				t.Errorf("%s: message %q does not say no signature was found", repo, msg)
 			}
+			if hint := "a multi-platform image is signed by its index digest"; strings.Contains(msg, hint) != (repo == "app/childsigned") {
+				t.Errorf("%s: message %q: the index hint belongs to the index only", repo, msg)
+			}
 		default:
 			if !strings.Contains(msg, "unknown-key") {
 				t.Errorf("%s: message %q does not say the signature is by an unknown key", repo, msg)
@@ -274,5 +282,36 @@ func TestPublisherVerificationWithoutAuthoritiesVerifiesNothing(t *testing.T) {
 	}
 	if len(plan.Images) != 1 || plan.Images[0].Publisher != nil || len(plan.Unverified) != 0 {
 		t.Fatalf("plan %+v / %+v", plan.Images, plan.Unverified)
+	}
+}
+
+// TestPublisherVerificationThroughTheReferrersFallbackTag: a registry without the referrers
+// API (go-containerregistry's) holds a cosign v3 bundle only under the fallback tag
+// sha256-<hex>; collect finds and verifies it there.
+func TestPublisherVerificationThroughTheReferrersFallbackTag(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if resp, err := http.Get(srv.URL + "/v2/x/referrers/sha256:" + strings.Repeat("0", 64)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatalf("this registry answers the referrers API (%d): the test needs one without", resp.StatusCode)
+		}
+	}
+	publisher := cosigntest.NewKey(t)
+	d, _ := regtest.WriteImage(t, srv.URL, "app/v3:1.0", randomImage(t, 1024, 1))
+	cosigntest.PushBundle(t, host, "app/v3", d, publisher)
+	y := "version: 1\nsources:\n  - registry: " + host + "\n    insecure: true\n    authorities:\n" + indent(publisher.AuthorityYAML(t, "release"), "    ") +
+		"    repositories:\n      - {name: app/v3, tags: [\"1.0\"]}\n"
+	f, err := ParseFile(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Resolve(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Unverified) != 0 || len(plan.Images) != 1 || plan.Images[0].Publisher == nil || plan.Images[0].Publisher.Signatures[0].Format != "bundle" {
+		t.Fatalf("images %+v, unverified %v: want app/v3 verified by its bundle", plan.Images, plan.Unverified)
 	}
 }
