@@ -3,7 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,8 +28,9 @@ import (
 // cosign.pub, and an image it did not sign is refused; a key made by `cosign
 // generate-key-pair` signs the bundle (`collect --key cosign.key`, password in
 // COSIGN_PASSWORD), and `cosign verify-blob` accepts that signature while refusing a
-// tampered bundle.json or another key; and portcullis accepts a bundle.json.sig made by
-// `cosign sign-blob`, so the two agree on the format both ways.
+// tampered bundle.json or another key; portcullis accepts a bundle.json.sig made by
+// `cosign sign-blob`, so the two agree on the format both ways; and bundles signed with
+// unencrypted Ed25519 and RSA keys verify with cosign as well.
 func TestMirrorWithRealCosign(t *testing.T) {
 	cosign := requireTool(t, "cosign")
 	dir := t.TempDir()
@@ -161,4 +168,33 @@ func TestMirrorWithRealCosign(t *testing.T) {
 	run(0, dir, bundleEnv, cosign, "sign-blob", "--key", bundleKey, "--tlog-upload=false", "-y", "--output-signature", resigned, manifest)
 	writeFile(t, manifest+".sig", readFile(t, resigned))
 	run(0, dir, nil, gatewayBin, "mirror", "verify", "--bundle", bundle, "--key", bundlePub)
+
+	// Unencrypted PKCS#8 keys of the other types collect takes verify with cosign too.
+	plainFile := filepath.Join(dir, "plain.yaml")
+	writeFile(t, plainFile, []byte("version: 1\nsources:\n  - registry: "+host+"\n    insecure: true\n    repositories:\n      - {name: team/legacy, tags: [\"1.0\"]}\n"))
+	_, ed, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, priv := range map[string]crypto.Signer{"ed25519": ed, "rsa": rk} {
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, pub, out := filepath.Join(dir, kind+".key"), filepath.Join(dir, kind+".pub"), filepath.Join(dir, "bundle-"+kind)
+		writeFile(t, key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		writeFile(t, pub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
+		run(0, dir, nil, gatewayBin, "mirror", "collect", "--file", plainFile, "--out", out, "--key", key)
+		if got := verifyBlob(0, pub, filepath.Join(out, "bundle.json.sig"), filepath.Join(out, "bundle.json")); !strings.Contains(got, "Verified OK") {
+			t.Fatalf("cosign verify-blob of a bundle signed with an %s key:\n%s", kind, got)
+		}
+	}
 }
