@@ -102,7 +102,7 @@ func (e *UnverifiedError) Error() string {
 func (w *walker) checkPublisher(repo name.Repository, img Image, auths []policy.Authority) (*Publisher, *Unverified, error) {
 	v := w.verifiers[repo.RegistryStr()]
 	if v == nil {
-		v = verify.New(sourceRegistry{reg: repo.Registry, opts: w.opts}, verify.WithMaxManifestSize(maxManifestBytes))
+		v = verify.New(sourceRegistry{reg: repo.Registry, opts: w.opts})
 		w.verifiers[repo.RegistryStr()] = v
 	}
 	names := make([]string, len(auths))
