@@ -13,12 +13,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
@@ -313,5 +316,52 @@ func TestPublisherVerificationThroughTheReferrersFallbackTag(t *testing.T) {
 	}
 	if len(plan.Unverified) != 0 || len(plan.Images) != 1 || plan.Images[0].Publisher == nil || plan.Images[0].Publisher.Signatures[0].Format != "bundle" {
 		t.Fatalf("images %+v, unverified %v: want app/v3 verified by its bundle", plan.Images, plan.Unverified)
+	}
+}
+
+// TestPublisherVerificationWithCollectCredentials: a source registry that demands tokens is
+// read, signatures included, with the credentials collect is given; without them collect
+// fails with an error.
+func TestPublisherVerificationWithCollectCredentials(t *testing.T) {
+	opt, _ := regtest.TokenAuth(t, "ci", "s3cret")
+	reg := regtest.Registry(t, opt)
+	host := strings.TrimPrefix(reg, "http://")
+	auth := remote.WithAuth(&authn.Basic{Username: "ci", Password: "s3cret"})
+	publisher := cosigntest.NewKey(t)
+	img := randomImage(t, 1024, 1)
+	ref, err := name.ParseReference(host+"/app/private:1.0", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, auth); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	// The .sig image cosign pushes, written with the credentials.
+	payload := cosigntest.Payload(host+"/app/private", d.String())
+	sig, err := mutate.Append(mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1),
+		mutate.Addendum{Layer: static.NewLayer(payload, "application/vnd.dev.cosign.simplesigning.v1+json"),
+			Annotations: map[string]string{"dev.cosignproject.cosign/signature": publisher.Sign(t, payload)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref.Context().Tag("sha256-"+d.Hex+".sig"), sig, auth); err != nil {
+		t.Fatal(err)
+	}
+	y := "version: 1\nsources:\n  - registry: " + host + "\n    insecure: true\n    authorities:\n" + indent(publisher.AuthorityYAML(t, "release"), "    ") +
+		"    repositories:\n      - {name: app/private, tags: [\"1.0\"]}\n"
+	f, err := ParseFile(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Resolve(context.Background(), f, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Images) != 1 || plan.Images[0].Publisher == nil || plan.Images[0].Publisher.Signatures[0].Format != "legacy" {
+		t.Fatalf("images %+v, unverified %v", plan.Images, plan.Unverified)
+	}
+	if _, err := Resolve(context.Background(), f); err == nil {
+		t.Fatal("resolved a registry demanding tokens without credentials")
 	}
 }
