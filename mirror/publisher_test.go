@@ -7,6 +7,8 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -363,5 +365,36 @@ func TestPublisherVerificationWithCollectCredentials(t *testing.T) {
 	}
 	if _, err := Resolve(context.Background(), f); err == nil {
 		t.Fatal("resolved a registry demanding tokens without credentials")
+	}
+}
+
+// TestPublisherVerificationRegistryFailureIsAnError: a source that fails to answer for the
+// signature tag decides nothing; collect stops with an error naming the image instead of
+// refusing it as unsigned or carrying it.
+func TestPublisherVerificationRegistryFailureIsAnError(t *testing.T) {
+	s := newPublisherSource(t)
+	target, err := url.Parse("http://" + s.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"backend down"}]}`, http.StatusInternalServerError)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(broken.Close)
+	host := strings.TrimPrefix(broken.URL, "http://")
+	y := "version: 1\nsources:\n  - registry: " + host + "\n    insecure: true\n    authorities:\n" + indent(s.publisher.AuthorityYAML(t, "release"), "    ") +
+		"    repositories:\n      - {name: app/legacy, tags: [\"1.0\"]}\n"
+	f, err := ParseFile(strings.NewReader(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Resolve(context.Background(), f, remote.WithRetryStatusCodes())
+	if err == nil || !strings.Contains(err.Error(), "verifying the publisher signature of "+host+"/app/legacy:1.0@"+s.digests["app/legacy"]) {
+		t.Fatalf("Resolve: %v, want an error naming the image", err)
 	}
 }
