@@ -15,6 +15,7 @@ import (
 // installHints says how to get each client the tests drive.
 var installHints = map[string]string{
 	"crane":        "GOBIN=$HOME/.cache/portcullis-tools/bin go install github.com/google/go-containerregistry/cmd/crane@v0.22.1",
+	"cosign":       "GOBIN=$HOME/.cache/portcullis-tools/bin go install github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5 (or run .ci/run's tool step)",
 	"skopeo":       "apt-get update && apt-get install -y skopeo",
 	"redis-server": "apt-get update && apt-get install -y redis-server",
 }

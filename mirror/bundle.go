@@ -44,6 +44,9 @@ type BundleManifest struct {
 	Chunks []Chunk `json:"chunks"`
 	// VulnDB, when set, is the vulnerability database the layout carries as an artifact.
 	VulnDB *VulnDB `json:"vulnDB,omitempty"`
+	// LeftOut are the images the mirror file selected that failed publisher verification
+	// and were left out (collect --unverified leave-out).
+	LeftOut []Unverified `json:"leftOut,omitempty"`
 }
 
 // Delta names the inventory a delta bundle was computed against.
@@ -126,6 +129,9 @@ func (m *BundleManifest) check() error {
 				return fmt.Errorf("%s.children[%d].digest: invalid digest %q", p, j, c.Digest)
 			}
 		}
+		if err := img.Publisher.check(p + ".publisher"); err != nil {
+			return err
+		}
 		for j, r := range img.Referrers {
 			if !digestPattern.MatchString(r.Digest) || !digestPattern.MatchString(r.Subject) {
 				return fmt.Errorf("%s.referrers[%d]: invalid digest or subject", p, j)
@@ -133,6 +139,27 @@ func (m *BundleManifest) check() error {
 			if r.Tag != "" && !tagPattern.MatchString(r.Tag) {
 				return fmt.Errorf("%s.referrers[%d].tag: invalid tag %q", p, j, r.Tag)
 			}
+		}
+	}
+	for i, u := range m.LeftOut {
+		if !digestPattern.MatchString(u.Digest) {
+			return fmt.Errorf("leftOut[%d].digest: invalid digest %q", i, u.Digest)
+		}
+	}
+	return nil
+}
+
+// check reports a publisher record that names no authority or an invalid artifact.
+func (p *Publisher) check(path string) error {
+	if p == nil {
+		return nil
+	}
+	if len(p.Verified) == 0 || len(p.Signatures) == 0 {
+		return fmt.Errorf("%s: names no verified authority or signature", path)
+	}
+	for i, s := range p.Signatures {
+		if s.Authority == "" || !digestPattern.MatchString(s.Artifact) {
+			return fmt.Errorf("%s.signatures[%d]: want an authority and an artifact digest", path, i)
 		}
 	}
 	return nil

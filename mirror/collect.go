@@ -35,12 +35,22 @@ type WriteOptions struct {
 	Remote []remote.Option
 	// VulnDB, when set, is carried as an OCI artifact and listed in the bundle manifest.
 	VulnDB *VulnDBSource
+	// LeaveOutUnverified writes the bundle without the plan's images that failed
+	// publisher verification, listing them in the bundle manifest's leftOut. Without it,
+	// Write refuses such a plan with an *UnverifiedError and writes nothing.
+	LeaveOutUnverified bool
 }
 
 // Write fetches every blob of the plan and writes the bundle into dir (created; it must
 // not exist or be empty): the OCI layout as a zstd-compressed tar split into chunks, the
 // bundle manifest, and its signature by signer.
+//
+// A plan holding images that failed publisher verification is refused unless
+// o.LeaveOutUnverified (they are not in the plan either way).
 func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o WriteOptions) (*BundleManifest, error) {
+	if len(p.Unverified) > 0 && !o.LeaveOutUnverified {
+		return nil, &UnverifiedError{Images: p.Unverified}
+	}
 	if o.ChunkSize <= 0 {
 		o.ChunkSize = DefaultChunkSize
 	}
@@ -124,7 +134,7 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		o.Progress.Event(Event{Time: time.Now(), Phase: "chunk", Item: c.Name, Bytes: c.Size, Done: done, Total: total})
 	}
 	m := &BundleManifest{FormatVersion: FormatVersion, Created: o.Now.UTC().Truncate(time.Second), Compression: "zstd",
-		LayoutSize: counter.n, Objects: objects, Images: p.Images, Chunks: cw.chunks, VulnDB: vdb}
+		LayoutSize: counter.n, Objects: objects, Images: p.Images, Chunks: cw.chunks, VulnDB: vdb, LeftOut: p.Unverified}
 	if o.Have != nil {
 		m.Delta = &Delta{Registry: o.Have.Registry, InventoryCreated: o.Have.Created, Omitted: omitted}
 	}

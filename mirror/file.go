@@ -46,6 +46,10 @@ type Source struct {
 	Platforms []string `yaml:"platforms"`
 	// Referrers is the default for this source's repositories; nil means yes.
 	Referrers *bool `yaml:"referrers"`
+	// Authorities are the publisher's signing keys: when given, collect verifies every
+	// pinned image of this source (an index by its own digest, as cosign signs it) and
+	// carries only images a signature by one of them verifies.
+	Authorities Authorities `yaml:"authorities"`
 	// Repositories are what to collect.
 	Repositories []Repository `yaml:"repositories"`
 }
@@ -72,11 +76,27 @@ type Repository struct {
 	// Referrers carries signatures, attestations and SBOMs (cosign tags and OCI
 	// referrers); nil means the source's setting, which defaults to yes.
 	Referrers *bool `yaml:"referrers"`
+	// Authorities, when given, replace the source's publisher authorities for this
+	// repository.
+	Authorities Authorities `yaml:"authorities"`
+}
+
+// ParseOptions are the optional inputs of ParseFileWith.
+type ParseOptions struct {
+	// ReadFile reads the keyFile of a publisher authority, given its name as written; the
+	// loader decides what it is relative to (portcullis: the mirror file's directory).
+	// When nil, a keyFile is a problem.
+	ReadFile func(name string) ([]byte, error)
 }
 
 // ParseFile reads a mirror file strictly (unknown fields are errors) and validates it. A
-// file that is not valid returns a *ValidationError listing every problem.
-func ParseFile(r io.Reader) (*File, error) {
+// file that is not valid returns a *ValidationError listing every problem. It reads no
+// other file: a publisher authority with a keyFile is a problem (see ParseFileWith).
+func ParseFile(r io.Reader) (*File, error) { return ParseFileWith(r, ParseOptions{}) }
+
+// ParseFileWith is ParseFile with options: o.ReadFile reads the key files publisher
+// authorities name.
+func ParseFileWith(r io.Reader, o ParseOptions) (*File, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("reading mirror file: %w", err)
@@ -97,7 +117,16 @@ func ParseFile(r io.Reader) (*File, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, &ValidationError{Problems: []Problem{{Message: "mirror file holds more than one YAML document"}}}
 	}
+	var p problems
+	f.readAuthorities(&p, o)
 	if err := f.Validate(); err != nil {
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		p = append(append(problems(nil), ve.Problems...), p...)
+	}
+	if err := p.err(); err != nil {
 		return nil, err
 	}
 	return &f, nil

@@ -36,14 +36,21 @@ type Image struct {
 	// Size is the bytes of the manifests and blobs first carried for it: one shared with
 	// an earlier image counts there, so the sizes add up to the bundle's content.
 	Size int64 `json:"size"`
+	// Publisher is the publisher signature collect verified, when its repository has
+	// publisher authorities; nil when it has none.
+	Publisher *Publisher `json:"publisher,omitempty"`
 }
 
 // Plan is what a collect will carry: images pinned to digests and every object under them.
 type Plan struct {
 	// Images are the pinned images, in mirror file order.
-	Images  []Image
-	objects map[string]*object
-	order   []string
+	Images []Image
+	// Unverified are the pinned images that failed publisher verification, in mirror
+	// file order. Nothing under them is in the plan; Write refuses a plan with any unless
+	// told to leave them out.
+	Unverified []Unverified
+	objects    map[string]*object
+	order      []string
 }
 
 // Objects counts the plan's blobs and manifests and their total size.
@@ -56,43 +63,43 @@ func (p *Plan) Objects() (n int, size int64) {
 }
 
 // Resolve lists the tags each repository needs, pins every selected tag to a digest once,
-// and fetches every manifest under it (no blobs). opts reach the source registries
-// (authentication, transport).
+// verifies its publisher signature where the repository has publisher authorities, and
+// fetches every manifest under each image that passed (no blobs). An image that failed is
+// listed in Plan.Unverified; an error means a registry could not be read. opts reach the
+// source registries (authentication, transport).
 func Resolve(ctx context.Context, f *File, opts ...remote.Option) (*Plan, error) {
 	w := newWalker(ctx, opts)
-	var images []Image
+	p := &Plan{}
 	for _, s := range f.Sources {
 		for _, r := range s.Repositories {
-			imgs, err := resolveRepository(w, f, s, r)
-			if err != nil {
+			if err := resolveRepository(w, f, s, r, p); err != nil {
 				return nil, err
 			}
-			images = append(images, imgs...)
 		}
 	}
-	return &Plan{Images: images, objects: w.objects, order: w.order}, nil
+	p.objects, p.order = w.objects, w.order
+	return p, nil
 }
 
-func resolveRepository(w *walker, f *File, s Source, r Repository) ([]Image, error) {
+func resolveRepository(w *walker, f *File, s Source, r Repository, p *Plan) error {
 	repo, err := SourceRepository(s, r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	mapped := f.MappedName(s, r)
 	var platforms []v1.Platform
 	for _, ps := range platformsOf(s, r) {
-		p, err := parsePlatform(ps)
+		pl, err := parsePlatform(ps)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		platforms = append(platforms, p)
+		platforms = append(platforms, pl)
 	}
 	tags, err := selectTags(w, repo.String(), r, func() (map[string]bool, error) { return w.listTags(repo) })
 	if err != nil {
-		return nil, err
+		return err
 	}
 	refs := make([]string, 0, len(tags)+len(r.Digests))
-	var out []Image
 	for _, t := range tags {
 		refs = append(refs, ":"+t)
 	}
@@ -109,13 +116,24 @@ func resolveRepository(w *walker, f *File, s Source, r Repository) ([]Image, err
 			desc, err = w.get(repo.Digest(ref[1:]))
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		img.Digest, img.MediaType = desc.Digest.String(), string(desc.MediaType)
+		if auths := PublisherAuthorities(s, r); len(auths) > 0 {
+			pub, unverified, err := w.checkPublisher(repo, img, auths)
+			if err != nil {
+				return err
+			}
+			if unverified != nil {
+				p.Unverified = append(p.Unverified, *unverified)
+				continue
+			}
+			img.Publisher = pub
+		}
 		before := len(w.order)
 		t := &tree{}
 		if err := w.walk(repo, mapped, desc, platforms, referrersOn(s, r), t, 0); err != nil {
-			return nil, err
+			return err
 		}
 		img.Children, img.Referrers = t.children, t.referrers
 		for _, c := range t.children {
@@ -124,14 +142,14 @@ func resolveRepository(w *walker, f *File, s Source, r Repository) ([]Image, err
 			}
 		}
 		if desc.MediaType.IsIndex() && len(platforms) > 0 && len(t.children) == 0 {
-			return nil, fmt.Errorf("%s%s: no child of the index matches platforms %v", repo, ref, platformsOf(s, r))
+			return fmt.Errorf("%s%s: no child of the index matches platforms %v", repo, ref, platformsOf(s, r))
 		}
 		for _, d := range w.order[before:] {
 			img.Size += w.objects[d].size
 		}
-		out = append(out, img)
+		p.Images = append(p.Images, img)
 	}
-	return out, nil
+	return nil
 }
 
 // selectTags returns r's explicit tags and those of list that tagRegex or semver select,

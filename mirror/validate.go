@@ -47,6 +47,7 @@ func (f *File) Validate() error {
 			p.add(sp+".prefix", "invalid repository path %q", s.Prefix)
 		}
 		validatePlatforms(&p, sp+".platforms", s.Platforms)
+		validateAuthorities(&p, sp+".authorities", s.Authorities, "empty: list the publisher's keys, or remove the field to collect without publisher verification")
 		if len(s.Repositories) == 0 {
 			p.add(sp+".repositories", "required: at least one repository")
 		}
@@ -108,6 +109,7 @@ func (r Repository) validate(p *problems, rp string) {
 		}
 	}
 	validatePlatforms(p, rp+".platforms", r.Platforms)
+	validateAuthorities(p, rp+".authorities", r.Authorities, "empty: list this repository's publisher keys, or remove the field to use the source's")
 }
 
 func validatePlatforms(p *problems, path string, ps []string) {

@@ -13,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/portcullis-dev/portcullis/verify"
 )
 
 // maxManifestBytes bounds a manifest read from a registry.
@@ -44,10 +46,12 @@ type walker struct {
 	objects map[string]*object
 	order   []string
 	tags    map[string]map[string]bool // repository → its tags
+	// verifiers check publisher signatures, one per source registry.
+	verifiers map[string]*verify.Verifier
 }
 
 func newWalker(ctx context.Context, opts []remote.Option) *walker {
-	return &walker{ctx: ctx, opts: append(opts, remote.WithContext(ctx)), objects: map[string]*object{}, tags: map[string]map[string]bool{}}
+	return &walker{ctx: ctx, opts: append(opts, remote.WithContext(ctx)), objects: map[string]*object{}, tags: map[string]map[string]bool{}, verifiers: map[string]*verify.Verifier{}}
 }
 
 // listTags lists repo's tags once.

@@ -130,7 +130,7 @@ func (r *reader) readAuthority(path string, n *yaml.Node) (a authority, ok bool)
 			}
 			a.KeyFile = name
 			if r.readFile == nil {
-				r.add(f.path, f.value, "keyFile needs a policy loaded from a file (portcullis reads it relative to the policy file)")
+				r.add(f.path, f.value, "keyFile needs a %s loaded from a file (portcullis reads it relative to the %s file)", r.noun(), r.noun())
 				continue
 			}
 			data, err := r.readFile(name)

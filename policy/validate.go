@@ -8,26 +8,7 @@ import "strings"
 // the authorities of signature rules, then drops the parse-time
 // bookkeeping from p.
 func validateReferences(r *reader, p *Policy) {
-	auths := map[string]*authority{}
-	keys := map[string]*authority{}
-	for i := range p.authorities {
-		a := &p.authorities[i]
-		if a.Name != "" {
-			if first, dup := auths[a.Name]; dup {
-				r.add(a.path+".name", a.nameNode, "duplicate of %s.name", first.path)
-			} else {
-				auths[a.Name] = a
-			}
-		}
-		if a.der == nil {
-			continue
-		}
-		if first, dup := keys[string(a.der)]; dup {
-			r.add(a.keyField.path, a.keyField.value, "same key as %s (%s): a threshold counts distinct keys, so give each key one name", first.path, first.Name)
-			continue
-		}
-		keys[string(a.der)] = a
-	}
+	auths := r.distinctAuthorities(p.authorities)
 	envs := map[string]string{}
 	for _, e := range p.envs {
 		if e.Name == "" {
@@ -70,10 +51,7 @@ func validateReferences(r *reader, p *Policy) {
 			r.add(f.path, f.value, "immutable rules concern pushes only, but actions are [%s]", joinActions(ru.Actions))
 		}
 	}
-	for i := range p.authorities {
-		p.authorities[i].nameNode = nil
-		p.authorities[i].keyField = field{}
-	}
+	dropAuthorityNodes(p.authorities)
 	for i := range p.envs {
 		p.envs[i].nameNode = nil
 	}
@@ -97,4 +75,38 @@ func authorityNames(as []authority) string {
 		return " (add it under authorities)"
 	}
 	return " (want one of " + strings.Join(names, ", ") + ")"
+}
+
+// distinctAuthorities reports authorities sharing a name or a key and
+// returns the authorities by name (the first of each name).
+func (r *reader) distinctAuthorities(as []authority) map[string]*authority {
+	auths := map[string]*authority{}
+	keys := map[string]*authority{}
+	for i := range as {
+		a := &as[i]
+		if a.Name != "" {
+			if first, dup := auths[a.Name]; dup {
+				r.add(a.path+".name", a.nameNode, "duplicate of %s.name", first.path)
+			} else {
+				auths[a.Name] = a
+			}
+		}
+		if a.der == nil {
+			continue
+		}
+		if first, dup := keys[string(a.der)]; dup {
+			r.add(a.keyField.path, a.keyField.value, "same key as %s (%s): a threshold counts distinct keys, so give each key one name", first.path, first.Name)
+			continue
+		}
+		keys[string(a.der)] = a
+	}
+	return auths
+}
+
+// dropAuthorityNodes drops the parse-time bookkeeping of as.
+func dropAuthorityNodes(as []authority) {
+	for i := range as {
+		as[i].nameNode = nil
+		as[i].keyField = field{}
+	}
 }

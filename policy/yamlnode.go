@@ -27,6 +27,16 @@ type reader struct {
 	keyFiles []keyFileRead
 	// files counts the exception files read.
 	files int
+	// document names the kind of file read, for messages; "" is "policy".
+	document string
+}
+
+// noun is the kind of file read ("policy", or "mirror" for ReadAuthorities' callers).
+func (r *reader) noun() string {
+	if r.document == "" {
+		return "policy"
+	}
+	return r.document
 }
 
 // field is one key of a YAML mapping.

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/mirror"
 )
 
@@ -38,6 +39,12 @@ manifest signed with --key (a cosign.key, whose password is read from $COSIGN_PA
 unencrypted PEM private key). The signature verifies with
   cosign verify-blob --key cosign.pub --signature DIR/bundle.json.sig \
     --insecure-ignore-tlog=true DIR/bundle.json
+
+Where the mirror file gives publisher authorities, every pinned image (an index by its own
+digest) must carry a cosign signature by one of them (.sig tag or sigstore bundle
+referrer); otherwise collect writes nothing and names the image, its digest and the
+authorities it lacks, or, with --unverified leave-out, leaves the image out and lists it in
+bundle.json. --dry-run shows each image's verification.
 
 Example:
   COSIGN_PASSWORD=... portcullis mirror collect --file mirror.yaml --out /media/usb/bundle \
@@ -95,6 +102,7 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	have := fs.String("have", "", "inventory of the on-prem registry: leave out what it holds")
 	output := fs.String("output", "table", "plan format: table or json")
 	vdb := fs.String("vulndb", "", "also carry this OSV export (zip archive or directory of records, as db import takes) as an OCI artifact")
+	unverified := fs.String("unverified", "refuse", "an image failing publisher verification: refuse (write no bundle) or leave-out (carry the others, list it in bundle.json)")
 	if status, ok := parseFlags(fs, mirrorCollectHelp, args, stdout, stderr); !ok {
 		return status
 	}
@@ -112,7 +120,10 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 		return usage("--key is required (or --dry-run)")
 	case *output != "table" && *output != "json":
 		return usage("--output: want table or json")
+	case *unverified != "refuse" && *unverified != "leave-out":
+		return usage("--unverified: want refuse or leave-out")
 	}
+	leaveOut := *unverified == "leave-out"
 	fail := func(err error) int { fmt.Fprintf(stderr, "portcullis mirror collect: %v\n", err); return 1 }
 	f, err := readMirrorFile(*file)
 	if err != nil {
@@ -145,9 +156,15 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	}
 	if *dry {
 		printPlan(stdout, plan, inv, *output)
+		if len(plan.Unverified) > 0 && !leaveOut {
+			return fail(&mirror.UnverifiedError{Images: plan.Unverified})
+		}
 		return 0
 	}
-	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts}
+	if len(plan.Unverified) > 0 && !leaveOut {
+		return fail(&mirror.UnverifiedError{Images: plan.Unverified})
+	}
+	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts, LeaveOutUnverified: leaveOut}
 	if *vdb != "" {
 		tmp, err := os.MkdirTemp("", "portcullis-collect-vulndb-")
 		if err != nil {
@@ -170,6 +187,9 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 		total += c.Size
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d images, %d objects, %d chunks, %s compressed\n", *out, len(m.Images), m.Objects, len(m.Chunks), humanBytes(total))
+	for _, u := range m.LeftOut {
+		fmt.Fprintf(stdout, "left out: %s\n", u)
+	}
 	if m.VulnDB != nil {
 		fmt.Fprintf(stdout, "vulnerability database: %d records, revision %s, newest record %s\n", m.VulnDB.Records, m.VulnDB.Revision, m.VulnDB.Newest.Format(time.RFC3339))
 	}
@@ -181,20 +201,43 @@ func printPlan(w io.Writer, plan *mirror.Plan, inv *mirror.Inventory, output str
 	if output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"images": plan.Images, "objects": n, "bytes": size})
+		doc := map[string]any{"images": plan.Images, "objects": n, "bytes": size}
+		if len(plan.Unverified) > 0 {
+			doc["unverified"] = plan.Unverified
+		}
+		_ = enc.Encode(doc)
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTAG\tDIGEST\tPLATFORMS\tREFERRERS\tSIZE")
+	fmt.Fprintln(tw, "NAME\tTAG\tDIGEST\tPLATFORMS\tREFERRERS\tSIZE\tPUBLISHER")
 	for _, img := range plan.Images {
 		platforms := strings.Join(img.Platforms, ",")
 		if img.AllPlatforms && len(img.Children) > 0 {
 			platforms = "all: " + platforms
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", img.Name, img.Tag, img.Digest, platforms, len(img.Referrers), humanBytes(img.Size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", img.Name, img.Tag, img.Digest, platforms, len(img.Referrers), humanBytes(img.Size), publisherColumn(img.Publisher))
+	}
+	for _, u := range plan.Unverified {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\tUNVERIFIED\n", u.Name, u.Tag, u.Digest)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d images; the bundle would carry %d objects, %s before compression\n", len(plan.Images), n, humanBytes(size))
+	for _, u := range plan.Unverified {
+		fmt.Fprintf(w, "unverified: %s\n", u)
+	}
+}
+
+// publisherColumn is the plan's PUBLISHER cell: the authorities whose signature verified
+// and in which format, or "-" when the repository has no publisher authorities.
+func publisherColumn(p *mirror.Publisher) string {
+	if p == nil {
+		return "-"
+	}
+	var parts []string
+	for _, s := range p.Signatures {
+		parts = append(parts, s.Authority+" ("+s.Format+")")
+	}
+	return "verified: " + strings.Join(parts, ", ")
 }
 
 func runMirrorVerify(args []string, stdout, stderr io.Writer) int {
@@ -297,7 +340,8 @@ func readMirrorFile(path string) (*mirror.File, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	f, err := mirror.ParseFile(fh)
+	// Publisher authorities' key files are read as a policy's are: relative to the file.
+	f, err := mirror.ParseFileWith(fh, mirror.ParseOptions{ReadFile: gate.FileOptions(path).ReadFile})
 	if err != nil {
 		return nil, fmt.Errorf("%s:\n%w", path, err)
 	}

@@ -22,9 +22,11 @@ import (
 	"github.com/portcullis-dev/portcullis/policy"
 )
 
-// checkMirror parses a mirror file through mirror.ParseFile.
+// checkMirror parses a mirror file as `portcullis mirror collect` reads it, with a
+// generated public key at every keyFile path its publisher authorities name.
 func checkMirror(t *testing.T, b block) error {
-	_, err := mirror.ParseFile(strings.NewReader(b.body))
+	path := writePolicyDir(t, []byte(b.body))
+	_, err := mirror.ParseFileWith(strings.NewReader(b.body), mirror.ParseOptions{ReadFile: gate.FileOptions(path).ReadFile})
 	return err
 }
 

@@ -29,9 +29,11 @@ var allowed = map[string][]string{
 	"upstream":       {},
 	// gate keeps what it cannot recompute in records (through interfaces declared in gate,
 	// whose methods use the records package's plain value types).
-	"gate":   {"policy", "verify", "scan", "cache", "audit", "records"},
-	"proxy":  {"gate", "cache", "policy"},
-	"mirror": {"gate", "records", "cache"},
+	"gate":  {"policy", "verify", "scan", "cache", "audit", "records"},
+	"proxy": {"gate", "cache", "policy"},
+	// mirror verifies publisher signatures at collect with verify, against authorities
+	// written in the policy's syntax and read by policy.ReadAuthorities.
+	"mirror": {"gate", "records", "cache", "policy", "verify"},
 	// clientconfig writes client files from the mirror file's name mapping (mirror's).
 	"clientconfig": {"mirror"},
 	// Test support may use what it starts.
