@@ -94,8 +94,9 @@ func JournalPath(dir string) string {
 	return strings.TrimRight(dir, string(os.PathSeparator)) + ".import-journal.jsonl"
 }
 
-// Import verifies the bundle in dir (signature, every chunk, the whole layout) before it
-// writes anything, then pushes it through the gateway: every blob, then every manifest by
+// Import verifies the bundle in dir (signature, every chunk, the whole layout) and
+// confirms through the gateway that every manifest the bundle manifest lists but a delta
+// left out is on-prem, before it writes anything; then it pushes it through the gateway: every blob, then every manifest by
 // digest (index children, referrers, images), which publishes no tag; then, per image of
 // the bundle manifest, asks the gateway whether the image may be pulled and pushes its
 // tag; the gateway's refusal of either keeps the image in quarantine (by digest only).
@@ -136,16 +137,18 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
+	im := &importer{ctx: ctx, o: o, reg: reg, nopts: nopts, plan: plan, progress: progress, refused: map[string]string{}}
+	if err := im.confirmOnPrem(v.Manifest); err != nil {
+		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
+	}
 	dbResult, err := importVulnDB(work, v, o.VulnDB)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
-	j, err := openJournal(o.Journal)
-	if err != nil {
+	if im.j, err = openJournal(o.Journal); err != nil {
 		return nil, err
 	}
-	defer j.close()
-	im := &importer{ctx: ctx, o: o, reg: reg, nopts: nopts, plan: plan, j: j, progress: progress, refused: map[string]string{}}
+	defer im.j.close()
 	for _, rp := range plan.repos {
 		for _, b := range rp.blobs {
 			im.total += plan.sizes[b]
@@ -264,7 +267,7 @@ func (im *importer) pushManifest(repo name.Repository, repoName, digest, mediaTy
 		im.refused[repoName+"@"+digest] = fmt.Sprintf("tag %s already points at %s on-prem", tag, d.Digest)
 		return nil
 	}
-	data, err := im.plan.read(digest)
+	data, err := im.manifestBytes(repoName, digest)
 	if err != nil {
 		return err
 	}
