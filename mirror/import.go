@@ -304,7 +304,7 @@ func (im *importer) publish(img Image) (ImportResult, error) {
 	}
 	for _, d := range append([]string{img.Digest}, childDigests(img)...) {
 		if msg, ok := im.refused[img.Name+"@"+d]; ok {
-			res.Verdict, res.Message = VerdictDeny, "the gateway refused "+d+" (kept by digest only): "+msg
+			res.Verdict, res.Message = VerdictDeny, "the gateway refused the push of "+d+" (nothing of the image is published): "+msg
 			return res, nil
 		}
 	}
