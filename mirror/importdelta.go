@@ -140,3 +140,23 @@ func deltaNote(d *Delta) string {
 	}
 	return fmt.Sprintf(" (a delta against the inventory of %s taken %s left it out)", d.Registry, d.InventoryCreated.Format("2006-01-02T15:04:05Z"))
 }
+
+// partialIndexHint explains a refused push of an index some of whose children the bundle
+// does not carry (a platform filter): registries that require every child of an index to
+// be present refuse it, whatever the policy says.
+func (im *importer) partialIndexHint(data []byte) string {
+	var m manifestShape
+	if err := jsonUnmarshal(data, &m); err != nil || len(m.Manifests) == 0 {
+		return ""
+	}
+	missing := 0
+	for _, c := range m.Manifests {
+		if _, ok := im.plan.sizes[c.Digest]; !ok {
+			missing++
+		}
+	}
+	if missing == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (the bundle carries %d of the index's %d children, as the mirror file's platforms asked; the index is kept byte for byte, so it still names the others: the on-prem registry must accept an index whose children are not all present, e.g. distribution's validation.manifests.indexes.platforms: none, or carry every platform)", len(m.Manifests)-missing, len(m.Manifests))
+}

@@ -104,3 +104,26 @@ func TestImportDeltaWhoseManifestsAreOnPrem(t *testing.T) {
 		t.Fatalf("2.0.1 pinned to %s, 2.0.0 to %s", byTag["2.0.1"].Digest, byTag["2.0.0"].Digest)
 	}
 }
+
+// TestImportPartialIndexIntoACompleteIndexRegistry imports an index carried for one of its
+// two platforms into a registry that requires every child of an index (distribution's
+// default): the registry refuses the index, and the report says why and what to change.
+func TestImportPartialIndexIntoACompleteIndexRegistry(t *testing.T) {
+	src := newSource(t)
+	key := newSigningKey(t)
+	dir, m := collect(t, src.mirrorFile(t, "        platforms: [linux/arm64]\n"), key, WriteOptions{})
+	tg := newTarget(t)
+	rep, err := Import(context.Background(), dir, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := rep.Images[0]
+	if web.Digest != m.Images[0].Digest || web.Verdict != VerdictDeny || !strings.Contains(web.Message, "carries 1 of the index's 2 children") ||
+		!strings.Contains(web.Message, "validation.manifests.indexes.platforms: none") {
+		t.Fatalf("the partial index: %+v", web)
+	}
+	t.Logf("report: %s", web.Message)
+	if got := tg.tagDigest(t, web.Name, web.Tag); got != "" {
+		t.Fatalf("%s:%s was published", web.Name, web.Tag)
+	}
+}
