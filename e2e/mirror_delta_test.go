@@ -170,7 +170,9 @@ rules:
 		t.Fatalf("a tag-only delta carries %d objects in %d bytes", d2.Objects, d2.chunkBytes())
 	}
 	importInto(gw, tagOnly, 0)
-	var rep struct{ Images []struct{ Name, Tag, Digest, Verdict, Message string } }
+	var rep struct {
+		Images []struct{ Name, Tag, Digest, Verdict, Message string }
+	}
 	if err := json.Unmarshal(readFile(t, tagOnly+".report.json"), &rep); err != nil {
 		t.Fatal(err)
 	}
