@@ -26,8 +26,9 @@ import (
 // TestMirrorImportRefusesHostileBundles runs `portcullis mirror import` on hostile
 // bundles: a real bundle with a flipped byte in one chunk, with a chunk missing, with its
 // bundle manifest changed and re-signed by an unknown key; and bundles signed with the
-// right key (an insider, a stolen key) whose layout holds a tar entry escaping the
-// directory, or a zstd bomb (64 MiB of zeros declared as a 1 MiB layout). Each exits 1
+// right key (an insider, a stolen key) that declare a gzip stream (never decompressed:
+// zstd with a bounded window is the only format read), whose layout holds a tar entry
+// escaping the directory, or a zstd bomb (64 MiB of zeros declared as a 1 MiB layout). Each exits 1
 // saying `nothing imported` and what is wrong, the target registry's catalog stays empty,
 // no journal is started, and nothing is written outside the work directory. The undamaged
 // bundle then imports.
@@ -98,6 +99,13 @@ func TestMirrorImportRefusesHostileBundles(t *testing.T) {
 			writeFile(t, filepath.Join(d, mirror.ManifestFile), b)
 			writeFile(t, filepath.Join(d, mirror.SignatureFile), signBlob(t, other, b))
 		}, "bundle.json.sig does not verify with the given key"},
+		{"gzip stream declared", func(t *testing.T, d string) {
+			copyBundle(t, good, d)
+			b := readFile(t, filepath.Join(d, mirror.ManifestFile))
+			b = bytes.Replace(b, []byte(`"compression": "zstd"`), []byte(`"compression": "gzip"`), 1)
+			writeFile(t, filepath.Join(d, mirror.ManifestFile), b)
+			writeFile(t, filepath.Join(d, mirror.SignatureFile), signBlob(t, signer, b))
+		}, `compression "gzip" is not supported (want zstd)`},
 		{"tar entry escaping the directory", func(t *testing.T, d string) {
 			craftBundle(t, d, signer, []tarFile{layoutFile, tarEntry("../../escaped", []byte("x")), index}, 0, 1)
 		}, `entry "../../escaped" is not part of an OCI layout`},
