@@ -127,3 +127,63 @@ func TestImportPartialIndexIntoACompleteIndexRegistry(t *testing.T) {
 		t.Fatalf("%s:%s was published", web.Name, web.Tag)
 	}
 }
+
+// TestImportDeltaLeftOutImageDeniedOnPrem: a delta leaves out app/api 2.0.0's manifest
+// (on-prem since the full import) and names it again under the new tag 2.0.1; imported
+// through a gateway whose policy now requires the publisher's signature, which 2.0.0 lacks,
+// the confirmation HEAD is refused (403: the gateway found it and judged it), which
+// confirms it is on-prem; 2.0.1 is then judged as usual and refused with the rule's
+// message, and its tag is not published.
+func TestImportDeltaLeftOutImageDeniedOnPrem(t *testing.T) {
+	src := newSource(t)
+	key := newSigningKey(t)
+	f := src.mirrorFile(t, "")
+	full, m := collect(t, f, key, WriteOptions{})
+	tg := newTarget(t)
+	if _, err := Import(context.Background(), full, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil)); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := TakeInventory(context.Background(), strings.TrimPrefix(tg.reg, "http://"), true, []string{m.Images[0].Name, m.Images[1].Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := remote.Get(src.ref(t, "app/api:2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Put(src.ref(t, "app/api:2.0.1"), old); err != nil {
+		t.Fatal(err)
+	}
+	delta, _ := collect(t, f, key, WriteOptions{Have: inv})
+
+	strict := newGateway(t, tg.reg, `version: 1
+exceptionProcess: "ask the platform team"
+authorities:
+`+src.publisher.AuthorityYAML(t, "publisher")+`environments:
+  - name: dev
+    repositories: ["**"]
+rules:
+  - {id: immutable-tags, type: immutable, mode: block}
+  - {id: publisher-signed, type: signature, mode: block, authorities: [publisher]}
+`)
+	rep, err := Import(context.Background(), delta, key.verifier, strict.options(t, filepath.Join(t.TempDir(), "j2"), nil))
+	if err != nil {
+		t.Fatalf("a delta whose left-out image the gateway now refuses: %v", err)
+	}
+	var found bool
+	for _, r := range rep.Images {
+		if r.Tag != "2.0.1" {
+			continue
+		}
+		found = true
+		if r.Verdict != VerdictDeny || r.Digest != old.Digest.String() || !strings.Contains(r.Message, "publisher-signed") {
+			t.Errorf("2.0.1: %+v", r)
+		}
+		if got := tg.tagDigest(t, r.Name, r.Tag); got != "" {
+			t.Errorf("refused %s:%s was published", r.Name, r.Tag)
+		}
+	}
+	if !found {
+		t.Fatalf("no 2.0.1 in the report: %+v", rep.Images)
+	}
+}
