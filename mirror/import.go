@@ -280,7 +280,7 @@ func (im *importer) pushManifest(repo name.Repository, repoName, digest, mediaTy
 	desc := &remote.Descriptor{Manifest: data, Descriptor: v1.Descriptor{MediaType: types.MediaType(mediaType), Digest: h, Size: int64(len(data))}}
 	if err := remote.Put(ref, desc, im.remote()...); err != nil {
 		if msg, ok := refusal(err); ok {
-			im.refused[repoName+"@"+digest] = msg + im.partialIndexHint(data)
+			im.refused[repoName+"@"+digest] = msg + im.partialIndexHint(msg, data)
 			return nil
 		}
 		return fmt.Errorf("pushing manifest %s to %s: %w", ref, repoName, err)

@@ -141,10 +141,14 @@ func deltaNote(d *Delta) string {
 	return fmt.Sprintf(" (a delta against the inventory of %s taken %s left it out)", d.Registry, d.InventoryCreated.Format("2006-01-02T15:04:05Z"))
 }
 
-// partialIndexHint explains a refused push of an index some of whose children the bundle
-// does not carry (a platform filter): registries that require every child of an index to
-// be present refuse it, whatever the policy says.
-func (im *importer) partialIndexHint(data []byte) string {
+// partialIndexHint explains the registry's refusal (msg) of an index some of whose
+// children the bundle does not carry (a platform filter): registries that require every
+// child of an index to be present refuse it, whatever the policy says. A refusal by the
+// gateway's policy (DENIED) gets no hint.
+func (im *importer) partialIndexHint(msg string, data []byte) string {
+	if strings.Contains(msg, string(transport.DeniedErrorCode)+": ") {
+		return ""
+	}
 	var m manifestShape
 	if err := jsonUnmarshal(data, &m); err != nil || len(m.Manifests) == 0 {
 		return ""
