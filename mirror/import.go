@@ -94,8 +94,9 @@ func JournalPath(dir string) string {
 	return strings.TrimRight(dir, string(os.PathSeparator)) + ".import-journal.jsonl"
 }
 
-// Import verifies the bundle in dir (signature, every chunk, the whole layout) before it
-// writes anything, then pushes it through the gateway: every blob, then every manifest by
+// Import verifies the bundle in dir (signature, every chunk, the whole layout) and
+// confirms through the gateway that every manifest the bundle manifest lists but a delta
+// left out is on-prem, before it writes anything; then it pushes it through the gateway: every blob, then every manifest by
 // digest (index children, referrers, images), which publishes no tag; then, per image of
 // the bundle manifest, asks the gateway whether the image may be pulled and pushes its
 // tag; the gateway's refusal of either keeps the image in quarantine (by digest only).
@@ -136,16 +137,18 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
+	im := &importer{ctx: ctx, o: o, reg: reg, nopts: nopts, plan: plan, progress: progress, refused: map[string]string{}}
+	if err := im.confirmOnPrem(v.Manifest); err != nil {
+		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
+	}
 	dbResult, err := importVulnDB(work, v, o.VulnDB)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
-	j, err := openJournal(o.Journal)
-	if err != nil {
+	if im.j, err = openJournal(o.Journal); err != nil {
 		return nil, err
 	}
-	defer j.close()
-	im := &importer{ctx: ctx, o: o, reg: reg, nopts: nopts, plan: plan, j: j, progress: progress, refused: map[string]string{}}
+	defer im.j.close()
 	for _, rp := range plan.repos {
 		for _, b := range rp.blobs {
 			im.total += plan.sizes[b]
@@ -264,7 +267,7 @@ func (im *importer) pushManifest(repo name.Repository, repoName, digest, mediaTy
 		im.refused[repoName+"@"+digest] = fmt.Sprintf("tag %s already points at %s on-prem", tag, d.Digest)
 		return nil
 	}
-	data, err := im.plan.read(digest)
+	data, err := im.manifestBytes(repoName, digest)
 	if err != nil {
 		return err
 	}
@@ -277,7 +280,7 @@ func (im *importer) pushManifest(repo name.Repository, repoName, digest, mediaTy
 	desc := &remote.Descriptor{Manifest: data, Descriptor: v1.Descriptor{MediaType: types.MediaType(mediaType), Digest: h, Size: int64(len(data))}}
 	if err := remote.Put(ref, desc, im.remote()...); err != nil {
 		if msg, ok := refusal(err); ok {
-			im.refused[repoName+"@"+digest] = msg
+			im.refused[repoName+"@"+digest] = msg + im.partialIndexHint(msg, data)
 			return nil
 		}
 		return fmt.Errorf("pushing manifest %s to %s: %w", ref, repoName, err)
@@ -301,7 +304,7 @@ func (im *importer) publish(img Image) (ImportResult, error) {
 	}
 	for _, d := range append([]string{img.Digest}, childDigests(img)...) {
 		if msg, ok := im.refused[img.Name+"@"+d]; ok {
-			res.Verdict, res.Message = VerdictDeny, "the gateway refused "+d+" (kept by digest only): "+msg
+			res.Verdict, res.Message = VerdictDeny, "the gateway refused the push of "+d+" (nothing of the image is published): "+msg
 			return res, nil
 		}
 	}

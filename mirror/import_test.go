@@ -24,6 +24,7 @@ import (
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
 	"github.com/portcullis-dev/portcullis/upstream"
+	"github.com/portcullis-dev/portcullis/verify"
 )
 
 // importPolicy forbids tag 2.1.0 (so the gateway refuses that tag push) and tag moves.
@@ -47,8 +48,14 @@ type target struct {
 
 func newTarget(t *testing.T) *target {
 	t.Helper()
-	tg := &target{reg: regtest.Registry(t)}
-	p, err := policy.Parse([]byte(importPolicy))
+	return newGateway(t, regtest.Registry(t), importPolicy)
+}
+
+// newGateway is a target whose gateway, with policy doc, is in front of the registry reg.
+func newGateway(t *testing.T, reg, doc string) *target {
+	t.Helper()
+	tg := &target{reg: reg}
+	p, err := policy.Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +63,7 @@ func newTarget(t *testing.T) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := gate.New(p, up, discard{}, gate.WithClock(func() time.Time { return time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC) }))
+	g := gate.New(p, up, discard{}, gate.WithSignatures(verify.New(up)), gate.WithClock(func() time.Time { return time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC) }))
 	tr, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)

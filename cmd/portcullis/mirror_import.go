@@ -15,8 +15,9 @@ import (
 
 const mirrorImportHelp = `Usage: portcullis mirror import --bundle DIR --key cosign.pub --gateway URL [flags]
 
-Verifies the bundle (signature, every chunk, the layout) before writing anything, then pushes
-it THROUGH THE GATEWAY: blobs, then manifests by digest (no tag is published: quarantine),
+Verifies the bundle (signature, every chunk, the layout) and, for a delta (collect --have),
+confirms through the gateway that every manifest it left out is on-prem, before writing
+anything; then pushes it THROUGH THE GATEWAY: blobs, then manifests by digest (no tag is published: quarantine),
 then, per image, asks the gateway's policy about a pull and pushes the tag; an image the
 gateway refuses stays by digest only. A tag that already points elsewhere is drift and is
 not moved. A journal (default DIR.import-journal.jsonl) makes an interrupted import resume
@@ -100,7 +101,7 @@ func runMirrorImport(args []string, stdout, stderr io.Writer) int {
 	}
 	tw.Flush()
 	refused := rep.Refused()
-	fmt.Fprintf(stdout, "%d images: %d published, %d kept by digest only\n", len(rep.Images), len(rep.Images)-refused, refused)
+	fmt.Fprintf(stdout, "%d images: %d published, %d not published (quarantine: see the report)\n", len(rep.Images), len(rep.Images)-refused, refused)
 	if refused > 0 {
 		return 3
 	}
