@@ -51,11 +51,11 @@ func (im *importer) confirmOnPrem(m *BundleManifest) error {
 			}
 			present, err := im.presentOnPrem(img.Name, w.digest)
 			if err != nil {
-				return fmt.Errorf("images[%d] %s: confirming that %s %s is on-prem: %w", i, imageRef(img), w.role, w.digest, err)
+				return fmt.Errorf("images[%d] %s: confirming that %s %s is on-prem: %w", i, targetRef(img), w.role, w.digest, err)
 			}
 			if !present {
 				return fmt.Errorf("images[%d] %s: %s %s is neither in the bundle%s nor on-prem in %s: collect the bundle again without --have (or with an inventory of this registry taken now)",
-					i, imageRef(img), w.role, w.digest, deltaNote(m.Delta), img.Name)
+					i, targetRef(img), w.role, w.digest, deltaNote(m.Delta), img.Name)
 			}
 		}
 	}
@@ -127,7 +127,8 @@ func (im *importer) manifestBytes(repo string, digest string) ([]byte, error) {
 	return d.Manifest, nil
 }
 
-func imageRef(img Image) string {
+// targetRef names an image by its on-prem name: name:tag, or name@digest.
+func targetRef(img Image) string {
 	if img.Tag != "" {
 		return img.Name + ":" + img.Tag
 	}

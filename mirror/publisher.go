@@ -118,7 +118,7 @@ func (w *walker) checkPublisher(repo name.Repository, img Image, auths []policy.
 	goal := verify.Goal{Requirements: []verify.Requirement{{Authorities: names, Threshold: 1}}}
 	res, err := v.Verify(w.ctx, repo.RepositoryStr(), img.Digest, va, goal)
 	if err != nil {
-		return nil, nil, fmt.Errorf("verifying the publisher signature of %s: %w", imageRef(img), err)
+		return nil, nil, fmt.Errorf("verifying the publisher signature of %s: %w", sourceRef(img), err)
 	}
 	if verified := res.Authorities(); len(verified) > 0 {
 		p := &Publisher{Authorities: names, Verified: verified}
@@ -151,8 +151,8 @@ func formatName(f verify.Format) string {
 	return string(f)
 }
 
-// imageRef is repo:tag@digest, or repo@digest.
-func imageRef(img Image) string {
+// sourceRef is the source repo:tag@digest, or repo@digest.
+func sourceRef(img Image) string {
 	if img.Tag != "" {
 		return img.Source + ":" + img.Tag + "@" + img.Digest
 	}
