@@ -126,6 +126,7 @@ func (c Config) Validate() error {
 		add("scan.pullWait", "must not be negative")
 	}
 	c.validateRecords(add)
+	c.validateMirrors(add)
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "must not be negative")
 	}
