@@ -49,7 +49,7 @@ func TestMirrorsValidate(t *testing.T) {
 	cfg.Mirrors = []config.Mirror{
 		{Registry: "https://docker.io", Repositories: []string{"library/*"}},
 		{Registry: "ghcr.io", Endpoint: "ftp://x", Prefix: "Bad Prefix",
-			Credentials: config.MirrorCredentials{PasswordFile: "/p", PasswordEnv: "X"},
+			Credentials:  config.MirrorCredentials{PasswordFile: "/p", PasswordEnv: "X"},
 			Repositories: []string{"a/**b", "/x", "UPPER"},
 			RateLimit:    config.MirrorRateLimit{RequestsPerMinute: -1, MinRemainingPulls: -2},
 			Authorities:  []string{" "}, TagFreshness: config.Duration(-time.Second)},
