@@ -32,6 +32,10 @@ var allowed = map[string][]string{
 	"gate":   {"policy", "verify", "scan", "cache", "audit", "records"},
 	"proxy":  {"gate", "cache", "policy"},
 	"mirror": {"gate", "records", "cache"},
+	// pullthrough fetches mirrored public images into the upstream: the mirror file's name
+	// mapping (mirror), the fleet-wide fetch lock (cache), tag-move events (audit) and the
+	// policy's repository globs.
+	"pullthrough": {"mirror", "cache", "audit", "policy"},
 	// clientconfig writes client files from the mirror file's name mapping (mirror's).
 	"clientconfig": {"mirror"},
 	// Test support may use what it starts.
