@@ -371,7 +371,7 @@ func (f *Fetcher) record(ctx context.Context, typ, repo, tag, dgst, previous, ho
 		return
 	}
 	e := audit.Event{Time: time.Now().UTC(), Type: typ, Action: "mirror", Repository: repo, Reference: tag, Digest: dgst,
-		PreviousDigest: previous, Message: why, }
+		PreviousDigest: previous, Message: why}
 	if err := f.sink.Record(context.WithoutCancel(ctx), e); err != nil {
 		f.log.Warn("pull-through: audit event not written", slog.String("error", err.Error()))
 	}
@@ -392,4 +392,3 @@ func short(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
-
