@@ -112,6 +112,10 @@ func (g *Gate) PullWait(repo, host string) time.Duration {
 	return -1
 }
 
+// AuditEvent writes an event that is not a decision (a pull-through tag move) to the
+// gate's audit sink, next to the decisions.
+func (g *Gate) AuditEvent(ctx context.Context, e audit.Event) error { return g.audit.Record(ctx, e) }
+
 // SetPolicy swaps the policy in force atomically.
 func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
 
