@@ -1,0 +1,191 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/portcullis-dev/portcullis/internal/cosigntest"
+	"github.com/portcullis-dev/portcullis/internal/regtest"
+)
+
+// pullSources are two local registries standing in for docker.io (behind a fault proxy
+// that can answer 429) and ghcr.io (behind token auth).
+type pullSources struct {
+	hub, ghcr     string // registry hosts, for setting up directly
+	hubProxy      string // the fault proxy's URL: the gateway's docker.io endpoint
+	ghcrURL       string
+	tooMany       atomic.Bool
+	publisher     cosigntest.Key
+	signed        string // digest of docker.io/library/nginx:1.27 (signed, two platforms)
+	unsigned      string // digest of ghcr.io/acme/tool:v1 (unsigned, two platforms)
+	ghcrAuth      authn.Authenticator
+	configFile    string
+	policyFile    string
+	gatewayEnvVar []string
+}
+
+func newPullSources(t *testing.T) *pullSources {
+	t.Helper()
+	hub := regtest.Registry(t)
+	tokenOpt, _ := regtest.TokenAuth(t, "bot", "s3cret")
+	ghcr := regtest.Registry(t, tokenOpt)
+	s := &pullSources{hub: strings.TrimPrefix(hub, "http://"), ghcr: strings.TrimPrefix(ghcr, "http://"), ghcrURL: ghcr,
+		publisher: cosigntest.NewKey(t), ghcrAuth: &authn.Basic{Username: "bot", Password: "s3cret"}}
+	u, _ := url.Parse(hub)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	fault := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.tooMany.Load() {
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(fault.Close)
+	s.hubProxy = fault.URL
+	s.signed = pushMultiArch(t, s.hub, "library/nginx:1.27", nil)
+	cosigntest.SignLegacy(t, s.hub, "library/nginx", s.signed, s.publisher)
+	s.unsigned = pushMultiArch(t, s.ghcr, "acme/tool:v1", s.ghcrAuth)
+
+	dir := t.TempDir()
+	s.policyFile = filepath.Join(dir, "policy.yaml")
+	writeFile(t, s.policyFile, []byte(`version: 1
+authorities:
+`+s.publisher.AuthorityYAML(t, "docker-official")+`environments:
+  - name: prod
+    repositories: ["**"]
+    failMode: closed
+rules:
+  - id: publisher-signed
+    type: signature
+    mode: block
+    repositories: ["mirror/**"]
+    authorities: [docker-official]
+`))
+	s.configFile = filepath.Join(dir, "config.yaml")
+	writeFile(t, s.configFile, []byte(`mirrors:
+  - registry: docker.io
+    endpoint: `+s.hubProxy+`
+    repositories: ["library/*"]
+    authorities: [docker-official]
+    tagFreshness: 1ms
+  - registry: ghcr.io
+    endpoint: `+ghcr+`
+    repositories: ["acme/**"]
+    credentials: {username: bot, passwordEnv: GHCR_TOKEN}
+`))
+	s.gatewayEnvVar = []string{"GHCR_TOKEN=s3cret"}
+	return s
+}
+
+// pushMultiArch pushes a two-platform OCI index of random images to host/repoTag.
+func pushMultiArch(t *testing.T, host, repoTag string, auth authn.Authenticator) string {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(2048, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), types.OCIConfigJSON)
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
+	ref, err := name.ParseReference(host+"/"+repoTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts []remote.Option
+	if auth != nil {
+		opts = append(opts, remote.WithAuth(auth))
+	}
+	if err := remote.WriteIndex(ref, idx, opts...); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := idx.Digest()
+	return d.String()
+}
+
+// TestPullThroughWithCrane: the real binary with a mirrors section. crane pulls a signed
+// public image by its mapped name (fetched, judged, served with the source's digest); an
+// unsigned one from a token-auth source is refused naming the authority it lacks; with
+// containerd's ns the same image is served under its public name; while the source answers
+// 429 the judged copy is served with a warning.
+func TestPullThroughWithCrane(t *testing.T) {
+	crane := requireTool(t, "crane")
+	s := newPullSources(t)
+	gw := startGatewayEnv(t, s.gatewayEnvVar, "--config", s.configFile, "--policy", s.policyFile)
+
+	got := strings.TrimSpace(craneOut(t, crane, "digest", "--insecure", gw.addr+"/mirror/docker.io/library/nginx:1.27"))
+	if got != s.signed {
+		t.Fatalf("crane digest through the gateway = %s, want the source's %s", got, s.signed)
+	}
+	dir := t.TempDir()
+	craneOut(t, crane, "pull", "--insecure", "--format", "oci", "--platform", "linux/arm64", gw.addr+"/mirror/docker.io/library/nginx:1.27", dir)
+
+	out, err := exec.Command(crane, "digest", "--insecure", gw.addr+"/mirror/ghcr.io/acme/tool:v1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "DENIED") || !strings.Contains(string(out), "docker-official") {
+		t.Errorf("unsigned public image: %v\n%s\nwant DENIED naming docker-official", err, out)
+	}
+
+	req, _ := http.NewRequest(http.MethodHead, gw.url("/v2/library/nginx/manifests/1.27?ns=docker.io"), nil)
+	req.Header.Set("Accept", string(types.OCIImageIndex))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != s.signed {
+		t.Errorf("HEAD with ns=docker.io: %d %q, want 200 %s", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"), s.signed)
+	}
+
+	s.tooMany.Store(true)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	warn := strings.Join(resp.Header.Values("Warning"), " | ")
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != s.signed || !strings.Contains(warn, "429") {
+		t.Errorf("source answering 429: %d %q warning %q, want the judged copy with a warning naming 429", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"), warn)
+	}
+}
+
+// TestPullThroughContainerd: containerd with the files "portcullis deploy containerd
+// --pull-through" writes pulls docker.io/library/nginx:1.27 through the gateway (ctr sends
+// ns=docker.io itself), and a pull of the unsigned ghcr.io image fails with the denial.
+func TestPullThroughContainerd(t *testing.T) {
+	c := newContainerdClient(t)
+	s := newPullSources(t)
+	gw := startGatewayEnv(t, s.gatewayEnvVar, "--config", s.configFile, "--policy", s.policyFile)
+	hosts := filepath.Join(t.TempDir(), "certs.d")
+	runTool(t, gatewayBin, "deploy", "containerd", "--pull-through", "--config", s.configFile, "--gateway", gw.url(""), "--out", hosts)
+
+	if stderr, err := c.pull(hosts, "docker.io/library/nginx:1.27"); err != nil {
+		t.Fatalf("ctr pull docker.io/library/nginx:1.27: %v\n%s", err, stderr)
+	}
+	if got := manifestRequests(t, gw, "mirror/docker.io/library/nginx"); len(got) == 0 {
+		t.Errorf("the pull did not reach the gateway under the mirrored name")
+	}
+	stderr, err := c.pull(hosts, "ghcr.io/acme/tool:v1")
+	if err == nil || !strings.Contains(stderr, "403") {
+		t.Errorf("unsigned ghcr.io image: %v\n%s\nwant a 403", err, stderr)
+	}
+}
