@@ -296,7 +296,7 @@ func TestPullWait(t *testing.T) {
 	t.Fatalf("the fetch never completed: last answer %d", resp.StatusCode)
 }
 
-func mustRef(t *testing.T, s string) name.Reference {
+func mustRef(t testing.TB, s string) name.Reference {
 	t.Helper()
 	r, err := name.ParseReference(s, name.Insecure)
 	if err != nil {

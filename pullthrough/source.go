@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -45,7 +47,14 @@ type source struct {
 	host     string
 	insecure bool
 	budget   *budget
+	// allowed memoises allows per path (the globs are matched once per repository), for
+	// at most maxAllowedMemo paths: clients choose the names.
+	allowed  sync.Map
+	memoised atomic.Int64
 }
+
+// maxAllowedMemo bounds the paths a source remembers the globs' answer for.
+const maxAllowedMemo = 10000
 
 func newSource(s Source) (*source, error) {
 	u, err := url.Parse(s.Endpoint)
@@ -72,12 +81,20 @@ func newSource(s Source) (*source, error) {
 
 // allows reports whether path (library/nginx) may be fetched from the source.
 func (s *source) allows(path string) bool {
+	if v, ok := s.allowed.Load(path); ok {
+		return v.(bool)
+	}
+	ok := false
 	for _, g := range s.Repositories {
 		if policy.MatchGlob(g, path) {
-			return true
+			ok = true
+			break
 		}
 	}
-	return false
+	if s.memoised.Add(1) <= maxAllowedMemo {
+		s.allowed.Store(path, ok)
+	}
+	return ok
 }
 
 // sourcePath is the source's repository path for a name a client sent with ns: Docker

@@ -54,7 +54,7 @@ const (
 	modeDown
 )
 
-func newFaultProxy(t *testing.T, target string) *faultProxy {
+func newFaultProxy(t testing.TB, target string) *faultProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -108,7 +108,7 @@ func (fp *faultProxy) blobGets() (map[string]int, int) {
 // world is an on-prem upstream, two sources (docker.io plain behind a fault proxy,
 // ghcr.io behind token auth) and gateways with pull-through in front of the upstream.
 type world struct {
-	t         *testing.T
+	t         testing.TB
 	upstream  string // on-prem registry URL
 	hub       *faultProxy
 	hubHost   string // the docker.io stand-in's registry host (direct, for setting up)
@@ -145,7 +145,7 @@ func (l *eventLog) ofType(typ string) []audit.Event {
 	return out
 }
 
-func newWorld(t *testing.T, locker cache.Locker) *world {
+func newWorld(t testing.TB, locker cache.Locker) *world {
 	t.Helper()
 	hubReg := regtest.Registry(t)
 	tokenOpt, _ := regtest.TokenAuth(t, "bot", "s3cret")
@@ -256,11 +256,17 @@ func (discard) Record(context.Context, audit.Event) error { return nil }
 
 // multiArch pushes a two-platform index under repo:tag at host (auth may be nil) and
 // returns its digest.
-func multiArch(t *testing.T, host, repo, tag string, auth authn.Authenticator) string {
+func multiArch(t testing.TB, host, repo, tag string, auth authn.Authenticator) string {
+	t.Helper()
+	return multiArchSized(t, host, repo, tag, auth, 2048)
+}
+
+// multiArchSized is multiArch with two layers of layerBytes in each image.
+func multiArchSized(t testing.TB, host, repo, tag string, auth authn.Authenticator, layerBytes int64) string {
 	t.Helper()
 	var adds []mutate.IndexAddendum
 	for _, arch := range []string{"amd64", "arm64"} {
-		img, err := random.Image(2048, 2)
+		img, err := random.Image(layerBytes, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,7 +294,7 @@ func multiArch(t *testing.T, host, repo, tag string, auth authn.Authenticator) s
 }
 
 // get fetches a manifest through a gateway with raw HTTP.
-func get(t *testing.T, method, u string) (*http.Response, []byte) {
+func get(t testing.TB, method, u string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
