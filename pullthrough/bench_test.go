@@ -70,8 +70,10 @@ func readLayer(b *testing.B, l v1.Layer) {
 	}
 }
 
-// manifestRound GETs url n times over client and returns the time taken.
-func manifestRound(b *testing.B, client *http.Client, url string, n int) time.Duration {
+// manifestRound GETs url n times over client and returns the time taken, counting the
+// answers not served by the hot path in misses (its access memo lasts a minute, so one
+// pull a minute asks the upstream, on both paths).
+func manifestRound(b *testing.B, client *http.Client, url string, n int, misses *int) time.Duration {
 	start := time.Now()
 	for range n {
 		req, _ := http.NewRequest(http.MethodGet, url, nil)
@@ -82,8 +84,11 @@ func manifestRound(b *testing.B, client *http.Client, url string, n int) time.Du
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("Portcullis-Cache") != "hit" {
-			b.Fatalf("GET %s: %d, cache %q: want a hot-path hit", url, resp.StatusCode, resp.Header.Get("Portcullis-Cache"))
+		if resp.StatusCode != 200 {
+			b.Fatalf("GET %s: %d", url, resp.StatusCode)
+		}
+		if resp.Header.Get("Portcullis-Cache") != "hit" {
+			*misses++
 		}
 	}
 	return time.Since(start)
@@ -121,6 +126,7 @@ func BenchmarkPullThrough(b *testing.B) {
 	const round = 64
 	b.ReportMetric(float64(4*coldLayerBytes)/(1<<20), "cold-image-MiB")
 	var warmM, warmO, coldGW, coldDirect time.Duration
+	var missM, missO int
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -138,13 +144,13 @@ func BenchmarkPullThrough(b *testing.B) {
 			coldDirect += time.Since(start)
 		}
 		if i%2 == 0 {
-			warmM += manifestRound(b, client, warmMirror, round)
-			warmO += manifestRound(b, client, warmOnprem, round)
+			warmM += manifestRound(b, client, warmMirror, round, &missM)
+			warmO += manifestRound(b, client, warmOnprem, round, &missO)
 			direct()
 			viaGW()
 		} else {
-			warmO += manifestRound(b, client, warmOnprem, round)
-			warmM += manifestRound(b, client, warmMirror, round)
+			warmO += manifestRound(b, client, warmOnprem, round, &missO)
+			warmM += manifestRound(b, client, warmMirror, round, &missM)
 			viaGW()
 			direct()
 		}
@@ -154,6 +160,8 @@ func BenchmarkPullThrough(b *testing.B) {
 	b.ReportMetric(n/warmM.Seconds(), "mirrored-req/s")
 	b.ReportMetric(n/warmO.Seconds(), "onprem-req/s")
 	b.ReportMetric(warmM.Seconds()/warmO.Seconds(), "warm-mirrored/onprem")
+	b.ReportMetric(float64(missM), "mirrored-misses")
+	b.ReportMetric(float64(missO), "onprem-misses")
 	b.ReportMetric(float64(coldGW.Milliseconds())/float64(b.N), "cold-gateway-ms")
 	b.ReportMetric(float64(coldDirect.Milliseconds())/float64(b.N), "cold-direct-ms")
 	b.ReportMetric(coldGW.Seconds()/coldDirect.Seconds(), "cold-gateway/direct")

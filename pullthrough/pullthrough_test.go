@@ -304,3 +304,49 @@ func mustRef(t testing.TB, s string) name.Reference {
 	}
 	return r
 }
+
+// The replica's request budget: once spent, a tag's re-check does not reach the source and
+// the judged copy is served with a warning saying why.
+func TestRateBudgetServesJudgedCopy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	w.sources[0].RequestsPerMinute = 60
+	dgst := multiArch(t, w.hubHost, "library/nginx", "1.27", nil)
+	cosigntest.SignLegacy(t, w.hubHost, "library/nginx", dgst, w.publisher)
+	gw := w.gateway(gatewayOpts{freshness: time.Nanosecond})
+	for i := range 200 {
+		resp, body := get(t, http.MethodGet, gw+"/v2/mirror/docker.io/library/nginx/manifests/1.27")
+		if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != dgst {
+			t.Fatalf("pull %d: %d %s", i, resp.StatusCode, body)
+		}
+		if warn := strings.Join(resp.Header.Values("Warning"), " | "); strings.Contains(warn, "request budget") {
+			if !strings.Contains(warn, "serving the copy judged earlier") {
+				t.Errorf("warning %q", warn)
+			}
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("200 pulls within seconds never exhausted a budget of 60 requests a minute")
+}
+
+// Below Docker Hub's remaining-pulls floor nothing new is fetched: a name never fetched is
+// refused with 503 naming the floor; the source's HEAD is still asked.
+func TestRemainingPullsFloor(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	w.sources[0].MinRemainingPulls = 10
+	multiArch(t, w.hubHost, "library/nginx", "1.27", nil)
+	w.hub.remaining.Store(5)
+	gw := w.gateway(gatewayOpts{})
+	// The first HEAD teaches the gateway the remaining count.
+	get(t, http.MethodGet, gw+"/v2/mirror/docker.io/library/nginx/manifests/1.27")
+	resp, body := get(t, http.MethodGet, gw+"/v2/mirror/docker.io/library/nginx/manifests/1.27")
+	code, msg := ociError(body)
+	if resp.StatusCode != http.StatusServiceUnavailable || code != "UNAVAILABLE" || !strings.Contains(msg, "minRemainingPulls") {
+		t.Fatalf("below the floor: %d %s, want 503 naming rateLimit.minRemainingPulls", resp.StatusCode, body)
+	}
+	if n, _ := w.hub.blobGets(); len(n) != 0 {
+		t.Errorf("blobs were fetched below the floor: %v", n)
+	}
+}

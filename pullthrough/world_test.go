@@ -3,6 +3,7 @@ package pullthrough_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -44,6 +45,8 @@ type faultProxy struct {
 	srv    *httptest.Server
 	mode   atomic.Int32 // 0 pass, 1 answer 429, 2 down
 	delay  atomic.Int64 // nanoseconds added to each blob GET
+	// remaining, when positive, is sent as Docker Hub's ratelimit-remaining header.
+	remaining atomic.Int64
 	mu     sync.Mutex
 	counts map[string]int
 }
@@ -76,6 +79,9 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 				_ = c.Close()
 				return
 			}
+		}
+		if n := fp.remaining.Load(); n > 0 {
+			w.Header().Set("Ratelimit-Remaining", fmt.Sprintf("%d;w=21600", n))
 		}
 		if r.Method == http.MethodGet && (strings.Contains(r.URL.Path, "/blobs/") || strings.Contains(r.URL.Path, "/manifests/")) {
 			fp.mu.Lock()
