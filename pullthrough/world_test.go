@@ -42,13 +42,13 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // faultProxy stands in front of a source registry: it counts blob and manifest GETs per
 // path and can answer 429, drop connections (the source is down) or slow blobs.
 type faultProxy struct {
-	srv    *httptest.Server
-	mode   atomic.Int32 // 0 pass, 1 answer 429, 2 down
-	delay  atomic.Int64 // nanoseconds added to each blob GET
+	srv   *httptest.Server
+	mode  atomic.Int32 // 0 pass, 1 answer 429, 2 down
+	delay atomic.Int64 // nanoseconds added to each blob GET
 	// remaining, when positive, is sent as Docker Hub's ratelimit-remaining header.
 	remaining atomic.Int64
-	mu     sync.Mutex
-	counts map[string]int
+	mu        sync.Mutex
+	counts    map[string]int
 }
 
 const (
