@@ -143,7 +143,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, r, perr)
 		return
 	}
-	if p.pull != nil && route.Kind == KindManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !p.ensurePulled(rec, r, route) {
+	if p.pull != nil && (p.refuseWrite(rec, r, route) ||
+		route.Kind == KindManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !p.ensurePulled(rec, r, route)) {
 		return
 	}
 	switch {

@@ -19,6 +19,8 @@ type PullThrough interface {
 	// the pull wait. warning is for the client; an error with an OCIError method is a pull
 	// to refuse with that answer.
 	Ensure(ctx context.Context, repo, ref, host string) (warning string, moved bool, err error)
+	// Source names the registry whose pull-through namespace holds repo, "" for none.
+	Source(repo string) string
 }
 
 // WithPullThrough sets the pull-through fetcher for mirrored public registries.
@@ -66,6 +68,24 @@ func (p *Proxy) mapNamespace(r *http.Request) *http.Request {
 	r.URL.RawQuery = q.Encode()
 	r.RequestURI = r.URL.RequestURI()
 	return r
+}
+
+// refuseWrite answers a push or delete under a pull-through namespace, which only the
+// fetcher fills: what is served there must be what the source published. It reports
+// whether it answered.
+func (p *Proxy) refuseWrite(w http.ResponseWriter, r *http.Request, route Route) bool {
+	write := route.Kind == KindUploadStart || route.Kind == KindUpload ||
+		route.Kind == KindManifest && (r.Method == http.MethodPut || r.Method == http.MethodDelete)
+	if !write {
+		return false
+	}
+	src := p.pull.Source(route.Name)
+	if src == "" {
+		return false
+	}
+	writeError(w, r, errorf(http.StatusForbidden, CodeDenied,
+		"%s is mirrored from %s on demand (pull-through): only the gateway writes there; push under another name", route.Name, src))
+	return true
 }
 
 // ensurePulled runs the pull-through fetcher for a manifest read. It reports false when it

@@ -156,6 +156,15 @@ func (f *Fetcher) Map(name, ns string) (string, bool) {
 	return src.namespace + "/" + src.sourcePath(name), true
 }
 
+// Source returns the registry whose namespace holds the on-prem repository repo
+// (docker.io for mirror/docker.io/library/nginx), "" when no source maps it.
+func (f *Fetcher) Source(repo string) string {
+	if src, _, ok := f.srcs.resolve(repo); ok {
+		return src.Registry
+	}
+	return ""
+}
+
 // Ensure makes the upstream hold what a pull of repo:ref (or repo@digest) through the
 // door host should serve: nothing to do for a name no source maps; for a mirrored name,
 // the image is fetched when the upstream lacks it, and a tag is re-checked at the source

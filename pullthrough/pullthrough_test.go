@@ -350,3 +350,26 @@ func TestRemainingPullsFloor(t *testing.T) {
 		t.Errorf("blobs were fetched below the floor: %v", n)
 	}
 }
+
+// Only the fetcher writes under a pull-through namespace: a client's push or delete there
+// is refused, so what is served under docker.io's name is what docker.io published.
+func TestWritesUnderMirroredNamespaceRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	gw := w.gateway(gatewayOpts{})
+	for _, c := range []struct{ method, path string }{
+		{http.MethodPost, "/v2/mirror/docker.io/library/nginx/blobs/uploads/"},
+		{http.MethodPut, "/v2/mirror/docker.io/library/nginx/manifests/1.27"},
+		{http.MethodDelete, "/v2/mirror/ghcr.io/acme/tool/manifests/v1"},
+	} {
+		resp, body := get(t, c.method, gw+c.path)
+		if code, msg := ociError(body); resp.StatusCode != http.StatusForbidden || code != "DENIED" || !strings.Contains(msg, "pull-through") {
+			t.Errorf("%s %s: %d %s, want 403 DENIED", c.method, c.path, resp.StatusCode, body)
+		}
+	}
+	// Elsewhere pushes go on as before.
+	img := multiArch(t, hostOf(gw), "team/app", "1.0", nil)
+	if img == "" {
+		t.Fatal("push outside the mirrored namespaces failed")
+	}
+}
