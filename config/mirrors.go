@@ -25,7 +25,7 @@ type Mirror struct {
 	Credentials MirrorCredentials `yaml:"credentials"`
 	// Repositories are globs of the source's repositories that may be fetched
 	// (library/*, bitnami/**); a repository no glob matches is never fetched.
-	Repositories []string `yaml:"repositories"`
+	Repositories []string `yaml:"repositories,omitempty"`
 	// RateLimit is the budget of requests the gateway sends to the source.
 	RateLimit MirrorRateLimit `yaml:"rateLimit"`
 	// Authorities name the policy's authorities (policy file, authorities[].name) whose
