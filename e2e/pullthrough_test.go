@@ -7,8 +7,10 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -32,6 +34,8 @@ type pullSources struct {
 	hubProxy      string // the fault proxy's URL: the gateway's docker.io endpoint
 	ghcrURL       string
 	tooMany       atomic.Bool
+	mu            sync.Mutex
+	blobGets      map[string]int // GETs of each blob path at the docker.io stand-in
 	publisher     cosigntest.Key
 	signed        string // digest of docker.io/library/nginx:1.27 (signed, two platforms)
 	unsigned      string // digest of ghcr.io/acme/tool:v1 (unsigned, two platforms)
@@ -47,7 +51,7 @@ func newPullSources(t *testing.T) *pullSources {
 	tokenOpt, _ := regtest.TokenAuth(t, "bot", "s3cret")
 	ghcr := regtest.Registry(t, tokenOpt)
 	s := &pullSources{hub: strings.TrimPrefix(hub, "http://"), ghcr: strings.TrimPrefix(ghcr, "http://"), ghcrURL: ghcr,
-		publisher: cosigntest.NewKey(t), ghcrAuth: &authn.Basic{Username: "bot", Password: "s3cret"}}
+		publisher: cosigntest.NewKey(t), ghcrAuth: &authn.Basic{Username: "bot", Password: "s3cret"}, blobGets: map[string]int{}}
 	u, _ := url.Parse(hub)
 	rp := httputil.NewSingleHostReverseProxy(u)
 	fault := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,6 +59,11 @@ func newPullSources(t *testing.T) *pullSources {
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}`)
 			return
+		}
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
+			s.mu.Lock()
+			s.blobGets[r.URL.Path]++
+			s.mu.Unlock()
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -187,5 +196,54 @@ func TestPullThroughContainerd(t *testing.T) {
 	stderr, err := c.pull(hosts, "ghcr.io/acme/tool:v1")
 	if err == nil || !strings.Contains(stderr, "403") {
 		t.Errorf("unsigned ghcr.io image: %v\n%s\nwant a 403", err, stderr)
+	}
+}
+
+// TestPullThroughTwoReplicas: two gateway processes sharing Redis and one upstream; twenty
+// concurrent first pulls of a public image spread over both are all served the source's
+// digest, and the docker.io stand-in sees each blob fetched once.
+func TestPullThroughTwoReplicas(t *testing.T) {
+	regtest.Redis(t) // skips loudly, or fails on CI, without Redis
+	s := newPullSources(t)
+	up := regtest.Registry(t)
+	cfg, err := os.ReadFile(s.configFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(t.TempDir(), "replicas.yaml")
+	writeFile(t, shared, append(cfg, []byte("cache:\n  redis:\n    addrs: [\""+regtest.RedisAddr()+"\"]\n")...))
+	gws := []*gateway{
+		startGatewayEnv(t, s.gatewayEnvVar, "--config", shared, "--policy", s.policyFile, "--upstream", up),
+		startGatewayEnv(t, s.gatewayEnvVar, "--config", shared, "--policy", s.policyFile, "--upstream", up),
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, gws[i%2].url("/v2/mirror/docker.io/library/nginx/manifests/1.27"), nil)
+			req.Header.Set("Accept", string(types.OCIImageIndex))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("pull %d: %v", i, err)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != s.signed {
+				t.Errorf("pull %d via replica %d: %d %s", i, i%2, resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.blobGets) == 0 {
+		t.Fatal("no blob was fetched from the source")
+	}
+	for p, n := range s.blobGets {
+		if n != 1 {
+			t.Errorf("%s fetched %d times from the source, want once", p, n)
+		}
 	}
 }
