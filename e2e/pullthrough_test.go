@@ -247,3 +247,53 @@ func TestPullThroughTwoReplicas(t *testing.T) {
 		}
 	}
 }
+
+// TestPullThroughMovedTag: the real binary with tagFreshness 1ms. The public tag moves to
+// a signed digest: the next pull gets it and the audit log records mirror.tag.moved; it
+// moves again to an unsigned digest: the judged copy stays, the pull says so in a Warning
+// and the audit log records mirror.tag.kept.
+func TestPullThroughMovedTag(t *testing.T) {
+	s := newPullSources(t)
+	auditLog := filepath.Join(t.TempDir(), "audit.log")
+	cfg, err := os.ReadFile(s.configFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAudit := filepath.Join(t.TempDir(), "config.yaml")
+	writeFile(t, withAudit, append(cfg, []byte("audit:\n  path: "+auditLog+"\n")...))
+	gw := startGatewayEnv(t, s.gatewayEnvVar, "--config", withAudit, "--policy", s.policyFile)
+	pull := func() (string, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, gw.url("/v2/mirror/docker.io/library/nginx/manifests/1.27"), nil)
+		req.Header.Set("Accept", string(types.OCIImageIndex))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("pull: %d %s", resp.StatusCode, body)
+		}
+		return resp.Header.Get("Docker-Content-Digest"), strings.Join(resp.Header.Values("Warning"), " | ")
+	}
+	if d, _ := pull(); d != s.signed {
+		t.Fatalf("first pull: %s, want %s", d, s.signed)
+	}
+	second := pushMultiArch(t, s.hub, "library/nginx:1.27", nil)
+	cosigntest.SignLegacy(t, s.hub, "library/nginx", second, s.publisher)
+	if d, warn := pull(); d != second {
+		t.Fatalf("after a move to a signed digest: %s (%s), want %s", d, warn, second)
+	}
+	third := pushMultiArch(t, s.hub, "library/nginx:1.27", nil)
+	d, warn := pull()
+	if d != second || !strings.Contains(warn, third) {
+		t.Fatalf("after a move to an unsigned digest: %s, warning %q; want %s and a warning naming %s", d, warn, second, third)
+	}
+	events := string(readFile(t, auditLog))
+	for _, want := range []string{`"type":"mirror.tag.moved"`, `"previousDigest":"` + s.signed + `"`, `"type":"mirror.tag.kept"`, `"digest":"` + third + `"`} {
+		if !strings.Contains(events, want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
