@@ -111,6 +111,11 @@ func (f *Fetcher) copy(ctx context.Context, src *source, path, repo, dgst string
 	if err != nil {
 		return nil, err
 	}
+	// A HEAD that does not wait for the budget first: a digest the source may not have (any
+	// a client makes up) must not queue behind the budget. What follows it may wait.
+	if _, err := remote.Head(from.Digest(dgst), f.sourceOptions(context.WithValue(ctx, noWaitKey{}, true), src)...); err != nil {
+		return nil, sourceError(err)
+	}
 	desc, err := remote.Get(from.Digest(dgst), f.sourceOptions(ctx, src)...)
 	if err != nil {
 		return nil, sourceError(err)
