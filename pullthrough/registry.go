@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -103,6 +105,7 @@ func (f *Fetcher) fetch(ctx context.Context, src *source, path, repo, dgst strin
 // copy writes path@dgst from the source into repo, then the cosign tags
 // (sha256-<hex>.sig/.att/.sbom) and the referrers of dgst.
 func (f *Fetcher) copy(ctx context.Context, src *source, path, repo, dgst string) ([]byte, error) {
+	start := time.Now()
 	from, err := src.repo(path)
 	if err != nil {
 		return nil, err
@@ -157,6 +160,8 @@ func (f *Fetcher) copy(ctx context.Context, src *source, path, repo, dgst string
 			}
 		}
 	}
+	f.log.LogAttrs(ctx, slog.LevelInfo, "pull-through: fetched", slog.String("source", src.Registry+"/"+path),
+		slog.String("repository", repo), slog.String("digest", dgst), slog.Duration("took", time.Since(start)))
 	return desc.Manifest, nil
 }
 
