@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -166,6 +167,7 @@ func TestPullThroughWithCrane(t *testing.T) {
 	}
 
 	s.tooMany.Store(true)
+	time.Sleep(20 * time.Millisecond) // past tagFreshness (1ms): the source is asked again
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
