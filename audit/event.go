@@ -11,6 +11,12 @@ const (
 	TypeQuery = "query"
 	// TypeExceptionExpiring is the daily reminder that an exception is about to end.
 	TypeExceptionExpiring = "exception.expiring"
+	// TypeMirrorTagMoved: a pull-through source moved a tag and the on-prem tag followed,
+	// the new digest being allowed (Digest is the new one, PreviousDigest the old one).
+	TypeMirrorTagMoved = "mirror.tag.moved"
+	// TypeMirrorTagKept: a pull-through source moved a tag to a digest that is not served
+	// (refused, or not decided yet); the on-prem tag stays at PreviousDigest.
+	TypeMirrorTagKept = "mirror.tag.kept"
 )
 
 // Event is one audit record, written as a single JSON object.
@@ -22,6 +28,10 @@ type Event struct {
 	Repository string    `json:"repository,omitempty"`
 	Reference  string    `json:"reference,omitempty"`
 	Digest     string    `json:"digest,omitempty"`
+	// PreviousDigest is, for a mirror.tag.* event, the digest the on-prem tag pointed at.
+	PreviousDigest string `json:"previousDigest,omitempty"`
+	// Message says why, for events that are not decisions (a refused tag move).
+	Message string `json:"message,omitempty"`
 	// Kind is what the manifest is, decided by its content: image, index, signature,
 	// attestation, sbom, referrers or artifact; empty when the body was not seen.
 	Kind           string   `json:"kind,omitempty"`

@@ -40,6 +40,8 @@ type Config struct {
 	Scan Scan `yaml:"scan"`
 	// Records configures the durable records store (see Records).
 	Records Records `yaml:"records"`
+	// Mirrors are the public registries mirrored on demand (pull-through).
+	Mirrors []Mirror `yaml:"mirrors,omitempty"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests (uploads) to finish.
 	ShutdownTimeout Duration `yaml:"shutdownTimeout"`
 }

@@ -33,6 +33,9 @@ func (c *Config) Overlay(data []byte) error {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
+	if len(c.Mirrors) == 0 {
+		c.Mirrors = nil // "mirrors:" with no entries is no mirrors
+	}
 	return nil
 }
 

@@ -127,6 +127,7 @@ func (c Config) Validate() error {
 	}
 	c.validateRecords(add)
 	c.validateAudit(add)
+	c.validateMirrors(add)
 	if c.ShutdownTimeout < 0 {
 		add("shutdownTimeout", "must not be negative")
 	}

@@ -97,6 +97,25 @@ func (g *Gate) TagsImmutable(repo, host string) bool {
 	return g.policy.Load().TagsImmutable(repo, host, g.now())
 }
 
+// PullWait is how long a pull of repo through the door host waits for an image that is
+// still being checked (the environment's unscanned wait, else the gateway's pull scan
+// wait); past it the environment's answer for images still being checked is given. A
+// negative wait means no bound.
+func (g *Gate) PullWait(repo, host string) time.Duration {
+	p := g.policy.Load()
+	if u := p.UnscannedPull(p.Environment(repo, host)); u != nil {
+		return u.Wait
+	}
+	if g.pullScanWait > 0 {
+		return g.pullScanWait
+	}
+	return -1
+}
+
+// AuditEvent writes an event that is not a decision (a pull-through tag move) to the
+// gate's audit sink, next to the decisions.
+func (g *Gate) AuditEvent(ctx context.Context, e audit.Event) error { return g.audit.Record(ctx, e) }
+
 // SetPolicy swaps the policy in force atomically.
 func (g *Gate) SetPolicy(p *policy.Policy) { g.policy.Store(p) }
 

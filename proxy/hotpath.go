@@ -136,13 +136,16 @@ func (p *Proxy) generation(ctx context.Context, repo string) string {
 
 // forget starts a new generation of repo's tag memos after a manifest was deleted through
 // the gateway, so no tag of repo is served from the cache until it is pulled again.
-func (p *Proxy) forget(r *http.Request, repo string) {
+func (p *Proxy) forget(r *http.Request, repo string) { p.forgetCtx(r.Context(), repo) }
+
+// forgetCtx is forget for a context.
+func (p *Proxy) forgetCtx(ctx context.Context, repo string) {
 	if p.cache == nil {
 		return
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	_ = p.cache.Set(context.WithoutCancel(r.Context()), cache.TagKey(repo, generationTag), []byte(hex.EncodeToString(b[:])), tagTTL)
+	_ = p.cache.Set(context.WithoutCancel(ctx), cache.TagKey(repo, generationTag), []byte(hex.EncodeToString(b[:])), tagTTL)
 }
 
 // accepts reports whether a client's Accept headers admit mediaType. No Accept header at

@@ -39,6 +39,7 @@ type Proxy struct {
 	refs        referrers
 	cache       Cache
 	tee         UploadTee
+	pull        PullThrough
 	// tagLocks serialise the pushes of one tag in this process (see lockTag).
 	tagLocks keyedMutex
 }
@@ -62,6 +63,7 @@ type settings struct {
 	gate        Gate
 	cache       Cache
 	tee         UploadTee
+	pull        PullThrough
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -110,6 +112,7 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		gate:        s.gate,
 		cache:       s.cache,
 		tee:         s.tee,
+		pull:        s.pull,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -127,6 +130,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rid := requestID(r)
 	w.Header().Set("X-Request-Id", rid)
+	r = p.mapNamespace(r)
 	route, perr := ParseRoute(r.URL.Path)
 	ctx, span := p.tracer.Start(r.Context(), "portcullis "+r.Method+" "+route.Kind.String(), trace.WithSpanKind(trace.SpanKindServer))
 	defer span.End()
@@ -137,6 +141,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if perr != nil {
 		writeError(rec, r, perr)
+		return
+	}
+	if p.pull != nil && (p.refuseWrite(rec, r, route) ||
+		route.Kind == KindManifest && (r.Method == http.MethodGet || r.Method == http.MethodHead) && !p.ensurePulled(rec, r, route)) {
 		return
 	}
 	switch {

@@ -34,3 +34,28 @@ func TestDeployContainerd(t *testing.T) {
 		t.Errorf("bad registry: exit %d, stderr %q, output directory exists: %v", code, stderr.String(), err == nil)
 	}
 }
+
+// TestDeployContainerdPullThrough: --pull-through --config writes one file per mirrors
+// entry, each naming the gateway's root (containerd's ns tells the registry).
+func TestDeployContainerdPullThrough(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfg, []byte("mirrors:\n  - registry: docker.io\n    repositories: [\"library/*\"]\n  - registry: ghcr.io\n    repositories: [\"**\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "certs.d")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"deploy", "containerd", "--pull-through", "--config", cfg, "--gateway", "http://gw:5000", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, r := range []string{"docker.io", "ghcr.io"} {
+		b, err := os.ReadFile(filepath.Join(out, r, "hosts.toml"))
+		if err != nil || !strings.Contains(string(b), `[host."http://gw:5000"]`) || strings.Contains(string(b), "override_path") {
+			t.Errorf("%s: %v\n%s", r, err, b)
+		}
+	}
+	stderr.Reset()
+	if code := run([]string{"deploy", "containerd", "--config", cfg, "--gateway", "http://gw:5000", "--out", out}, &stdout, &stderr); code != 2 {
+		t.Errorf("--config without --pull-through: exit %d, want 2", code)
+	}
+}

@@ -18,6 +18,10 @@ the source registry:
 A repository mapped with "as" is honoured in registries.conf; containerd cannot rewrite one
 repository, which is reported as a warning.
 
+With --pull-through (a gateway that also fetches the sources on demand, see its mirrors
+section), the containerd files name the gateway's root for every registry and rely on
+containerd's ns query parameter instead of path rewriting.
+
 Example:
   portcullis mirror client-config --file mirror.yaml --gateway https://gw.internal:5000 \
     --ca /etc/containerd/certs.d/portcullis-ca.pem --out ./clients
@@ -32,6 +36,7 @@ func runMirrorClientConfig(args []string, stdout, stderr io.Writer) int {
 	ca := fs.String("ca", "", "absolute path on the node of the CA bundle of the gateway's certificate (containerd)")
 	out := fs.String("out", "client-config", "directory to write into")
 	format := fs.String("format", "both", "containerd, registries.conf or both")
+	pullThrough := fs.Bool("pull-through", false, "containerd files for a gateway that fetches the sources on demand (ns, one host for all registries)")
 	if status, ok := parseFlags(fs, mirrorClientConfigHelp, args, stdout, stderr); !ok {
 		return status
 	}
@@ -51,6 +56,10 @@ func runMirrorClientConfig(args []string, stdout, stderr io.Writer) int {
 	var files []clientconfig.File
 	if *format != "registries.conf" {
 		hosts, warnings, err := m.ContainerdFiles()
+		if *pullThrough {
+			hosts, warnings = nil, nil
+			hosts, err = m.PullThroughFiles()
+		}
 		if err != nil {
 			return usage("%v", err)
 		}

@@ -80,3 +80,22 @@ sources:
 		t.Errorf("-h: exit %d, %q", code, stdout.String())
 	}
 }
+
+// TestMirrorClientConfigPullThrough: --pull-through writes containerd files naming the
+// gateway's root (ns tells the registry), without the "as" warning path rewriting has.
+func TestMirrorClientConfigPullThrough(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mirror.yaml")
+	if err := os.WriteFile(file, []byte("version: 1\nsources:\n  - registry: docker.io\n    repositories: [{name: nginx, tags: [\"1\"]}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "clients")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"mirror", "client-config", "--pull-through", "--format", "containerd", "--file", file, "--gateway", "https://gw:5000", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, "containerd", "docker.io", "hosts.toml"))
+	if err != nil || !strings.Contains(string(b), `[host."https://gw:5000"]`) || strings.Contains(string(b), "override_path") {
+		t.Errorf("hosts.toml: %v\n%s", err, b)
+	}
+}

@@ -194,7 +194,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	px, err := proxy.New(upstreamURL, transport,
+	var px *proxy.Proxy
+	pt, err := newPullThrough(cfg, upstreamURL, transport, sa, store, gt, func(ctx context.Context, repo, tag string) { px.TagMoved(ctx, repo, tag) }, log)
+	if err != nil {
+		return err
+	}
+	var ptOpt []proxy.Option
+	if pt != nil {
+		ptOpt = append(ptOpt, proxy.WithPullThrough(pt))
+	}
+	px, err = proxy.New(upstreamURL, transport, append([]proxy.Option{
 		proxy.WithGate(gt),
 		proxy.WithCache(store),
 		proxy.WithLogger(log),
@@ -203,7 +212,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		proxy.WithMeterProvider(tel.Meter),
 		proxy.WithServiceAccount(sa),
 		proxy.WithUploadTee(tee),
-	)
+	}, ptOpt...)...)
 	if err != nil {
 		return err
 	}

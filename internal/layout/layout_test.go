@@ -34,6 +34,10 @@ var allowed = map[string][]string{
 	// mirror verifies publisher signatures at collect with verify, against authorities
 	// written in the policy's syntax and read by policy.ReadAuthorities.
 	"mirror": {"gate", "records", "cache", "policy", "verify"},
+	// pullthrough fetches mirrored public images into the upstream: the mirror file's name
+	// mapping (mirror), the fleet-wide fetch lock (cache), tag-move events (audit) and the
+	// policy's repository globs.
+	"pullthrough": {"mirror", "cache", "audit", "policy"},
 	// clientconfig writes client files from the mirror file's name mapping (mirror's).
 	"clientconfig": {"mirror"},
 	// Test support may use what it starts.
