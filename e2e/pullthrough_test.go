@@ -105,7 +105,7 @@ rules:
 	return s
 }
 
-// pushMultiArch pushes a two-platform OCI index of random images to host/repoTag.
+// pushPublicIndex pushes a two-platform OCI index of random images to host/repoTag.
 func pushPublicIndex(t *testing.T, host, repoTag string, auth authn.Authenticator) string {
 	t.Helper()
 	var adds []mutate.IndexAddendum
