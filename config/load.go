@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -33,10 +34,37 @@ func (c *Config) Overlay(data []byte) error {
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	if len(c.Mirrors) == 0 {
-		c.Mirrors = nil // "mirrors:" with no entries is no mirrors
-	}
+	emptyListsToNil(reflect.ValueOf(c).Elem())
 	return nil
+}
+
+// emptyListsToNil sets every empty list in v (a struct, followed through nested structs,
+// pointers and list elements) to nil: "listeners:" or "sinks: [ ]" with no entries means
+// none, exactly as when the key is absent, so a config reads back the same after it is
+// written out.
+func emptyListsToNil(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			emptyListsToNil(v.Elem())
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				emptyListsToNil(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			if !v.IsNil() && v.CanSet() {
+				v.Set(reflect.Zero(v.Type()))
+			}
+			return
+		}
+		for i := 0; i < v.Len(); i++ {
+			emptyListsToNil(v.Index(i))
+		}
+	}
 }
 
 // EnvPrefix prefixes every environment variable the gateway reads.
