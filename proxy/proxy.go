@@ -39,6 +39,7 @@ type Proxy struct {
 	refs        referrers
 	cache       Cache
 	tee         UploadTee
+	inProcess   http.Handler
 	// tagLocks serialise the pushes of one tag in this process (see lockTag).
 	tagLocks keyedMutex
 }
@@ -62,6 +63,7 @@ type settings struct {
 	gate        Gate
 	cache       Cache
 	tee         UploadTee
+	inProcess   http.Handler
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -110,6 +112,7 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		gate:        s.gate,
 		cache:       s.cache,
 		tee:         s.tee,
+		inProcess:   s.inProcess,
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -185,6 +188,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.tee != nil {
 		r = p.teeUpload(r, route)
+	}
+	if p.servedInProcess(route) {
+		p.serveInProcess(rec, r)
+		return
 	}
 	p.rp.ServeHTTP(rec, r)
 }
