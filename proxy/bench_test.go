@@ -19,6 +19,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/portcullis-dev/portcullis/embedded"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
@@ -307,19 +308,22 @@ func BenchmarkBlobPull(b *testing.B) {
 }
 
 // BenchmarkEmbeddedBlobPull is the embedded default against the registry served alone:
-// one registry listens on loopback (direct) and is the upstream of two gateways, one that
-// reaches it in process, through its handler with no socket, as "portcullis serve" runs
-// it with no upstream configured (embedded), and one that reaches it over loopback HTTP,
-// as the embedded default did before (loopback). It pulls a 256 MiB random blob down the
-// three paths, interleaved, one each per iteration in rotating order, and reports the
-// throughputs and embedded/direct and loopback/direct, each the median over iterations of
-// the ratio of the pulls' throughputs. Each path's first pull verifies the digest, untimed.
+// one registry listens on loopback (direct) and is the upstream of three gateways: one that
+// hands blob requests to its handler with the client's response writer, as "portcullis
+// serve" runs it with no upstream configured (embedded); one that reaches it only through
+// the in-process RoundTripper and its bounded pipe, as the embedded default did before
+// (roundtrip); and one that reaches it over loopback HTTP (loopback). It pulls a 256 MiB
+// random blob down the four paths, interleaved, one each per iteration in rotating order,
+// and reports the throughputs and each gateway path's ratio to direct, the median over
+// iterations of the ratio of the pulls' throughputs. Each path's first pull verifies the
+// digest, untimed.
 func BenchmarkEmbeddedBlobPull(b *testing.B) {
 	reg := regtest.StartRegistry(b)
 	quiet := proxy.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	paths := []perfPath{
 		{"direct", reg.URL},
 		{"embedded", regtest.GatewayInProcess(b, reg, quiet).URL},
+		{"roundtrip", regtest.GatewayVia(b, embedded.InProcessURL, reg.Transport, quiet).URL},
 		{"loopback", regtest.Gateway(b, reg.URL, quiet).URL},
 	}
 	client := perfClient(b)
