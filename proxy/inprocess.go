@@ -96,6 +96,9 @@ func (p *Proxy) upstreamRequestFor(r *http.Request) *http.Request {
 	out.URL.RawQuery = cleanQuery(out.URL.RawQuery)
 	pr := &httputil.ProxyRequest{In: r, Out: out}
 	p.rewrite(pr)
+	if _, ok := pr.Out.Header["User-Agent"]; !ok {
+		pr.Out.Header.Set("User-Agent", "") // sent as no User-Agent at all, not Go's default
+	}
 	return pr.Out
 }
 
@@ -110,6 +113,9 @@ func serverSide(out *http.Request, host, remoteAddr string) *http.Request {
 	s.RemoteAddr = remoteAddr
 	s.TLS = nil
 	s.Proto, s.ProtoMajor, s.ProtoMinor = "HTTP/1.1", 1, 1
+	if s.Header.Get("User-Agent") == "" {
+		s.Header.Del("User-Agent")
+	}
 	if s.Body == nil {
 		s.Body = http.NoBody
 	}

@@ -40,6 +40,7 @@ type Proxy struct {
 	cache       Cache
 	tee         UploadTee
 	inProcess   http.Handler
+	splice      *spliceFetcher // nil: blob GETs go through the reverse proxy
 	// tagLocks serialise the pushes of one tag in this process (see lockTag).
 	tagLocks keyedMutex
 }
@@ -64,6 +65,7 @@ type settings struct {
 	cache       Cache
 	tee         UploadTee
 	inProcess   http.Handler
+	noSplice    bool
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -113,6 +115,9 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		cache:       s.cache,
 		tee:         s.tee,
 		inProcess:   s.inProcess,
+	}
+	if !s.noSplice && s.inProcess == nil {
+		p.splice = newSpliceFetcher(u, transport)
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -191,6 +196,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.servedInProcess(route) {
 		p.serveInProcess(rec, r)
+		return
+	}
+	if p.splices(route, r) {
+		p.serveSpliced(rec, r)
 		return
 	}
 	p.rp.ServeHTTP(rec, r)
