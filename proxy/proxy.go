@@ -66,6 +66,9 @@ type settings struct {
 	tee         UploadTee
 	inProcess   http.Handler
 	noSplice    bool
+	// spliceReadBuffer overrides the zero-copy path's receive buffer (tests only: -1
+	// leaves the kernel's default).
+	spliceReadBuffer int
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -118,6 +121,9 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 	}
 	if !s.noSplice && s.inProcess == nil {
 		p.splice = newSpliceFetcher(u, transport)
+		if p.splice != nil && s.spliceReadBuffer != 0 {
+			p.splice.readBuffer = max(s.spliceReadBuffer, 0)
+		}
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,

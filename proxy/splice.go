@@ -30,6 +30,7 @@ type spliceFetcher struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	addr          string // host:port of the upstream
 	headerTimeout time.Duration
+	readBuffer    int // SO_RCVBUF asked for on new connections; 0 leaves the kernel's
 
 	mu   sync.Mutex
 	idle []*spliceConn
@@ -38,7 +39,7 @@ type spliceFetcher struct {
 // maxIdleSpliceConns bounds the idle connections the fetcher keeps.
 const maxIdleSpliceConns = 64
 
-// spliceReadBuffer is the receive buffer asked for on upstream connections.
+// spliceReadBuffer is the receive buffer asked for on upstream connections by default.
 const spliceReadBuffer = 4 << 20
 
 // spliceConn is one upstream connection and the reader its response headers came through.
@@ -68,7 +69,7 @@ func newSpliceFetcher(upstream *url.URL, transport http.RoundTripper) *spliceFet
 	if upstream.Port() == "" {
 		addr = net.JoinHostPort(upstream.Hostname(), "80")
 	}
-	return &spliceFetcher{dial: dial, addr: addr, headerTimeout: t.ResponseHeaderTimeout}
+	return &spliceFetcher{dial: dial, addr: addr, headerTimeout: t.ResponseHeaderTimeout, readBuffer: spliceReadBuffer}
 }
 
 // splices reports whether the blob request r from the client goes the zero-copy way.
@@ -97,7 +98,9 @@ func (f *spliceFetcher) get(ctx context.Context, fresh bool) (*spliceConn, bool,
 		conn.Close()
 		return nil, false, fmt.Errorf("upstream connection is a %T, not TCP", conn)
 	}
-	_ = tcp.SetReadBuffer(spliceReadBuffer)
+	if f.readBuffer > 0 {
+		_ = tcp.SetReadBuffer(f.readBuffer)
+	}
 	return &spliceConn{tcp: tcp, br: bufio.NewReaderSize(tcp, 16<<10)}, false, nil
 }
 
