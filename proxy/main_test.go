@@ -20,8 +20,8 @@ import (
 const childGatewayEnv = "PORTCULLIS_BENCH_CHILD_UPSTREAM"
 
 // childSpliceEnv sets the child gateway's blob path: "copy" (the zero-copy path off),
-// "splice" (on, the default) or "splice-kbuf" (on, with the kernel's default receive buffer
-// on upstream connections instead of the 4 MiB the gateway asks for).
+// "splice" (on, the default) or "splice-rcvbuf4m" (on, asking for a 4 MiB receive buffer
+// on upstream connections instead of leaving the kernel's autotuning).
 const childSpliceEnv = "PORTCULLIS_BENCH_CHILD_SPLICE"
 
 func TestMain(m *testing.M) {
@@ -45,8 +45,8 @@ func runChildGateway(upstream, mode string) int {
 	switch mode {
 	case "copy":
 		opts = append(opts, proxy.WithBlobSplice(false))
-	case "splice-kbuf":
-		opts = append(opts, proxy.WithSpliceReadBuffer(-1))
+	case "splice-rcvbuf4m":
+		opts = append(opts, proxy.WithSpliceReadBuffer(4<<20))
 	}
 	px, err := proxy.New(upstream, transport, opts...)
 	if err != nil {

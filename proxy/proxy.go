@@ -66,8 +66,8 @@ type settings struct {
 	tee         UploadTee
 	inProcess   http.Handler
 	noSplice    bool
-	// spliceReadBuffer overrides the zero-copy path's receive buffer (tests only: -1
-	// leaves the kernel's default).
+	// spliceReadBuffer sets the zero-copy path's receive buffer (benchmarks only; 0
+	// leaves the kernel's).
 	spliceReadBuffer int
 }
 
@@ -121,8 +121,8 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 	}
 	if !s.noSplice && s.inProcess == nil {
 		p.splice = newSpliceFetcher(u, transport)
-		if p.splice != nil && s.spliceReadBuffer != 0 {
-			p.splice.readBuffer = max(s.spliceReadBuffer, 0)
+		if p.splice != nil {
+			p.splice.readBuffer = s.spliceReadBuffer
 		}
 	}
 	p.rp = &httputil.ReverseProxy{
