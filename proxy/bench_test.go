@@ -309,13 +309,11 @@ func BenchmarkBlobPull(b *testing.B) {
 }
 
 // BenchmarkEmbeddedBlobPull is the embedded default against the registry served alone:
-// one registry listens on loopback (direct) and is the upstream of four gateways: one that
+// one registry listens on loopback (direct) and is the upstream of three gateways: one that
 // hands blob requests to its handler with the client's response writer, as "portcullis
-// serve" runs it with no upstream configured (embedded); the same gathering the
-// registry's 32 KiB body writes into 256 KiB ones (embedded-coalesced, an experiment);
-// one that reaches it only through the in-process RoundTripper and its bounded pipe, as
+// serve" runs it with no upstream configured (embedded); one that reaches it only through the in-process RoundTripper and its bounded pipe, as
 // the embedded default did before (roundtrip); and one that reaches it over loopback HTTP
-// (loopback). It pulls a 256 MiB random blob down the five paths, interleaved, one each
+// (loopback). It pulls a 256 MiB random blob down the four paths, interleaved, one each
 // per iteration in rotating order, and reports each path's throughput and the CPU time
 // this process (client, gateway and registry together) spent per GiB on it, and each
 // gateway path's ratio to direct, the median over iterations of the ratio of the pulls'
@@ -326,7 +324,6 @@ func BenchmarkEmbeddedBlobPull(b *testing.B) {
 	paths := []perfPath{
 		{"direct", reg.URL},
 		{"embedded", regtest.GatewayInProcess(b, reg, quiet).URL},
-		{"embedded-coalesced", regtest.GatewayInProcess(b, reg, quiet, proxy.WithInProcessCoalescing()).URL},
 		{"roundtrip", regtest.GatewayVia(b, embedded.InProcessURL, reg.Transport, quiet).URL},
 		{"loopback", regtest.Gateway(b, reg.URL, quiet).URL},
 	}

@@ -72,7 +72,6 @@ func (p *Proxy) serveInProcess(w http.ResponseWriter, r *http.Request) {
 	if !iw.wrote {
 		iw.WriteHeader(http.StatusOK) // a handler that writes nothing answers 200, as net/http does
 	}
-	_ = iw.flushBuf()
 }
 
 // upstreamRequestFor builds the request for the upstream from the client's request r as
@@ -135,26 +134,6 @@ type inProcessWriter struct {
 	start  time.Time
 	wrote  bool // headers sent (or an error answered instead)
 	failed bool // the gateway answered instead of the registry
-	// buf gathers the registry's small body writes into large ones (see
-	// WithInProcessCoalescing); nil when writes pass straight through.
-	buf *[]byte
-	n   int
-}
-
-// flushBuf writes what buf holds to the client and gives the buffer back.
-func (w *inProcessWriter) flushBuf() error {
-	if w.buf == nil {
-		return nil
-	}
-	b := (*w.buf)[:w.n]
-	w.n = 0
-	var err error
-	if len(b) > 0 {
-		_, err = w.rw.Write(b)
-	}
-	buffers.Put(w.buf)
-	w.buf = nil
-	return err
 }
 
 // Header returns the registry's header map, shaped and copied to the client at WriteHeader.
@@ -198,10 +177,6 @@ func (w *inProcessWriter) WriteHeader(code int) {
 	}
 	copyHeaders(w.rw.Header(), resp.Header)
 	w.rw.WriteHeader(resp.StatusCode)
-	if w.p.coalesce && w.out.Method == http.MethodGet && (code == http.StatusOK || code == http.StatusPartialContent) &&
-		resp.ContentLength > copyBufferSize {
-		w.buf = buffers.Get().(*[]byte)
-	}
 }
 
 // Write sends p to the client, with the headers first when they have not gone yet.
@@ -212,21 +187,7 @@ func (w *inProcessWriter) Write(p []byte) (int, error) {
 	if w.failed {
 		return 0, errReplaced
 	}
-	if w.buf == nil {
-		return w.rw.Write(p)
-	}
-	buf := *w.buf
-	if w.n+len(p) > len(buf) {
-		if _, err := w.rw.Write(buf[:w.n]); err != nil {
-			return 0, err
-		}
-		w.n = 0
-	}
-	if len(p) >= len(buf) {
-		return w.rw.Write(p)
-	}
-	w.n += copy(buf[w.n:], p)
-	return len(p), nil
+	return w.rw.Write(p)
 }
 
 // ReadFrom copies src to the client through the client's writer's own ReadFrom, so large
@@ -237,9 +198,6 @@ func (w *inProcessWriter) ReadFrom(src io.Reader) (int64, error) {
 	}
 	if w.failed {
 		return 0, errReplaced
-	}
-	if err := w.flushBuf(); err != nil {
-		return 0, err
 	}
 	if rf, ok := w.rw.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)
@@ -252,7 +210,7 @@ func (w *inProcessWriter) Flush() {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
 	}
-	if !w.failed && w.flushBuf() == nil {
+	if !w.failed {
 		_ = http.NewResponseController(w.rw).Flush()
 	}
 }

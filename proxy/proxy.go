@@ -41,7 +41,6 @@ type Proxy struct {
 	tee         UploadTee
 	inProcess   http.Handler
 	splice      *spliceFetcher // nil: blob GETs go through the reverse proxy
-	coalesce    bool           // gather the in-process registry's body writes (see inProcessWriter)
 	// tagLocks serialise the pushes of one tag in this process (see lockTag).
 	tagLocks keyedMutex
 }
@@ -67,7 +66,6 @@ type settings struct {
 	tee         UploadTee
 	inProcess   http.Handler
 	noSplice    bool
-	coalesce    bool
 	// spliceReadBuffer sets the zero-copy path's receive buffer (benchmarks only; 0
 	// leaves the kernel's).
 	spliceReadBuffer int
@@ -120,7 +118,6 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		cache:       s.cache,
 		tee:         s.tee,
 		inProcess:   s.inProcess,
-		coalesce:    s.coalesce,
 	}
 	if !s.noSplice && s.inProcess == nil {
 		p.splice = newSpliceFetcher(u, transport)
