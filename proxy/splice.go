@@ -148,6 +148,9 @@ func (f *spliceFetcher) exchange(out *http.Request, c *spliceConn) (*http.Respon
 		return nil, err
 	}
 	resp, err := http.ReadResponse(c.br, out)
+	for err == nil && resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp, err = http.ReadResponse(c.br, out) // informational answers are skipped
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +167,7 @@ func (f *spliceFetcher) exchange(out *http.Request, c *spliceConn) (*http.Respon
 // splice.
 func (p *Proxy) serveSpliced(w http.ResponseWriter, r *http.Request) {
 	out := p.upstreamRequestFor(r)
+	out.Header.Del("Expect") // a GET has no body to wait for
 	info, _ := requestFrom(r.Context())
 	ctx, span := p.tracer.Start(out.Context(), upstreamSpanName(out.Method, info.route), trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
