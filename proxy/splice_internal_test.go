@@ -59,3 +59,29 @@ func TestSpliceHandsTheSocketToReadFrom(t *testing.T) {
 		transport.CloseIdleConnections()
 	}
 }
+
+// TestSpliceSkipsInformationalAnswers: an upstream that sends 103 Early Hints before its
+// answer is answered by the final response, body and all.
+func TestSpliceSkipsInformationalAnswers(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</hint>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	}))
+	defer up.Close()
+	transport, err := NewTransport(TransportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(up.URL, transport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+	p.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v2/a/b/blobs/sha256:"+strings.Repeat("0", 64), nil))
+	if w.Code != http.StatusOK || w.Body.String() != "hello" {
+		t.Errorf("got %d %q, want 200 \"hello\"", w.Code, w.Body.String())
+	}
+}
