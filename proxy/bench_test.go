@@ -14,11 +14,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/portcullis-dev/portcullis/embedded"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/proxy"
 )
@@ -307,19 +309,22 @@ func BenchmarkBlobPull(b *testing.B) {
 }
 
 // BenchmarkEmbeddedBlobPull is the embedded default against the registry served alone:
-// one registry listens on loopback (direct) and is the upstream of two gateways, one that
-// reaches it in process, through its handler with no socket, as "portcullis serve" runs
-// it with no upstream configured (embedded), and one that reaches it over loopback HTTP,
-// as the embedded default did before (loopback). It pulls a 256 MiB random blob down the
-// three paths, interleaved, one each per iteration in rotating order, and reports the
-// throughputs and embedded/direct and loopback/direct, each the median over iterations of
-// the ratio of the pulls' throughputs. Each path's first pull verifies the digest, untimed.
+// one registry listens on loopback (direct) and is the upstream of three gateways: one that
+// hands blob requests to its handler with the client's response writer, as "portcullis
+// serve" runs it with no upstream configured (embedded); one that reaches it only through the in-process RoundTripper and its bounded pipe, as
+// the embedded default did before (roundtrip); and one that reaches it over loopback HTTP
+// (loopback). It pulls a 256 MiB random blob down the four paths, interleaved, one each
+// per iteration in rotating order, and reports each path's throughput and the CPU time
+// this process (client, gateway and registry together) spent per GiB on it, and each
+// gateway path's ratio to direct, the median over iterations of the ratio of the pulls'
+// throughputs. Each path's first pull verifies the digest, untimed.
 func BenchmarkEmbeddedBlobPull(b *testing.B) {
 	reg := regtest.StartRegistry(b)
 	quiet := proxy.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	paths := []perfPath{
 		{"direct", reg.URL},
 		{"embedded", regtest.GatewayInProcess(b, reg, quiet).URL},
+		{"roundtrip", regtest.GatewayVia(b, embedded.InProcessURL, reg.Transport, quiet).URL},
 		{"loopback", regtest.Gateway(b, reg.URL, quiet).URL},
 	}
 	client := perfClient(b)
@@ -339,13 +344,16 @@ func BenchmarkEmbeddedBlobPull(b *testing.B) {
 		pull(b, p.base, true)
 	}
 	total := make([]time.Duration, len(paths))
+	cpu := make([]time.Duration, len(paths))
 	ratios := make([][]float64, len(paths))
 	took := make([]time.Duration, len(paths))
 	n := 0
 	for i := 0; b.Loop(); i++ {
 		for k := range paths {
 			j := (i + k) % len(paths)
+			before := perfProcessCPU(b)
 			took[j] = pull(b, paths[j].base, false)
+			cpu[j] += perfProcessCPU(b) - before
 			total[j] += took[j]
 		}
 		for j := 1; j < len(paths); j++ {
@@ -354,12 +362,23 @@ func BenchmarkEmbeddedBlobPull(b *testing.B) {
 		n++
 	}
 	mb := float64(size) * float64(n) / 1e6
+	gib := float64(size) * float64(n) / (1 << 30)
 	for j, p := range paths {
 		b.ReportMetric(mb/total[j].Seconds(), p.name+"-MB/s")
+		b.ReportMetric(cpu[j].Seconds()/gib, p.name+"-cpu-s/GiB")
 		if j > 0 {
 			b.ReportMetric(perfMedian(ratios[j]), p.name+"/direct")
 		}
 	}
+}
+
+// perfProcessCPU is the user and system CPU time this process has used so far.
+func perfProcessCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // perfImage pushes a small image (a config and four layers) to repo at base with tag

@@ -40,6 +40,8 @@ type Proxy struct {
 	cache       Cache
 	tee         UploadTee
 	pull        PullThrough
+	inProcess   http.Handler
+	splice      *spliceFetcher // nil: blob GETs go through the reverse proxy
 	// tagLocks serialise the pushes of one tag in this process (see lockTag).
 	tagLocks keyedMutex
 }
@@ -64,6 +66,11 @@ type settings struct {
 	cache       Cache
 	tee         UploadTee
 	pull        PullThrough
+	inProcess   http.Handler
+	noSplice    bool
+	// spliceReadBuffer sets the zero-copy path's receive buffer (benchmarks only; 0
+	// leaves the kernel's).
+	spliceReadBuffer int
 }
 
 // WithServiceAccount sets the gateway's own upstream credential.
@@ -113,6 +120,13 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		cache:       s.cache,
 		tee:         s.tee,
 		pull:        s.pull,
+		inProcess:   s.inProcess,
+	}
+	if !s.noSplice && s.inProcess == nil {
+		p.splice = newSpliceFetcher(u, transport)
+		if p.splice != nil {
+			p.splice.readBuffer = s.spliceReadBuffer
+		}
 	}
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:        p.rewrite,
@@ -193,6 +207,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.tee != nil {
 		r = p.teeUpload(r, route)
+	}
+	if p.servedInProcess(route) {
+		p.serveInProcess(rec, r)
+		return
+	}
+	if p.splices(route, r) {
+		p.serveSpliced(rec, r)
+		return
 	}
 	p.rp.ServeHTTP(rec, r)
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -112,22 +113,38 @@ type tracingTransport struct {
 
 func (t *tracingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	info, _ := requestFrom(req.Context())
-	ctx, span := t.tracer.Start(req.Context(), "upstream "+req.Method+" "+info.route.Kind.String(), trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := t.tracer.Start(req.Context(), upstreamSpanName(req.Method, info.route), trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
-	status := "error"
+	status := 0
 	if err == nil {
-		status = strconv.Itoa(resp.StatusCode)
-		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		status = resp.StatusCode
+	}
+	t.inst.observeUpstream(ctx, info.route, req.Method, start, status, err)
+	return resp, err
+}
+
+// upstreamSpanName names the span of one upstream call.
+func upstreamSpanName(method string, route Route) string {
+	return "upstream " + method + " " + route.Kind.String()
+}
+
+// observeUpstream records one upstream call that started at start on the span in ctx and
+// in the metrics: its status, or err when it failed without an answer (status 0).
+func (i *instruments) observeUpstream(ctx context.Context, route Route, method string, start time.Time, status int, err error) {
+	span := trace.SpanFromContext(ctx)
+	label := "error"
+	if err == nil {
+		label = strconv.Itoa(status)
+		span.SetAttributes(attribute.Int("http.response.status_code", status))
 	} else {
 		span.SetStatus(codes.Error, err.Error())
-		t.inst.upstreamError.Add(ctx, 1, metric.WithAttributes(attribute.String("route", info.route.Kind.String())))
+		i.upstreamError.Add(ctx, 1, metric.WithAttributes(attribute.String("route", route.Kind.String())))
 	}
-	t.inst.upstreamDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
-		attribute.String("route", info.route.Kind.String()),
-		attribute.String("method", req.Method),
-		attribute.String("status", status),
+	i.upstreamDur.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(
+		attribute.String("route", route.Kind.String()),
+		attribute.String("method", method),
+		attribute.String("status", label),
 	))
-	return resp, err
 }

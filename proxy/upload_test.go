@@ -58,7 +58,9 @@ func newTeeEnv(t *testing.T, via upstreamVia, withTee bool) teeEnv {
 	t.Helper()
 	reg := regtest.StartRegistry(t)
 	if via == viaInProcess {
-		return newTeeEnvVia(t, withTee, reg.URL, embedded.InProcessURL, reg.Transport(nil))
+		// As "portcullis serve" runs: uploads go to the registry's handler directly, the
+		// gateway's own reads through the transport.
+		return newTeeEnvVia(t, withTee, reg.URL, embedded.InProcessURL, reg.Transport(nil), proxy.WithInProcessUpstream(reg.Handler()))
 	}
 	return newTeeEnvFor(t, withTee, reg.URL)
 }
@@ -70,8 +72,9 @@ func newTeeEnvFor(t *testing.T, withTee bool, reg string) teeEnv {
 }
 
 // newTeeEnvVia puts a scanning gateway in front of the registry at reg (a URL for the
-// test's own requests), reaching it at gwUpstream through rt (the network when nil).
-func newTeeEnvVia(t *testing.T, withTee bool, reg, gwUpstream string, rt http.RoundTripper) teeEnv {
+// test's own requests), reaching it at gwUpstream through rt (the network when nil), with
+// extra gateway options.
+func newTeeEnvVia(t *testing.T, withTee bool, reg, gwUpstream string, rt http.RoundTripper, extra ...proxy.Option) teeEnv {
 	t.Helper()
 	readRT := rt
 	if readRT == nil {
@@ -92,7 +95,7 @@ func newTeeEnvVia(t *testing.T, withTee bool, reg, gwUpstream string, rt http.Ro
 	env := teeEnv{reg: reg, reader: &countingReader{Client: up}, store: cache.NewMemory(256 << 20)}
 	scanner := gate.NewScanner(env.reader, cache.NewFlight(env.store), dbDir)
 	g := gate.New(p, up, discardSink{}, gate.WithImages(up), gate.WithScanner(scanner), gate.WithLogger(quietLogger))
-	opts := []proxy.Option{proxy.WithGate(g), testLogger(t)}
+	opts := append([]proxy.Option{proxy.WithGate(g), testLogger(t)}, extra...)
 	if withTee {
 		opts = append(opts, proxy.WithUploadTee(gate.NewUploadTee(scanner, g.ScansPush, quietLogger)))
 	}

@@ -139,9 +139,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	upstreamURL := cfg.Upstream.URL
 	var transport http.RoundTripper = network
+	var inProcess []proxy.Option
 	if upstreamURL == "" {
-		// The embedded registry runs in this process: requests reach its handler through
-		// the transport, with no socket in between.
+		// The embedded registry runs in this process: the proxy hands streaming requests
+		// (blobs, uploads) to its handler with the client's response writer, and the rest
+		// reach it through the transport; no socket in between either way.
 		regCfg, err := embedded.Config(cfg.DataDir)
 		if err != nil {
 			return err
@@ -153,6 +155,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		defer reg.Close(context.Background())
 		upstreamURL = reg.URL
 		transport = reg.Transport(network)
+		inProcess = append(inProcess, proxy.WithInProcessUpstream(reg.Handler()))
 		log.Info("embedded registry started", slog.String("url", reg.URL), slog.String("data_dir", cfg.DataDir))
 	}
 	store, rdb, cacheStatus, closeCache, err := newCache(cfg.Cache, tel, log)
@@ -203,7 +206,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if pt != nil {
 		ptOpt = append(ptOpt, proxy.WithPullThrough(pt))
 	}
-	px, err = proxy.New(upstreamURL, transport, append([]proxy.Option{
+	px, err = proxy.New(upstreamURL, transport, append(append(inProcess, ptOpt...),
 		proxy.WithGate(gt),
 		proxy.WithCache(store),
 		proxy.WithLogger(log),
@@ -212,7 +215,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		proxy.WithMeterProvider(tel.Meter),
 		proxy.WithServiceAccount(sa),
 		proxy.WithUploadTee(tee),
-	}, ptOpt...)...)
+	)...)
 	if err != nil {
 		return err
 	}

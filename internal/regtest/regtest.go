@@ -72,9 +72,12 @@ func Gateway(tb testing.TB, upstream string, opts ...proxy.Option) *httptest.Ser
 }
 
 // GatewayInProcess serves a proxy in front of reg reached in process, without a socket,
-// as "portcullis serve" runs with its embedded registry.
+// as "portcullis serve" runs with its embedded registry: streaming requests go to the
+// registry's handler directly (proxy.WithInProcessUpstream), the rest through its
+// Transport.
 func GatewayInProcess(tb testing.TB, reg *embedded.Registry, opts ...proxy.Option) *httptest.Server {
 	tb.Helper()
+	opts = append([]proxy.Option{proxy.WithInProcessUpstream(reg.Handler())}, opts...)
 	return GatewayVia(tb, embedded.InProcessURL, func(network http.RoundTripper) http.RoundTripper {
 		return reg.Transport(network)
 	}, opts...)
