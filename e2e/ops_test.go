@@ -149,48 +149,7 @@ func TestSIGTERMLetsInFlightUploadFinish(t *testing.T) {
 	if strings.Contains(loc, "?") {
 		sep = "&"
 	}
-	body := &slowBody{first: blob[:len(blob)/2], rest: blob[len(blob)/2:], release: make(chan struct{}), sentFirst: make(chan struct{})}
-	req, _ := http.NewRequest(http.MethodPut, gw.url(loc+sep+"digest="+digest), body)
-	req.ContentLength = int64(len(blob))
-	req.Header.Set("Content-Type", "application/octet-stream")
-	done := make(chan *http.Response, 1)
-	errc := make(chan error, 1)
-	// A connection of its own: reusing the POST's idle keep-alive connection would let
-	// shutdown close it as idle if the gateway had not yet read the PUT's first bytes.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	go func() {
-		resp, err := client.Do(req)
-		if err != nil {
-			errc <- err
-			return
-		}
-		done <- resp
-	}()
-	<-body.sentFirst
-	// Half the blob is in flight: ask the gateway to stop, then send the rest.
-	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if !poll(10*time.Second, func() bool { return gw.log.contains("draining in-flight requests") }) {
-		t.Fatalf("the gateway did not start draining:\n%s", gw.log.tail(20))
-	}
-	close(body.release)
-	select {
-	case err := <-errc:
-		t.Fatalf("the in-flight upload failed during shutdown: %v", err)
-	case resp := <-done:
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("in-flight upload finished with %s, want 201", resp.Status)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the in-flight upload did not finish")
-	}
-	select {
-	case <-gw.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the gateway did not exit after draining")
-	}
+	sendDuringDrain(t, gw, http.MethodPut, loc+sep+"digest="+digest, "application/octet-stream", blob)
 	// The blob was stored: a new gateway on the same data directory serves it.
 	again := startGateway(t, "--data-dir", data)
 	head, err := http.Head(again.url("/v2/e2e/shutdown/blobs/" + digest))
@@ -226,12 +185,27 @@ func TestSIGTERMKeepsInFlightDecisionInAuditLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	mt, _ := img.MediaType()
-	body := &slowBody{first: manifest[:len(manifest)/2], rest: manifest[len(manifest)/2:], release: make(chan struct{}), sentFirst: make(chan struct{})}
-	req, _ := http.NewRequest(http.MethodPut, gw.url("/v2/e2e/drain/manifests/1.0.1"), body)
-	req.ContentLength = int64(len(manifest))
-	req.Header.Set("Content-Type", string(mt))
+	sendDuringDrain(t, gw, http.MethodPut, "/v2/e2e/drain/manifests/1.0.1", string(mt), manifest)
+	for _, e := range readAudit(t, auditPath) {
+		if e.Action == "push" && e.Repository == "e2e/drain" && e.Reference == "1.0.1" {
+			return
+		}
+	}
+	t.Fatalf("the push decided during the drain is missing from the audit log:\n%s", readFile(t, auditPath))
+}
+
+// sendDuringDrain sends body to path in two halves with SIGTERM to gw in between (once
+// the gateway says it is draining), and requires a 201 and the gateway's exit after it.
+func sendDuringDrain(t *testing.T, gw *gateway, method, path, contentType string, data []byte) {
+	t.Helper()
+	body := &slowBody{first: data[:len(data)/2], rest: data[len(data)/2:], release: make(chan struct{}), sentFirst: make(chan struct{})}
+	req, _ := http.NewRequest(method, gw.url(path), body)
+	req.ContentLength = int64(len(data))
+	req.Header.Set("Content-Type", contentType)
 	done := make(chan *http.Response, 1)
 	errc := make(chan error, 1)
+	// A connection of its own: reusing an idle keep-alive connection would let shutdown
+	// close it as idle if the gateway had not yet read the request's first bytes.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	go func() {
 		resp, err := client.Do(req)
@@ -242,6 +216,7 @@ func TestSIGTERMKeepsInFlightDecisionInAuditLog(t *testing.T) {
 		done <- resp
 	}()
 	<-body.sentFirst
+	// Half the body is in flight: ask the gateway to stop, then send the rest.
 	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -251,24 +226,18 @@ func TestSIGTERMKeepsInFlightDecisionInAuditLog(t *testing.T) {
 	close(body.release)
 	select {
 	case err := <-errc:
-		t.Fatalf("the in-flight push failed during shutdown: %v", err)
+		t.Fatalf("the in-flight %s %s failed during shutdown: %v", method, path, err)
 	case resp := <-done:
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("in-flight push finished with %s, want 201", resp.Status)
+			t.Fatalf("in-flight %s %s finished with %s, want 201", method, path, resp.Status)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("the in-flight push did not finish")
+		t.Fatalf("the in-flight %s %s did not finish", method, path)
 	}
 	select {
 	case <-gw.done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the gateway did not exit after draining")
 	}
-	for _, e := range readAudit(t, auditPath) {
-		if e.Action == "push" && e.Repository == "e2e/drain" && e.Reference == "1.0.1" {
-			return
-		}
-	}
-	t.Fatalf("the push decided during the drain is missing from the audit log:\n%s", readFile(t, auditPath))
 }
