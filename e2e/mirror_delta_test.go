@@ -73,20 +73,7 @@ func TestMirrorDeltaImport(t *testing.T) {
 	}
 
 	target := regtest.Registry(t)
-	policyPath := filepath.Join(dir, "policy.yaml")
-	writeFile(t, policyPath, []byte(`version: 1
-exceptionProcess: "ask the platform team"
-authorities:
-`+release.AuthorityYAML(t, "release")+`environments:
-  - name: mirror
-    repositories: ["mirror/**"]
-    failMode: closed
-  - name: dev
-    repositories: ["**"]
-rules:
-  - {id: immutable-tags, type: immutable, mode: block}
-  - {id: mirror-signed, type: signature, mode: block, environments: [mirror], authorities: [release]}
-`))
+	policyPath := mirrorPolicy(t, dir, release)
 	gw := startGateway(t, "--policy", policyPath, "--upstream", target)
 	ns := "mirror/" + strings.ReplaceAll(srcHost, ":", "_") + "/team/"
 	importInto := func(gw *gateway, bundle string, want int) string {

@@ -83,20 +83,7 @@ func TestMirrorImportUnderPolicy(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(counter.Close)
-	policyPath := filepath.Join(dir, "policy.yaml")
-	writeFile(t, policyPath, []byte(`version: 1
-exceptionProcess: "ask the platform team"
-authorities:
-`+release.AuthorityYAML(t, "release")+`environments:
-  - name: mirror
-    repositories: ["mirror/**"]
-    failMode: closed
-  - name: dev
-    repositories: ["**"]
-rules:
-  - {id: immutable-tags, type: immutable, mode: block}
-  - {id: mirror-signed, type: signature, mode: block, environments: [mirror], authorities: [release]}
-`))
+	policyPath := mirrorPolicy(t, dir, release)
 	gw := startGateway(t, "--policy", policyPath, "--upstream", counter.URL, "--data-dir", filepath.Join(dir, "data"))
 	mapped := "mirror/" + strings.ReplaceAll(srcHost, ":", "_") + "/team/"
 	// On-prem, drifted:1.0.0 already names another (unsigned) image, which the gateway
@@ -241,4 +228,25 @@ func tagDigest(t *testing.T, reg, ref string) string {
 		return ""
 	}
 	return d.Digest.String()
+}
+
+// mirrorPolicy writes the import side's policy into dir: under mirror/** images need the
+// release key's signature (fail closed), everywhere tags are immutable.
+func mirrorPolicy(t *testing.T, dir string, release cosigntest.Key) string {
+	t.Helper()
+	path := filepath.Join(dir, "policy.yaml")
+	writeFile(t, path, []byte(`version: 1
+exceptionProcess: "ask the platform team"
+authorities:
+`+release.AuthorityYAML(t, "release")+`environments:
+  - name: mirror
+    repositories: ["mirror/**"]
+    failMode: closed
+  - name: dev
+    repositories: ["**"]
+rules:
+  - {id: immutable-tags, type: immutable, mode: block}
+  - {id: mirror-signed, type: signature, mode: block, environments: [mirror], authorities: [release]}
+`))
+	return path
 }
