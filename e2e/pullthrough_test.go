@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -297,5 +298,43 @@ func TestPullThroughMovedTag(t *testing.T) {
 		if !strings.Contains(events, want) {
 			t.Errorf("audit log lacks %s", want)
 		}
+	}
+}
+
+// TestPullThroughAuthorityWithoutRuleRefusesToStart: a mirror naming a publisher authority
+// that no signature rule requires would look enforced and protect nothing, so serve stops
+// at start with the field path and the rule to add.
+func TestPullThroughAuthorityWithoutRuleRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	key := cosigntest.NewKey(t)
+	policyFile, configFile := filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "config.yaml")
+	writeFile(t, policyFile, []byte(`version: 1
+authorities:
+`+key.AuthorityYAML(t, "docker-official")+`environments:
+  - name: prod
+    repositories: ["**"]
+rules:
+  - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
+`))
+	writeFile(t, configFile, []byte(`mirrors:
+  - registry: docker.io
+    endpoint: http://127.0.0.1:1
+    repositories: ["library/*"]
+    authorities: [docker-official]
+`))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gatewayBin, "serve", "--config", configFile, "--policy", policyFile,
+		"--data-dir", filepath.Join(dir, "data"), "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("serve started with an authority no rule requires:\n%s", out)
+	}
+	if err == nil {
+		t.Fatalf("serve exited 0:\n%s", out)
+	}
+	want := `mirrors[0].authorities[0]: no signature rule of the policy names authority \"docker-official\"` // as the JSON log writes it
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), "mirror/docker.io/**") {
+		t.Fatalf("serve's error (%v) does not say %q and name the prefix:\n%s", err, want, out)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/mirror"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
 	"github.com/portcullis-dev/portcullis/pullthrough"
@@ -45,11 +46,25 @@ func newPullThrough(cfg config.Config, upstreamURL string, upstreamRT http.Round
 	for _, a := range g.Policy().Authorities() {
 		authorities[a.Name] = true
 	}
+	// An authority a mirror names but no signature rule requires would protect nothing:
+	// the gateway refuses to start rather than let it look enforced.
+	required := map[string]bool{}
+	for _, r := range g.Policy().Rules() {
+		if r.Type == policy.TypeSignature {
+			for _, a := range r.Authorities {
+				required[a] = true
+			}
+		}
+	}
 	var srcs []pullthrough.Source
 	for i, m := range cfg.Mirrors {
 		for j, a := range m.Authorities {
 			if !authorities[a] {
 				return nil, fmt.Errorf("mirrors[%d].authorities[%d]: the policy has no authority %q (policy authorities: %s)", i, j, a, strings.Join(slices.Sorted(maps.Keys(authorities)), ", "))
+			}
+			if !required[a] {
+				return nil, fmt.Errorf("mirrors[%d].authorities[%d]: no signature rule of the policy names authority %q, so nothing would require it; add a signature rule on %s/** naming it (docs/PULLTHROUGH.md)", i, j, a,
+					(&mirror.File{Target: mirror.Target{Prefix: m.Prefix}}).MappedRegistry(mirror.Source{Registry: m.Registry}))
 			}
 		}
 		auth, err := mirrorAuth(m.Credentials, fmt.Sprintf("mirrors[%d].credentials", i))
