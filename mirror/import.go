@@ -154,9 +154,6 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 		}
 	}
 	progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: im.total})
-	if err := im.pushBlobs(plan.repos); err != nil {
-		return nil, err
-	}
 	for _, rp := range plan.repos {
 		if err := im.pushRepo(rp); err != nil {
 			return nil, err
@@ -202,11 +199,13 @@ func (im *importer) entry(step, repo, digest, tag string) JournalEntry {
 	return JournalEntry{Gateway: im.reg.Name(), Step: step, Repository: repo, Digest: digest, Tag: tag}
 }
 
-// pushRepo pushes one repository's manifests by digest and referrer tags; its blobs
-// are already there (pushBlobs).
+// pushRepo pushes one repository's blobs, manifests by digest, and referrer tags.
 func (im *importer) pushRepo(rp *repoPlan) error {
 	repo, err := im.repo(rp.name)
 	if err != nil {
+		return err
+	}
+	if err := im.pushBlobs(repo, rp); err != nil {
 		return err
 	}
 	for _, m := range rp.manifests {
@@ -226,24 +225,16 @@ func (im *importer) pushRepo(rp *repoPlan) error {
 // upload waits for the registry to store and hash what it got, others stream.
 const blobPushes = 4
 
-// pushBlobs pushes the blobs of every repository, blobPushes at a time across
-// repositories (so that one repository's last large blob does not hold up the next);
-// each is journalled once the registry has it. The first failure stops the others.
-func (im *importer) pushBlobs(repos []*repoPlan) error {
+// pushBlobs pushes a repository's blobs, blobPushes at a time; each is journalled once
+// the registry has it. The first failure stops the others.
+func (im *importer) pushBlobs(repo name.Repository, rp *repoPlan) error {
 	g, ctx := errgroup.WithContext(im.ctx)
 	g.SetLimit(blobPushes)
-	for _, rp := range repos {
-		repo, err := im.repo(rp.name)
-		if err != nil {
-			g.Go(func() error { return err })
+	for _, b := range rp.blobs {
+		if ctx.Err() != nil {
 			break
 		}
-		for _, b := range rp.blobs {
-			if ctx.Err() != nil {
-				break
-			}
-			g.Go(func() error { return im.pushBlob(ctx, repo, rp.name, b) })
-		}
+		g.Go(func() error { return im.pushBlob(ctx, repo, rp.name, b) })
 	}
 	if err := g.Wait(); err != nil {
 		return err
