@@ -368,7 +368,7 @@ func (e *mirrorBenchEnv) rounds(b *testing.B, tools []string, one func(b *testin
 	for _, t := range tools[1:] {
 		b.ReportMetric(median(ratios[t]), "portcullis/"+t)
 	}
-	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(0, "ns/op") // a round's wall time mixes every tool: not a figure to read
 }
 
 func median(xs []float64) float64 {
