@@ -33,13 +33,13 @@ type gateway struct {
 // startGateway runs "portcullis serve" on a free loopback port (and its admin listener on
 // another) with a fresh data directory and the observe policy, plus extra flags, and waits
 // until /readyz answers 200. The process is stopped when the test ends.
-func startGateway(t *testing.T, extra ...string) *gateway {
+func startGateway(t testing.TB, extra ...string) *gateway {
 	t.Helper()
 	return startGatewayEnv(t, nil, extra...)
 }
 
 // startGatewayEnv is startGateway with env (KEY=value) added to the gateway's environment.
-func startGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
+func startGatewayEnv(t testing.TB, env []string, extra ...string) *gateway {
 	t.Helper()
 	g := launchGatewayEnv(t, env, extra...)
 	g.waitReady(t)
@@ -47,13 +47,13 @@ func startGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
 }
 
 // launchGateway is startGateway without waiting for readiness over plain HTTP.
-func launchGateway(t *testing.T, extra ...string) *gateway {
+func launchGateway(t testing.TB, extra ...string) *gateway {
 	t.Helper()
 	return launchGatewayEnv(t, nil, extra...)
 }
 
 // launchGatewayEnv is launchGateway with env added to the gateway's environment.
-func launchGatewayEnv(t *testing.T, env []string, extra ...string) *gateway {
+func launchGatewayEnv(t testing.TB, env []string, extra ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dir + "/data", "--policy", "observe"}, extra...)
@@ -94,7 +94,7 @@ func (g *gateway) adminURL(path string) string { return "http://" + g.admin + pa
 
 // waitListening reads a bound address from the log line msg (of the listener named
 // listener, when not empty).
-func (g *gateway) waitListening(t *testing.T, msg, listener string) string {
+func (g *gateway) waitListening(t testing.TB, msg, listener string) string {
 	t.Helper()
 	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
@@ -114,7 +114,7 @@ func (g *gateway) waitListening(t *testing.T, msg, listener string) string {
 }
 
 // waitReady polls /readyz until it answers 200.
-func (g *gateway) waitReady(t *testing.T) {
+func (g *gateway) waitReady(t testing.TB) {
 	t.Helper()
 	if !poll(startTimeout, func() bool { return httpStatus(g.url("/readyz")) == http.StatusOK }) {
 		t.Fatalf("portcullis at %s did not become ready within %s:\n%s", g.addr, startTimeout, g.log.tail(50))
@@ -123,7 +123,7 @@ func (g *gateway) waitReady(t *testing.T) {
 
 // stop sends SIGTERM, waits for the graceful shutdown (SIGKILL after 15 s), and fails the
 // test if the race detector reported anything. On failure it shows the log's tail.
-func (g *gateway) stop(t *testing.T) {
+func (g *gateway) stop(t testing.TB) {
 	if g.cmd.Process != nil {
 		_ = g.cmd.Process.Signal(syscall.SIGTERM)
 		select {

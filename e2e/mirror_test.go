@@ -115,10 +115,11 @@ func TestMirrorImportUnderPolicy(t *testing.T) {
 		t.Fatalf("tampered bundle: %d writes upstream; output:\n%s", writes.Load()-written, out)
 	}
 
-	// Killed half-way, then resumed: the registry holds every write after the first four
+	// Killed half-way, then resumed: the registry holds every write after the first twelve
 	// (so the import cannot run ahead and finish), and the importer is killed once it has
-	// journalled a step.
-	holdAfter.Store(writes.Load() + 4)
+	// journalled a step. Twelve: a blob upload is three writes (POST, PATCH, PUT) and the
+	// import pushes up to four blobs at once, so twelve writes finish at least one blob.
+	holdAfter.Store(writes.Load() + 12)
 	cmd := exec.Command(gatewayBin, importArgs...)
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()

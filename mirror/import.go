@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/sync/errgroup"
 )
 
 // Import verdicts of one image.
@@ -182,7 +184,9 @@ type importer struct {
 	j        *journal
 	progress Progress
 	// refused maps repository@digest to the gateway's refusal of a manifest push.
-	refused     map[string]string
+	refused map[string]string
+	// mu guards done and the progress events of concurrent blob pushes.
+	mu          sync.Mutex
 	done, total int64
 }
 
@@ -204,31 +208,8 @@ func (im *importer) pushRepo(rp *repoPlan) error {
 	if err != nil {
 		return err
 	}
-	for _, b := range rp.blobs {
-		if err := im.ctx.Err(); err != nil {
-			return err
-		}
-		size := im.plan.sizes[b]
-		e := im.entry("blob", rp.name, b, "")
-		if !im.j.has(e) {
-			h, _ := v1.NewHash(b)
-			layer := &fileLayer{path: im.plan.blobPath(b), hash: h, size: size}
-			if bp, ok := im.progress.(ByteProgress); ok {
-				layer.count = bp.Fetching(b, size)
-			}
-			err := remote.WriteLayer(repo, layer, im.remote()...)
-			if layer.count != nil {
-				layer.count(-1)
-			}
-			if err != nil {
-				return fmt.Errorf("pushing blob %s to %s: %w", b, rp.name, err)
-			}
-			if err := im.j.record(e); err != nil {
-				return err
-			}
-		}
-		im.done += size
-		im.progress.Event(Event{Time: time.Now(), Phase: "blob", Item: rp.name + "@" + b, Bytes: size, Done: im.done, Total: im.total})
+	if err := im.pushBlobs(repo, rp); err != nil {
+		return err
 	}
 	for _, m := range rp.manifests {
 		if err := im.pushManifest(repo, rp.name, m.digest, m.mediaType, ""); err != nil {
@@ -240,6 +221,58 @@ func (im *importer) pushRepo(rp *repoPlan) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// blobPushes is how many blobs are pushed at once (crane pushes 4, skopeo 6): while one
+// upload waits for the registry to store and hash what it got, others stream.
+const blobPushes = 4
+
+// pushBlobs pushes a repository's blobs, blobPushes at a time; each is journalled once
+// the registry has it. The first failure stops the others.
+func (im *importer) pushBlobs(repo name.Repository, rp *repoPlan) error {
+	g, ctx := errgroup.WithContext(im.ctx)
+	g.SetLimit(blobPushes)
+	for _, b := range rp.blobs {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return im.pushBlob(ctx, repo, rp.name, b) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return im.ctx.Err()
+}
+
+// pushBlob pushes one blob of the layout unless the journal has it.
+func (im *importer) pushBlob(ctx context.Context, repo name.Repository, repoName, b string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	size := im.plan.sizes[b]
+	e := im.entry("blob", repoName, b, "")
+	if !im.j.has(e) {
+		h, _ := v1.NewHash(b)
+		layer := &fileLayer{path: im.plan.blobPath(b), hash: h, size: size}
+		if bp, ok := im.progress.(ByteProgress); ok {
+			layer.count = bp.Fetching(b, size)
+		}
+		err := remote.WriteLayer(repo, layer, append(im.remote(), remote.WithContext(ctx))...)
+		if layer.count != nil {
+			layer.count(-1)
+		}
+		if err != nil {
+			return fmt.Errorf("pushing blob %s to %s: %w", b, repoName, err)
+		}
+		if err := im.j.record(e); err != nil {
+			return err
+		}
+	}
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.done += size
+	im.progress.Event(Event{Time: time.Now(), Phase: "blob", Item: repoName + "@" + b, Bytes: size, Done: im.done, Total: im.total})
 	return nil
 }
 

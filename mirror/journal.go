@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -36,8 +37,9 @@ func (e JournalEntry) key() string {
 	return e.Gateway + "\x00" + e.Step + "\x00" + e.Repository + "\x00" + e.Digest + "\x00" + e.Tag
 }
 
-// journal is an append-only JSON-lines file of finished steps.
+// journal is an append-only JSON-lines file of finished steps, safe for concurrent use.
 type journal struct {
+	mu   sync.Mutex
 	f    *os.File
 	done map[string]bool
 }
@@ -94,10 +96,16 @@ func openJournal(path string) (*journal, error) {
 }
 
 // has says whether e's step was recorded.
-func (j *journal) has(e JournalEntry) bool { return j.done[e.key()] }
+func (j *journal) has(e JournalEntry) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.done[e.key()]
+}
 
 // record appends e and syncs it to disk, so that a step recorded is a step done.
 func (j *journal) record(e JournalEntry) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.done[e.key()] {
 		return nil
 	}

@@ -180,7 +180,9 @@ func walkBundle(dir string, verifier signature.Verifier, progress Progress, writ
 	progress.Event(Event{Time: time.Now(), Phase: "verify", Item: "chunks", Total: m.LayoutSize})
 	cr := &chunkReader{dir: dir, chunks: m.Chunks}
 	defer cr.close()
-	zr, err := zstd.NewReader(cr, zstd.WithDecoderMaxMemory(maxDecoderMemory), zstd.WithDecoderMaxWindow(maxDecoderMemory), zstd.WithDecoderConcurrency(1))
+	// Concurrency 2 decodes the next blocks in the background while the caller hashes and
+	// writes what is decoded (1 would decode in this goroutine).
+	zr, err := zstd.NewReader(cr, zstd.WithDecoderMaxMemory(maxDecoderMemory), zstd.WithDecoderMaxWindow(maxDecoderMemory), zstd.WithDecoderConcurrency(2))
 	if err != nil {
 		return nil, err
 	}
