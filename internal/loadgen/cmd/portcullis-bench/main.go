@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -28,6 +29,7 @@ Usage:
   portcullis-bench registry --dir DIR [--addr 127.0.0.1:0]
   portcullis-bench push --registry URL [--repo R] [--tag T] [--layers SIZES] [--seed N] [--out FILE]
   portcullis-bench run --path NAME=URL[+URL...][@PID[,PID...]] ... [flags]
+  portcullis-bench free-port     (prints a loopback port free at this moment, for nginx)
 
 Example:
   portcullis-bench registry --dir /tmp/reg &
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return pushCmd(ctx, args[1:], stdout, stderr)
 	case "run":
 		return runCmd(ctx, args[1:], stdout, stderr)
+	case "free-port":
+		return freePort(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -294,6 +298,24 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	return nil
+}
+
+// freePort prints a loopback TCP port that was free a moment ago (for a server, such as
+// nginx, that cannot be told to pick one itself).
+func freePort(args []string, stdout io.Writer) error {
+	if len(args) != 0 {
+		return errors.New("free-port: no arguments are taken")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, port)
+	return err
 }
 
 // parseRSS parses "150MB" (10^6 bytes) or a size loadgen.ParseSize accepts.
