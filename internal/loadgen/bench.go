@@ -29,25 +29,39 @@ type BenchOptions struct {
 
 // RoundResult is one rollout through one path.
 type RoundResult struct {
-	Round               int      `json:"round"`
-	Path                string   `json:"path"`
-	RolloutSeconds      float64  `json:"rolloutSeconds"`
-	ManifestP50Ms       float64  `json:"manifestP50Ms"`
-	ManifestP99Ms       float64  `json:"manifestP99Ms"`
-	ManifestRequests    int      `json:"manifestRequests"`
-	BlobRequests        int      `json:"blobRequests"`
-	BlobBytes           int64    `json:"blobBytes"`
-	BlobMiBps           float64  `json:"blobMiBps"`
-	ProxyCPUSeconds     float64  `json:"proxyCPUSeconds"`
-	RegistryCPUSeconds  float64  `json:"registryCPUSeconds"`
-	GeneratorCPUSeconds float64  `json:"generatorCPUSeconds"`
-	ProxyPeakRSS        []int64  `json:"proxyPeakRSSBytes,omitempty"`
-	RegistryPeakRSS     int64    `json:"registryPeakRSSBytes,omitempty"`
-	FailedRequests      int      `json:"failedRequests"`
-	FailedNodes         int      `json:"failedNodes"`
-	Errors              []string `json:"errors,omitempty"`
+	Round            int     `json:"round"`
+	Path             string  `json:"path"`
+	RolloutSeconds   float64 `json:"rolloutSeconds"`
+	ManifestP50Ms    float64 `json:"manifestP50Ms"`
+	ManifestP99Ms    float64 `json:"manifestP99Ms"`
+	ManifestRequests int     `json:"manifestRequests"`
+	// Steps are the manifest latencies by request: HEAD tag, GET index, GET manifest.
+	Steps               map[string]Latency `json:"manifestSteps"`
+	BlobRequests        int                `json:"blobRequests"`
+	BlobBytes           int64              `json:"blobBytes"`
+	BlobMiBps           float64            `json:"blobMiBps"`
+	ProxyCPUSeconds     float64            `json:"proxyCPUSeconds"`
+	RegistryCPUSeconds  float64            `json:"registryCPUSeconds"`
+	GeneratorCPUSeconds float64            `json:"generatorCPUSeconds"`
+	ProxyPeakRSS        []int64            `json:"proxyPeakRSSBytes,omitempty"`
+	RegistryPeakRSS     int64              `json:"registryPeakRSSBytes,omitempty"`
+	FailedRequests      int                `json:"failedRequests"`
+	FailedNodes         int                `json:"failedNodes"`
+	Errors              []string           `json:"errors,omitempty"`
 
 	manifest []time.Duration
+	steps    map[string][]time.Duration
+}
+
+// Latency is the median and 99th percentile of some requests' latencies.
+type Latency struct {
+	N     int     `json:"n"`
+	P50Ms float64 `json:"p50Ms"`
+	P99Ms float64 `json:"p99Ms"`
+}
+
+func latency(sorted []time.Duration) Latency {
+	return Latency{N: len(sorted), P50Ms: ms(Quantile(sorted, 0.50)), P99Ms: ms(Quantile(sorted, 0.99))}
 }
 
 // Bench warms every path up, then runs opts.Rounds interleaved rounds of rollouts.
@@ -145,6 +159,11 @@ func measure(ctx context.Context, ro RolloutOptions, p Path, servers []*Instance
 		FailedNodes:      res.FailedNodes,
 		Errors:           res.Errors,
 		manifest:         res.Manifest,
+		steps:            res.Steps,
+		Steps:            map[string]Latency{},
+	}
+	for step, d := range res.Steps {
+		r.Steps[step] = latency(d)
 	}
 	for i, in := range all {
 		s, err := in.Sample()

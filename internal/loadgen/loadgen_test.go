@@ -69,6 +69,11 @@ func TestRolloutSmoke(t *testing.T) {
 	if want := 3 * img.BlobBytes; res.BlobBytes != want {
 		t.Errorf("blob bytes %d, want %d (the amd64 blobs, three times)", res.BlobBytes, want)
 	}
+	for _, step := range []string{StepHeadTag, StepGetIndex, StepGetManifest} {
+		if len(res.Steps[step]) != 3 {
+			t.Errorf("%s: %d latencies, want one per node", step, len(res.Steps[step]))
+		}
+	}
 	for i := 1; i < len(res.Manifest); i++ {
 		if res.Manifest[i] < res.Manifest[i-1] {
 			t.Fatal("manifest latencies not sorted")

@@ -57,9 +57,18 @@ const (
 	KindBlob                 // GET config and layers
 )
 
+// The manifest requests of a pull, in order (Sample.Step).
+const (
+	StepHeadTag     = "HEAD tag"
+	StepGetIndex    = "GET index"
+	StepGetManifest = "GET manifest"
+)
+
 // Sample is one request a node made.
 type Sample struct {
-	Kind     Kind
+	Kind Kind
+	// Step names a manifest request (StepHeadTag, StepGetIndex, StepGetManifest).
+	Step     string
 	Duration time.Duration
 	Bytes    int64
 	Err      error
@@ -93,7 +102,7 @@ func Pull(ctx context.Context, client *http.Client, base, repo, tag string, o Pu
 	if err != nil {
 		return err
 	}
-	body, err := n.manifest(top)
+	body, err := n.manifest(top, StepGetIndex)
 	if err != nil {
 		return err
 	}
@@ -113,7 +122,7 @@ func Pull(ctx context.Context, client *http.Client, base, repo, tag string, o Pu
 		if desc.Digest == "" {
 			return fmt.Errorf("index %s has no manifest for %s/%s", top.Digest, o.Platform.OS, o.Platform.Architecture)
 		}
-		if body, err = n.manifest(desc); err != nil {
+		if body, err = n.manifest(desc, StepGetManifest); err != nil {
 			return err
 		}
 	}
@@ -164,7 +173,7 @@ type node struct {
 func (n *node) resolve(tag string) (Descriptor, error) {
 	start := time.Now()
 	d, err := n.head(tag)
-	n.record(Sample{Kind: KindManifest, Duration: time.Since(start), Err: err})
+	n.record(Sample{Kind: KindManifest, Step: StepHeadTag, Duration: time.Since(start), Err: err})
 	return d, err
 }
 
@@ -195,10 +204,10 @@ func (n *node) head(tag string) (Descriptor, error) {
 }
 
 // manifest GETs a manifest by digest and checks its digest and size.
-func (n *node) manifest(d Descriptor) ([]byte, error) {
+func (n *node) manifest(d Descriptor, step string) ([]byte, error) {
 	start := time.Now()
 	body, err := n.getManifest(d)
-	n.record(Sample{Kind: KindManifest, Duration: time.Since(start), Bytes: int64(len(body)), Err: err})
+	n.record(Sample{Kind: KindManifest, Step: step, Duration: time.Since(start), Bytes: int64(len(body)), Err: err})
 	return body, err
 }
 

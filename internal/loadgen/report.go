@@ -26,6 +26,8 @@ type Summary struct {
 	// ManifestP50Ms and ManifestP99Ms are over every manifest request of every round.
 	ManifestP50Ms float64 `json:"manifestP50Ms"`
 	ManifestP99Ms float64 `json:"manifestP99Ms"`
+	// Steps are the manifest latencies by request, over every round.
+	Steps map[string]Latency `json:"manifestSteps,omitempty"`
 	// ProxyCPUPerGiB is the CPU seconds of the processes in front of the registry per GiB
 	// of blobs delivered; ServingCPUPerGiB adds the registry's.
 	ProxyCPUPerGiB   float64 `json:"proxyCPUSecondsPerGiB"`
@@ -77,12 +79,16 @@ func Summarize(results []RoundResult) []Summary {
 		s := Summary{Path: name, Rounds: len(rs)}
 		var rollout, mibps []float64
 		var manifest []time.Duration
+		steps := map[string][]time.Duration{}
 		var bytes int64
 		var proxyCPU, regCPU float64
 		for _, r := range rs {
 			rollout = append(rollout, r.RolloutSeconds)
 			mibps = append(mibps, r.BlobMiBps)
 			manifest = append(manifest, r.manifest...)
+			for step, d := range r.steps {
+				steps[step] = append(steps[step], d...)
+			}
 			bytes += r.BlobBytes
 			proxyCPU += r.ProxyCPUSeconds
 			regCPU += r.RegistryCPUSeconds
@@ -93,6 +99,13 @@ func Summarize(results []RoundResult) []Summary {
 			s.FailedNodes += r.FailedNodes
 		}
 		slices.Sort(manifest)
+		if len(steps) > 0 {
+			s.Steps = map[string]Latency{}
+			for step, d := range steps {
+				slices.Sort(d)
+				s.Steps[step] = latency(d)
+			}
+		}
 		s.RolloutSeconds = median(rollout)
 		s.BlobMiBps = median(mibps)
 		if len(manifest) > 0 {
@@ -187,6 +200,19 @@ func WriteTable(w io.Writer, sums []Summary) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tHEAD tag p50 ms\tp99 ms\tGET index p50 ms\tp99 ms\tGET manifest p50 ms\tp99 ms\t")
+	for _, s := range sums {
+		h, i, m := s.Steps[StepHeadTag], s.Steps[StepGetIndex], s.Steps[StepGetManifest]
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", s.Path, h.P50Ms, h.P99Ms, i.P50Ms, i.P99Ms, m.P50Ms, m.P99Ms)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(sums, func(s Summary) bool { return s.VsDirect != nil || s.VsNginx != nil }) {
+		return nil
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

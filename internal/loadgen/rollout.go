@@ -32,6 +32,8 @@ type RolloutResult struct {
 	// Manifest holds the latency of every manifest request (HEAD by tag, GET index, GET
 	// platform manifest), sorted.
 	Manifest []time.Duration
+	// Steps holds the same latencies by request (StepHeadTag, ...), each sorted.
+	Steps map[string][]time.Duration
 	// ManifestRequests and BlobRequests count requests, failed or not.
 	ManifestRequests, BlobRequests int
 	// BlobBytes counts the blob bytes received by all nodes.
@@ -59,7 +61,7 @@ func Rollout(ctx context.Context, o RolloutOptions) (*RolloutResult, error) {
 	if o.MaxConcurrentDownloads < 1 {
 		o.MaxConcurrentDownloads = DefaultMaxConcurrentDownloads
 	}
-	res := &RolloutResult{Manifest: make([]time.Duration, 0, 3*o.Nodes)}
+	res := &RolloutResult{Manifest: make([]time.Duration, 0, 3*o.Nodes), Steps: map[string][]time.Duration{}}
 	var mu sync.Mutex
 	record := func(s Sample) {
 		mu.Lock()
@@ -68,6 +70,7 @@ func Rollout(ctx context.Context, o RolloutOptions) (*RolloutResult, error) {
 		case KindManifest:
 			res.ManifestRequests++
 			res.Manifest = append(res.Manifest, s.Duration)
+			res.Steps[s.Step] = append(res.Steps[s.Step], s.Duration)
 		case KindBlob:
 			res.BlobRequests++
 			res.BlobBytes += s.Bytes
@@ -116,6 +119,9 @@ func Rollout(ctx context.Context, o RolloutOptions) (*RolloutResult, error) {
 	res.Duration = time.Since(start)
 	res.FailedNodes = failedNodes
 	slices.Sort(res.Manifest)
+	for _, d := range res.Steps {
+		slices.Sort(d)
+	}
 	return res, ctx.Err()
 }
 
