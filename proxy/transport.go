@@ -23,8 +23,11 @@ type TransportOptions struct {
 }
 
 // NewTransport returns the HTTP transport the gateway uses to reach the upstream: a large
-// keep-alive pool, big buffers, no transparent compression (bytes must arrive as stored),
-// and timeouts on everything but the body transfer.
+// keep-alive pool, a big write buffer (uploads), the default 4 KiB read buffer (response
+// headers; bodies are read straight into the proxy's copy buffer, which is larger, and a
+// 64 KiB read buffer per connection cost 38 MiB in a 600-stream rollout), no transparent
+// compression (bytes must arrive as stored), and timeouts on everything but the body
+// transfer.
 func NewTransport(o TransportOptions) (*http.Transport, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.InsecureSkipVerify} //nolint:gosec // opt-in for test setups
 	if o.CAFile != "" {
@@ -54,6 +57,5 @@ func NewTransport(o TransportOptions) (*http.Transport, error) {
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     true,
 		WriteBufferSize:       64 << 10,
-		ReadBufferSize:        64 << 10,
 	}, nil
 }

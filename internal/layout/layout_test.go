@@ -45,8 +45,11 @@ var allowed = map[string][]string{
 	"internal/cosigntest": {},
 	"internal/scantest":   {"scan"},
 	"internal/layout":     {},
-	"internal/doccheck":   {}, // test-only: its tests read the docs through config, policy and gate
-	"e2e":                 {},
+	// The rollout load harness talks HTTP only; its command serves the direct-path registry
+	// from embedded in a process of its own.
+	"internal/loadgen":  {"embedded"},
+	"internal/doccheck": {}, // test-only: its tests read the docs through config, policy and gate
+	"e2e":               {},
 }
 
 type pkg struct {
