@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -250,15 +251,32 @@ func randomImage(t *testing.T, size, layers int64) v1.Image {
 	return img
 }
 
-// testLogger sends the gateway's log to t.Log, so it shows with the failing test.
+// testLogger sends the gateway's log to t.Log, so it shows with the failing test. Lines
+// logged after the test ended are dropped: a handler whose connection it hijacked (to
+// write a reason phrase) is not waited for by httptest.Server.Close, and may still log.
 func testLogger(t *testing.T) proxy.Option {
-	return proxy.WithLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.ended = true
+		w.mu.Unlock()
+	})
+	return proxy.WithLogger(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter writes log lines to its test until the test's cleanup runs.
+type testWriter struct {
+	t     *testing.T
+	mu    sync.Mutex
+	ended bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ended {
+		w.t.Helper()
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
 	return len(p), nil
 }

@@ -22,8 +22,13 @@ import (
 // gateway starts a new generation of the repository's tag memos), the manifest bytes
 // (content-addressed, re-checked against their digest before serving) and the upstream
 // having let this very credential pull from this repository within the last minute (so
-// the cache never widens access). Pulls by digest always ask the upstream: a digest says
-// nothing about which repositories hold it. With Redis, portcullis serve gives the hot path
+// the cache never widens access). Pulls by digest are answered the same way once the
+// upstream has served that digest from that very repository (a digest memo beside the tag
+// memos, under the same generation): a digest alone says nothing about which repositories
+// hold it, but the manifest behind it can never change, so no immutability rule is needed.
+// In a rollout, containerd resolves the tag with a HEAD and then fetches the index and its
+// platform manifest by digest: after the first node, every node's manifests come from the
+// cache. With Redis, portcullis serve gives the hot path
 // a cache.Near, so a warm hit reads these facts from process memory, with no Redis round
 // trip; every write below reaches the other replicas' near caches as an invalidation.
 
@@ -55,8 +60,7 @@ type cachedManifest struct {
 // immutable tag teaches the hot path; anything else the hot path never serves, so it costs
 // nothing. It never fails a request: the cache is an optimisation.
 func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, body []byte, pulled bool) {
-	if p.cache == nil || p.gate == nil || dgst == "" || len(body) == 0 || route.IsDigest() ||
-		!p.gate.TagsImmutable(route.Name, doorHost(r)) {
+	if !p.hotPathFor(r, route) || dgst == "" || len(body) == 0 || route.IsDigest() && dgst != route.Reference {
 		return
 	}
 	ctx := context.WithoutCancel(r.Context())
@@ -72,7 +76,7 @@ func (p *Proxy) remember(r *http.Request, route Route, dgst, mediaType string, b
 // serveCached answers a manifest GET or HEAD from the cache when every fact it needs is
 // there, and reports whether it did.
 func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route) bool {
-	if p.cache == nil || p.gate == nil || route.IsDigest() || !p.gate.TagsImmutable(route.Name, doorHost(r)) {
+	if !p.hotPathFor(r, route) {
 		return false
 	}
 	ctx := r.Context()
@@ -83,7 +87,7 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route)
 		return false
 	}
 	dgst, gen, _ := strings.Cut(string(facts[1].Value), " ")
-	if gen != string(facts[2].Value) {
+	if gen != string(facts[2].Value) || route.IsDigest() && dgst != route.Reference {
 		return false
 	}
 	want, err := digest.Parse(dgst)
@@ -122,6 +126,14 @@ func (p *Proxy) serveCached(w http.ResponseWriter, r *http.Request, route Route)
 	}
 	p.inst.hotHits.Add(ctx, 1)
 	return true
+}
+
+// hotPathFor reports whether the hot path may answer (and so learns from) a manifest
+// request for route: a pull by digest always (the bytes behind a digest never change), a
+// pull by tag only where the policy makes the repository's tags immutable. A digest's
+// memo sits among the tag memos under its own reference ("sha256:…" cannot be a tag).
+func (p *Proxy) hotPathFor(r *http.Request, route Route) bool {
+	return p.cache != nil && p.gate != nil && (route.IsDigest() || p.gate.TagsImmutable(route.Name, doorHost(r)))
 }
 
 // generationTag names, among a repository's tag memos, the one holding the repository's

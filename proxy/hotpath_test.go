@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
@@ -189,5 +193,79 @@ func TestHotPathFollowsRepositoryAndDeletes(t *testing.T) {
 	}
 	if resp, _ := getManifest(t, base+"/v2/prod/api/manifests/3.0.0", ""); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Portcullis-Cache") == "hit" {
 		t.Fatalf("tag of a deleted manifest: %s (cache %q), want the upstream's 404", resp.Status, resp.Header.Get("Portcullis-Cache"))
+	}
+}
+
+// TestDigestPullServedFromCacheOnceUpstreamServedIt: a pull by digest is answered from the
+// cache once the upstream has served that digest from that repository, even where tags
+// are mutable (the bytes behind a digest never change), but never for a credential the
+// upstream has not vouched for, never from a repository that does not hold the digest,
+// and not after the manifest is deleted through the gateway.
+func TestDigestPullServedFromCacheOnceUpstreamServedIt(t *testing.T) {
+	base, up, _ := hotGateway(t)
+	putManifest(t, base, "scratch/tool", "dev").Body.Close() // scratch/**: no immutability rule
+	byTag, _ := getManifest(t, base+"/v2/scratch/tool/manifests/dev", "")
+	dgst := byTag.Header.Get("Docker-Content-Digest")
+	if dgst == "" {
+		t.Fatalf("pull by tag: %s, no digest", byTag.Status)
+	}
+	url := base + "/v2/scratch/tool/manifests/" + dgst
+	first, body := getManifest(t, url, "")
+	if first.StatusCode != http.StatusOK || first.Header.Get("Portcullis-Cache") == "hit" {
+		t.Fatalf("first pull by digest: %s cache %q, want 200 from the upstream", first.Status, first.Header.Get("Portcullis-Cache"))
+	}
+	before := up.manifests.Load()
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, url, nil)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Portcullis-Cache") != "hit" || resp.Header.Get("Docker-Content-Digest") != dgst {
+			t.Fatalf("%s by digest again: %s cache %q digest %q, want a hit for %s", method, resp.Status, resp.Header.Get("Portcullis-Cache"), resp.Header.Get("Docker-Content-Digest"), dgst)
+		}
+		if method == http.MethodGet && string(again) != string(body) {
+			t.Fatal("the cached pull by digest served other bytes")
+		}
+	}
+	if n := up.manifests.Load() - before; n != 0 {
+		t.Fatalf("cached pulls by digest asked the upstream %d times, want 0", n)
+	}
+	if other, _ := getManifest(t, url, "Basic b3RoZXI6cHc="); other.Header.Get("Portcullis-Cache") == "hit" {
+		t.Fatal("a credential the upstream never saw was served a digest from the cache")
+	}
+	// The same digest in a repository that never held it: the upstream answers (404),
+	// even though the upstream has just let the credential pull from that repository.
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(strings.TrimPrefix(base, "http://")+"/scratch/other:1.0.0", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := getManifest(t, base+"/v2/scratch/other/manifests/1.0.0", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("pull of scratch/other: %s", resp.Status)
+	}
+	if resp, _ := getManifest(t, base+"/v2/scratch/other/manifests/"+dgst, ""); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Portcullis-Cache") == "hit" {
+		t.Fatalf("digest of scratch/tool pulled from scratch/other: %s (cache %q), want the upstream's 404", resp.Status, resp.Header.Get("Portcullis-Cache"))
+	}
+	req, _ := http.NewRequest(http.MethodDelete, url, nil)
+	del, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	if del.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %s", del.Status)
+	}
+	if resp, _ := getManifest(t, url, ""); resp.StatusCode != http.StatusNotFound || resp.Header.Get("Portcullis-Cache") == "hit" {
+		t.Fatalf("deleted digest: %s (cache %q), want the upstream's 404", resp.Status, resp.Header.Get("Portcullis-Cache"))
 	}
 }
