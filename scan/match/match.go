@@ -65,6 +65,7 @@ type query struct {
 	goarch    string
 	order     ordering         // the ecosystem's version ordering
 	parsed    semantic.Version // version, parsed in order
+	semver    semantic.Version // version, parsed for SEMVER ranges
 }
 
 // queryFor works out how to look a package up. OS packages are looked up by
@@ -124,6 +125,11 @@ func queryFor(p inventory.Package, d Distro) (query, string) {
 	}
 	if q.parsed, err = q.order.version(q.version); err != nil {
 		return q, "version " + err.Error()
+	}
+	if q.order.name == "Go" || q.order.name == "npm" || q.order.name == "crates.io" {
+		q.semver = q.parsed // semantic reads these as SemVer
+	} else {
+		q.semver, _ = semverOrdering.version(q.version)
 	}
 	return q, ""
 }
@@ -260,8 +266,7 @@ func affects(a vulndb.Affected, q query) (hit bool, fixed, undecided string) {
 		o, v := q.order, q.parsed
 		switch r.Type {
 		case "SEMVER":
-			o = semverOrdering
-			v, _ = o.version(q.version)
+			o, v = semverOrdering, q.semver
 		case "ECOSYSTEM":
 		default:
 			continue
