@@ -149,3 +149,9 @@ func CompareMaven(a, b string) int { return Compare("Maven", a, b) }
 // (a leading "v" and build metadata ignored, so Go pseudo-versions and
 // "+incompatible" versions order correctly), through Compare.
 func CompareSemver(a, b string) int { return semverOrdering.total(a, b) }
+
+// Version names the matching rules (OSV's version ordering through
+// semantic, undecided ranges reported): cached findings computed under
+// other rules must not be reused, so it belongs in their cache key next to
+// the database revision.
+const Version = "osv-semantic-1"
