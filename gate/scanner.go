@@ -394,7 +394,7 @@ func matchLayers(ctx context.Context, db *vulndb.DB, img ImageLayers) Report {
 func osUnknown(distro match.Distro, skipped []match.Unchecked) (bool, string) {
 	n, why := 0, ""
 	for _, u := range skipped {
-		if isOSEcosystem(u.Package.Ecosystem) {
+		if isOSEcosystem(u.Package.Ecosystem) && u.ReleaseUnknown {
 			n++
 			why = u.Reason
 		}

@@ -140,6 +140,9 @@ type Unchecked struct {
 	Package inventory.Package `json:"package"`
 	// Reason says why, e.g. "the image's Debian release is unknown".
 	Reason string `json:"reason"`
+	// ReleaseUnknown is true when the package is an OS package skipped because
+	// the image's release is unknown (rather than, say, for its version).
+	ReleaseUnknown bool `json:"releaseUnknown,omitempty"`
 }
 
 // Skipped returns the packages that Match does not check for this distro,
@@ -148,8 +151,8 @@ type Unchecked struct {
 func Skipped(pkgs []inventory.Package, distro Distro) []Unchecked {
 	var out []Unchecked
 	for _, p := range pkgs {
-		if _, why := queryFor(p, distro); why != "" {
-			out = append(out, Unchecked{Package: p, Reason: why})
+		if q, why := queryFor(p, distro); why != "" {
+			out = append(out, Unchecked{Package: p, Reason: why, ReleaseUnknown: q.os && q.release == ""})
 		}
 	}
 	return out

@@ -65,9 +65,14 @@ func TestSkippedInvalidVersion(t *testing.T) {
 		t.Errorf("skipped %+v, want %d", got, len(want))
 	}
 	for _, u := range got {
-		if w := want[u.Package.Name]; w == "" || !strings.HasPrefix(u.Reason, w) {
-			t.Errorf("%s skipped: %q, want %q...", u.Package.Name, u.Reason, w)
+		if w := want[u.Package.Name]; w == "" || !strings.HasPrefix(u.Reason, w) || u.ReleaseUnknown {
+			t.Errorf("%s skipped: %q (release unknown %v), want %q...", u.Package.Name, u.Reason, u.ReleaseUnknown, w)
 		}
+	}
+	// Without the release, OS packages are skipped for that.
+	got = Skipped(pkgs[:1], Distro{ID: "debian"})
+	if len(got) != 1 || !got[0].ReleaseUnknown {
+		t.Errorf("skipped %+v, want zlib1g with ReleaseUnknown", got)
 	}
 }
 
