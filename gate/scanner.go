@@ -179,7 +179,9 @@ func (s *Scanner) Scan(ctx context.Context, repo, digest string, manifest []byte
 	if err != nil {
 		return Report{}, err
 	}
-	key := cache.FindingsKey(digest, db.Revision())
+	// The matching rules are part of the key: findings matched under older rules are
+	// computed again, not served until the next database import.
+	key := cache.FindingsKey(digest, db.Revision()+"+"+match.Version)
 	raw, err := s.flight.Do(ctx, key, func(ctx context.Context) ([]byte, error) {
 		img, err := s.imageLayers(ctx, repo, m)
 		if err != nil {
@@ -392,7 +394,7 @@ func matchLayers(ctx context.Context, db *vulndb.DB, img ImageLayers) Report {
 func osUnknown(distro match.Distro, skipped []match.Unchecked) (bool, string) {
 	n, why := 0, ""
 	for _, u := range skipped {
-		if isOSEcosystem(u.Package.Ecosystem) {
+		if isOSEcosystem(u.Package.Ecosystem) && u.ReleaseUnknown {
 			n++
 			why = u.Reason
 		}

@@ -26,6 +26,9 @@ func sarifOf(ref string, targets []scanTarget) map[string]any {
 			if f.Fixed != "" {
 				msg += "; fixed in " + f.Fixed
 			}
+			if f.Undecided != "" {
+				msg += "; reported as affected because its range could not be evaluated: " + f.Undecided
+			}
 			uri := f.Package.Path
 			if uri == "" {
 				uri = f.Package.Name

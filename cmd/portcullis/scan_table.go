@@ -47,12 +47,20 @@ func printScanTable(w io.Writer, ref, digest string, targets []scanTarget) {
 		fmt.Fprintln(tw, "\nSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED")
 		for _, f := range findings {
 			fixed := f.Fixed
-			if fixed == "" {
+			switch {
+			case f.Undecided != "":
+				fixed = "(undecided)"
+			case fixed == "":
 				fixed = "(no fix)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Severity, printable(f.ID), printable(f.Package.Name), printable(f.Package.Version), printable(fixed))
 		}
 		tw.Flush()
+		for _, f := range findings {
+			if f.Undecided != "" {
+				fmt.Fprintf(w, "UNDECIDED: %s %s: %s\n", printable(f.ID), printable(f.Package.Name), printable(f.Undecided))
+			}
+		}
 		fmt.Fprintf(w, "%d finding(s)\n", len(findings))
 	}
 }

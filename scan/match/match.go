@@ -2,8 +2,11 @@ package match
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/google/osv-scalibr/semantic"
 
 	"github.com/portcullis-dev/portcullis/scan/inventory"
 	"github.com/portcullis-dev/portcullis/scan/vulndb"
@@ -44,28 +47,11 @@ type Finding struct {
 	Fixable bool `json:"fixable"`
 	// Summary is the record's one-line summary.
 	Summary string `json:"summary,omitempty"`
-}
-
-// Compare orders two versions of a package in the OSV ecosystem (release
-// suffix allowed): Debian and Ubuntu with CompareDebian, Alpine with
-// CompareAPK, PyPI with ComparePyPI, Maven with CompareMaven, everything else
-// (Go, npm, ...) with CompareSemver.
-func Compare(ecosystem, a, b string) int {
-	return comparator(ecosystem)(a, b)
-}
-
-func comparator(ecosystem string) func(a, b string) int {
-	switch strings.ToLower(vulndb.BaseEcosystem(ecosystem)) {
-	case "debian", "ubuntu":
-		return CompareDebian
-	case "alpine":
-		return CompareAPK
-	case "pypi":
-		return ComparePyPI
-	case "maven":
-		return CompareMaven
-	}
-	return CompareSemver
+	// Undecided says why a record's range could not be evaluated for the
+	// installed version (a range bound that is not a version of the
+	// ecosystem); such a record is reported as affecting the package, with
+	// no fix, rather than silently left out.
+	Undecided string `json:"undecided,omitempty"`
 }
 
 // query is what one package is looked up and compared as.
@@ -77,6 +63,9 @@ type query struct {
 	os        bool
 	goos      string // the Go binary's GOOS and GOARCH, "" when unknown
 	goarch    string
+	order     ordering         // the ecosystem's version ordering
+	parsed    semantic.Version // version, parsed in order
+	semver    semantic.Version // version, parsed for SEMVER ranges
 }
 
 // queryFor works out how to look a package up. OS packages are looked up by
@@ -130,6 +119,18 @@ func queryFor(p inventory.Package, d Distro) (query, string) {
 	case q.version == "":
 		return q, "no version"
 	}
+	var err error
+	if q.order, err = orderingFor(q.ecosystem); err != nil {
+		return q, err.Error()
+	}
+	if q.parsed, err = q.order.version(q.version); err != nil {
+		return q, "version " + err.Error()
+	}
+	if q.order.name == "Go" || q.order.name == "npm" || q.order.name == "crates.io" {
+		q.semver = q.parsed // semantic reads these as SemVer
+	} else {
+		q.semver, _ = semverOrdering.version(q.version)
+	}
 	return q, ""
 }
 
@@ -139,6 +140,9 @@ type Unchecked struct {
 	Package inventory.Package `json:"package"`
 	// Reason says why, e.g. "the image's Debian release is unknown".
 	Reason string `json:"reason"`
+	// ReleaseUnknown is true when the package is an OS package skipped because
+	// the image's release is unknown (rather than, say, for its version).
+	ReleaseUnknown bool `json:"releaseUnknown,omitempty"`
 }
 
 // Skipped returns the packages that Match does not check for this distro,
@@ -147,8 +151,8 @@ type Unchecked struct {
 func Skipped(pkgs []inventory.Package, distro Distro) []Unchecked {
 	var out []Unchecked
 	for _, p := range pkgs {
-		if _, why := queryFor(p, distro); why != "" {
-			out = append(out, Unchecked{Package: p, Reason: why})
+		if q, why := queryFor(p, distro); why != "" {
+			out = append(out, Unchecked{Package: p, Reason: why, ReleaseUnknown: q.os && q.release == ""})
 		}
 	}
 	return out
@@ -210,19 +214,19 @@ func Match(db *vulndb.DB, pkgs []inventory.Package, distro Distro) []Finding {
 		if why != "" {
 			continue // reported by Skipped
 		}
-		cmp := comparator(q.ecosystem)
+		cmp := q.order.total
 		var raw []rawFinding
 		for _, r := range db.Lookup(q.ecosystem, q.name) {
 			for _, a := range r.Affected {
 				if !releaseMatches(q, a) || !a.AffectsPlatform(q.goos, q.goarch) {
 					continue
 				}
-				hit, fixed := affects(a, q.version, cmp)
+				hit, fixed, undecided := affects(a, q)
 				if !hit {
 					continue
 				}
 				sev, score, vector := rate(r, a)
-				raw = append(raw, rawFinding{rec: r, ecosystem: a.Ecosystem, fixed: fixed, sev: sev, score: score, vector: vector})
+				raw = append(raw, rawFinding{rec: r, ecosystem: a.Ecosystem, fixed: fixed, sev: sev, score: score, vector: vector, undecided: undecided})
 				break
 			}
 		}
@@ -251,98 +255,154 @@ type rawFinding struct {
 	sev       Severity
 	score     float64
 	vector    string
+	undecided string
 }
 
-// affects evaluates one affected entry for version v per the OSV spec:
-// listed versions, then SEMVER and ECOSYSTEM ranges (GIT ranges name
-// commits and are skipped). It returns the fixed version above v, if any.
-func affects(a vulndb.Affected, v string, cmp func(a, b string) int) (bool, string) {
-	hit, fixed := false, ""
+// affects evaluates one affected entry for the query's version per the OSV
+// spec: SEMVER and ECOSYSTEM ranges (GIT ranges name commits and are
+// skipped), then listed versions. It returns the fixed version above the
+// installed one, if any. A range whose bounds cannot be ordered against the
+// installed version makes the entry affect it, with the reason in
+// undecided, unless another range or a listed version decides it.
+func affects(a vulndb.Affected, q query) (hit bool, fixed, undecided string) {
 	for _, r := range a.Ranges {
-		var c func(a, b string) int
+		o, v := q.order, q.parsed
 		switch r.Type {
 		case "SEMVER":
-			c = CompareSemver
+			o, v = semverOrdering, q.semver
 		case "ECOSYSTEM":
-			c = cmp
 		default:
 			continue
 		}
-		if in, f := inRange(r.Events, v, c); in {
+		in, f, err := inRange(r.Events, v, q.version, o)
+		if err != nil {
+			if undecided == "" {
+				undecided = fmt.Sprintf("%s range: %v", r.Type, err)
+			}
+			continue
+		}
+		if in {
 			hit = true
-			if f != "" && (fixed == "" || c(f, fixed) < 0) {
+			if f != "" && (fixed == "" || o.total(f, fixed) < 0) {
 				fixed = f
 			}
 		}
 	}
 	if !hit {
 		for _, lv := range a.Versions {
-			if lv == v || cmp(lv, v) == 0 {
+			if lv == q.version {
 				hit = true
 				break
 			}
+			// A listed text that is not a version cannot equal the
+			// installed version, which is one.
+			if p, err := q.order.version(lv); err == nil {
+				if c, err := q.order.compare(p, q.parsed, lv, q.version); err == nil && c == 0 {
+					hit = true
+					break
+				}
+			}
 		}
 	}
-	return hit, fixed
+	if hit {
+		return true, fixed, ""
+	}
+	if undecided != "" {
+		return true, "", undecided
+	}
+	return false, "", ""
 }
 
 type event struct {
 	kind    byte // 'i' introduced, 'f' fixed, 'l' last_affected, 'x' limit
 	version string
+	parsed  semantic.Version // nil for introduced "0"
 }
 
 // inRange applies the OSV range evaluation: events sorted by version
 // (introduced "0" first), v affected after an introduced at or below it
 // until a fixed at or below it, a last_affected below it or a limit at or
 // below it. The returned fixed version is the first fixed event above v.
-func inRange(evs []vulndb.Event, v string, cmp func(a, b string) int) (bool, string) {
+// It fails when an event's version is not a version of the ordering or
+// cannot be ordered against another.
+func inRange(evs []vulndb.Event, v semantic.Version, vtext string, o ordering) (bool, string, error) {
 	list := make([]event, 0, len(evs))
 	for _, e := range evs {
+		var ev event
 		switch {
 		case e.Introduced != "":
-			list = append(list, event{'i', e.Introduced})
+			ev = event{kind: 'i', version: e.Introduced}
 		case e.Fixed != "":
-			list = append(list, event{'f', e.Fixed})
+			ev = event{kind: 'f', version: e.Fixed}
 		case e.LastAffected != "":
-			list = append(list, event{'l', e.LastAffected})
+			ev = event{kind: 'l', version: e.LastAffected}
 		case e.Limit != "" && e.Limit != "*":
-			list = append(list, event{'x', e.Limit})
+			ev = event{kind: 'x', version: e.Limit}
+		default:
+			continue
 		}
+		if !zero(ev) {
+			p, err := o.version(ev.version)
+			if err != nil {
+				return false, "", err
+			}
+			ev.parsed = p
+		}
+		list = append(list, ev)
 	}
-	zero := func(e event) bool { return e.kind == 'i' && e.version == "0" }
+	var cmpErr error
+	cmp := func(a, b semantic.Version, at, bt string) int {
+		c, err := o.compare(a, b, at, bt)
+		if err != nil && cmpErr == nil {
+			cmpErr = err
+		}
+		return c
+	}
 	sort.SliceStable(list, func(i, j int) bool {
 		if zero(list[i]) || zero(list[j]) {
 			return zero(list[i]) && !zero(list[j])
 		}
-		return cmp(list[i].version, list[j].version) < 0
+		return cmp(list[i].parsed, list[j].parsed, list[i].version, list[j].version) < 0
 	})
 	affected := false
 	for _, e := range list {
+		if zero(e) {
+			affected = true
+			continue
+		}
+		c := cmp(v, e.parsed, vtext, e.version)
 		switch e.kind {
 		case 'i':
-			if zero(e) || cmp(v, e.version) >= 0 {
+			if c >= 0 {
 				affected = true
 			}
 		case 'f', 'x':
-			if cmp(v, e.version) >= 0 {
+			if c >= 0 {
 				affected = false
 			}
 		case 'l':
-			if cmp(v, e.version) > 0 {
+			if c > 0 {
 				affected = false
 			}
 		}
 	}
+	if cmpErr != nil {
+		return false, "", cmpErr
+	}
 	if !affected {
-		return false, ""
+		return false, "", nil
 	}
 	for _, e := range list {
-		if e.kind == 'f' && cmp(e.version, v) > 0 {
-			return true, e.version
+		if e.kind == 'f' && cmp(e.parsed, v, e.version, vtext) > 0 {
+			return true, e.version, cmpErr
 		}
 	}
-	return true, ""
+	return true, "", cmpErr
 }
+
+// zero reports whether e is the introduced "0" that starts a range at the
+// beginning of time.
+func zero(e event) bool { return e.kind == 'i' && e.version == "0" }
 
 // idRank orders identifiers for choosing a finding's ID: the ecosystem's
 // own advisories first, then distribution per-CVE records, GHSA, CVE.
@@ -426,7 +486,11 @@ func mergeGroup(p inventory.Package, g []rawFinding, cmp func(a, b string) int) 
 	}
 	sort.Strings(fd.Aliases)
 	fixable := true
+	var undecided []string
 	for _, f := range g {
+		if f.undecided != "" && !slices.Contains(undecided, f.undecided) {
+			undecided = append(undecided, f.undecided)
+		}
 		if f.sev > fd.Severity || f.sev == fd.Severity && f.score > fd.CVSS {
 			fd.Severity, fd.CVSS, fd.CVSSVector = f.sev, f.score, f.vector
 		}
@@ -445,6 +509,7 @@ func mergeGroup(p inventory.Package, g []rawFinding, cmp func(a, b string) int) 
 	if !fixable {
 		fd.Fixed = ""
 	}
+	fd.Undecided = strings.Join(undecided, "; ")
 	fd.Fixable = fd.Fixed != ""
 	return fd
 }

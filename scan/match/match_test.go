@@ -263,22 +263,31 @@ func TestInRange(t *testing.T) {
 		{[]vulndb.Event{ev("f", "2.3.0"), ev("i", "2.0.0"), ev("f", "1.5.0"), ev("i", "0")}, "1.4.0", true, "1.5.0"},
 	}
 	for i, tt := range tests {
-		got, fixed := inRange(tt.events, tt.v, CompareSemver)
-		if got != tt.want || fixed != tt.fixed {
+		v, _ := semverOrdering.version(tt.v)
+		got, fixed, err := inRange(tt.events, v, tt.v, semverOrdering)
+		if err != nil || got != tt.want || fixed != tt.fixed {
 			t.Errorf("case %d (%s): got %v %q, want %v %q", i, tt.v, got, fixed, tt.want, tt.fixed)
 		}
 	}
 	// Listed versions.
+	npm := func(v string) query {
+		t.Helper()
+		q, why := queryFor(inventory.Package{Ecosystem: "npm", Name: "x", Version: v}, Distro{})
+		if why != "" {
+			t.Fatal(why)
+		}
+		return q
+	}
 	a := vulndb.Affected{Versions: []string{"1.0", "1.1"}}
-	if hit, _ := affects(a, "1.1", CompareSemver); !hit {
+	if hit, _, _ := affects(a, npm("1.1")); !hit {
 		t.Error("listed version not matched")
 	}
-	if hit, _ := affects(a, "1.2", CompareSemver); hit {
+	if hit, _, _ := affects(a, npm("1.2")); hit {
 		t.Error("unlisted version matched")
 	}
 	// GIT ranges are not evaluated.
 	g := vulndb.Affected{Ranges: []vulndb.Range{{Type: "GIT", Events: []vulndb.Event{{Introduced: "0"}}}}}
-	if hit, _ := affects(g, "1.0.0", CompareSemver); hit {
+	if hit, _, _ := affects(g, npm("1.0.0")); hit {
 		t.Error("GIT range evaluated")
 	}
 }

@@ -74,7 +74,7 @@ for line in sys.stdin:
 	var in strings.Builder
 	for i := 0; i < 500; i++ {
 		a, b := randomVersion(r, first, rest, 4), randomVersion(r, first, rest, 4)
-		if !parsePyPI(a).ok || !parsePyPI(b).ok {
+		if _, err := CompareVersions("PyPI", a, b); err != nil {
 			continue // both must be valid for the reference to compare them
 		}
 		pairs = append(pairs, [2]string{a, b})

@@ -2,7 +2,9 @@ package match
 
 import "strings"
 
-// semver is a parsed semantic version; ok is false when the text is not one.
+// semver is a strictly parsed semantic version, which a Go module version
+// must be (semantic's SemVer parser accepts any text); ok is false when the
+// text is not one. Ordering is CompareSemver's.
 type semver struct {
 	major, minor, patch string
 	pre                 []string
@@ -39,52 +41,14 @@ func parseSemver(v string) semver {
 	return s
 }
 
-// CompareSemver orders two semantic versions (SemVer 2.0.0 precedence;
-// a leading "v" and build metadata are ignored, so Go pseudo-versions and
-// "+incompatible" versions order correctly). Text that is not a version
-// sorts before every version, and bytewise among itself.
-func CompareSemver(a, b string) int {
-	sa, sb := parseSemver(a), parseSemver(b)
-	switch {
-	case !sa.ok && !sb.ok:
-		return strings.Compare(a, b)
-	case !sa.ok:
-		return -1
-	case !sb.ok:
-		return 1
-	}
-	for _, c := range []int{compareDigits(sa.major, sb.major), compareDigits(sa.minor, sb.minor), compareDigits(sa.patch, sb.patch)} {
-		if c != 0 {
-			return c
+// allDigits reports whether s is only ASCII digits.
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
 	}
-	switch {
-	case len(sa.pre) == 0 && len(sb.pre) == 0:
-		return 0
-	case len(sa.pre) == 0:
-		return 1
-	case len(sb.pre) == 0:
-		return -1
-	}
-	for i := 0; i < len(sa.pre) && i < len(sb.pre); i++ {
-		x, y := sa.pre[i], sb.pre[i]
-		xn, yn := x != "" && allDigits(x), y != "" && allDigits(y)
-		var c int
-		switch {
-		case xn && yn:
-			c = compareDigits(x, y)
-		case xn:
-			c = -1
-		case yn:
-			c = 1
-		default:
-			c = strings.Compare(x, y)
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	return sign(len(sa.pre) - len(sb.pre))
+	return true
 }
 
 // goVersion turns a Go toolchain version as the inventory records it
