@@ -65,6 +65,20 @@ func checkLegacy(payload, sig []byte, annotations map[string]string, img digest,
 		return reject(KindWrongPayloadType, "critical.type is "+quote(p.Critical.Type)+", not "+quote(cosignSignatureType))
 	}
 	name := firstSigner(keys, sig, payload)
+	if name == "" && hasKeyless(keys) {
+		e, isKeyless, err := newLegacyEntity(payload, sig, annotations)
+		switch {
+		case err != nil:
+			return reject(KindMalformed, err.Error())
+		case isKeyless:
+			if out, ok := checkKeyless(e, payload, keys); ok {
+				if len(out.names) == 0 {
+					return reject(out.kind, out.detail)
+				}
+				name = out.names[0]
+			}
+		}
+	}
 	if name == "" {
 		kind, detail := legacyClaims(annotations).classify(keys)
 		return reject(kind, detail)
