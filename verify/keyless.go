@@ -168,9 +168,11 @@ func checkKeyless(entity sgverify.SignedEntity, artifact []byte, keys []trustedK
 func classifyKeylessError(err error, name string) (Kind, string) {
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "does not match") || strings.Contains(msg, "signature verification failed") || strings.Contains(msg, "failed to verify signature"):
+		return KindTampered, fmt.Sprintf("keyless signature does not cover this content (authority %q): the signed content was altered: %s", name, msg)
 	case strings.Contains(msg, "leaf certificate") || strings.Contains(msg, "certificate signed by unknown authority") || strings.Contains(msg, "x509"):
 		return KindUnknownKey, fmt.Sprintf("keyless certificate not trusted by authority %q's trusted root: %s", name, msg)
-	case strings.Contains(msg, "timestamp") || strings.Contains(msg, "expired") || strings.Contains(msg, "not yet valid"):
+	case strings.Contains(msg, "certificate validity") || strings.Contains(msg, "expired") || strings.Contains(msg, "not yet valid"):
 		return KindUnknownKey, fmt.Sprintf("keyless certificate not valid at any time the trusted root's log or timestamp authorities observed (authority %q): %s", name, msg)
 	case strings.Contains(msg, "transparency log") || strings.Contains(msg, "tlog") || strings.Contains(msg, "SET") || strings.Contains(msg, "inclusion"):
 		return KindUnknownKey, fmt.Sprintf("keyless signature's transparency log entry does not verify against authority %q's trusted root: %s", name, msg)
