@@ -234,7 +234,7 @@ func parsePublicKey(data []byte) (crypto.PublicKey, []byte, error) {
 	case strings.Contains(t, "PRIVATE KEY"):
 		return nil, nil, fmt.Errorf("this is a private key (%s): give the public key (cosign.pub), and never commit the private key", t)
 	case t == "CERTIFICATE":
-		return nil, nil, errors.New("this is a certificate, not a public key: give the signer's public key (cosign.pub)")
+		return nil, nil, errors.New("this is a certificate, not a public key: give the signer's public key (cosign.pub), or for keyless signatures the identity under keyless")
 	default:
 		return nil, nil, fmt.Errorf("not a PEM public key: the PEM block is %q (want \"PUBLIC KEY\")", t)
 	}

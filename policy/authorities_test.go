@@ -55,7 +55,7 @@ func TestParseAuthorityKeys(t *testing.T) {
 		{kind: "x25519", want: "authorities[0].key: an X25519 key cannot sign (" + accepted + ")"},
 		{kind: "rsa-pkcs1", want: `authorities[0].key: not a PEM public key: the PEM block is "RSA PUBLIC KEY" (want "PUBLIC KEY")`},
 		{kind: "ec-private", want: "authorities[0].key: this is a private key (EC PRIVATE KEY): give the public key (cosign.pub), and never commit the private key"},
-		{kind: "certificate", want: "authorities[0].key: this is a certificate, not a public key: give the signer's public key (cosign.pub)"},
+		{kind: "certificate", want: "authorities[0].key: this is a certificate, not a public key: give the signer's public key (cosign.pub), or for keyless signatures the identity under keyless"},
 		{kind: "garbage", want: "authorities[0].key: not a PEM public key (want a -----BEGIN PUBLIC KEY----- block such as cosign.pub)"},
 		{kind: "two keys", want: "authorities[0].key: holds more than one PEM block: give one key per authority"},
 		{kind: "bad DER", want: "authorities[0].key: not a valid public key: the PEM block does not hold a DER-encoded PKIX public key"},

@@ -49,7 +49,7 @@ func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 	case strings.Contains(t, "PRIVATE KEY"):
 		return nil, fmt.Errorf("PEM block is a %s: give the public key (cosign.pub), never the private key", t)
 	case t == "CERTIFICATE":
-		return nil, errors.New("PEM block is a certificate: give a public key; keyless (certificate identity) verification is not supported")
+		return nil, errors.New("PEM block is a certificate: give a public key, or a Keyless identity and trusted root for keyless signatures")
 	default:
 		return nil, fmt.Errorf("PEM block is %q: expected \"PUBLIC KEY\"", t)
 	}
