@@ -1,13 +1,19 @@
 package gate_test
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/upstream"
+	"github.com/portcullis-dev/portcullis/verify"
 )
 
 func TestKeylessAuthorityThroughTheSignatureRule(t *testing.T) {
@@ -66,5 +72,46 @@ rules:
 		if !strings.Contains(res.Message, want) {
 			t.Errorf("denial %q lacks %q", res.Message, want)
 		}
+	}
+}
+
+// TestCachedVerifierKeyless: keyless authorities are cached like keys, and a changed
+// identity or trusted root is another question, verified again.
+func TestCachedVerifierKeyless(t *testing.T) {
+	reg := regtest.Registry(t)
+	host := strings.TrimPrefix(reg, "http://")
+	s := cosigntest.NewSigstore(t)
+	img := pushRandom(t, reg, "prod/api:5.0.0")
+	rdb := regtest.Redis(t, "portcullis:v1:signature:"+img+"*", "portcullis:v1:lock:portcullis:v1:signature:"+img+"*")
+	const issuer = "https://token.example.com"
+	s.PushLegacyKeyless(t, host, "prod/api", img, "ci@example.com", issuer, cosigntest.KeylessOptions{})
+
+	up, err := upstream.New(reg, http.DefaultTransport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := &countingVerifier{Verifier: verify.New(up)}
+	v := gate.NewCachedVerifier(real, cache.NewFlight(cache.NewRedis(rdb)))
+	auth := func(subject string, root []byte) []verify.Authority {
+		return []verify.Authority{{Name: "ci", Keyless: &verify.Keyless{Issuer: issuer, Subject: subject, TrustedRoot: root}}}
+	}
+	root := s.TrustedRoot(t)
+	for range 2 {
+		res, err := v.Verify(context.Background(), "prod/api", img, auth("ci@example.com", root), verify.Goal{})
+		if err != nil || len(res.Authorities()) != 1 {
+			t.Fatalf("keyless: %+v %v, want verified by ci", res, err)
+		}
+	}
+	if n := real.calls.Load(); n != 1 {
+		t.Fatalf("%d verifications for two checks, want 1", n)
+	}
+	if res, err := v.Verify(context.Background(), "prod/api", img, auth("other@example.com", root), verify.Goal{}); err != nil || len(res.Verified) != 0 {
+		t.Fatalf("another identity: %+v %v, want not verified", res, err)
+	}
+	if res, err := v.Verify(context.Background(), "prod/api", img, auth("ci@example.com", cosigntest.NewSigstore(t).TrustedRoot(t)), verify.Goal{}); err != nil || len(res.Verified) != 0 {
+		t.Fatalf("another trusted root: %+v %v, want not verified", res, err)
+	}
+	if n := real.calls.Load(); n != 3 {
+		t.Fatalf("%d verifications after the identity and the trusted root changed, want 3", n)
 	}
 }
