@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -69,19 +70,52 @@ func loadKeyless(k Keyless) (*keylessKey, error) {
 		}
 		out.re = re
 	}
-	tr, err := root.NewTrustedRootFromJSON(k.TrustedRoot)
+	v, err := rootVerifier(k.TrustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	out.verifier = v
+	return out, nil
+}
+
+// verifiers holds the sigstore-go verifier of each trusted root recently used, by the
+// SHA-256 of its JSON: a trusted root is parsed once, not on every verification.
+var verifiers struct {
+	sync.Mutex
+	m map[[sha256.Size]byte]*sgverify.Verifier
+}
+
+// maxVerifiers bounds the verifiers kept; past it the cache starts over (trusted roots
+// change with the policy, rarely).
+const maxVerifiers = 32
+
+// rootVerifier returns the verifier for the trusted root in data. Offline: a
+// transparency log entry (its signed entry timestamp or inclusion proof checked against
+// the Rekor keys of the trusted root) is required, and the certificate must have been
+// valid at a time the log or a timestamp authority of the trusted root observed.
+func rootVerifier(data []byte) (*sgverify.Verifier, error) {
+	sum := sha256.Sum256(data)
+	verifiers.Lock()
+	v := verifiers.m[sum]
+	verifiers.Unlock()
+	if v != nil {
+		return v, nil
+	}
+	tr, err := root.NewTrustedRootFromJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("keyless: trusted root: %w", err)
 	}
-	// Offline: a transparency log entry (its signed entry timestamp or inclusion proof
-	// checked against the Rekor keys of the trusted root) is required, and the
-	// certificate must have been valid at a time the log or a timestamp authority of the
-	// trusted root observed.
-	out.verifier, err = sgverify.NewVerifier(tr, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	v, err = sgverify.NewVerifier(tr, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
 	if err != nil {
 		return nil, fmt.Errorf("keyless: %w", err)
 	}
-	return out, nil
+	verifiers.Lock()
+	if verifiers.m == nil || len(verifiers.m) >= maxVerifiers {
+		verifiers.m = map[[sha256.Size]byte]*sgverify.Verifier{}
+	}
+	verifiers.m[sum] = v
+	verifiers.Unlock()
+	return v, nil
 }
 
 // required describes the identity k requires, for messages.
