@@ -185,7 +185,7 @@ func (r *reader) readAuthority(path string, n *yaml.Node) (a authority, ok bool)
 			}
 			a.PublicKey, a.der = pub, der
 		case "keyless":
-			keylessSeen = true
+			keylessSeen, a.keyField = true, f
 			a.Keyless = r.readKeyless(f.path, f.value)
 		case "signCommand":
 			s, ok := r.str(f.path, f.value)

@@ -132,3 +132,21 @@ func TestParseKeylessWithKeyRefused(t *testing.T) {
 		t.Errorf("problems = %q", got)
 	}
 }
+
+func TestParseKeylessSameIdentityTwice(t *testing.T) {
+	src := `version: 1
+authorities:
+  - name: ci
+    keyless: {issuer: i, subject: s, trustedRoot: sigstore/trusted_root.json}
+  - name: ci-again
+    keyless: {issuer: i, subject: s, trustedRoot: sigstore/trusted_root.json}
+  - name: other
+    keyless: {issuer: i, subject: t, trustedRoot: sigstore/trusted_root.json}
+`
+	_, err := ParseWith([]byte(src), ParseOptions{ReadFile: keylessFiles(t).ReadFile})
+	got := problemStrings(t, err)
+	want := "authorities[1].keyless: same identity and trusted root as authorities[0] (ci): a threshold counts distinct authorities, so give each identity one name"
+	if len(got) != 1 || !strings.HasPrefix(got[0], want) {
+		t.Errorf("problems = %q, want [%q]", got, want)
+	}
+}
