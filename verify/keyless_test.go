@@ -150,3 +150,34 @@ func TestKeylessBadTrustedRootIsAnError(t *testing.T) {
 		t.Fatalf("err = %v, want an error naming the authority", err)
 	}
 }
+
+func TestKeylessSignatureCountsForEveryMatchingAuthority(t *testing.T) {
+	for format, push := range keylessFormats {
+		t.Run(format, func(t *testing.T) {
+			r := distribution(t)
+			s := cosigntest.NewSigstore(t)
+			img := r.pushImage(t, "app")
+			push(t, r, s, img, keylessSubject, keylessIssuer, cosigntest.KeylessOptions{})
+			root := s.TrustedRoot(t)
+			res := r.verify(t, img,
+				keylessAuthority("exact", root, keylessSubject, "", keylessIssuer),
+				keylessAuthority("domain", root, "", `.*@example\.com`, keylessIssuer),
+				keylessAuthority("other", root, "other@example.com", "", keylessIssuer))
+			if got := res.Authorities(); !slices.Equal(got, []string{"domain", "exact"}) {
+				t.Errorf("verified by %v, want domain and exact; rejected %+v", got, res.Rejected)
+			}
+		})
+	}
+}
+
+func TestKeylessSignatureOfAnotherImageDenied(t *testing.T) {
+	r := distribution(t)
+	s := cosigntest.NewSigstore(t)
+	img, other := r.pushImage(t, "app"), r.pushImage(t, "app")
+	// A valid keyless signature of other, replayed under img's .sig tag.
+	payload := cosigntest.Payload(r.host+"/app", other.digest)
+	ann := s.LegacyKeylessAnnotations(t, payload, keylessSubject, keylessIssuer, cosigntest.KeylessOptions{})
+	r.pushLegacy(t, img, legacySig{payload: payload, mediaType: simpleSigningMT, annotations: ann})
+	res := r.verify(t, img, keylessAuthority("release", s.TrustedRoot(t), keylessSubject, "", keylessIssuer))
+	wantRejected(t, res, verify.KindOtherDigest, `signed by "release" for "`+other.digest+`"`)
+}
