@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -178,7 +179,7 @@ func checkKeyless(entity sgverify.SignedEntity, artifact []byte, keys []trustedK
 			subject, issuer = res.Signature.Certificate.SubjectAlternativeName, res.Signature.Certificate.Issuer
 		}
 		if k.keyless.matches(subject, issuer) {
-			if !containsString(out.names, k.name) {
+			if !slices.Contains(out.names, k.name) {
 				out.names = append(out.names, k.name)
 			}
 			continue
@@ -212,16 +213,6 @@ func classifyKeylessError(err error, name string) (Kind, string) {
 		return KindUnknownKey, fmt.Sprintf("keyless signature's transparency log entry does not verify against authority %q's trusted root: %s", name, msg)
 	}
 	return KindTampered, fmt.Sprintf("keyless signature does not verify (authority %q): %s", name, msg)
-}
-
-// containsString reports whether ss holds s.
-func containsString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // keylessBundle parses a sigstore bundle for sigstore-go, or returns nil when it cannot
