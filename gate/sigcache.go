@@ -155,8 +155,17 @@ func (c *CachedVerifier) report(ctx context.Context, repo, digest string, res ve
 	}
 }
 
-// keyFingerprint names an authority and its key for cache keys.
+// keyFingerprint names an authority and its key (or, for a keyless authority, its
+// identity and trusted root) for cache keys.
 func keyFingerprint(a verify.Authority) (string, error) {
+	if k := a.Keyless; k != nil {
+		h := sha256.New()
+		for _, s := range []string{k.Issuer, k.Subject, k.SubjectRegExp} {
+			fmt.Fprintf(h, "%d:%s", len(s), s)
+		}
+		h.Write(k.TrustedRoot)
+		return "keyless:" + a.Name + ":" + hex.EncodeToString(h.Sum(nil)), nil
+	}
 	der, err := x509.MarshalPKIXPublicKey(a.Key)
 	if err != nil {
 		return "", &lastingError{msg: fmt.Sprintf("authority %s has a key this gateway cannot use (%v); fix it in the policy", a.Name, err)}

@@ -37,6 +37,9 @@ func (g *Gate) signatureEvidence(ctx context.Context, p *policy.Policy, repo, ho
 	va := make([]verify.Authority, len(auths))
 	for i, a := range auths {
 		va[i] = verify.Authority{Name: a.Name, Key: a.PublicKey}
+		if k := a.Keyless; k != nil {
+			va[i].Keyless = &verify.Keyless{Issuer: k.Issuer, Subject: k.Subject, SubjectRegExp: k.SubjectRegExp, TrustedRoot: k.TrustedRootJSON}
+		}
 	}
 	res, err := g.sigs.Verify(ctx, repo, digest, va, signatureGoal(p.SignatureRequirements(repo, host)))
 	if err != nil {

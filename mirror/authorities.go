@@ -84,8 +84,8 @@ func validateAuthorities(p *problems, path string, a Authorities, empty string) 
 		} else {
 			names[x.Name] = i
 		}
-		if x.PublicKey == nil {
-			p.add(ap, "needs key (an inline PEM public key) or keyFile")
+		if x.PublicKey == nil && x.Keyless == nil {
+			p.add(ap, "needs key (an inline PEM public key), keyFile, or keyless (a certificate identity)")
 		}
 	}
 }

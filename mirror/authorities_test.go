@@ -67,8 +67,8 @@ func TestParseFileAuthorityProblemsHaveFieldPaths(t *testing.T) {
 		"sources[0].authorities[1].key: not a PEM public key (want a -----BEGIN PUBLIC KEY----- block such as cosign.pub)",
 		"sources[0].authorities[2].name: duplicate of sources[0].authorities[0].name",
 		"sources[0].authorities[2].keyFile: reading missing.pub: file does not exist",
-		"sources[0].authorities[3].colour: unknown field: authorities take name, key, keyFile and signCommand (line",
-		"sources[0].authorities[3]: needs key (an inline PEM public key) or keyFile",
+		"sources[0].authorities[3].colour: unknown field: authorities take name, key, keyFile, keyless and signCommand (line",
+		"sources[0].authorities[3]: needs key (an inline PEM public key), keyFile, or keyless (a certificate identity)",
 		"sources[0].repositories[1].authorities[1].key: same key as sources[0].repositories[1].authorities[0] (x)",
 		"sources[2].authorities: want a list, got a mapping",
 	}

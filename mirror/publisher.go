@@ -111,6 +111,9 @@ func (w *walker) checkPublisher(repo name.Repository, img Image, auths []policy.
 	for i, a := range auths {
 		names[i] = a.Name
 		va[i] = verify.Authority{Name: a.Name, Key: a.PublicKey}
+		if k := a.Keyless; k != nil {
+			va[i].Keyless = &verify.Keyless{Issuer: k.Issuer, Subject: k.Subject, SubjectRegExp: k.SubjectRegExp, TrustedRoot: k.TrustedRootJSON}
+		}
 		if a.SignCommand != "" {
 			signCommands = append(signCommands, a.SignCommand)
 		}

@@ -34,6 +34,38 @@ type Authority struct {
 	// SignCommand is how people sign with this authority, e.g. "cosign
 	// sign --key k8s://security/release-key"; "" when not given.
 	SignCommand string `json:"signCommand,omitempty"`
+	// Keyless is the certificate identity of a keyless authority (Fulcio
+	// certificates), nil for a key authority. An authority has either a
+	// PublicKey or Keyless.
+	Keyless *Keyless `json:"keyless,omitempty"`
+}
+
+// Keyless is a keyless authority: signatures made with a short-lived
+// certificate issued by a Fulcio CA of TrustedRoot to the identity Subject
+// (or one matching SubjectRegExp) as authenticated by the OIDC Issuer,
+// logged in a transparency log of TrustedRoot.
+type Keyless struct {
+	// Issuer is the OIDC issuer the certificate must name, exactly.
+	Issuer string `json:"issuer"`
+	// Subject is the certificate's subject (its email or URI SAN), exactly;
+	// "" when SubjectRegExp is given.
+	Subject string `json:"subject,omitempty"`
+	// SubjectRegExp is a Go regular expression the whole subject must
+	// match; "" when Subject is given.
+	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+	// TrustedRoot is the trustedRoot file as written in the policy.
+	TrustedRoot string `json:"trustedRoot"`
+	// TrustedRootJSON is the content of that file: sigstore's
+	// trusted_root.json (Fulcio CAs, Rekor keys, timestamp authorities).
+	TrustedRootJSON []byte `json:"-"`
+}
+
+// Identity describes the identity the authority requires, for messages.
+func (k *Keyless) Identity() string {
+	if k.SubjectRegExp != "" {
+		return fmt.Sprintf("subject matching %q from issuer %q", k.SubjectRegExp, k.Issuer)
+	}
+	return fmt.Sprintf("subject %q from issuer %q", k.Subject, k.Issuer)
 }
 
 // ParseOptions are the optional inputs of ParseWith.
@@ -85,7 +117,7 @@ func (p *Policy) Authorities() []Authority {
 }
 
 // authorityKeys are the fields of an authority.
-const authorityKeys = "name, key, keyFile and signCommand"
+const authorityKeys = "name, key, keyFile, keyless and signCommand"
 
 // readAuthority reads authorities[i]. ok is false when n is not a mapping.
 func (r *reader) readAuthority(path string, n *yaml.Node) (a authority, ok bool) {
@@ -94,7 +126,7 @@ func (r *reader) readAuthority(path string, n *yaml.Node) (a authority, ok bool)
 		return a, false
 	}
 	a.path = path
-	var nameSeen, keySeen, fileSeen bool
+	var nameSeen, keySeen, fileSeen, keylessSeen bool
 	for _, f := range fields {
 		switch f.key {
 		case "name":
@@ -152,6 +184,9 @@ func (r *reader) readAuthority(path string, n *yaml.Node) (a authority, ok bool)
 				continue
 			}
 			a.PublicKey, a.der = pub, der
+		case "keyless":
+			keylessSeen, a.keyField = true, f
+			a.Keyless = r.readKeyless(f.path, f.value)
 		case "signCommand":
 			s, ok := r.str(f.path, f.value)
 			if !ok {
@@ -174,11 +209,14 @@ func (r *reader) readAuthority(path string, n *yaml.Node) (a authority, ok bool)
 		r.add(path+".name", n, "required")
 	}
 	switch {
+	case keylessSeen && (keySeen || fileSeen):
+		r.add(path, n, "give key, keyFile or keyless, only one")
+		a.PublicKey, a.der, a.Keyless = nil, nil, nil
 	case keySeen && fileSeen:
 		r.add(path, n, "give key or keyFile, not both")
 		a.PublicKey, a.der = nil, nil
-	case !keySeen && !fileSeen:
-		r.add(path, n, "needs key (an inline PEM public key) or keyFile")
+	case !keySeen && !fileSeen && !keylessSeen:
+		r.add(path, n, "needs key (an inline PEM public key), keyFile, or keyless (a certificate identity)")
 	}
 	return a, true
 }
@@ -196,7 +234,7 @@ func parsePublicKey(data []byte) (crypto.PublicKey, []byte, error) {
 	case strings.Contains(t, "PRIVATE KEY"):
 		return nil, nil, fmt.Errorf("this is a private key (%s): give the public key (cosign.pub), and never commit the private key", t)
 	case t == "CERTIFICATE":
-		return nil, nil, errors.New("this is a certificate, not a public key: give the signer's public key (cosign.pub)")
+		return nil, nil, errors.New("this is a certificate, not a public key: give the signer's public key (cosign.pub), or for keyless signatures the identity under keyless")
 	default:
 		return nil, nil, fmt.Errorf("not a PEM public key: the PEM block is %q (want \"PUBLIC KEY\")", t)
 	}

@@ -18,7 +18,7 @@ type SignatureEvidence struct {
 type SignatureFinding struct {
 	// Kind classifies it as the verify package does: "unknown-key",
 	// "other-digest", "tampered", "attestation", "wrong-payload-type",
-	// "malformed" or "too-large".
+	// "malformed", "too-large", "over-budget" or "wrong-identity".
 	Kind string `json:"kind"`
 	// Detail says what was wrong, for a person.
 	Detail string `json:"detail,omitempty"`
@@ -35,4 +35,11 @@ var findingKinds = []struct{ kind, phrase string }{
 	{"malformed", "a malformed signature artifact"},
 	{"too-large", "a signature artifact too large to read"},
 	{"over-budget", "signature artifacts left unread (over the gateway's verification budget)"},
+	// wrong-identity findings are named by their details: the identity found
+	// and the one each keyless authority requires.
+	{kindWrongIdentity, "a keyless signature by an identity no authority of the rule accepts"},
 }
+
+// kindWrongIdentity is the finding kind of a keyless signature that verified,
+// made by a certificate identity other than the authority's.
+const kindWrongIdentity = "wrong-identity"

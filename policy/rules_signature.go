@@ -123,6 +123,9 @@ func (ru *rule) evaluateSignature(in Input) (Outcome, string, string) {
 	names := make([]string, len(missing))
 	for i, a := range missing {
 		cmds[i] = "with " + a.Name + ": " + signCommand(a) + " " + ref
+		if a.Keyless != nil {
+			cmds[i] += " signed in as " + a.Keyless.Identity()
+		}
 		names[i] = a.Name
 	}
 	var fix string
@@ -153,11 +156,14 @@ func (ru *rule) requirement() string {
 	return "requires a signature by one of " + strings.Join(ru.Authorities, ", ")
 }
 
-// signCommand is how to sign with a: its signCommand, or cosign with a
-// placeholder key file named after it.
+// signCommand is how to sign with a: its signCommand, keyless cosign for a
+// keyless authority, or cosign with a placeholder key file named after it.
 func signCommand(a Authority) string {
 	if a.SignCommand != "" {
 		return a.SignCommand
+	}
+	if a.Keyless != nil {
+		return "cosign sign"
 	}
 	return "cosign sign --key " + a.Name + ".key"
 }
@@ -193,10 +199,17 @@ func findingPhrases(findings []SignatureFinding) []string {
 	}
 	var out []string
 	for _, k := range findingKinds {
-		if seen[k.kind] {
-			out = append(out, k.phrase)
-			delete(seen, k.kind)
+		if !seen[k.kind] {
+			continue
 		}
+		delete(seen, k.kind)
+		if k.kind == kindWrongIdentity {
+			if ds := identityDetails(findings); len(ds) > 0 {
+				out = append(out, ds...)
+				continue
+			}
+		}
+		out = append(out, k.phrase)
 	}
 	var unknown []string
 	for k := range seen {
@@ -205,6 +218,37 @@ func findingPhrases(findings []SignatureFinding) []string {
 	sort.Strings(unknown)
 	for _, k := range unknown {
 		out = append(out, fmt.Sprintf("a signature artifact that did not verify (%q)", k))
+	}
+	return out
+}
+
+// maxIdentityDetails bounds how many wrong identities a denial lists.
+const maxIdentityDetails = 3
+
+// identityDetails returns the distinct details of wrong-identity findings
+// (the identity found and the one required), without the "layer N: " prefix
+// of a legacy signature's, as "a keyless signature by ...".
+func identityDetails(findings []SignatureFinding) []string {
+	var out []string
+	for _, f := range findings {
+		if f.Kind != kindWrongIdentity || f.Detail == "" {
+			continue
+		}
+		d := f.Detail
+		if strings.HasPrefix(d, "layer ") {
+			if _, rest, ok := strings.Cut(d, ": "); ok {
+				d = rest
+			}
+		}
+		if !strings.HasPrefix(d, "a ") {
+			d = "a " + d
+		}
+		if !oneOf(d, out) {
+			out = append(out, d)
+		}
+		if len(out) == maxIdentityDetails {
+			break
+		}
 	}
 	return out
 }

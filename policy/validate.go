@@ -91,6 +91,15 @@ func (r *reader) distinctAuthorities(as []authority) map[string]*authority {
 				auths[a.Name] = a
 			}
 		}
+		if k := a.Keyless; k != nil {
+			id := "keyless\x00" + k.Issuer + "\x00" + k.Subject + "\x00" + k.SubjectRegExp + "\x00" + string(k.TrustedRootJSON)
+			if first, dup := keys[id]; dup {
+				r.add(a.keyField.path, a.keyField.value, "same identity and trusted root as %s (%s): a threshold counts distinct authorities, so give each identity one name", first.path, first.Name)
+				continue
+			}
+			keys[id] = a
+			continue
+		}
 		if a.der == nil {
 			continue
 		}

@@ -21,8 +21,12 @@ import (
 type Authority struct {
 	// Name identifies the key in policies, thresholds and reports.
 	Name string
-	// Key is an ECDSA (P-256, P-384, P-521), RSA (2048 to 8192 bits) or Ed25519 public key.
+	// Key is an ECDSA (P-256, P-384, P-521), RSA (2048 to 8192 bits) or Ed25519 public key;
+	// nil for a keyless authority.
 	Key crypto.PublicKey
+	// Keyless, when not nil, makes this a keyless authority: a certificate identity and
+	// the trusted root to check it with, instead of Key.
+	Keyless *Keyless
 }
 
 // ParsePublicKeyPEM parses a PEM public key as `cosign generate-key-pair` writes it
@@ -45,7 +49,7 @@ func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 	case strings.Contains(t, "PRIVATE KEY"):
 		return nil, fmt.Errorf("PEM block is a %s: give the public key (cosign.pub), never the private key", t)
 	case t == "CERTIFICATE":
-		return nil, errors.New("PEM block is a certificate: give a public key; keyless (certificate identity) verification is not supported")
+		return nil, errors.New("PEM block is a certificate: give a public key, or a Keyless identity and trusted root for keyless signatures")
 	default:
 		return nil, fmt.Errorf("PEM block is %q: expected \"PUBLIC KEY\"", t)
 	}
@@ -95,6 +99,7 @@ type trustedKey struct {
 	name      string
 	der       []byte // PKIX DER of the key, to compare with claimed keys
 	verifiers []signature.Verifier
+	keyless   *keylessKey // a keyless authority: no der, no verifiers
 }
 
 // loadKeys prepares the authorities. A key verify cannot use is an error: the
@@ -117,6 +122,16 @@ func loadKeys(authorities []Authority) ([]trustedKey, error) {
 // Ed25519 is tried pure and pre-hashed (Ed25519ph, which recent cosign uses for keys it
 // loads from files); the two are domain-separated, so accepting both admits no forgery.
 func loadKey(a Authority) (trustedKey, error) {
+	if a.Keyless != nil {
+		if a.Key != nil {
+			return trustedKey{}, errors.New("give a key or a keyless identity, not both")
+		}
+		k, err := loadKeyless(*a.Keyless)
+		if err != nil {
+			return trustedKey{}, err
+		}
+		return trustedKey{name: a.Name, keyless: k}, nil
+	}
 	if err := checkKey(a.Key); err != nil {
 		return trustedKey{}, err
 	}

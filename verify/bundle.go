@@ -145,6 +145,16 @@ func checkBundle(data []byte, img digest, keys []trustedKey) verdict {
 		}
 	}
 	if len(names) == 0 {
+		if sb := keylessBundle(data); sb != nil {
+			if out, ok := checkKeyless(sb, nil, keys); ok {
+				if len(out.names) == 0 {
+					return reject(out.kind, out.detail)
+				}
+				names = out.names
+			}
+		}
+	}
+	if len(names) == 0 {
 		kind, detail := bundleClaims(b).classify(keys)
 		return reject(kind, detail)
 	}

@@ -48,6 +48,9 @@ func (c *keyClaims) addCertDER(der []byte) {
 // names returns the trusted key the claims point at, or "".
 func (c keyClaims) names(keys []trustedKey) string {
 	for _, k := range keys {
+		if k.keyless != nil {
+			continue
+		}
 		h := k.keyHint()
 		for _, hint := range c.hints {
 			if got, err := decodeBase64(hint); err == nil && bytes.Equal(got, h[:]) {

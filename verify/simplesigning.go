@@ -64,13 +64,29 @@ func checkLegacy(payload, sig []byte, annotations map[string]string, img digest,
 	if p.Critical.Type != cosignSignatureType {
 		return reject(KindWrongPayloadType, "critical.type is "+quote(p.Critical.Type)+", not "+quote(cosignSignatureType))
 	}
-	name := firstSigner(keys, sig, payload)
-	if name == "" {
+	var names []string
+	if name := firstSigner(keys, sig, payload); name != "" {
+		names = []string{name}
+	} else if hasKeyless(keys) {
+		e, isKeyless, err := newLegacyEntity(payload, sig, annotations)
+		switch {
+		case err != nil:
+			return reject(KindMalformed, err.Error())
+		case isKeyless:
+			if out, ok := checkKeyless(e, payload, keys); ok {
+				if len(out.names) == 0 {
+					return reject(out.kind, out.detail)
+				}
+				names = out.names
+			}
+		}
+	}
+	if len(names) == 0 {
 		kind, detail := legacyClaims(annotations).classify(keys)
 		return reject(kind, detail)
 	}
 	if got := p.Critical.Image.DockerManifestDigest; got != img.String() {
-		return reject(KindOtherDigest, "signed by "+quote(name)+" for "+quote(got)+", not this image: a signature copied from another image")
+		return reject(KindOtherDigest, "signed by "+quote(names[0])+" for "+quote(got)+", not this image: a signature copied from another image")
 	}
-	return verdict{authorities: []string{name}}
+	return verdict{authorities: names}
 }

@@ -394,6 +394,12 @@ func printExplanation(w io.Writer, source, ref string, defaulted bool, x policy.
 				key = "keyFile " + a.KeyFile
 			}
 			sign := a.SignCommand
+			if k := a.Keyless; k != nil {
+				key = "keyless " + k.Identity() + ", trustedRoot " + k.TrustedRoot
+				if sign == "" {
+					sign = "cosign sign, signed in as " + k.Identity()
+				}
+			}
 			if sign == "" {
 				sign = "cosign sign --key " + a.Name + ".key"
 			}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/mirror"
 	"github.com/portcullis-dev/portcullis/policy"
 )
@@ -95,9 +96,13 @@ func kindList() string {
 
 var keyFileRE = regexp.MustCompile(`(?m)keyFile:\s*["']?([^\s"'#}]+)`)
 
+// trustedRootRE finds the trustedRoot files of keyless authorities.
+var trustedRootRE = regexp.MustCompile(`(?m)trustedRoot:\s*["']?([^\s"'#},]+)`)
+
 // writePolicyDir writes data as policy.yaml in a new directory, with a distinct freshly
 // generated public key at every keyFile path the text names (as a team commits cosign.pub
-// next to its policy), and returns the policy file's path.
+// next to its policy) and a generated sigstore trusted_root.json at every trustedRoot
+// path, and returns the policy file's path.
 func writePolicyDir(t *testing.T, data []byte) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -107,6 +112,13 @@ func writePolicyDir(t *testing.T, data []byte) string {
 			t.Fatalf("example names key file %q outside the policy's directory", name)
 		}
 		writeFile(t, filepath.Join(dir, name), publicKeyPEM(t))
+	}
+	for _, m := range trustedRootRE.FindAllSubmatch(data, -1) {
+		name := string(m[1])
+		if filepath.IsAbs(name) || strings.Contains(name, "..") {
+			t.Fatalf("example names trusted root %q outside the policy's directory", name)
+		}
+		writeFile(t, filepath.Join(dir, name), cosigntest.NewSigstore(t).TrustedRoot(t))
 	}
 	path := filepath.Join(dir, "policy.yaml")
 	writeFile(t, path, data)
