@@ -344,13 +344,14 @@ func buildReport(a Artifact, sc Scanner, findings []match.Finding, now time.Time
 		Scanner: sc, Severity: "Unknown", Vulnerabilities: []Vulnerability{}}
 	highest := match.SeverityUnknown
 	for _, f := range findings {
+		attrs := map[string]any{"ecosystem": f.Ecosystem, "path": f.Package.Path}
+		if len(f.Aliases) > 0 {
+			attrs["aliases"] = f.Aliases
+		}
 		v := Vulnerability{ID: f.ID, Package: f.Package.Name, Version: f.Package.Version, FixVersion: f.Fixed,
 			Severity: harborSeverity(f.Severity), Description: f.Summary,
 			Links:            []string{"https://osv.dev/vulnerability/" + f.ID},
-			VendorAttributes: map[string]any{"ecosystem": f.Ecosystem, "path": f.Package.Path}}
-		if len(f.Aliases) > 0 {
-			v.VendorAttributes["aliases"] = f.Aliases
-		}
+			VendorAttributes: attrs}
 		if f.CVSSVector != "" && strings.HasPrefix(f.CVSSVector, "CVSS:3") {
 			score := f.CVSS
 			v.PreferredCVSS = &CVSS{ScoreV3: &score, VectorV3: f.CVSSVector}
@@ -371,7 +372,7 @@ func as10(r Report) Report {
 	out := r
 	out.Vulnerabilities = make([]Vulnerability, len(r.Vulnerabilities))
 	for i, v := range r.Vulnerabilities {
-		v.PreferredCVSS, v.CweIDs, v.VendorAttributes = nil, nil, nil
+		v.PreferredCVSS, v.CVSS, v.CweIDs, v.VendorAttributes = nil, nil, nil, nil
 		out.Vulnerabilities[i] = v
 	}
 	return out

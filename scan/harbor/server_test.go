@@ -161,7 +161,7 @@ func TestServerScansLikeHarborAsks(t *testing.T) {
 			found = &rep.Vulnerabilities[i]
 		}
 	}
-	if found == nil || found.Package != "golang.org/x/text" || found.Version != "v0.3.5" || found.FixVersion == "" || found.VendorAttributes["ecosystem"] != "Go" {
+	if found == nil || found.VendorAttributes == nil || found.Package != "golang.org/x/text" || found.Version != "v0.3.5" || found.FixVersion == "" || found.VendorAttributes.(map[string]any)["ecosystem"] != "Go" {
 		t.Fatalf("GO-2021-0113 in golang.org/x/text v0.3.5 with a fix not reported: %s", body)
 	}
 

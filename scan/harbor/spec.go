@@ -148,8 +148,12 @@ type Vulnerability struct {
 	PreferredCVSS *CVSS `json:"preferred_cvss,omitempty"`
 	// CweIDs are the weakness identifiers (report 1.1).
 	CweIDs []string `json:"cwe_ids,omitempty"`
-	// VendorAttributes are the scanner's own fields (report 1.1).
-	VendorAttributes map[string]any `json:"vendor_attributes,omitempty"`
+	// CVSS is the spelling of PreferredCVSS in reports of older adapters (Trivy adapter
+	// 0.9 era); read when PreferredCVSS is absent.
+	CVSS *CVSS `json:"cvss,omitempty"`
+	// VendorAttributes are the scanner's own fields (report 1.1): an object in the spec,
+	// a list of key/value objects in some adapters' reports.
+	VendorAttributes any `json:"vendor_attributes,omitempty"`
 }
 
 // Report is HarborVulnerabilityReport, versions 1.0 and 1.1.
