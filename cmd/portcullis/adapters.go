@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/config"
+	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/scan/harbor"
+)
+
+// adapterFindingsTTL is how long an adapter's findings are kept per digest, scanner and
+// database date.
+const adapterFindingsTTL = 7 * 24 * time.Hour
+
+// scanAdapters builds the clients of scan.adapters, keeping their findings in store, and
+// the registry they pull from (scan.adapterRegistry).
+func scanAdapters(c config.Scan, store harbor.Store) (map[string]gate.AdapterScanner, harbor.Registry, error) {
+	if len(c.Adapters) == 0 {
+		return nil, harbor.Registry{}, nil
+	}
+	regAuth, err := basicAuthorization(c.AdapterRegistry.Credentials, "scan.adapterRegistry.credentials")
+	if err != nil {
+		return nil, harbor.Registry{}, err
+	}
+	out := map[string]gate.AdapterScanner{}
+	for i, a := range c.Adapters {
+		auth, err := basicAuthorization(a.Credentials, fmt.Sprintf("scan.adapters[%d].credentials", i))
+		if err != nil {
+			return nil, harbor.Registry{}, err
+		}
+		opts := []harbor.ClientOption{harbor.WithStore(store, adapterFindingsTTL)}
+		if auth != "" {
+			opts = append(opts, harbor.WithAdapterAuthorization(auth))
+		}
+		if a.Timeout > 0 {
+			opts = append(opts, harbor.WithBound(a.Timeout.Std()))
+		}
+		cl, err := harbor.NewClient(a.URL, opts...)
+		if err != nil {
+			return nil, harbor.Registry{}, fmt.Errorf("scan.adapters[%d].url: %w", i, err)
+		}
+		out[a.Name] = cl
+	}
+	return out, harbor.Registry{URL: c.AdapterRegistry.URL, Authorization: regAuth}, nil
+}
+
+// basicAuthorization is the Basic Authorization header of c, "" without a username.
+func basicAuthorization(c config.Credentials, path string) (string, error) {
+	if c.Username == "" {
+		return "", nil
+	}
+	pw := c.Password
+	if c.PasswordFile != "" {
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("%s.passwordFile: %w", path, err)
+		}
+		pw = strings.TrimRight(string(b), "\r\n")
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Username+":"+pw)), nil
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/config"
+)
+
+func TestScanAdaptersWiring(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "robot")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Scan{
+		Adapters:        []config.ScanAdapter{{Name: "trivy", URL: "http://127.0.0.1:8080"}},
+		AdapterRegistry: config.AdapterRegistry{URL: "https://registry.internal", Credentials: config.Credentials{Username: "robot", PasswordFile: pw}},
+	}
+	adapters, reg, err := scanAdapters(c, cache.NewMemory(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adapters["trivy"] == nil || reg.URL != "https://registry.internal" || reg.Authorization != "Basic cm9ib3Q6czNjcmV0" { // robot:s3cret
+		t.Fatalf("adapters %v, registry %+v", adapters, reg)
+	}
+	c.AdapterRegistry.Credentials.PasswordFile = filepath.Join(t.TempDir(), "missing")
+	if _, _, err := scanAdapters(c, cache.NewMemory(1<<20)); err == nil || !strings.Contains(err.Error(), "scan.adapterRegistry.credentials.passwordFile") {
+		t.Fatalf("missing password file: %v", err)
+	}
+}
