@@ -42,6 +42,8 @@ type Server struct {
 	scanTimeout  time.Duration
 	transport    http.RoundTripper
 	maxJobs      int
+	// registries, when set, are the only registries (scheme://host) scans may pull from.
+	registries map[string]bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +88,20 @@ func WithScanTimeout(d time.Duration) ServerOption { return func(s *Server) { s.
 
 // WithMaxScans bounds the scans kept at once, running or finished (default 1000).
 func WithMaxScans(n int) ServerOption { return func(s *Server) { s.maxJobs = n } }
+
+// WithAllowedRegistries restricts scans to registries at these base URLs (scheme and
+// host:port compared; a path is ignored): a request naming another is refused with 422,
+// so that the adapter cannot be made to fetch from anywhere its caller likes.
+func WithAllowedRegistries(urls ...string) ServerOption {
+	return func(s *Server) {
+		s.registries = map[string]bool{}
+		for _, u := range urls {
+			if pu, err := url.Parse(u); err == nil {
+				s.registries[pu.Scheme+"://"+strings.ToLower(pu.Host)] = true
+			}
+		}
+	}
+}
 
 // NewServer serves scanner as an adapter.
 func NewServer(scanner ImageScanner, opts ...ServerOption) *Server {
@@ -202,6 +218,13 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) {
 	if err := validate(req); err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
+	}
+	if s.registries != nil {
+		u, _ := url.Parse(req.Registry.URL)
+		if !s.registries[u.Scheme+"://"+strings.ToLower(u.Host)] {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("invalid registry.url %q: not a registry this adapter pulls from", req.Registry.URL))
+			return
+		}
 	}
 	if !consumable(req.Artifact.MimeType) {
 		writeError(w, http.StatusNotImplemented, fmt.Sprintf("artifact.mime_type %q is not scanned: this scanner consumes %s and %s", req.Artifact.MimeType, MimeOCIManifest, MimeDockerManifest))

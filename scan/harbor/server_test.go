@@ -238,3 +238,21 @@ func TestServerReportsAPullItMayNotMake(t *testing.T) {
 		t.Fatalf("message %q does not say the pull was refused", msg)
 	}
 }
+
+func TestServerPullsOnlyFromAllowedRegistries(t *testing.T) {
+	srv := harbor.NewServer(harbor.NewBuiltin(t.TempDir()), harbor.WithAllowedRegistries("http://127.0.0.1:1"))
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	c := harborClient()
+	digest := "sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b"
+	resp, body := do(t, c, http.MethodPost, ts.URL+"/api/v1/scan", "",
+		`{"registry":{"url":"http://127.0.0.2:1"},"artifact":{"repository":"library/mongo","digest":"`+digest+`"}}`)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(errorMessage(t, resp, body), "not a registry this adapter pulls from") {
+		t.Fatalf("another registry: %d %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, c, http.MethodPost, ts.URL+"/api/v1/scan", "",
+		`{"registry":{"url":"http://127.0.0.1:1/"},"artifact":{"repository":"library/mongo","digest":"`+digest+`"}}`)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the allowed registry: %d %s", resp.StatusCode, body)
+	}
+}
