@@ -28,6 +28,14 @@ func (c Config) validateAdapters(add func(path, format string, args ...any)) {
 			add(path+".timeout", "must not be negative")
 		}
 	}
+	for i, r := range c.Scan.AdapterAPI.Registries {
+		if !httpURL(r) {
+			add(fmt.Sprintf("scan.adapterAPI.registries[%d]", i), "want an http or https base URL, got %q", r)
+		}
+	}
+	if len(c.Scan.AdapterAPI.Registries) > 0 && c.Admin.Addr == "" {
+		add("scan.adapterAPI", "is served on the admin listener: set admin.addr")
+	}
 	if len(c.Scan.Adapters) > 0 && !httpURL(c.Scan.AdapterRegistry.URL) {
 		add("scan.adapterRegistry.url", "want the http or https URL the adapters pull from, got %q", c.Scan.AdapterRegistry.URL)
 	}

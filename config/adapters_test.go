@@ -20,6 +20,8 @@ scan:
   adapterRegistry:
     url: https://registry.internal
     credentials: {username: scanner-robot, passwordFile: /run/secrets/robot}
+  adapterAPI:
+    registries: [https://harbor.internal]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +30,7 @@ scan:
 		t.Fatalf("Validate: %v", err)
 	}
 	if a := cfg.Scan.Adapters[0]; a.Name != "trivy" || a.URL != "http://trivy-adapter:8080" || a.Timeout.Std().Minutes() != 5 ||
-		cfg.Scan.AdapterRegistry.Credentials.Username != "scanner-robot" {
+		cfg.Scan.AdapterRegistry.Credentials.Username != "scanner-robot" || cfg.Scan.AdapterAPI.Registries[0] != "https://harbor.internal" {
 		t.Fatalf("scan = %+v", cfg.Scan)
 	}
 }
@@ -44,6 +46,8 @@ scan:
     - {name: aqua, url: "ftp://c", timeout: -1s}
     - {name: aqua, url: http://d}
     - {url: http://e}
+  adapterAPI:
+    registries: [harbor.internal]
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +65,7 @@ scan:
 		`scan.adapters[2].timeout: must not be negative`,
 		`scan.adapters[3].name: "aqua" listed twice`,
 		`scan.adapters[4].name: required`,
+		`scan.adapterAPI.registries[0]: want an http or https base URL, got "harbor.internal"`,
 		`scan.adapterRegistry.url: want the http or https URL the adapters pull from, got ""`,
 	} {
 		if !strings.Contains(got, want) {

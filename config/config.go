@@ -132,6 +132,16 @@ type Scan struct {
 	// AdapterRegistry is the registry the adapters pull images from: its URL as they reach
 	// it and the read-only credential they pull with.
 	AdapterRegistry AdapterRegistry `yaml:"adapterRegistry"`
+	// AdapterAPI serves the built-in scanner as a Harbor scanner adapter on the admin
+	// listener (/api/v1/...).
+	AdapterAPI AdapterAPI `yaml:"adapterAPI"`
+}
+
+// AdapterAPI configures the built-in scanner's Harbor scanner adapter API.
+type AdapterAPI struct {
+	// Registries are the base URLs of the registries scans may pull from (Harbor's core
+	// URL); none turns the API off.
+	Registries []string `yaml:"registries,omitempty"`
 }
 
 // ScanAdapter is one external scanner adapter.

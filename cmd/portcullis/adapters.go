@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -62,4 +64,20 @@ func basicAuthorization(c config.Credentials, path string) (string, error) {
 		pw = strings.TrimRight(string(b), "\r\n")
 	}
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.Username+":"+pw)), nil
+}
+
+// adapterAPI is the built-in scanner served as a Harbor scanner adapter (scan.adapterAPI),
+// nil when no registries are configured; close stops its scans.
+func adapterAPI(cfg config.Config) (h http.Handler, close func()) {
+	if len(cfg.Scan.AdapterAPI.Registries) == 0 {
+		return nil, func() {}
+	}
+	dbDir := cfg.Scan.DB
+	if dbDir == "" {
+		dbDir = filepath.Join(cfg.DataDir, "vulndb")
+	}
+	srv := harbor.NewServer(harbor.NewBuiltin(dbDir),
+		harbor.WithScannerInfo(harbor.Scanner{Name: "portcullis", Vendor: "portcullis", Version: version}),
+		harbor.WithAllowedRegistries(cfg.Scan.AdapterAPI.Registries...))
+	return srv, srv.Close
 }

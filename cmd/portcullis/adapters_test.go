@@ -1,13 +1,18 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
+	"github.com/portcullis-dev/portcullis/health"
+	"github.com/portcullis-dev/portcullis/telemetry"
 )
 
 func TestScanAdaptersWiring(t *testing.T) {
@@ -29,5 +34,23 @@ func TestScanAdaptersWiring(t *testing.T) {
 	c.AdapterRegistry.Credentials.PasswordFile = filepath.Join(t.TempDir(), "missing")
 	if _, _, err := scanAdapters(c, cache.NewMemory(1<<20)); err == nil || !strings.Contains(err.Error(), "scan.adapterRegistry.credentials.passwordFile") {
 		t.Fatalf("missing password file: %v", err)
+	}
+}
+
+func TestAdapterAPIWiring(t *testing.T) {
+	cfg := config.Default()
+	if h, closeFn := adapterAPI(cfg); h != nil {
+		closeFn()
+		t.Fatal("adapter API served without scan.adapterAPI.registries")
+	}
+	cfg.DataDir = t.TempDir()
+	cfg.Scan.AdapterAPI.Registries = []string{"https://harbor.internal"}
+	h, closeFn := adapterAPI(cfg)
+	defer closeFn()
+	mux := adminMux(health.New(time.Second), &telemetry.Telemetry{Metrics: http.NotFoundHandler()}, h)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/metadata", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"name":"portcullis"`) {
+		t.Fatalf("metadata on the admin listener: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -236,7 +236,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	warnUnreachableEnvironments(gt.Policy(), cfg.Doors(), log)
-	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel), log)
+	adapterH, closeAdapter := adapterAPI(cfg)
+	defer closeAdapter()
+	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel, adapterH), log)
 	if err != nil {
 		return err
 	}
