@@ -122,7 +122,8 @@ const maxAnswerBytes = 64 << 20
 // evidenceVersion is the format version of stored Evidence.
 const evidenceVersion = "1"
 
-// Metadata returns the adapter's metadata, asking again once metadataTTL passed.
+// Metadata returns the adapter's metadata, asking again once metadataTTL passed; when
+// the adapter does not answer then, the metadata read before.
 func (c *Client) Metadata(ctx context.Context) (Metadata, error) {
 	c.mu.Lock()
 	if !c.metaAt.IsZero() && time.Since(c.metaAt) < c.metadataTTL {
@@ -132,11 +133,18 @@ func (c *Client) Metadata(ctx context.Context) (Metadata, error) {
 	}
 	c.mu.Unlock()
 	resp, body, err := c.do(ctx, http.MethodGet, "/api/v1/metadata", MimeMetadata+", application/vnd.scanner.adapter.metadata+json; version=1.1", nil)
-	if err != nil {
-		return Metadata{}, err
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = answerError("metadata", resp, body)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return Metadata{}, answerError("metadata", resp, body)
+	if err != nil {
+		// Metadata read before stays good enough to find kept findings: an adapter that
+		// is down must not take the images it already scanned with it.
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.metaAt.IsZero() {
+			return c.meta, nil
+		}
+		return Metadata{}, err
 	}
 	var m Metadata
 	if err := json.Unmarshal(body, &m); err != nil {

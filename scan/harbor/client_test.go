@@ -268,6 +268,14 @@ func TestClientKeepsFindingsPerDigestScannerAndDatabase(t *testing.T) {
 	if f.posts != 2 || !strings.Contains(ev.Provenance(), "2020-03-19") {
 		t.Fatalf("a new database date did not scan again: %d submissions, %s", f.posts, ev.Provenance())
 	}
+	// The adapter goes down: what it already found is still known, nothing new is.
+	ts.Close()
+	if ev, err := c.Scan(context.Background(), gatewayRegistry, a); err != nil || len(ev.Findings) != 1 {
+		t.Fatalf("kept findings with the adapter down: %v %+v", err, ev)
+	}
+	if _, err := c.Scan(context.Background(), gatewayRegistry, harbor.Artifact{Repository: "library/ubuntu", Digest: ubuntuDigest}); err == nil {
+		t.Fatal("a new digest scanned with the adapter down")
+	}
 }
 
 // TestClientDrivesThePortcullisAdapter drives this package's own adapter, which scans a
