@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/gate"
+	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/scan/harbor"
 )
 
@@ -80,4 +82,34 @@ func adapterAPI(cfg config.Config) (h http.Handler, close func()) {
 		harbor.WithScannerInfo(harbor.Scanner{Name: "portcullis", Vendor: "portcullis", Version: version}),
 		harbor.WithAllowedRegistries(cfg.Scan.AdapterAPI.Registries...))
 	return srv, srv.Close
+}
+
+// unknownScanners lists the environments of p whose scanner choice the configured
+// adapters cannot meet, each with why.
+func unknownScanners(p *policy.Policy, c config.Scan) []string {
+	names := map[string]bool{}
+	for _, a := range c.Adapters {
+		names[a.Name] = true
+	}
+	var out []string
+	for _, e := range p.Environments() {
+		switch {
+		case e.Scanner == "" || e.Scanner == policy.ScannerBuiltin:
+		case e.Scanner == policy.ScannerBoth:
+			if len(c.Adapters) != 1 {
+				out = append(out, fmt.Sprintf("environment %s: scanner both needs exactly one scan.adapters entry, there are %d", e.Name, len(c.Adapters)))
+			}
+		case !names[e.Scanner]:
+			out = append(out, fmt.Sprintf("environment %s: scanner %q is not in scan.adapters", e.Name, e.Scanner))
+		}
+	}
+	return out
+}
+
+// warnUnknownScanners logs each environment whose scanner cannot be met: its images get
+// no vulnerability evidence, and its fail mode answers.
+func warnUnknownScanners(p *policy.Policy, c config.Scan, log *slog.Logger) {
+	for _, w := range unknownScanners(p, c) {
+		log.Warn("scanner adapters: "+w+"; its vulnerability rules find no evidence and the fail mode answers", slog.String("config", "scan.adapters"))
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/health"
+	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/telemetry"
 )
 
@@ -52,5 +53,25 @@ func TestAdapterAPIWiring(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/metadata", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"name":"portcullis"`) {
 		t.Fatalf("metadata on the admin listener: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestUnknownScannersNamed(t *testing.T) {
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - {name: a, repositories: ["a/**"], scanner: trivy}
+  - {name: b, repositories: ["b/**"], scanner: aqua}
+  - {name: c, repositories: ["c/**"], scanner: both}
+  - {name: d, repositories: ["**"]}
+rules:
+  - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := unknownScanners(p, config.Scan{Adapters: []config.ScanAdapter{{Name: "trivy"}, {Name: "sysdig"}}})
+	want := []string{`environment b: scanner "aqua" is not in scan.adapters`, "environment c: scanner both needs exactly one scan.adapters entry, there are 2"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("unknown scanners:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -236,6 +236,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	warnUnreachableEnvironments(gt.Policy(), cfg.Doors(), log)
+	warnUnknownScanners(gt.Policy(), cfg.Scan, log)
 	adapterH, closeAdapter := adapterAPI(cfg)
 	defer closeAdapter()
 	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel, adapterH), log)
