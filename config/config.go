@@ -126,6 +126,42 @@ type Scan struct {
 	// the scan; past it the environment's fail mode answers (closed: retry later, open:
 	// allow with a warning) while the scan goes on.
 	PullWait Duration `yaml:"pullWait"`
+	// Adapters are external scanners (Harbor scanner adapters) that policy environments
+	// may choose by name (`scanner:`).
+	Adapters []ScanAdapter `yaml:"adapters,omitempty"`
+	// AdapterRegistry is the registry the adapters pull images from: its URL as they reach
+	// it and the read-only credential they pull with.
+	AdapterRegistry AdapterRegistry `yaml:"adapterRegistry"`
+	// AdapterAPI serves the built-in scanner as a Harbor scanner adapter on the admin
+	// listener (/api/v1/...).
+	AdapterAPI AdapterAPI `yaml:"adapterAPI"`
+}
+
+// AdapterAPI configures the built-in scanner's Harbor scanner adapter API.
+type AdapterAPI struct {
+	// Registries are the base URLs of the registries scans may pull from (Harbor's core
+	// URL); none turns the API off.
+	Registries []string `yaml:"registries,omitempty"`
+}
+
+// ScanAdapter is one external scanner adapter.
+type ScanAdapter struct {
+	// Name is how environments choose it: lower-case letters, digits and '-'.
+	Name string `yaml:"name"`
+	// URL is the adapter's base URL (without /api/v1).
+	URL string `yaml:"url"`
+	// Credentials are sent to the adapter itself (Basic), when it asks for them.
+	Credentials Credentials `yaml:"credentials"`
+	// Timeout bounds one scan, submission and polls together; 0 means 10 minutes.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// AdapterRegistry is where scanner adapters pull from.
+type AdapterRegistry struct {
+	// URL is the registry's base URL as the adapters reach it.
+	URL string `yaml:"url"`
+	// Credentials are the read-only credential the adapters pull with (Basic).
+	Credentials Credentials `yaml:"credentials"`
 }
 
 // Cache configures the evidence cache: in memory always, shared through Redis when

@@ -125,6 +125,7 @@ func (c Config) Validate() error {
 	if c.Scan.PullWait < 0 {
 		add("scan.pullWait", "must not be negative")
 	}
+	c.validateAdapters(add)
 	c.validateRecords(add)
 	c.validateAudit(add)
 	c.validateMirrors(add)

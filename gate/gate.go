@@ -15,6 +15,7 @@ import (
 	"github.com/portcullis-dev/portcullis/audit"
 	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/scan/harbor"
 )
 
 // TagResolver tells which digest a tag points at upstream, "" when the tag does not exist.
@@ -40,6 +41,10 @@ type Gate struct {
 	blobs  ImageReader
 	// scanner finds vulnerabilities for vulnerability rules.
 	scanner VulnerabilityScanner
+	// adapters are the external scanners environments may choose, pulling from
+	// adapterRegistry (see WithAdapters).
+	adapters        map[string]AdapterScanner
+	adapterRegistry harbor.Registry
 	// pullScanWait is how long a pull waits for a scan before the fail mode applies.
 	pullScanWait time.Duration
 	// coverage tracks platform manifests of signed indexes; its store (the shared cache)
@@ -452,7 +457,7 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 	}
 	if needs.Scan {
 		got.compared = p.ComparesWithBaseline(req.Action, req.Repository, req.Host)
-		ev, base, err := g.vulnerabilityEvidence(ctx, req.Action, req.Repository, req.Digest, got.manifest, in.Image, got.compared)
+		ev, base, err := g.vulnerabilityEvidence(ctx, req.Action, p.Scanner(p.Environment(req.Repository, req.Host)), req.Repository, req.Digest, got.manifest, in.Image, got.compared)
 		got.baseManifest = base
 		switch {
 		case errors.Is(err, errScanPending):

@@ -83,20 +83,22 @@ const retryScan = 30 * time.Second
 // finding was first seen in repo (see recordFirstSeen) and, when compare is true (a rule
 // judges new findings), compares them with the image's baseline (see compareWithBaseline;
 // img is the image evidence when the gate read it, for the base image labels). A pull
-// waits for the scan at most the pull scan wait.
-func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (ev *policy.VulnerabilityEvidence, baseManifest []byte, err error) {
-	if g.scanner == nil {
-		return nil, nil, errString("this gateway has no vulnerability scanner configured")
-	}
-	rep, err := waitScan(ctx, action, func(ctx context.Context) (Report, error) { return g.scanner.Scan(ctx, repo, digest, manifest) })
+// waits for the scan at most the pull scan wait. scanner is the environment's choice of
+// scanner (policy.Policy.Scanner): the built-in one, an adapter, or both.
+func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, scanner, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (ev *policy.VulnerabilityEvidence, baseManifest []byte, err error) {
+	rep, sources, err := g.scanReport(ctx, action, scanner, repo, digest, manifest)
 	if err != nil {
 		return nil, nil, err
 	}
 	ev = &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
 		IncompleteReason: strings.Join(rep.Reasons, "; "), Unchecked: rep.Unchecked,
 		OSUnknown: rep.OSUnknown, OSUnknownReason: rep.OSUnknownReason, Mismatched: rep.Mismatched}
-	for _, f := range rep.Findings {
-		ev.Findings = append(ev.Findings, policy.VulnerabilityFinding{
+	for i, f := range rep.Findings {
+		var source string
+		if i < len(sources) {
+			source = sources[i]
+		}
+		ev.Findings = append(ev.Findings, policy.VulnerabilityFinding{Source: source,
 			ID: f.ID, Aliases: f.Aliases, Package: f.Package.Name, Ecosystem: f.Ecosystem, Version: f.Package.Version,
 			Fixed: f.Fixed, Fixable: f.Fixable, Severity: strings.ToLower(f.Severity.String()), CVSS: f.CVSS,
 			Layer: f.Package.Layer, OS: isOSEcosystem(f.Package.Ecosystem), Summary: f.Summary,

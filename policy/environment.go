@@ -29,6 +29,17 @@ func (p *Policy) FailMode(env string) string {
 	return FailClosed
 }
 
+// Scanner returns who scans the named environment's images: ScannerBuiltin, ScannerBoth
+// or an adapter name (see Environment.Scanner); ScannerBuiltin when the policy says nothing.
+func (p *Policy) Scanner(env string) string {
+	for i := range p.envs {
+		if p.envs[i].Name == env && p.envs[i].Scanner != "" {
+			return p.envs[i].Scanner
+		}
+	}
+	return ScannerBuiltin
+}
+
 // UnscannedPull returns how the named environment answers the pull of an image not
 // scanned yet (see Environment.Unscanned); nil when the policy leaves it to the gateway.
 func (p *Policy) UnscannedPull(env string) *Unscanned {

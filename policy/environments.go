@@ -63,6 +63,13 @@ func (r *reader) readEnvironment(path string, n *yaml.Node) (e environment, ok b
 			r.readPlatforms(&e, f)
 		case "unscanned":
 			e.Unscanned = r.readUnscanned(f)
+		case "scanner":
+			if s, ok := r.str(f.path, f.value); ok {
+				if !validScannerName(s) {
+					r.add(f.path, f.value, "invalid scanner %q (want builtin, both, or an adapter name: lower-case letters, digits and -)", s)
+				}
+				e.Scanner = s
+			}
 		default:
 			r.unknown(f)
 		}
@@ -140,4 +147,18 @@ func (r *reader) readUnscanned(f field) *Unscanned {
 		r.add(f.path+".wait", f.value, "required: how long a pull waits for the scan (0s answers at once)")
 	}
 	return u
+}
+
+// validScannerName reports whether s can name an environment's scanner: builtin, both, or
+// an adapter name of lower-case letters, digits and '-', starting with a letter.
+func validScannerName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

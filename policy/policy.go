@@ -49,7 +49,20 @@ type Environment struct {
 	// Platforms are the platforms the environment's nodes run, os/arch[/variant] as
 	// written (linux/arm64/v8); platform rules judge images against them.
 	Platforms []string `json:"platforms,omitempty"`
+	// Scanner chooses who scans the environment's images for vulnerability rules:
+	// ScannerBuiltin (also ""), the name of an external scanner adapter the gateway
+	// configures, or ScannerBoth (the built-in scanner and the gateway's one adapter,
+	// findings united, each naming its source).
+	Scanner string `json:"scanner,omitempty"`
 }
+
+// Scanner choices of an environment (Environment.Scanner).
+const (
+	// ScannerBuiltin is the gateway's own scanner.
+	ScannerBuiltin = "builtin"
+	// ScannerBoth is the built-in scanner and the gateway's one external adapter.
+	ScannerBoth = "both"
+)
 
 // What a pull of an image not scanned yet gets when its scan outlasts Unscanned.Wait
 // (Unscanned.Then).

@@ -42,11 +42,14 @@ func registryMux(px *proxy.Proxy, hc *health.Handler) *http.ServeMux {
 }
 
 // adminMux is the operational surface: metrics and readiness with its details.
-func adminMux(hc *health.Handler, tel *telemetry.Telemetry) *http.ServeMux {
+func adminMux(hc *health.Handler, tel *telemetry.Telemetry, adapterAPI http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", hc)
 	mux.Handle("/readyz", hc)
 	mux.Handle("/metrics", tel.Metrics)
+	if adapterAPI != nil {
+		mux.Handle("/api/v1/", adapterAPI)
+	}
 	return mux
 }
 

@@ -236,7 +236,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 
 	warnUnreachableEnvironments(gt.Policy(), cfg.Doors(), log)
-	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel), log)
+	warnUnknownScanners(gt.Policy(), cfg.Scan, log)
+	adapterH, closeAdapter := adapterAPI(cfg)
+	defer closeAdapter()
+	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel, adapterH), log)
 	if err != nil {
 		return err
 	}
@@ -392,9 +395,13 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	if st := scanner.Status(cfg.Scan.MaxDBAge.Std()); strings.HasPrefix(st, "STALE") || strings.HasPrefix(st, "no vulnerability database") {
 		log.Warn("vulnerability database", slog.String("status", st))
 	}
+	adapters, adapterReg, err := scanAdapters(cfg.Scan, store)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	now, reminderEvery := gatewayClock(log)
 	g := gate.New(pol, up, recorders, gate.WithLogger(log), gate.WithClock(now), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
-		gate.WithPullScanWait(cfg.Scan.PullWait.Std()),
+		gate.WithPullScanWait(cfg.Scan.PullWait.Std()), gate.WithAdapters(adapters, adapterReg),
 		gate.WithCache(store), gate.WithRecords(rs), gate.WithMeterProvider(tel.Meter))
 	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
 	if err := tee.Instrument(tel.Meter); err != nil {

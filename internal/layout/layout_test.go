@@ -22,11 +22,13 @@ var allowed = map[string][]string{
 	"cache":          {},
 	"audit":          {},
 	"scan":           {},
-	"embedded":       {},
-	"health":         {},
-	"telemetry":      {},
-	"records":        {},
-	"upstream":       {},
+	// scan/harbor speaks the Harbor scanner adapter API with the built-in scanner's parts.
+	"scan/harbor": {"scan"},
+	"embedded":    {},
+	"health":      {},
+	"telemetry":   {},
+	"records":     {},
+	"upstream":    {},
 	// gate keeps what it cannot recompute in records (through interfaces declared in gate,
 	// whose methods use the records package's plain value types).
 	"gate":  {"policy", "verify", "scan", "cache", "audit", "records"},

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/config"
+	"github.com/portcullis-dev/portcullis/health"
+	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/telemetry"
+)
+
+func TestScanAdaptersWiring(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "robot")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Scan{
+		Adapters:        []config.ScanAdapter{{Name: "trivy", URL: "http://127.0.0.1:8080"}},
+		AdapterRegistry: config.AdapterRegistry{URL: "https://registry.internal", Credentials: config.Credentials{Username: "robot", PasswordFile: pw}},
+	}
+	adapters, reg, err := scanAdapters(c, cache.NewMemory(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adapters["trivy"] == nil || reg.URL != "https://registry.internal" || reg.Authorization != "Basic cm9ib3Q6czNjcmV0" { // robot:s3cret
+		t.Fatalf("adapters %v, registry %+v", adapters, reg)
+	}
+	c.AdapterRegistry.Credentials.PasswordFile = filepath.Join(t.TempDir(), "missing")
+	if _, _, err := scanAdapters(c, cache.NewMemory(1<<20)); err == nil || !strings.Contains(err.Error(), "scan.adapterRegistry.credentials.passwordFile") {
+		t.Fatalf("missing password file: %v", err)
+	}
+}
+
+func TestAdapterAPIWiring(t *testing.T) {
+	cfg := config.Default()
+	if h, closeFn := adapterAPI(cfg); h != nil {
+		closeFn()
+		t.Fatal("adapter API served without scan.adapterAPI.registries")
+	}
+	cfg.DataDir = t.TempDir()
+	cfg.Scan.AdapterAPI.Registries = []string{"https://harbor.internal"}
+	h, closeFn := adapterAPI(cfg)
+	defer closeFn()
+	mux := adminMux(health.New(time.Second), &telemetry.Telemetry{Metrics: http.NotFoundHandler()}, h)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/metadata", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"name":"portcullis"`) {
+		t.Fatalf("metadata on the admin listener: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestUnknownScannersNamed(t *testing.T) {
+	p, err := policy.Parse([]byte(`version: 1
+environments:
+  - {name: a, repositories: ["a/**"], scanner: trivy}
+  - {name: b, repositories: ["b/**"], scanner: aqua}
+  - {name: c, repositories: ["c/**"], scanner: both}
+  - {name: d, repositories: ["**"]}
+rules:
+  - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := unknownScanners(p, config.Scan{Adapters: []config.ScanAdapter{{Name: "trivy"}, {Name: "sysdig"}}})
+	want := []string{`environment b: scanner "aqua" is not in scan.adapters`, "environment c: scanner both needs exactly one scan.adapters entry, there are 2"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("unknown scanners:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

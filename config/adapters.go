@@ -1,0 +1,61 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+)
+
+// validateAdapters checks scan.adapters and scan.adapterRegistry.
+func (c Config) validateAdapters(add func(path, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, a := range c.Scan.Adapters {
+		path := fmt.Sprintf("scan.adapters[%d]", i)
+		switch {
+		case a.Name == "":
+			add(path+".name", "required")
+		case a.Name == "builtin" || a.Name == "both":
+			add(path+".name", "%q is a scanner choice of its own; name the adapter otherwise", a.Name)
+		case !adapterName(a.Name):
+			add(path+".name", "invalid name %q (want lower-case letters, digits and -, starting with a letter)", a.Name)
+		case seen[a.Name]:
+			add(path+".name", "%q listed twice", a.Name)
+		}
+		seen[a.Name] = true
+		if !httpURL(a.URL) {
+			add(path+".url", "want an http or https base URL, got %q", a.URL)
+		}
+		if a.Timeout < 0 {
+			add(path+".timeout", "must not be negative")
+		}
+	}
+	for i, r := range c.Scan.AdapterAPI.Registries {
+		if !httpURL(r) {
+			add(fmt.Sprintf("scan.adapterAPI.registries[%d]", i), "want an http or https base URL, got %q", r)
+		}
+	}
+	if len(c.Scan.AdapterAPI.Registries) > 0 && c.Admin.Addr == "" {
+		add("scan.adapterAPI", "is served on the admin listener: set admin.addr")
+	}
+	if len(c.Scan.Adapters) > 0 && !httpURL(c.Scan.AdapterRegistry.URL) {
+		add("scan.adapterRegistry.url", "want the http or https URL the adapters pull from, got %q", c.Scan.AdapterRegistry.URL)
+	}
+}
+
+// adapterName reports whether s is a valid adapter name (as policy environments write it).
+func adapterName(s string) bool {
+	if s == "" || len(s) > 63 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// httpURL reports whether s is an http or https URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

@@ -1,0 +1,75 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-dev/portcullis/config"
+)
+
+func TestScanAdaptersLoad(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	err := cfg.Overlay([]byte(`
+scan:
+  adapters:
+    - name: trivy
+      url: http://trivy-adapter:8080
+      timeout: 5m
+  adapterRegistry:
+    url: https://registry.internal
+    credentials: {username: scanner-robot, passwordFile: /run/secrets/robot}
+  adapterAPI:
+    registries: [https://harbor.internal]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if a := cfg.Scan.Adapters[0]; a.Name != "trivy" || a.URL != "http://trivy-adapter:8080" || a.Timeout.Std().Minutes() != 5 ||
+		cfg.Scan.AdapterRegistry.Credentials.Username != "scanner-robot" || cfg.Scan.AdapterAPI.Registries[0] != "https://harbor.internal" {
+		t.Fatalf("scan = %+v", cfg.Scan)
+	}
+}
+
+func TestScanAdaptersRefused(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	err := cfg.Overlay([]byte(`
+scan:
+  adapters:
+    - {name: Trivy, url: http://a}
+    - {name: both, url: http://b}
+    - {name: aqua, url: "ftp://c", timeout: -1s}
+    - {name: aqua, url: http://d}
+    - {url: http://e}
+  adapterAPI:
+    registries: [harbor.internal]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Validate: %v", err)
+	}
+	got := err.Error()
+	for _, want := range []string{
+		`scan.adapters[0].name: invalid name "Trivy"`,
+		`scan.adapters[1].name: "both" is a scanner choice of its own`,
+		`scan.adapters[2].url: want an http or https base URL, got "ftp://c"`,
+		`scan.adapters[2].timeout: must not be negative`,
+		`scan.adapters[3].name: "aqua" listed twice`,
+		`scan.adapters[4].name: required`,
+		`scan.adapterAPI.registries[0]: want an http or https base URL, got "harbor.internal"`,
+		`scan.adapterRegistry.url: want the http or https URL the adapters pull from, got ""`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
+	}
+}
