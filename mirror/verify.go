@@ -13,8 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -120,34 +122,34 @@ func openRegular(path string) (*os.File, error) {
 }
 
 // checkChunks checks every chunk's presence, size and SHA-256, and that no unlisted chunk
-// lies beside them.
+// lies beside them. Chunks are independent files, so they are hashed in parallel (one
+// worker per CPU); the error reported is the first chunk's in bundle order, whatever
+// order the workers finished in.
 func checkChunks(dir string, m *BundleManifest) error {
 	byHash := map[string]string{}
 	for _, c := range m.Chunks {
 		byHash[c.SHA256] = c.Name
 	}
-	for _, c := range m.Chunks {
-		f, err := openRegular(filepath.Join(dir, c.Name))
+	errs := make([]error, len(m.Chunks))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(m.Chunks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = checkChunk(dir, m.Chunks[i], byHash)
+			}
+		}()
+	}
+	for i := range m.Chunks {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return fmt.Errorf("chunk %s: %w", c.Name, err)
-		}
-		h := sha256.New()
-		n, err := io.Copy(h, io.LimitReader(f, c.Size+1))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("chunk %s: %w", c.Name, err)
-		}
-		sum := hex.EncodeToString(h.Sum(nil))
-		switch {
-		case sum == c.SHA256 && n == c.Size:
-		case byHash[sum] != "" && byHash[sum] != c.Name:
-			return fmt.Errorf("chunk %s: holds the bytes of chunk %s: chunks are out of order", c.Name, byHash[sum])
-		case n < c.Size:
-			return fmt.Errorf("chunk %s: truncated: %d bytes, the bundle manifest says %d", c.Name, n, c.Size)
-		case n > c.Size:
-			return fmt.Errorf("chunk %s: longer than the %d bytes the bundle manifest says", c.Name, c.Size)
-		default:
-			return fmt.Errorf("chunk %s: SHA-256 %s does not match the bundle manifest's %s: the chunk is corrupt or was changed", c.Name, sum, c.SHA256)
+			return err
 		}
 	}
 	entries, err := os.ReadDir(dir)
@@ -162,6 +164,34 @@ func checkChunks(dir string, m *BundleManifest) error {
 		}
 	}
 	return nil
+}
+
+// checkChunk checks one chunk's presence, size and SHA-256; byHash maps every listed
+// SHA-256 to its chunk's name, to tell a reordered chunk from a corrupt one.
+func checkChunk(dir string, c Chunk, byHash map[string]string) error {
+	f, err := openRegular(filepath.Join(dir, c.Name))
+	if err != nil {
+		return fmt.Errorf("chunk %s: %w", c.Name, err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, c.Size+1))
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("chunk %s: %w", c.Name, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	switch {
+	case sum == c.SHA256 && n == c.Size:
+		return nil
+	case byHash[sum] != "" && byHash[sum] != c.Name:
+		return fmt.Errorf("chunk %s: holds the bytes of chunk %s: chunks are out of order", c.Name, byHash[sum])
+	case n < c.Size:
+		return fmt.Errorf("chunk %s: truncated: %d bytes, the bundle manifest says %d", c.Name, n, c.Size)
+	case n > c.Size:
+		return fmt.Errorf("chunk %s: longer than the %d bytes the bundle manifest says", c.Name, c.Size)
+	default:
+		return fmt.Errorf("chunk %s: SHA-256 %s does not match the bundle manifest's %s: the chunk is corrupt or was changed", c.Name, sum, c.SHA256)
+	}
 }
 
 // walkBundle verifies the bundle and hands each blob entry to write, if not nil, while
