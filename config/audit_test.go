@@ -1,8 +1,6 @@
 package config_test
 
 import (
-	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -51,29 +49,7 @@ func TestLoadAuditSinks(t *testing.T) {
 
 func TestValidateAuditSinksReportsEveryFieldPath(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(filepath.Join("testdata", "audit-bad.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cfg.Validate()
-	var ve *config.ValidationError
-	if !errors.As(err, &ve) {
-		t.Fatalf("Validate() = %v, want a *ValidationError", err)
-	}
-	got := err.Error() + "\n"
-	golden := filepath.Join("testdata", "audit-bad.golden")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("Validate() reported\n%s\nwant\n%s", got, want)
-	}
+	ve := validateGolden(t, "audit-bad.yaml", "audit-bad.golden")
 	for _, p := range ve.Problems {
 		if !strings.HasPrefix(p.Path, "audit.") {
 			t.Errorf("problem outside audit: %+v", p)

@@ -116,29 +116,8 @@ func TestLoadErrors(t *testing.T) {
 // one with its field path, exactly as in testdata/bad.golden (go test -update rewrites it).
 func TestValidateBadFile(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Load(filepath.Join("testdata", "bad.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = cfg.Validate()
-	var ve *config.ValidationError
-	if !errors.As(err, &ve) {
-		t.Fatalf("Validate() = %v, want a *ValidationError", err)
-	}
-	got := err.Error() + "\n"
-	golden := filepath.Join("testdata", "bad.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("Validate() reported\n%s\nwant\n%s", got, want)
-	}
+	ve := validateGolden(t, "bad.yaml", "bad.golden")
+	want, _ := os.ReadFile(filepath.Join("testdata", "bad.golden"))
 	lines := strings.Split(strings.TrimSpace(string(want)), "\n")
 	if len(ve.Problems) != len(lines) {
 		t.Errorf("%d problems, want %d", len(ve.Problems), len(lines))
@@ -148,6 +127,37 @@ func TestValidateBadFile(t *testing.T) {
 			t.Errorf("problem %d = %+v, want %q", i, p, lines[i])
 		}
 	}
+}
+
+// validateGolden loads testdata/file, requires Validate to fail with a *ValidationError
+// whose text is exactly testdata/golden (go test -update, or UPDATE_GOLDEN=1, rewrites
+// it), and returns the error.
+func validateGolden(t *testing.T, file, golden string) *config.ValidationError {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join("testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	var ve *config.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Validate() = %v, want a *ValidationError", err)
+	}
+	got := err.Error() + "\n"
+	path := filepath.Join("testdata", golden)
+	if *update || os.Getenv("UPDATE_GOLDEN") != "" {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("Validate() reported\n%s\nwant\n%s", got, want)
+	}
+	return ve
 }
 
 func TestValidate(t *testing.T) {

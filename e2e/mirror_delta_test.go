@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/elliptic"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
@@ -56,13 +54,8 @@ func TestMirrorDeltaImport(t *testing.T) {
 	cosigntest.SignLegacy(t, srcHost, "team/app", appDigest, release)
 	cosigntest.SignLegacy(t, srcHost, "team/lib", libDigest, release)
 
-	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile, pubFile, mirrorFile := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub"), filepath.Join(dir, "mirror.yaml")
-	writeFile(t, keyFile, priv)
-	writeFile(t, pubFile, pub)
+	keyFile, pubFile := bundleKey(t, dir)
+	mirrorFile := filepath.Join(dir, "mirror.yaml")
 	writeFile(t, mirrorFile, []byte("version: 1\nsources:\n  - registry: "+srcHost+"\n    repositories:\n"+
 		"      - {name: team/app, semver: \"~1\"}\n      - {name: team/lib, semver: \"~1\"}\n"))
 	collect := func(out string, extra ...string) bundleInfo {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/portcullis-dev/portcullis/internal/cosigntest"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
@@ -108,13 +106,8 @@ func TestMirrorMultiArchSignedWithReferrers(t *testing.T) {
 	sigTag := "sha256-" + strings.TrimPrefix(multi.digest, "sha256:") + ".sig"
 	srcSig := tagDigest(t, srcReg, "team/multi:"+sigTag)
 
-	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile, pubFile, mirrorFile := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub"), filepath.Join(dir, "mirror.yaml")
-	writeFile(t, keyFile, priv)
-	writeFile(t, pubFile, pub)
+	keyFile, pubFile := bundleKey(t, dir)
+	mirrorFile := filepath.Join(dir, "mirror.yaml")
 	writeFile(t, mirrorFile, []byte(`version: 1
 sources:
   - registry: `+src+`

@@ -51,13 +51,8 @@ func TestMirrorImportUnderPolicy(t *testing.T) {
 	cosigntest.SignLegacy(t, srcHost, "team/signed", signed, release)
 	cosigntest.SignLegacy(t, srcHost, "team/drifted", drifted, release)
 
-	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile, pubFile, mirrorFile := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub"), filepath.Join(dir, "mirror.yaml")
-	writeFile(t, keyFile, priv)
-	writeFile(t, pubFile, pub)
+	keyFile, pubFile := bundleKey(t, dir)
+	mirrorFile := filepath.Join(dir, "mirror.yaml")
 	writeFile(t, mirrorFile, []byte("version: 1\nsources:\n  - registry: "+srcHost+"\n    repositories:\n"+
 		"      - {name: team/signed, tags: [\"1.0.0\"]}\n      - {name: team/unsigned, tags: [\"1.0.0\"]}\n"+
 		"      - {name: team/drifted, tags: [\"1.0.0\"]}\n"))
@@ -250,4 +245,19 @@ rules:
   - {id: mirror-signed, type: signature, mode: block, environments: [mirror], authorities: [release]}
 `))
 	return path
+}
+
+// bundleKey writes a cosign-format key pair for signing bundles into dir (private key
+// encrypted with the password "pw", which the tests pass as COSIGN_PASSWORD) and returns
+// the two files' paths.
+func bundleKey(tb testing.TB, dir string) (keyFile, pubFile string) {
+	tb.Helper()
+	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyFile, pubFile = filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub")
+	writeFile(tb, keyFile, priv)
+	writeFile(tb, pubFile, pub)
+	return keyFile, pubFile
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"crypto/elliptic"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/internal/scantest"
@@ -56,13 +54,8 @@ func TestMirrorCarriesVulnDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	regtest.WriteImage(t, src, "team/app:1.0.0", img)
-	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return []byte("pw"), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile, pubFile, mirrorFile := filepath.Join(dir, "cosign.key"), filepath.Join(dir, "cosign.pub"), filepath.Join(dir, "mirror.yaml")
-	writeFile(t, keyFile, priv)
-	writeFile(t, pubFile, pub)
+	keyFile, pubFile := bundleKey(t, dir)
+	mirrorFile := filepath.Join(dir, "mirror.yaml")
 	writeFile(t, mirrorFile, []byte("version: 1\nsources:\n  - registry: "+srcHost+"\n    repositories:\n      - {name: team/app, tags: [\"1.0.0\"]}\n"))
 	newBundle, oldBundle := filepath.Join(dir, "bundle-now"), filepath.Join(dir, "bundle-2024")
 	portcullis(t, 0, []string{"COSIGN_PASSWORD=pw"}, "mirror", "collect", "--file", mirrorFile, "--out", newBundle, "--key", keyFile, "--vulndb", current)
