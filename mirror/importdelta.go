@@ -77,23 +77,34 @@ func (im *importer) presentOnPrem(repoName, digest string) (bool, error) {
 		return false, fmt.Errorf("the gateway answered for digest %s", d.Digest)
 	case isNotFound(err):
 		return false, nil
-	case isDenied(err):
-		return true, nil
+	case isForbidden(err):
+		// A HEAD's 403 has no body, and a registry refusing the credential answers 403
+		// DENIED too: only the gateway's policy refusal says the manifest was found and
+		// judged. Ask again with a GET, whose body tells the two apart.
+		_, gerr := remote.Get(repo.Digest(digest), im.remote()...)
+		if gerr == nil || policyRefused(gerr) {
+			return true, nil
+		}
+		err = gerr
 	}
 	return false, err
 }
 
-// isDenied says whether err is the gateway's policy refusal of a manifest (403 DENIED).
-func isDenied(err error) bool {
+// isForbidden says whether err is a 403.
+func isForbidden(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusForbidden
+}
+
+// policyRefused says whether err is the gateway's policy refusal of a manifest: 403
+// DENIED whose message is the policy's "denied by policy (environment …)".
+func policyRefused(err error) bool {
 	var te *transport.Error
 	if !errors.As(err, &te) || te.StatusCode != http.StatusForbidden {
 		return false
 	}
-	if len(te.Errors) == 0 {
-		return true // a HEAD carries no body: the status is the answer
-	}
 	for _, d := range te.Errors {
-		if d.Code == transport.DeniedErrorCode {
+		if d.Code == transport.DeniedErrorCode && strings.HasPrefix(d.Message, "denied by policy") {
 			return true
 		}
 	}

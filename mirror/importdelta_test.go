@@ -2,9 +2,15 @@ package mirror
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -185,5 +191,77 @@ rules:
 	}
 	if !found {
 		t.Fatalf("no 2.0.1 in the report: %+v", rep.Images)
+	}
+}
+
+// TestImportDeltaPermissionRefusalIsNotPresence: a 403 that is not the gateway's policy
+// refusal (here a front that refuses the importer's credential for one repository, with
+// DENIED as registries answer) must not count as "the left-out manifest is on-prem": the
+// import stops with that error and publishes nothing. Only "denied by policy" says the
+// gateway found the manifest and judged it.
+func TestImportDeltaPermissionRefusalIsNotPresence(t *testing.T) {
+	src := newSource(t)
+	key := newSigningKey(t)
+	f := src.mirrorFile(t, "")
+	full, m := collect(t, f, key, WriteOptions{})
+	tg := newTarget(t)
+	if _, err := Import(context.Background(), full, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil)); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := TakeInventory(context.Background(), strings.TrimPrefix(tg.reg, "http://"), true, []string{m.Images[0].Name, m.Images[1].Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := remote.Get(src.ref(t, "app/api:2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Put(src.ref(t, "app/api:2.0.1"), old); err != nil {
+		t.Fatal(err)
+	}
+	delta, dm := collect(t, f, key, WriteOptions{Have: inv})
+	var api string
+	for _, img := range dm.Images {
+		if img.Tag == "2.0.1" {
+			api = img.Name
+		}
+	}
+	if api == "" {
+		t.Fatalf("no 2.0.1 in the delta: %+v", dm.Images)
+	}
+	gw, err := url.Parse("http://" + tg.gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(gw)
+	var refused atomic.Int64
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v2/"+api+"/manifests/") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			refused.Add(1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			if r.Method == http.MethodGet {
+				_, _ = io.WriteString(w, `{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`)
+			}
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	opts := tg.options(t, filepath.Join(t.TempDir(), "j2"), nil)
+	opts.Gateway = strings.TrimPrefix(front.URL, "http://")
+	writes := tg.writes.Load()
+	_, err = Import(context.Background(), delta, key.verifier, opts)
+	if err == nil || !strings.Contains(err.Error(), "requested access to the resource is denied") || !strings.Contains(err.Error(), "confirming that") {
+		t.Fatalf("import through a front refusing %s: %v, want the refusal while confirming the left-out manifest", api, err)
+	}
+	if n := tg.writes.Load() - writes; n != 0 {
+		t.Fatalf("the import wrote %d times before it stopped; the check must come before any write", n)
+	}
+	if refused.Load() == 0 {
+		t.Fatal("the front refused nothing; the test proves nothing")
+	}
+	if got := tg.tagDigest(t, api, "2.0.1"); got != "" {
+		t.Fatalf("%s:2.0.1 was published (%s) although its base could not be confirmed", api, got)
 	}
 }
