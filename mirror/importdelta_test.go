@@ -141,26 +141,7 @@ func TestImportPartialIndexIntoACompleteIndexRegistry(t *testing.T) {
 // confirms it is on-prem; 2.0.1 is then judged as usual and refused with the rule's
 // message, and its tag is not published.
 func TestImportDeltaLeftOutImageDeniedOnPrem(t *testing.T) {
-	src := newSource(t)
-	key := newSigningKey(t)
-	f := src.mirrorFile(t, "")
-	full, m := collect(t, f, key, WriteOptions{})
-	tg := newTarget(t)
-	if _, err := Import(context.Background(), full, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil)); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := TakeInventory(context.Background(), strings.TrimPrefix(tg.reg, "http://"), true, []string{m.Images[0].Name, m.Images[1].Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := remote.Get(src.ref(t, "app/api:2.0.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Put(src.ref(t, "app/api:2.0.1"), old); err != nil {
-		t.Fatal(err)
-	}
-	delta, _ := collect(t, f, key, WriteOptions{Have: inv})
+	src, key, tg, old, delta, _ := retagDelta(t)
 
 	strict := newGateway(t, tg.reg, `version: 1
 exceptionProcess: "ask the platform team"
@@ -200,26 +181,7 @@ rules:
 // import stops with that error and publishes nothing. Only "denied by policy" says the
 // gateway found the manifest and judged it.
 func TestImportDeltaPermissionRefusalIsNotPresence(t *testing.T) {
-	src := newSource(t)
-	key := newSigningKey(t)
-	f := src.mirrorFile(t, "")
-	full, m := collect(t, f, key, WriteOptions{})
-	tg := newTarget(t)
-	if _, err := Import(context.Background(), full, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil)); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := TakeInventory(context.Background(), strings.TrimPrefix(tg.reg, "http://"), true, []string{m.Images[0].Name, m.Images[1].Name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := remote.Get(src.ref(t, "app/api:2.0.0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Put(src.ref(t, "app/api:2.0.1"), old); err != nil {
-		t.Fatal(err)
-	}
-	delta, dm := collect(t, f, key, WriteOptions{Have: inv})
+	_, key, tg, _, delta, dm := retagDelta(t)
 	var api string
 	for _, img := range dm.Images {
 		if img.Tag == "2.0.1" {
@@ -264,4 +226,33 @@ func TestImportDeltaPermissionRefusalIsNotPresence(t *testing.T) {
 	if got := tg.tagDigest(t, api, "2.0.1"); got != "" {
 		t.Fatalf("%s:2.0.1 was published (%s) although its base could not be confirmed", api, got)
 	}
+}
+
+// retagDelta imports a full bundle into a new target, then tags app/api 2.0.0 again as
+// 2.0.1 at the source and collects a delta against the target's inventory: the delta
+// leaves 2.0.0's manifest out and names it again under 2.0.1. It returns the source, the
+// bundle key, the target, 2.0.0's descriptor, and the delta's directory and manifest.
+func retagDelta(t *testing.T) (*source, signingKey, *target, *remote.Descriptor, string, *BundleManifest) {
+	t.Helper()
+	src := newSource(t)
+	key := newSigningKey(t)
+	f := src.mirrorFile(t, "")
+	full, m := collect(t, f, key, WriteOptions{})
+	tg := newTarget(t)
+	if _, err := Import(context.Background(), full, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil)); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := TakeInventory(context.Background(), strings.TrimPrefix(tg.reg, "http://"), true, []string{m.Images[0].Name, m.Images[1].Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := remote.Get(src.ref(t, "app/api:2.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Put(src.ref(t, "app/api:2.0.1"), old); err != nil {
+		t.Fatal(err)
+	}
+	delta, dm := collect(t, f, key, WriteOptions{Have: inv})
+	return src, key, tg, old, delta, dm
 }
