@@ -9,8 +9,10 @@ import (
 	"time"
 )
 
-// FormatVersion is the version of the bundle format this package writes and reads.
-const FormatVersion = 1
+// FormatVersion is the version of the bundle format this package writes. Version 2 lists
+// every file's frame (Entries), so that an import reads each blob straight from the
+// chunks; version 1 bundles, without them, are still read (extracted whole first).
+const FormatVersion = 2
 
 // Bundle file names.
 const (
@@ -42,6 +44,8 @@ type BundleManifest struct {
 	Images []Image `json:"images"`
 	// Chunks are the parts of the compressed layout, in order.
 	Chunks []Chunk `json:"chunks"`
+	// Entries locate every file of the layout in the chunks, in order (format 2).
+	Entries []Entry `json:"entries,omitempty"`
 	// VulnDB, when set, is the vulnerability database the layout carries as an artifact.
 	VulnDB *VulnDB `json:"vulnDB,omitempty"`
 	// LeftOut are the images the mirror file selected that failed publisher verification
@@ -82,8 +86,8 @@ func ParseBundleManifest(data []byte) (*BundleManifest, error) {
 }
 
 func (m *BundleManifest) check() error {
-	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("formatVersion %d is not supported (want %d)", m.FormatVersion, FormatVersion)
+	if m.FormatVersion != 1 && m.FormatVersion != FormatVersion {
+		return fmt.Errorf("formatVersion %d is not supported (want 1 or %d)", m.FormatVersion, FormatVersion)
 	}
 	if m.Compression != "zstd" {
 		return fmt.Errorf("compression %q is not supported (want zstd)", m.Compression)
@@ -107,6 +111,9 @@ func (m *BundleManifest) check() error {
 		if !sha256Hex.MatchString(c.SHA256) {
 			return fmt.Errorf("chunks[%d].sha256: %q is not 64 lowercase hex digits", i, c.SHA256)
 		}
+	}
+	if err := m.checkEntries(); err != nil {
+		return err
 	}
 	if m.VulnDB != nil {
 		if err := m.VulnDB.check(); err != nil {
@@ -161,6 +168,53 @@ func (p *Publisher) check(path string) error {
 		if s.Authority == "" || !digestPattern.MatchString(s.Artifact) {
 			return fmt.Errorf("%s.signatures[%d]: want an authority and an artifact digest", path, i)
 		}
+	}
+	return nil
+}
+
+// checkEntries checks that format 2 lists its files' frames (format 1 none): in order,
+// apart, inside the chunks, each a layout file named once, every blob counted.
+func (m *BundleManifest) checkEntries() error {
+	if m.FormatVersion == 1 {
+		if len(m.Entries) > 0 {
+			return errors.New("entries: a format 1 bundle lists none")
+		}
+		return nil
+	}
+	if len(m.Entries) == 0 {
+		return errors.New("entries: none listed")
+	}
+	var stream int64
+	for _, c := range m.Chunks {
+		stream += c.Size
+	}
+	names := make(map[string]bool, len(m.Entries))
+	var end, sizes int64
+	blobs := 0
+	for i, e := range m.Entries {
+		p := fmt.Sprintf("entries[%d]", i)
+		switch {
+		case e.Name == "oci-layout" || e.Name == "index.json":
+		case blobPath.MatchString(e.Name):
+			blobs++
+		default:
+			return fmt.Errorf("%s.name: %q is not a file of an OCI layout (want oci-layout, index.json or blobs/sha256/<hex>)", p, e.Name)
+		}
+		if names[e.Name] {
+			return fmt.Errorf("%s.name: %q is listed twice", p, e.Name)
+		}
+		names[e.Name] = true
+		if e.Size < 0 || e.Size > m.LayoutSize-sizes {
+			return fmt.Errorf("%s.size: %d bytes does not fit the declared layout of %d", p, e.Size, m.LayoutSize)
+		}
+		sizes += e.Size
+		if e.Offset < end || e.Length <= 0 || e.Length > stream-e.Offset {
+			return fmt.Errorf("%s: frame at %d of %d bytes is out of order, overlaps the one before, or lies outside the %d bytes of chunks", p, e.Offset, e.Length, stream)
+		}
+		end = e.Offset + e.Length
+	}
+	if blobs != m.Objects {
+		return fmt.Errorf("entries: %d blobs, the bundle manifest says %d objects", blobs, m.Objects)
 	}
 	return nil
 }

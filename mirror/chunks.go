@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -25,15 +26,27 @@ type Chunk struct {
 	SHA256 string `json:"sha256"`
 }
 
+// writebackEvery is how many bytes of a chunk are written before the kernel is asked to
+// start writing them to disk, so that the fsync closing the chunk has little left to wait
+// for (the bundle is meant to be carried away on that disk).
+const writebackEvery = 8 << 20
+
 // chunkWriter splits what is written into files of at most size bytes, hashing each.
 type chunkWriter struct {
 	dir    string
 	size   int64
 	chunks []Chunk
 	f      *os.File
+	buf    *bufio.Writer
 	h      hash.Hash
 	n      int64
+	// total is the offset of the next byte in the chunks read as one stream.
+	total int64
+	// flushed is how much of the current chunk was handed to the kernel for writeback.
+	flushed int64
 }
+
+func (c *chunkWriter) offset() int64 { return c.total }
 
 func (c *chunkWriter) Write(p []byte) (int, error) {
 	written := 0
@@ -44,14 +57,22 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 			}
 		}
 		k := min(int64(len(p)), c.size-c.n)
-		m, err := c.f.Write(p[:k])
+		m, err := c.buf.Write(p[:k])
 		c.h.Write(p[:m])
 		c.n += int64(m)
+		c.total += int64(m)
 		written += m
 		if err != nil {
 			return written, err
 		}
 		p = p[k:]
+		if c.n-c.flushed >= writebackEvery {
+			if err := c.buf.Flush(); err != nil {
+				return written, err
+			}
+			startWriteback(c.f, c.flushed, c.n-c.flushed)
+			c.flushed = c.n
+		}
 	}
 	return written, nil
 }
@@ -66,7 +87,12 @@ func (c *chunkWriter) next() error {
 	if err != nil {
 		return err
 	}
-	c.f, c.h, c.n = f, sha256.New(), 0
+	if c.buf == nil {
+		c.buf = bufio.NewWriterSize(f, 1<<20)
+	} else {
+		c.buf.Reset(f)
+	}
+	c.f, c.h, c.n, c.flushed = f, sha256.New(), 0, 0
 	c.chunks = append(c.chunks, Chunk{Name: name})
 	return nil
 }
@@ -76,7 +102,10 @@ func (c *chunkWriter) finish() error {
 	if c.f == nil {
 		return nil
 	}
-	err := c.f.Sync()
+	err := c.buf.Flush()
+	if err == nil {
+		err = c.f.Sync()
+	}
 	if cerr := c.f.Close(); err == nil {
 		err = cerr
 	}

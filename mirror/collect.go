@@ -1,8 +1,6 @@
 package mirror
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,11 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/klauspost/compress/zstd"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
@@ -76,16 +72,11 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		}
 	}
 	cw := &chunkWriter{dir: dir, size: o.ChunkSize}
-	// Fastest level: most layers are gzip already, and on text it is 5 % larger than the
-	// default for a quarter less CPU. Concurrency 2 compresses in the background while
-	// the next blocks are fetched (1 would compress in this goroutine).
-	zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
+	lt, err := newLayoutTar(cw)
 	if err != nil {
 		return nil, err
 	}
-	counter := &countWriter{w: zw}
-	tw := tar.NewWriter(counter)
-	if err := tarFile(tw, "oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
+	if err := lt.file("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)); err != nil {
 		return nil, err
 	}
 	var done int64
@@ -93,7 +84,7 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	o.Progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: total})
 	bp, _ := o.Progress.(ByteProgress)
 	for _, obj := range carry {
-		if err := writeObject(tw, obj, opts, bp); err != nil {
+		if err := writeObject(lt, obj, opts, bp); err != nil {
 			return nil, err
 		}
 		done += obj.size
@@ -111,7 +102,7 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		for _, obj := range carry {
 			written[obj.digest] = true
 		}
-		d, entry, n, err := writeVulnDB(tw, o.VulnDB, written, o.Now)
+		d, entry, n, err := writeVulnDB(lt, o.VulnDB, written, o.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -121,13 +112,10 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	if err != nil {
 		return nil, err
 	}
-	if err := tarFile(tw, "index.json", index); err != nil {
+	if err := lt.file("index.json", index); err != nil {
 		return nil, err
 	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
+	if err := lt.close(); err != nil {
 		return nil, fmt.Errorf("writing chunks: %w", err)
 	}
 	if err := cw.finish(); err != nil {
@@ -137,7 +125,7 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 		o.Progress.Event(Event{Time: time.Now(), Phase: "chunk", Item: c.Name, Bytes: c.Size, Done: done, Total: total})
 	}
 	m := &BundleManifest{FormatVersion: FormatVersion, Created: o.Now.UTC().Truncate(time.Second), Compression: "zstd",
-		LayoutSize: counter.n, Objects: objects, Images: p.Images, Chunks: cw.chunks, VulnDB: vdb, LeftOut: p.Unverified}
+		LayoutSize: lt.fw.n, Objects: objects, Images: p.Images, Chunks: cw.chunks, Entries: lt.fw.entries, VulnDB: vdb, LeftOut: p.Unverified}
 	if o.Have != nil {
 		m.Delta = &Delta{Registry: o.Have.Registry, InventoryCreated: o.Have.Created, Omitted: omitted}
 	}
@@ -189,11 +177,12 @@ func emptyDir(dir string) error {
 }
 
 // writeObject writes a manifest from memory, or streams a blob from its source
-// registry (go-containerregistry checks its digest while it is read), into the tar.
-func writeObject(tw *tar.Writer, obj *object, opts []remote.Option, bp ByteProgress) error {
-	path := "blobs/sha256/" + strings.TrimPrefix(obj.digest, "sha256:")
+// registry (go-containerregistry checks its digest while it is read), into the layout.
+// A blob whose media type says it is compressed is stored as it is.
+func writeObject(lt *layoutTar, obj *object, opts []remote.Option, bp ByteProgress) error {
+	path := blobName(obj.digest)
 	if obj.manifest != nil {
-		return tarFile(tw, path, obj.manifest)
+		return lt.file(path, obj.manifest)
 	}
 	l, err := remote.Layer(obj.from.Digest(obj.digest), opts...)
 	if err != nil {
@@ -204,35 +193,25 @@ func writeObject(tw *tar.Writer, obj *object, opts []remote.Option, bp ByteProgr
 		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
 	}
 	defer rc.Close()
-	var src io.Reader = rc
+	ahead := newPrefetch(rc)
+	defer ahead.Close()
+	var src io.Reader = ahead
 	if bp != nil {
 		fn := bp.Fetching(obj.digest, obj.size)
 		defer fn(-1)
-		src = countingReader{r: rc, fn: fn}
+		src = countingReader{r: ahead, fn: fn}
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: path, Mode: 0o644, Size: obj.size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-		return err
-	}
-	n, err := io.Copy(tw, io.LimitReader(src, obj.size+1))
-	switch {
-	case err != nil && !errors.Is(err, tar.ErrWriteTooLong):
-		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
-	case n != obj.size || errors.Is(err, tar.ErrWriteTooLong):
+	switch err := lt.stream(path, obj.size, src, stored(obj.mediaType)); {
+	case errors.Is(err, errSize):
 		return fmt.Errorf("fetching blob %s@%s: got more or fewer bytes than the manifest's size %d", obj.from, obj.digest, obj.size)
+	case err != nil:
+		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
 	}
 	// Reading to the end lets go-containerregistry check the digest.
-	if _, err := io.Copy(io.Discard, rc); err != nil {
+	if _, err := io.Copy(io.Discard, ahead); err != nil {
 		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
 	}
 	return rc.Close()
-}
-
-func tarFile(tw *tar.Writer, name string, data []byte) error {
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-		return err
-	}
-	_, err := io.Copy(tw, bytes.NewReader(data))
-	return err
 }
 
 // layoutIndex is the layout's index.json: every carried image and referrer manifest,
@@ -275,15 +254,3 @@ func layoutIndex(p *Plan, carried []*object, extra ...any) ([]byte, error) {
 
 // AnnotationName is the index.json annotation carrying an entry's on-prem repository.
 const AnnotationName = "dev.portcullis.mirror.name"
-
-// countWriter counts what passes through.
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}

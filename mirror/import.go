@@ -96,14 +96,18 @@ func JournalPath(dir string) string {
 	return strings.TrimRight(dir, string(os.PathSeparator)) + ".import-journal.jsonl"
 }
 
-// Import verifies the bundle in dir (signature, every chunk, the whole layout) and
-// confirms through the gateway that every manifest the bundle manifest lists but a delta
-// left out is on-prem, before it writes anything; then it pushes it through the gateway: every blob, then every manifest by
-// digest (index children, referrers, images), which publishes no tag; then, per image of
-// the bundle manifest, asks the gateway whether the image may be pulled and pushes its
-// tag; the gateway's refusal of either keeps the image in quarantine (by digest only).
-// Each finished step goes to the journal, so a second run skips it. An error means the
-// import stopped; run it again to resume.
+// Import checks the bundle in dir (the signature, every chunk's SHA-256, and the layout:
+// for a format 2 bundle its tar structure and every file's frame header, for format 1
+// the whole layout, extracted into the work directory) and confirms through the gateway
+// that every manifest the bundle manifest lists but a delta left out is on-prem, before
+// it writes anything. Then it pushes through the gateway every blob of every repository
+// (format 2: decompressed and hashed straight from the chunks, several at once; a blob
+// whose bytes are not its digest stops the import before any manifest is pushed), then
+// every manifest by digest (index children, referrers, images), which publishes no tag;
+// then, per image of the bundle manifest, asks the gateway whether the image may be
+// pulled and pushes its tag; the gateway's refusal of either keeps the image in
+// quarantine (by digest only). Each finished step goes to the journal, so a second run
+// skips it. An error means the import stopped; run it again to resume.
 func Import(ctx context.Context, dir string, verifier signature.Verifier, o ImportOptions) (*ImportReport, error) {
 	progress := o.Progress
 	if progress == nil {
@@ -131,11 +135,12 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 		return nil, err
 	}
 	defer os.RemoveAll(work)
-	v, err := Extract(dir, work+"/layout", verifier, verifyOnly{progress})
+	v, src, closeSrc, err := openBundle(dir, work, verifier, verifyOnly{progress})
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
-	plan, err := planImport(work+"/layout", v)
+	defer closeSrc()
+	plan, err := planImport(src, v)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
@@ -143,7 +148,7 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 	if err := im.confirmOnPrem(v.Manifest); err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
-	dbResult, err := importVulnDB(work, v, o.VulnDB)
+	dbResult, err := importVulnDB(work, src, v, o.VulnDB)
 	if err != nil {
 		return nil, fmt.Errorf("bundle %s refused, nothing imported: %w", dir, err)
 	}
@@ -157,8 +162,13 @@ func Import(ctx context.Context, dir string, verifier signature.Verifier, o Impo
 		}
 	}
 	progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: im.total})
+	// Every blob of every repository first: a blob whose bytes are not its digest (a chunk
+	// changed after it was checked) stops the import before any manifest is pushed.
+	if err := im.pushBlobs(plan.repos); err != nil {
+		return nil, err
+	}
 	for _, rp := range plan.repos {
-		if err := im.pushRepo(rp); err != nil {
+		if err := im.pushManifests(rp); err != nil {
 			return nil, err
 		}
 	}
@@ -202,13 +212,10 @@ func (im *importer) entry(step, repo, digest, tag string) JournalEntry {
 	return JournalEntry{Gateway: im.reg.Name(), Step: step, Repository: repo, Digest: digest, Tag: tag}
 }
 
-// pushRepo pushes one repository's blobs, manifests by digest, and referrer tags.
-func (im *importer) pushRepo(rp *repoPlan) error {
+// pushManifests pushes one repository's manifests by digest, then its referrer tags.
+func (im *importer) pushManifests(rp *repoPlan) error {
 	repo, err := im.repo(rp.name)
 	if err != nil {
-		return err
-	}
-	if err := im.pushBlobs(repo, rp); err != nil {
 		return err
 	}
 	for _, m := range rp.manifests {
@@ -228,16 +235,22 @@ func (im *importer) pushRepo(rp *repoPlan) error {
 // upload waits for the registry to store and hash what it got, others stream.
 const blobPushes = 4
 
-// pushBlobs pushes a repository's blobs, blobPushes at a time; each is journalled once
-// the registry has it. The first failure stops the others.
-func (im *importer) pushBlobs(repo name.Repository, rp *repoPlan) error {
+// pushBlobs pushes every repository's blobs, blobPushes at a time; each is journalled
+// once the registry has it. The first failure stops the others.
+func (im *importer) pushBlobs(repos []*repoPlan) error {
 	g, ctx := errgroup.WithContext(im.ctx)
 	g.SetLimit(blobPushes)
-	for _, b := range rp.blobs {
-		if ctx.Err() != nil {
-			break
+	for _, rp := range repos {
+		repo, err := im.repo(rp.name)
+		if err != nil {
+			return err
 		}
-		g.Go(func() error { return im.pushBlob(ctx, repo, rp.name, b) })
+		for _, b := range rp.blobs {
+			if ctx.Err() != nil {
+				break
+			}
+			g.Go(func() error { return im.pushBlob(ctx, repo, rp.name, b) })
+		}
 	}
 	if err := g.Wait(); err != nil {
 		return err
@@ -254,7 +267,7 @@ func (im *importer) pushBlob(ctx context.Context, repo name.Repository, repoName
 	e := im.entry("blob", repoName, b, "")
 	if !im.j.has(e) {
 		h, _ := v1.NewHash(b)
-		layer := &fileLayer{path: im.plan.blobPath(b), hash: h, size: size}
+		layer := &sourceLayer{src: im.plan.src, name: blobName(b), hash: h, size: size}
 		if bp, ok := im.progress.(ByteProgress); ok {
 			layer.count = bp.Fetching(b, size)
 		}

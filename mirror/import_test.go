@@ -44,6 +44,8 @@ type target struct {
 	reg    string // the registry's URL, for reading behind the gateway's back
 	gw     string // the gateway's host:port
 	writes atomic.Int64
+	// manifestWrites counts the manifest pushes among them.
+	manifestWrites atomic.Int64
 }
 
 func newTarget(t *testing.T) *target {
@@ -71,6 +73,9 @@ func newGateway(t *testing.T, reg, doc string) *target {
 	counting := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			tg.writes.Add(1)
+			if strings.Contains(r.URL.Path, "/manifests/") {
+				tg.manifestWrites.Add(1)
+			}
 		}
 		return tr.RoundTrip(r)
 	})

@@ -3,11 +3,7 @@ package mirror
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"regexp"
-	"strings"
 )
 
 // nameAnnotation names the on-prem repository of an index.json entry.
@@ -43,9 +39,9 @@ type refTag struct {
 
 // importPlan is a verified layout sorted by repository.
 type importPlan struct {
-	layout string
-	repos  []*repoPlan
-	sizes  map[string]int64
+	src   layoutSource
+	repos []*repoPlan
+	sizes map[string]int64
 }
 
 // descriptor is the part of an OCI descriptor the import reads.
@@ -67,7 +63,7 @@ type manifestShape struct {
 // planImport reads the verified layout in dir: every index.json entry is a root in the
 // repository its name annotation names; referrers (listed as such by the bundle manifest,
 // or carrying a cosign tag) are pushed before the images.
-func planImport(dir string, v *Verified) (*importPlan, error) {
+func planImport(src layoutSource, v *Verified) (*importPlan, error) {
 	var idx struct {
 		Manifests []descriptor `json:"manifests"`
 	}
@@ -80,7 +76,7 @@ func planImport(dir string, v *Verified) (*importPlan, error) {
 			referrer[r.Digest] = true
 		}
 	}
-	p := &importPlan{layout: dir, sizes: v.Blobs}
+	p := &importPlan{src: src, sizes: v.Blobs}
 	byName := map[string]*repoPlan{}
 	roots := map[string][]descriptor{}
 	refs := map[string][]descriptor{}
@@ -202,21 +198,9 @@ func (p *importPlan) walk(rp *repoPlan, d descriptor, self bool) error {
 
 // read returns a manifest's bytes from the layout.
 func (p *importPlan) read(digest string) ([]byte, error) {
-	f, err := os.Open(p.blobPath(digest))
+	data, err := p.src.read(blobName(digest), maxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("layout: manifest %s: %w", digest, err)
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxManifestBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxManifestBytes {
-		return nil, fmt.Errorf("layout: manifest %s is larger than %d bytes", digest, maxManifestBytes)
-	}
 	return data, nil
-}
-
-func (p *importPlan) blobPath(digest string) string {
-	return filepath.Join(p.layout, "blobs", "sha256", strings.TrimPrefix(digest, "sha256:"))
 }

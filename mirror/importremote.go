@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -21,32 +20,33 @@ const decisionsPath = "/portcullis/v1/decisions/"
 // maxDecisionBytes bounds a decisions API answer.
 const maxDecisionBytes = 4 << 20
 
-// fileLayer is a blob of the verified layout, pushed as it is.
-type fileLayer struct {
-	path string
+// sourceLayer is a blob of the checked layout, pushed as it is.
+type sourceLayer struct {
+	src  layoutSource
+	name string
 	hash v1.Hash
 	size int64
 	// count, when set, is told the size of every read (a ByteProgress bar).
 	count func(int64)
 }
 
-func (l *fileLayer) Digest() (v1.Hash, error) { return l.hash, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error) {
+func (l *sourceLayer) Digest() (v1.Hash, error) { return l.hash, nil }
+func (l *sourceLayer) DiffID() (v1.Hash, error) {
 	return v1.Hash{}, errors.New("a mirrored blob has no known diffID")
 }
-func (l *fileLayer) Compressed() (io.ReadCloser, error) {
-	f, err := os.Open(l.path)
+func (l *sourceLayer) Compressed() (io.ReadCloser, error) {
+	rc, err := l.src.open(l.name)
 	if err != nil || l.count == nil {
-		return f, err
+		return rc, err
 	}
 	return struct {
 		io.Reader
 		io.Closer
-	}{countingReader{f, l.count}, f}, nil
+	}{countingReader{rc, l.count}, rc}, nil
 }
-func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return nil, errors.New("not supported") }
-func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
-func (l *fileLayer) MediaType() (types.MediaType, error)  { return types.OCILayer, nil }
+func (l *sourceLayer) Uncompressed() (io.ReadCloser, error) { return nil, errors.New("not supported") }
+func (l *sourceLayer) Size() (int64, error)                 { return l.size, nil }
+func (l *sourceLayer) MediaType() (types.MediaType, error)  { return types.OCILayer, nil }
 
 // decision is the part of the gateway's decisions API answer the import reads.
 type decision struct {

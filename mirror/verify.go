@@ -122,10 +122,54 @@ func openRegular(path string) (*os.File, error) {
 }
 
 // checkChunks checks every chunk's presence, size and SHA-256, and that no unlisted chunk
-// lies beside them. Chunks are independent files, so they are hashed in parallel (one
-// worker per CPU); the error reported is the first chunk's in bundle order, whatever
-// order the workers finished in.
+// lies beside them.
 func checkChunks(dir string, m *BundleManifest) error {
+	files, err := openChunks(dir, m)
+	if err != nil {
+		return err
+	}
+	defer closeAll(files)
+	return hashChunks(m, files)
+}
+
+// openChunks opens every chunk the bundle manifest lists (regular files only) and checks
+// that no unlisted chunk lies beside them.
+func openChunks(dir string, m *BundleManifest) ([]*os.File, error) {
+	files := make([]*os.File, 0, len(m.Chunks))
+	for _, c := range m.Chunks {
+		f, err := openRegular(filepath.Join(dir, c.Name))
+		if err != nil {
+			closeAll(files)
+			return nil, fmt.Errorf("chunk %s: %w", c.Name, err)
+		}
+		files = append(files, f)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		closeAll(files)
+		return nil, err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ChunkPrefix) {
+			if i := sort.Search(len(m.Chunks), func(i int) bool { return m.Chunks[i].Name >= e.Name() }); i == len(m.Chunks) || m.Chunks[i].Name != e.Name() {
+				closeAll(files)
+				return nil, fmt.Errorf("chunk %s: not listed in the bundle manifest", e.Name())
+			}
+		}
+	}
+	return files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// hashChunks checks the size and SHA-256 of every open chunk. Chunks are independent
+// files, so they are hashed in parallel (one worker per CPU); the error reported is the
+// first chunk's in bundle order, whatever order the workers finished in.
+func hashChunks(m *BundleManifest, files []*os.File) error {
 	byHash := map[string]string{}
 	for _, c := range m.Chunks {
 		byHash[c.SHA256] = c.Name
@@ -138,7 +182,7 @@ func checkChunks(dir string, m *BundleManifest) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = checkChunk(dir, m.Chunks[i], byHash)
+				errs[i] = checkChunk(files[i], m.Chunks[i], byHash)
 			}
 		}()
 	}
@@ -152,30 +196,14 @@ func checkChunks(dir string, m *BundleManifest) error {
 			return err
 		}
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ChunkPrefix) {
-			if i := sort.Search(len(m.Chunks), func(i int) bool { return m.Chunks[i].Name >= e.Name() }); i == len(m.Chunks) || m.Chunks[i].Name != e.Name() {
-				return fmt.Errorf("chunk %s: not listed in the bundle manifest", e.Name())
-			}
-		}
-	}
 	return nil
 }
 
-// checkChunk checks one chunk's presence, size and SHA-256; byHash maps every listed
-// SHA-256 to its chunk's name, to tell a reordered chunk from a corrupt one.
-func checkChunk(dir string, c Chunk, byHash map[string]string) error {
-	f, err := openRegular(filepath.Join(dir, c.Name))
-	if err != nil {
-		return fmt.Errorf("chunk %s: %w", c.Name, err)
-	}
+// checkChunk checks one chunk's size and SHA-256, reading it from its start; byHash maps
+// every listed SHA-256 to its chunk's name, to tell a reordered chunk from a corrupt one.
+func checkChunk(f *os.File, c Chunk, byHash map[string]string) error {
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, c.Size+1))
-	f.Close()
+	n, err := io.Copy(h, io.NewSectionReader(f, 0, c.Size+1))
 	if err != nil {
 		return fmt.Errorf("chunk %s: %w", c.Name, err)
 	}

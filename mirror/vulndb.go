@@ -1,7 +1,6 @@
 package mirror
 
 import (
-	"archive/tar"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -99,7 +98,7 @@ func digestOf(b []byte) string {
 // written already), the zip archive (hashed again as it is copied, so a file changed
 // since it was checked is refused) and the artifact manifest. It returns the bundle
 // manifest's entry, the index.json entry and the number of blobs written.
-func writeVulnDB(tw *tar.Writer, src *VulnDBSource, written map[string]bool, now time.Time) (*VulnDB, map[string]any, int, error) {
+func writeVulnDB(lt *layoutTar, src *VulnDBSource, written map[string]bool, now time.Time) (*VulnDB, map[string]any, int, error) {
 	f, err := os.Open(src.Zip)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("vulnerability database: %w", err)
@@ -126,7 +125,7 @@ func writeVulnDB(tw *tar.Writer, src *VulnDBSource, written map[string]bool, now
 	}
 	n := 0
 	if cfg := digestOf(emptyConfig); !written[cfg] {
-		if err := tarFile(tw, blobName(cfg), emptyConfig); err != nil {
+		if err := lt.file(blobName(cfg), emptyConfig); err != nil {
 			return nil, nil, 0, err
 		}
 		written[cfg] = true
@@ -136,11 +135,8 @@ func writeVulnDB(tw *tar.Writer, src *VulnDBSource, written map[string]bool, now
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return nil, nil, 0, err
 		}
-		if err := tw.WriteHeader(&tar.Header{Name: blobName(layer), Mode: 0o644, Size: size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-			return nil, nil, 0, err
-		}
 		h2 := sha256.New()
-		if _, err := io.Copy(tw, io.TeeReader(io.LimitReader(f, size), h2)); err != nil {
+		if err := lt.stream(blobName(layer), size, io.TeeReader(f, h2), true); err != nil {
 			return nil, nil, 0, fmt.Errorf("vulnerability database %s: %w", src.Zip, err)
 		}
 		if "sha256:"+hex.EncodeToString(h2.Sum(nil)) != layer {
@@ -151,7 +147,7 @@ func writeVulnDB(tw *tar.Writer, src *VulnDBSource, written map[string]bool, now
 	}
 	md := digestOf(data)
 	if !written[md] {
-		if err := tarFile(tw, blobName(md), data); err != nil {
+		if err := lt.file(blobName(md), data); err != nil {
 			return nil, nil, 0, err
 		}
 		written[md] = true
@@ -213,7 +209,7 @@ type VulnDBResult struct {
 type VulnDBImporter func(zip string, db *VulnDB) (status, message string, err error)
 
 // importVulnDB hands the verified records to the importer.
-func importVulnDB(work string, v *Verified, imp VulnDBImporter) (*VulnDBResult, error) {
+func importVulnDB(work string, src layoutSource, v *Verified, imp VulnDBImporter) (*VulnDBResult, error) {
 	d := v.Manifest.VulnDB
 	if d == nil {
 		return nil, nil
@@ -224,8 +220,7 @@ func importVulnDB(work string, v *Verified, imp VulnDBImporter) (*VulnDBResult, 
 		return res, nil
 	}
 	zip := work + "/vulndb-osv.zip"
-	// A link, not a move: the layout keeps every blob, whatever else names the same digest.
-	if err := os.Link(work+"/layout/"+blobName(d.Layer), zip); err != nil {
+	if err := copyFile(src, blobName(d.Layer), zip); err != nil {
 		return nil, fmt.Errorf("vulnerability database: %w", err)
 	}
 	status, msg, err := imp(zip, d)
