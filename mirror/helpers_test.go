@@ -186,3 +186,23 @@ func mustHash(t *testing.T, s string) v1.Hash {
 	}
 	return h
 }
+
+// signManifest writes m as dir's bundle manifest, signed by key (an insider or a stolen
+// key, for crafted bundles).
+func signManifest(t *testing.T, dir string, key signingKey, m *BundleManifest) {
+	t.Helper()
+	data, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := signBlob(key.signer, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

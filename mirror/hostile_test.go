@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,13 +139,7 @@ func craft(t *testing.T, key signingKey, entries []entry, layoutSize int64, obje
 	zw.Close()
 	cw.finish()
 	m := BundleManifest{FormatVersion: 1, Created: time.Now().UTC(), Compression: "zstd", LayoutSize: layoutSize, Objects: objects, Images: []Image{}, Chunks: cw.chunks}
-	data, _ := json.Marshal(m)
-	sig, err := signBlob(key.signer, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644)
-	os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644)
+	signManifest(t, dir, key, &m)
 	return dir
 }
 

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,13 +112,7 @@ func craftIndexedSize(t *testing.T, key signingKey, files []entry, edit func(lt 
 	}
 	m := BundleManifest{FormatVersion: 2, Created: time.Now().UTC(), Compression: "zstd", LayoutSize: lt.fw.n + extra, Objects: objects,
 		Images: []Image{}, Chunks: cw.chunks, Entries: entries}
-	data, _ := json.Marshal(m)
-	sig, err := signBlob(key.signer, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644)
-	os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644)
+	signManifest(t, dir, key, &m)
 	return dir
 }
 
@@ -342,16 +335,7 @@ func TestImportReadsFormat1Bundles(t *testing.T) {
 	key := newSigningKey(t)
 	dir, m := collect(t, src.mirrorFile(t, ""), key, WriteOptions{ChunkSize: 16 << 10})
 	m.FormatVersion, m.Entries = 1, nil
-	data, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := signBlob(key.signer, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644)
-	os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644)
+	signManifest(t, dir, key, m)
 	tg := newTarget(t)
 	rep, err := Import(context.Background(), dir, key.verifier, tg.options(t, filepath.Join(t.TempDir(), "j"), nil))
 	if err != nil {
