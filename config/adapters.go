@@ -36,8 +36,25 @@ func (c Config) validateAdapters(add func(path, format string, args ...any)) {
 	if len(c.Scan.AdapterAPI.Registries) > 0 && c.Admin.Addr == "" {
 		add("scan.adapterAPI", "is served on the admin listener: set admin.addr")
 	}
-	if len(c.Scan.Adapters) > 0 && !httpURL(c.Scan.AdapterRegistry.URL) {
-		add("scan.adapterRegistry.url", "want the http or https URL the adapters pull from, got %q", c.Scan.AdapterRegistry.URL)
+	ar := c.Scan.AdapterRegistry
+	if len(c.Scan.Adapters) > 0 && !httpURL(ar.URL) {
+		add("scan.adapterRegistry.url", "want the http or https URL the adapters pull from, got %q (in gateway mode: this gateway's door as they reach it)", ar.URL)
+	}
+	switch ar.Mode {
+	case "", AdapterRegistryGateway, AdapterRegistryDirect:
+	default:
+		add("scan.adapterRegistry.mode", "want %q or %q, got %q", AdapterRegistryGateway, AdapterRegistryDirect, ar.Mode)
+	}
+	switch ar.Scheme {
+	case "", "basic", "bearer":
+		if ar.Scheme != "" && ar.EffectiveMode() == AdapterRegistryDirect {
+			add("scan.adapterRegistry.scheme", "is for the credentials of gateway mode; direct mode sends its credentials as Basic")
+		}
+	default:
+		add("scan.adapterRegistry.scheme", "want basic or bearer, got %q", ar.Scheme)
+	}
+	if ar.Mode == AdapterRegistryGateway && ar.Credentials.Username != "" {
+		add("scan.adapterRegistry.credentials", "in gateway mode each scan gets a credential of its own: remove these, or set mode: direct")
 	}
 }
 

@@ -73,3 +73,45 @@ scan:
 		}
 	}
 }
+
+func TestScanAdapterRegistryModes(t *testing.T) {
+	t.Parallel()
+	load := func(t *testing.T, doc string) (config.Config, error) {
+		t.Helper()
+		cfg := config.Default()
+		if err := cfg.Overlay([]byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+		return cfg, cfg.Validate()
+	}
+	const adapters = "scan:\n  adapters: [{name: trivy, url: http://trivy:8080}]\n"
+	cfg, err := load(t, adapters+"  adapterRegistry: {url: https://gateway.internal}\n")
+	if err != nil || cfg.Scan.AdapterRegistry.EffectiveMode() != config.AdapterRegistryGateway {
+		t.Fatalf("no credentials: mode %q, %v; want gateway", cfg.Scan.AdapterRegistry.EffectiveMode(), err)
+	}
+	cfg, err = load(t, adapters+"  adapterRegistry: {url: https://registry.internal, credentials: {username: robot, password: x}}\n")
+	if err != nil || cfg.Scan.AdapterRegistry.EffectiveMode() != config.AdapterRegistryDirect {
+		t.Fatalf("credentials: mode %q, %v; want direct", cfg.Scan.AdapterRegistry.EffectiveMode(), err)
+	}
+	cfg, err = load(t, adapters+"  adapterRegistry: {url: https://registry.internal, mode: direct}\n")
+	if err != nil || cfg.Scan.AdapterRegistry.EffectiveMode() != config.AdapterRegistryDirect {
+		t.Fatalf("anonymous direct: mode %q, %v", cfg.Scan.AdapterRegistry.EffectiveMode(), err)
+	}
+	if _, err := load(t, adapters+"  adapterRegistry: {url: https://gateway.internal, scheme: bearer}\n"); err != nil {
+		t.Fatalf("bearer: %v", err)
+	}
+	_, err = load(t, adapters+"  adapterRegistry: {url: https://gateway.internal, mode: proxy, scheme: token}\n")
+	for _, want := range []string{`scan.adapterRegistry.mode: want "gateway" or "direct", got "proxy"`, `scan.adapterRegistry.scheme: want basic or bearer, got "token"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q: %v", want, err)
+		}
+	}
+	_, err = load(t, adapters+"  adapterRegistry: {url: https://gateway.internal, mode: gateway, credentials: {username: robot}}\n")
+	if err == nil || !strings.Contains(err.Error(), "scan.adapterRegistry.credentials: in gateway mode each scan gets a credential of its own") {
+		t.Errorf("gateway mode with credentials: %v", err)
+	}
+	_, err = load(t, adapters+"  adapterRegistry: {url: https://registry.internal, scheme: bearer, credentials: {username: robot}}\n")
+	if err == nil || !strings.Contains(err.Error(), "scan.adapterRegistry.scheme: is for the credentials of gateway mode") {
+		t.Errorf("scheme in direct mode: %v", err)
+	}
+}

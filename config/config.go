@@ -158,10 +158,39 @@ type ScanAdapter struct {
 
 // AdapterRegistry is where scanner adapters pull from.
 type AdapterRegistry struct {
-	// URL is the registry's base URL as the adapters reach it.
+	// Mode is AdapterRegistryGateway (the default without Credentials) or
+	// AdapterRegistryDirect (the default with them).
+	Mode string `yaml:"mode"`
+	// URL is the registry's base URL as the adapters reach it: in gateway mode a door of
+	// this gateway, in direct mode the upstream (or another registry holding the images).
 	URL string `yaml:"url"`
-	// Credentials are the read-only credential the adapters pull with (Basic).
+	// Scheme is how a gateway-mode credential is sent: "basic" (the default) or "bearer"
+	// (the same token; for upstreams answering with a Bearer challenge, whose token realm
+	// adapters would otherwise take a Basic credential to).
+	Scheme string `yaml:"scheme"`
+	// Credentials are, in direct mode, the read-only credential the adapters pull with
+	// (Basic; a robot account); none means anonymous.
 	Credentials Credentials `yaml:"credentials"`
+}
+
+// Modes of AdapterRegistry.
+const (
+	// AdapterRegistryGateway: the adapters pull through the gateway, each scan with a
+	// credential of its own, minted for that one image and revoked when the scan ends.
+	AdapterRegistryGateway = "gateway"
+	// AdapterRegistryDirect: the adapters pull from URL with Credentials.
+	AdapterRegistryDirect = "direct"
+)
+
+// EffectiveMode is Mode, or the default it stands for when empty.
+func (a AdapterRegistry) EffectiveMode() string {
+	switch {
+	case a.Mode != "":
+		return a.Mode
+	case a.Credentials.Username != "":
+		return AdapterRegistryDirect
+	}
+	return AdapterRegistryGateway
 }
 
 // Cache configures the evidence cache: in memory always, shared through Redis when

@@ -5,24 +5,69 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/pullcred"
 	"github.com/portcullis-dev/portcullis/scan/harbor"
 )
 
 // AdapterScanner asks an external scanner (a Harbor scanner adapter, harbor.Client) for
-// the vulnerabilities of one artifact, pulled from reg.
+// the vulnerabilities of one artifact, pulled from the registry from gives.
 type AdapterScanner interface {
-	Scan(ctx context.Context, reg harbor.Registry, a harbor.Artifact) (harbor.Evidence, error)
+	ScanFrom(ctx context.Context, from harbor.RegistryFor, a harbor.Artifact) (harbor.Evidence, error)
 }
 
 // WithAdapters sets the external scanners environments may choose by name (policy
 // environments' scanner), and the registry they pull from: its URL as the adapters reach
-// it and the Authorization they send.
+// it and the Authorization they send (ignored with WithScanCredentials).
 func WithAdapters(adapters map[string]AdapterScanner, reg harbor.Registry) Option {
 	return func(g *Gate) { g.adapters, g.adapterRegistry = adapters, reg }
+}
+
+// ScanCredentialIssuer mints and revokes the short-lived credentials adapters pull one
+// image through the gateway with (pullcred.Issuer).
+type ScanCredentialIssuer interface {
+	Mint(ctx context.Context, repo, digest string, ttl time.Duration) (pullcred.Credential, error)
+	Revoke(ctx context.Context, c pullcred.Credential) error
+}
+
+// WithScanCredentials makes the gate send each adapter scan a credential of its own,
+// minted by issuer, for pulling that one image (repository and digest) through the
+// gateway, whose URL as the adapters reach it is WithAdapters' registry URL: valid for
+// the scan's bound and revoked when the scan ends.
+// With bearer, the credential is sent as a Bearer token (see
+// pullcred.Credential.BearerAuthorization), else as Basic.
+func WithScanCredentials(issuer ScanCredentialIssuer, bearer bool) Option {
+	return func(g *Gate) { g.scanCreds, g.scanBearer = issuer, bearer }
+}
+
+// registryFor gives an adapter the registry to pull a from: with scan credentials, the
+// gateway with a credential minted for this scan alone; else the configured registry.
+func (g *Gate) registryFor(ctx context.Context, a harbor.Artifact, bound time.Duration) (harbor.Registry, func(), error) {
+	if g.scanCreds == nil {
+		return g.adapterRegistry, func() {}, nil
+	}
+	c, err := g.scanCreds.Mint(ctx, a.Repository, a.Digest, bound)
+	if err != nil {
+		return harbor.Registry{}, nil, err
+	}
+	revoke := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := g.scanCreds.Revoke(ctx, c); err != nil {
+			g.log.Warn("could not revoke a scanner adapter's pull credential; it expires by itself",
+				slog.String("user", c.Username()), slog.Time("expires", c.Grant.Expires), slog.String("error", err.Error()))
+		}
+	}
+	auth := c.Authorization()
+	if g.scanBearer {
+		auth = c.BearerAuthorization()
+	}
+	return harbor.Registry{URL: g.adapterRegistry.URL, Authorization: auth}, revoke, nil
 }
 
 // adapterFor resolves an environment's scanner choice to the adapter to ask (name ""
@@ -90,7 +135,7 @@ func (g *Gate) scanReport(ctx context.Context, action policy.Action, choice, rep
 	}
 	_ = json.Unmarshal(manifest, &mt)
 	ev, err := waitScan(ctx, action, func(ctx context.Context) (harbor.Evidence, error) {
-		return adapter.Scan(ctx, g.adapterRegistry, harbor.Artifact{Repository: repo, Digest: digest, MimeType: mt.MediaType})
+		return adapter.ScanFrom(ctx, g.registryFor, harbor.Artifact{Repository: repo, Digest: digest, MimeType: mt.MediaType})
 	})
 	if err != nil {
 		if errors.Is(err, errScanPending) {

@@ -45,6 +45,9 @@ type Gate struct {
 	// adapterRegistry (see WithAdapters).
 	adapters        map[string]AdapterScanner
 	adapterRegistry harbor.Registry
+	// scanCreds mints the adapters' pull credentials (see WithScanCredentials).
+	scanCreds  ScanCredentialIssuer
+	scanBearer bool
 	// pullScanWait is how long a pull waits for a scan before the fail mode applies.
 	pullScanWait time.Duration
 	// coverage tracks platform manifests of signed indexes; its store (the shared cache)

@@ -10,10 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-dev/portcullis/cache"
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/proxy"
+	"github.com/portcullis-dev/portcullis/pullcred"
 	"github.com/portcullis-dev/portcullis/scan/harbor"
+	"github.com/portcullis-dev/portcullis/upstream"
 )
 
 // adapterFindingsTTL is how long an adapter's findings are kept per digest, scanner and
@@ -26,9 +30,12 @@ func scanAdapters(c config.Scan, store harbor.Store) (map[string]gate.AdapterSca
 	if len(c.Adapters) == 0 {
 		return nil, harbor.Registry{}, nil
 	}
-	regAuth, err := basicAuthorization(c.AdapterRegistry.Credentials, "scan.adapterRegistry.credentials")
-	if err != nil {
-		return nil, harbor.Registry{}, err
+	var regAuth string
+	if c.AdapterRegistry.EffectiveMode() == config.AdapterRegistryDirect {
+		var err error
+		if regAuth, err = basicAuthorization(c.AdapterRegistry.Credentials, "scan.adapterRegistry.credentials"); err != nil {
+			return nil, harbor.Registry{}, err
+		}
 	}
 	out := map[string]gate.AdapterScanner{}
 	for i, a := range c.Adapters {
@@ -112,4 +119,17 @@ func warnUnknownScanners(p *policy.Policy, c config.Scan, log *slog.Logger) {
 	for _, w := range unknownScanners(p, c) {
 		log.Warn("scanner adapters: "+w+"; its vulnerability rules find no evidence and the fail mode answers", slog.String("config", "scan.adapters"))
 	}
+}
+
+// scanPullOptions makes the proxy accept the adapters' per-scan pull credentials (gateway
+// mode of scan.adapterRegistry), forwarding their pulls as the service account sa.
+func scanPullOptions(cfg config.Config, upstreamURL string, rt http.RoundTripper, sa proxy.ServiceAccount, store cache.Store) ([]proxy.Option, error) {
+	if len(cfg.Scan.Adapters) == 0 || cfg.Scan.AdapterRegistry.EffectiveMode() != config.AdapterRegistryGateway {
+		return nil, nil
+	}
+	reader, err := upstream.New(upstreamURL, rt)
+	if err != nil {
+		return nil, err
+	}
+	return []proxy.Option{proxy.WithScanCredentials(pullcred.New(store), reader.WithServiceAccount(sa.Username, sa.Password).Transport())}, nil
 }
