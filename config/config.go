@@ -142,6 +142,33 @@ type AdapterAPI struct {
 	// Registries are the base URLs of the registries scans may pull from (Harbor's core
 	// URL); none turns the API off.
 	Registries []string `yaml:"registries,omitempty"`
+	// Auth is what callers (Harbor's scanner registration) must present.
+	Auth AdapterAPIAuth `yaml:"auth"`
+}
+
+// AdapterAPIAuth is the credential the adapter API requires: a Bearer token, a Basic
+// user and password, or both (either is accepted). Secrets come from a file or an
+// environment variable, never the config file itself. Without any, the API is served only
+// on a loopback admin address, or with AllowUnauthenticated.
+type AdapterAPIAuth struct {
+	// BearerTokenFile holds the Bearer token (trailing newline trimmed).
+	BearerTokenFile string `yaml:"bearerTokenFile"`
+	// BearerTokenEnv names an environment variable holding the Bearer token.
+	BearerTokenEnv string `yaml:"bearerTokenEnv"`
+	// Username is the Basic user.
+	Username string `yaml:"username"`
+	// PasswordFile holds the Basic password (trailing newline trimmed).
+	PasswordFile string `yaml:"passwordFile"`
+	// PasswordEnv names an environment variable holding the Basic password.
+	PasswordEnv string `yaml:"passwordEnv"`
+	// AllowUnauthenticated serves the API without a credential on a non-loopback admin
+	// address: only where the network lets nothing but Harbor reach it.
+	AllowUnauthenticated bool `yaml:"allowUnauthenticated"`
+}
+
+// Enabled reports whether a credential is configured.
+func (a AdapterAPIAuth) Enabled() bool {
+	return a.BearerTokenFile != "" || a.BearerTokenEnv != "" || a.Username != ""
 }
 
 // ScanAdapter is one external scanner adapter.

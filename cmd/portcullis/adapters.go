@@ -77,9 +77,17 @@ func basicAuthorization(c config.Credentials, path string) (string, error) {
 
 // adapterAPI is the built-in scanner served as a Harbor scanner adapter (scan.adapterAPI),
 // nil when no registries are configured; close stops its scans.
-func adapterAPI(cfg config.Config) (h http.Handler, close func()) {
+func adapterAPI(cfg config.Config, log *slog.Logger) (h http.Handler, close func(), err error) {
 	if len(cfg.Scan.AdapterAPI.Registries) == 0 {
-		return nil, func() {}
+		return nil, func() {}, nil
+	}
+	auth, err := adapterAPIAuth(cfg.Scan.AdapterAPI.Auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	if auth == (harbor.ServerAuth{}) {
+		log.Warn("the scanner adapter API (scan.adapterAPI) is served without authentication: anyone reaching the admin listener can make the gateway pull and analyse images from the allowed registries; set scan.adapterAPI.auth",
+			slog.String("admin", cfg.Admin.Addr))
 	}
 	dbDir := cfg.Scan.DB
 	if dbDir == "" {
@@ -87,8 +95,50 @@ func adapterAPI(cfg config.Config) (h http.Handler, close func()) {
 	}
 	srv := harbor.NewServer(harbor.NewBuiltin(dbDir),
 		harbor.WithScannerInfo(harbor.Scanner{Name: "portcullis", Vendor: "portcullis", Version: version}),
-		harbor.WithAllowedRegistries(cfg.Scan.AdapterAPI.Registries...))
-	return srv, srv.Close
+		harbor.WithAllowedRegistries(cfg.Scan.AdapterAPI.Registries...), harbor.WithAuth(auth))
+	return srv, srv.Close, nil
+}
+
+// adapterAPIAuth reads the secrets of scan.adapterAPI.auth.
+func adapterAPIAuth(a config.AdapterAPIAuth) (harbor.ServerAuth, error) {
+	const path = "scan.adapterAPI.auth"
+	var out harbor.ServerAuth
+	var err error
+	if out.BearerToken, err = secret(a.BearerTokenFile, a.BearerTokenEnv, path+".bearerTokenFile", path+".bearerTokenEnv"); err != nil {
+		return out, err
+	}
+	if a.Username != "" {
+		out.Username = a.Username
+		if out.Password, err = secret(a.PasswordFile, a.PasswordEnv, path+".passwordFile", path+".passwordEnv"); err != nil {
+			return out, err
+		}
+		if out.Password == "" {
+			return out, fmt.Errorf("%s.passwordFile: the password is empty", path)
+		}
+	}
+	if (a.BearerTokenFile != "" || a.BearerTokenEnv != "") && out.BearerToken == "" {
+		return out, fmt.Errorf("%s.bearerTokenFile: the token is empty", path)
+	}
+	return out, nil
+}
+
+// secret reads a secret from file or from the environment variable env ("" when neither).
+func secret(file, env, filePath, envPath string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", filePath, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return "", fmt.Errorf("%s: environment variable %s is not set", envPath, env)
+		}
+		return v, nil
+	}
+	return "", nil
 }
 
 // unknownScanners lists the environments of p whose scanner choice the configured

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,19 +41,55 @@ func TestScanAdaptersWiring(t *testing.T) {
 
 func TestAdapterAPIWiring(t *testing.T) {
 	cfg := config.Default()
-	if h, closeFn := adapterAPI(cfg); h != nil {
+	log := slog.New(slog.DiscardHandler)
+	if h, closeFn, err := adapterAPI(cfg, log); h != nil || err != nil {
 		closeFn()
 		t.Fatal("adapter API served without scan.adapterAPI.registries")
 	}
 	cfg.DataDir = t.TempDir()
 	cfg.Scan.AdapterAPI.Registries = []string{"https://harbor.internal"}
-	h, closeFn := adapterAPI(cfg)
+	h, closeFn, err := adapterAPI(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer closeFn()
 	mux := adminMux(health.New(time.Second), &telemetry.Telemetry{Metrics: http.NotFoundHandler()}, h)
 	rec := httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/metadata", nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"name":"portcullis"`) {
 		t.Fatalf("metadata on the admin listener: %d %s", rec.Code, rec.Body)
+	}
+
+	// With auth: the token from the environment, the Basic password from a file.
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("b4sic\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PORTCULLIS_TEST_ADAPTER_TOKEN", "t0ken")
+	cfg.Scan.AdapterAPI.Auth = config.AdapterAPIAuth{BearerTokenEnv: "PORTCULLIS_TEST_ADAPTER_TOKEN", Username: "harbor", PasswordFile: pw}
+	h, closeAuth, err := adapterAPI(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAuth()
+	mux = adminMux(health.New(time.Second), &telemetry.Telemetry{Metrics: http.NotFoundHandler()}, h)
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer t0ken", http.StatusOK}, {"Basic aGFyYm9yOmI0c2lj", http.StatusOK}, {"Basic aGFyYm9yOmI0c2lj\n", http.StatusOK}, {"Bearer b4sic", http.StatusUnauthorized}} {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/metadata", nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != c.want {
+			t.Errorf("Authorization %q: %d, want %d", c.auth, rec.Code, c.want)
+		}
+	}
+	cfg.Scan.AdapterAPI.Auth = config.AdapterAPIAuth{BearerTokenEnv: "PORTCULLIS_TEST_UNSET_VARIABLE"}
+	if _, _, err := adapterAPI(cfg, log); err == nil || !strings.Contains(err.Error(), "scan.adapterAPI.auth.bearerTokenEnv: environment variable PORTCULLIS_TEST_UNSET_VARIABLE is not set") {
+		t.Fatalf("unset token variable: %v", err)
 	}
 }
 

@@ -243,7 +243,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	warnUnreachableEnvironments(gt.Policy(), cfg.Doors(), log)
 	warnUnknownScanners(gt.Policy(), cfg.Scan, log)
-	adapterH, closeAdapter := adapterAPI(cfg)
+	adapterH, closeAdapter, err := adapterAPI(cfg, log)
+	if err != nil {
+		return err
+	}
 	defer closeAdapter()
 	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel, adapterH), log)
 	if err != nil {
