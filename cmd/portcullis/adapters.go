@@ -156,8 +156,12 @@ func unknownScanners(p *policy.Policy, c config.Scan) []string {
 			if len(c.Adapters) != 1 {
 				out = append(out, fmt.Sprintf("environment %s: scanner both needs exactly one scan.adapters entry, there are %d", e.Name, len(c.Adapters)))
 			}
-		case !names[e.Scanner]:
-			out = append(out, fmt.Sprintf("environment %s: scanner %q is not in scan.adapters", e.Name, e.Scanner))
+		default:
+			for _, n := range strings.Split(e.Scanner, ",") {
+				if n != policy.ScannerBuiltin && !names[n] {
+					out = append(out, fmt.Sprintf("environment %s: scanner %q is not in scan.adapters", e.Name, n))
+				}
+			}
 		}
 	}
 	return out

@@ -14,6 +14,7 @@ import (
 	"github.com/portcullis-dev/portcullis/config"
 	"github.com/portcullis-dev/portcullis/health"
 	"github.com/portcullis-dev/portcullis/policy"
+	"github.com/portcullis-dev/portcullis/proxy"
 	"github.com/portcullis-dev/portcullis/telemetry"
 )
 
@@ -99,6 +100,7 @@ environments:
   - {name: a, repositories: ["a/**"], scanner: trivy}
   - {name: b, repositories: ["b/**"], scanner: aqua}
   - {name: c, repositories: ["c/**"], scanner: both}
+  - {name: e, repositories: ["e/**"], scanner: [builtin, trivy, aqua]}
   - {name: d, repositories: ["**"]}
 rules:
   - {id: no-latest, type: tag, mode: block, forbidden: [latest]}
@@ -107,8 +109,25 @@ rules:
 		t.Fatal(err)
 	}
 	got := unknownScanners(p, config.Scan{Adapters: []config.ScanAdapter{{Name: "trivy"}, {Name: "sysdig"}}})
-	want := []string{`environment b: scanner "aqua" is not in scan.adapters`, "environment c: scanner both needs exactly one scan.adapters entry, there are 2"}
+	want := []string{`environment b: scanner "aqua" is not in scan.adapters`, "environment c: scanner both needs exactly one scan.adapters entry, there are 2", `environment e: scanner "aqua" is not in scan.adapters`}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("unknown scanners:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// portcullis check shows where the scanners disagree.
+func TestCheckTableShowsDisagreements(t *testing.T) {
+	rep := &proxy.DecisionReport{Verdict: "allow", Results: []proxy.RuleResult{}, Disagreements: []policy.Disagreement{{
+		ID: "CVE-2022-32149", Package: "golang.org/x/text", On: []string{"missing", "severity"},
+		Reports:     []policy.ScannerReport{{Scanner: "builtin", ID: "GO-2022-1059", Severity: "high", Fixed: "0.3.8"}, {Scanner: "trivy", ID: "CVE-2022-32149", Severity: "medium"}},
+		MissingFrom: []string{"aqua"},
+	}}}
+	var b strings.Builder
+	if err := printCheckTable(&b, "reg/app@sha256:1", rep); err != nil {
+		t.Fatal(err)
+	}
+	want := "  - CVE-2022-32149 in golang.org/x/text (missing, severity): builtin: GO-2022-1059 high, 0.3.8; trivy: CVE-2022-32149 medium, no fix; not reported by aqua"
+	if !strings.Contains(b.String(), "Scanners disagree") || !strings.Contains(b.String(), want) {
+		t.Fatalf("check table:\n%s\nwant a line:\n%s", b.String(), want)
 	}
 }
