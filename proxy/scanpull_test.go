@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/portcullis-dev/portcullis/cache"
+	"github.com/portcullis-dev/portcullis/embedded"
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/internal/regtest"
 	"github.com/portcullis-dev/portcullis/policy"
@@ -165,4 +166,38 @@ func mustToken(t *testing.T, ts *regtest.TokenServer, scope string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// With the embedded registry in process ("portcullis serve" without --upstream), a scan
+// credential's pulls reach it through the same transport.
+func TestScanCredentialInProcess(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reg := regtest.StartRegistry(t)
+	img := randomImage(t, 1024, 1)
+	digest, _ := img.Digest()
+	if err := remote.Write(ref(t, hostOf(t, reg.URL), "team/app:1.0.0"), img); err != nil {
+		t.Fatal(err)
+	}
+	store := cache.NewMemory(1 << 20)
+	network, err := proxy.NewTransport(proxy.TransportOptions{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := upstream.New(embedded.InProcessURL, reg.Transport(network))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := regtest.GatewayInProcess(t, reg, testLogger(t), proxy.WithScanCredentials(pullcred.New(store), svc.WithServiceAccount("", "").Transport()))
+	cred, err := pullcred.New(store).Mint(ctx, "team/app", digest.String(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulled, err := remote.Image(ref(t, hostOf(t, gw.URL), "team/app@"+digest.String()), remote.WithAuth(&authn.Basic{Username: cred.Username(), Password: cred.Secret}))
+	if err != nil {
+		t.Fatalf("pull in process: %v", err)
+	}
+	if err := validate.Image(pulled); err != nil {
+		t.Fatal(err)
+	}
 }

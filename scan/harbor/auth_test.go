@@ -71,3 +71,29 @@ func TestServerAuth(t *testing.T) {
 		}
 	}
 }
+
+// FuzzServerAuth feeds the adapter API's Authorization check (outside input): only the
+// configured credentials pass, nothing panics.
+func FuzzServerAuth(f *testing.F) {
+	for _, s := range []string{"Bearer t0ken", "Basic aGFyYm9yOnB3", "bearer t0ken ", "Basic", "Bearer", "Basic !!", ""} {
+		f.Add(s)
+	}
+	srv := harbor.NewServer(harbor.NewBuiltin(f.TempDir()), harbor.WithAuth(harbor.ServerAuth{BearerToken: "t0ken", Username: "harbor", Password: "pw"}))
+	f.Cleanup(srv.Close)
+	f.Fuzz(func(t *testing.T, h string) {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/metadata", nil)
+		req.Header["Authorization"] = []string{h}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			scheme, v, _ := strings.Cut(strings.TrimSpace(h), " ")
+			ok := strings.EqualFold(scheme, "bearer") && strings.TrimSpace(v) == "t0ken"
+			if u, p, isBasic := req.BasicAuth(); isBasic && u == "harbor" && p == "pw" {
+				ok = true
+			}
+			if !ok {
+				t.Fatalf("Authorization %q let in (%d)", h, rec.Code)
+			}
+		}
+	})
+}
