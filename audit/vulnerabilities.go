@@ -10,6 +10,30 @@ type Vulnerabilities struct {
 	// Inherited are those it has too.
 	New       []Finding `json:"new,omitempty"`
 	Inherited []Finding `json:"inherited,omitempty"`
+	// Disagreements are the vulnerabilities the environment's scanners (the built-in
+	// one and adapters, or several adapters) do not report alike.
+	Disagreements []Disagreement `json:"disagreements,omitempty"`
+}
+
+// Disagreement is one vulnerability of one package that the scanners report differently.
+type Disagreement struct {
+	// ID is the vulnerability's id the reporting scanners share; Package the package.
+	ID      string `json:"id"`
+	Package string `json:"package"`
+	// On lists what differs: "missing", "fixed", "severity".
+	On []string `json:"on"`
+	// Reports are what each reporting scanner says; MissingFrom names the others.
+	Reports     []ScannerReport `json:"reports"`
+	MissingFrom []string        `json:"missingFrom,omitempty"`
+}
+
+// ScannerReport is what one scanner says of a vulnerability.
+type ScannerReport struct {
+	Scanner  string `json:"scanner"`
+	ID       string `json:"id"`
+	Version  string `json:"version,omitempty"`
+	Fixed    string `json:"fixed,omitempty"`
+	Severity string `json:"severity,omitempty"`
 }
 
 // Baseline names the image a decision's findings were compared with.

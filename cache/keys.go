@@ -29,6 +29,7 @@ const (
 	KindFirstSeen = "firstseen" // when a vulnerability was first seen in a repository
 	KindLock      = "lock"      // Flight lock guarding another key
 	KindLedger    = "ledger"    // the first digest a tag was pushed with
+	KindScanCred  = "scancred"  // a scanner adapter's short-lived pull credential (its hash)
 	KindOther     = "other"     // any key not built here (metrics only)
 )
 
@@ -148,6 +149,11 @@ func LedgerKey(repo, tag string) string {
 	return build(KindLedger, part(repo), part(tag))
 }
 
+// ScanCredKey names the short-lived pull credential id minted for one adapter scan.
+func ScanCredKey(id string) string {
+	return build(KindScanCred, part(id))
+}
+
 // LockKey names the Flight lock that guards the computation of key.
 func LockKey(key string) string {
 	return Prefix + KindLock + ":" + key
@@ -162,7 +168,7 @@ func KindOf(key string) string {
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
 	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage,
-		KindLayers, KindPrevious, KindBaseline, KindFirstSeen, KindLedger, KindLock:
+		KindLayers, KindPrevious, KindBaseline, KindFirstSeen, KindLedger, KindScanCred, KindLock:
 		return kind
 	}
 	return KindOther

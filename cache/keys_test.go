@@ -105,6 +105,7 @@ func TestKeySchemaMatchesBuilders(t *testing.T) {
 		KindBaseline:  BaselineKey("team/app", dg1),
 		KindFirstSeen: FirstSeenKey("team/app", "CVE-2024-5535"),
 		KindLedger:    LedgerKey("team/app", "v1"),
+		KindScanCred:  ScanCredKey("0123abcd"),
 		KindLock:      LockKey(FindingsKey(dg1, "r1")),
 	}
 	schema := KeySchema()

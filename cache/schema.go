@@ -42,6 +42,8 @@ func KeySchema() []KeyDoc {
 			"When the vulnerability was first seen in the repository: written once (SET if absent, under a lock), renewed monthly while seen; remediation windows count from it."},
 		{KindLedger, Prefix + "ledger:{repo}:{tag}", 400 * 24 * time.Hour,
 			"The first digest a tag was pushed with through the gateway: a tag deleted upstream cannot be re-pointed. Not recomputable: kept here until the durable records store exists; losing it lets a deleted tag be pushed again with other content."},
+		{KindScanCred, Prefix + "scancred:{id}", 10 * time.Minute,
+			"A scanner adapter's pull credential for one image (user portcullis-scan-{id}): the repository, the digest, the expiry and the SHA-256 of the secret, never the secret; TTL the scan's bound, deleted when the scan ends."},
 		{KindLock, Prefix + "lock:{key}", 0,
 			"Flight lock guarding the computation of {key}; expires after the flight's LockTTL, renewed while computing."},
 	}

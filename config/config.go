@@ -142,6 +142,33 @@ type AdapterAPI struct {
 	// Registries are the base URLs of the registries scans may pull from (Harbor's core
 	// URL); none turns the API off.
 	Registries []string `yaml:"registries,omitempty"`
+	// Auth is what callers (Harbor's scanner registration) must present.
+	Auth AdapterAPIAuth `yaml:"auth"`
+}
+
+// AdapterAPIAuth is the credential the adapter API requires: a Bearer token, a Basic
+// user and password, or both (either is accepted). Secrets come from a file or an
+// environment variable, never the config file itself. Without any, the API is served only
+// on a loopback admin address, or with AllowUnauthenticated.
+type AdapterAPIAuth struct {
+	// BearerTokenFile holds the Bearer token (trailing newline trimmed).
+	BearerTokenFile string `yaml:"bearerTokenFile"`
+	// BearerTokenEnv names an environment variable holding the Bearer token.
+	BearerTokenEnv string `yaml:"bearerTokenEnv"`
+	// Username is the Basic user.
+	Username string `yaml:"username"`
+	// PasswordFile holds the Basic password (trailing newline trimmed).
+	PasswordFile string `yaml:"passwordFile"`
+	// PasswordEnv names an environment variable holding the Basic password.
+	PasswordEnv string `yaml:"passwordEnv"`
+	// AllowUnauthenticated serves the API without a credential on a non-loopback admin
+	// address: only where the network lets nothing but Harbor reach it.
+	AllowUnauthenticated bool `yaml:"allowUnauthenticated"`
+}
+
+// Enabled reports whether a credential is configured.
+func (a AdapterAPIAuth) Enabled() bool {
+	return a.BearerTokenFile != "" || a.BearerTokenEnv != "" || a.Username != ""
 }
 
 // ScanAdapter is one external scanner adapter.
@@ -158,10 +185,39 @@ type ScanAdapter struct {
 
 // AdapterRegistry is where scanner adapters pull from.
 type AdapterRegistry struct {
-	// URL is the registry's base URL as the adapters reach it.
+	// Mode is AdapterRegistryGateway (the default without Credentials) or
+	// AdapterRegistryDirect (the default with them).
+	Mode string `yaml:"mode"`
+	// URL is the registry's base URL as the adapters reach it: in gateway mode a door of
+	// this gateway, in direct mode the upstream (or another registry holding the images).
 	URL string `yaml:"url"`
-	// Credentials are the read-only credential the adapters pull with (Basic).
+	// Scheme is how a gateway-mode credential is sent: "basic" (the default) or "bearer"
+	// (the same token; for upstreams answering with a Bearer challenge, whose token realm
+	// adapters would otherwise take a Basic credential to).
+	Scheme string `yaml:"scheme"`
+	// Credentials are, in direct mode, the read-only credential the adapters pull with
+	// (Basic; a robot account); none means anonymous.
 	Credentials Credentials `yaml:"credentials"`
+}
+
+// Modes of AdapterRegistry.
+const (
+	// AdapterRegistryGateway: the adapters pull through the gateway, each scan with a
+	// credential of its own, minted for that one image and revoked when the scan ends.
+	AdapterRegistryGateway = "gateway"
+	// AdapterRegistryDirect: the adapters pull from URL with Credentials.
+	AdapterRegistryDirect = "direct"
+)
+
+// EffectiveMode is Mode, or the default it stands for when empty.
+func (a AdapterRegistry) EffectiveMode() string {
+	switch {
+	case a.Mode != "":
+		return a.Mode
+	case a.Credentials.Username != "":
+		return AdapterRegistryDirect
+	}
+	return AdapterRegistryGateway
 }
 
 // Cache configures the evidence cache: in memory always, shared through Redis when

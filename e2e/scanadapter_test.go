@@ -47,7 +47,7 @@ rules:
   - {id: vulns, type: vulnerability, mode: block, severity: high}
 `))
 	gwCfg := filepath.Join(dir, "gateway.yaml")
-	writeFile(t, gwCfg, []byte(fmt.Sprintf("scan:\n  adapters:\n    - {name: remote, url: %q, timeout: 2m}\n  adapterRegistry:\n    url: %q\n",
+	writeFile(t, gwCfg, []byte(fmt.Sprintf("scan:\n  adapters:\n    - {name: remote, url: %q, timeout: 2m}\n  adapterRegistry:\n    mode: direct\n    url: %q\n",
 		"http://"+adapter.admin, reg)))
 	gw := startGateway(t, "--config", gwCfg, "--policy", policyPath, "--upstream", reg)
 

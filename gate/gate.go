@@ -45,6 +45,9 @@ type Gate struct {
 	// adapterRegistry (see WithAdapters).
 	adapters        map[string]AdapterScanner
 	adapterRegistry harbor.Registry
+	// scanCreds mints the adapters' pull credentials (see WithScanCredentials).
+	scanCreds  ScanCredentialIssuer
+	scanBearer bool
 	// pullScanWait is how long a pull waits for a scan before the fail mode applies.
 	pullScanWait time.Duration
 	// coverage tracks platform manifests of signed indexes; its store (the shared cache)
@@ -494,8 +497,12 @@ func (g *Gate) record(ctx context.Context, typ string, req Request, in policy.In
 	if sv := res.Decision.Service; sv != nil {
 		e.Service = &audit.Service{Name: sv.Name, Team: sv.Team, Tier: sv.Tier}
 	}
-	if compared {
+	switch {
+	case compared:
 		e.Vulnerabilities = auditVulnerabilities(in.Vulnerabilities)
+	case in.Vulnerabilities != nil && len(in.Vulnerabilities.Disagreements) > 0:
+		// No rule compared findings with a baseline: only where the scanners disagree.
+		e.Vulnerabilities = &audit.Vulnerabilities{Disagreements: auditDisagreements(in.Vulnerabilities.Disagreements)}
 	}
 	for _, r := range res.Decision.Results {
 		ar := audit.Result{Rule: r.Rule, Type: r.Type, Mode: string(r.Mode), Outcome: string(r.Outcome), Finding: r.Finding, Fix: r.Fix}
@@ -531,7 +538,21 @@ func auditVulnerabilities(ev *policy.VulnerabilityEvidence) *audit.Vulnerabiliti
 			v.New = append(v.New, af)
 		}
 	}
+	v.Disagreements = auditDisagreements(ev.Disagreements)
 	return v
+}
+
+// auditDisagreements copies where the scanners disagree into an audit event.
+func auditDisagreements(ds []policy.Disagreement) []audit.Disagreement {
+	var out []audit.Disagreement
+	for _, d := range ds {
+		ad := audit.Disagreement{ID: d.ID, Package: d.Package, On: d.On, MissingFrom: d.MissingFrom}
+		for _, r := range d.Reports {
+			ad.Reports = append(ad.Reports, audit.ScannerReport(r))
+		}
+		out = append(out, ad)
+	}
+	return out
 }
 
 // auditException names an applied or expired exception in an audit event.

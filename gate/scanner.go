@@ -86,6 +86,9 @@ type Report struct {
 	Mismatched []policy.LayerMismatch `json:"mismatched,omitempty"`
 	// DBRevision is the vulnerability database revision matched against.
 	DBRevision string `json:"dbRevision"`
+	// Disagreements are where an environment's scanners do not report alike (never
+	// set by the built-in scanner alone, so never cached).
+	Disagreements []policy.Disagreement `json:"disagreements,omitempty"`
 }
 
 // layerFlight is how layer analyses (and an image's list of them) are computed and kept:

@@ -92,7 +92,7 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 	}
 	ev = &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
 		IncompleteReason: strings.Join(rep.Reasons, "; "), Unchecked: rep.Unchecked,
-		OSUnknown: rep.OSUnknown, OSUnknownReason: rep.OSUnknownReason, Mismatched: rep.Mismatched}
+		OSUnknown: rep.OSUnknown, OSUnknownReason: rep.OSUnknownReason, Mismatched: rep.Mismatched, Disagreements: rep.Disagreements}
 	for i, f := range rep.Findings {
 		var source string
 		if i < len(sources) {

@@ -64,7 +64,9 @@ func (r *reader) readEnvironment(path string, n *yaml.Node) (e environment, ok b
 		case "unscanned":
 			e.Unscanned = r.readUnscanned(f)
 		case "scanner":
-			if s, ok := r.str(f.path, f.value); ok {
+			if v := r.resolve(f.value); v != nil && v.Kind == yaml.SequenceNode {
+				e.Scanner = r.readScannerList(f)
+			} else if s, ok := r.str(f.path, f.value); ok {
 				if !validScannerName(s) {
 					r.add(f.path, f.value, "invalid scanner %q (want builtin, both, or an adapter name: lower-case letters, digits and -)", s)
 				}
@@ -161,4 +163,29 @@ func validScannerName(s string) bool {
 		}
 	}
 	return true
+}
+
+// readScannerList reads a list of scanners (builtin and adapter names, each once; "both"
+// is for the string form) into the canonical choice: the names joined by commas.
+func (r *reader) readScannerList(f field) string {
+	items := r.strList(f.path, f.value)
+	if len(items) == 0 {
+		r.add(f.path, f.value, "name at least one scanner")
+		return ""
+	}
+	seen := map[string]bool{}
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		switch {
+		case it.value == ScannerBoth:
+			r.add(it.path, it.node, `"both" is the string form; list builtin and the adapters instead`)
+		case !validScannerName(it.value):
+			r.add(it.path, it.node, "invalid scanner %q (want builtin or an adapter name: lower-case letters, digits and -)", it.value)
+		case seen[it.value]:
+			r.add(it.path, it.node, "scanner %q listed twice", it.value)
+		}
+		seen[it.value] = true
+		names = append(names, it.value)
+	}
+	return strings.Join(names, ",")
 }

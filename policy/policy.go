@@ -51,8 +51,9 @@ type Environment struct {
 	Platforms []string `json:"platforms,omitempty"`
 	// Scanner chooses who scans the environment's images for vulnerability rules:
 	// ScannerBuiltin (also ""), the name of an external scanner adapter the gateway
-	// configures, or ScannerBoth (the built-in scanner and the gateway's one adapter,
-	// findings united, each naming its source).
+	// configures, ScannerBoth (the built-in scanner and the gateway's one adapter), or a
+	// set written as a list (builtin and adapter names), kept here joined by commas
+	// ("builtin,trivy,aqua"). With several, findings are united, each naming its source.
 	Scanner string `json:"scanner,omitempty"`
 }
 

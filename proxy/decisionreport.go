@@ -40,6 +40,9 @@ type DecisionReport struct {
 	Deadlines []policy.Deadline `json:"deadlines,omitempty"`
 	// Service is the service that owns the repository, when the policy names one.
 	Service *policy.ServiceRef `json:"service,omitempty"`
+	// Disagreements are the vulnerabilities the environment's scanners (two or more) do
+	// not report alike.
+	Disagreements []policy.Disagreement `json:"disagreements,omitempty"`
 	// Recorded lists the decisions the records store holds about this image, newest
 	// first (at most 20): when it was pushed and judged, and how. RecordedError says why
 	// they could not be read.
@@ -104,6 +107,9 @@ func newDecisionReport(id string, route Route, action policy.Action, dgst string
 	}
 	if res.Verdict == policy.VerdictDeny {
 		rep.Message = res.Message
+	}
+	if res.Vulnerabilities != nil {
+		rep.Disagreements = res.Vulnerabilities.Disagreements
 	}
 	if res.Undecided != "" {
 		rep.Undecided = &Undecided{Reason: res.Undecided, FailMode: res.FailMode, Lasting: res.Lasting,

@@ -45,6 +45,9 @@ type Proxy struct {
 	pull        PullThrough
 	inProcess   http.Handler
 	splice      *spliceFetcher // nil: blob GETs go through the reverse proxy
+	// scanCreds and scanTransport serve scanner adapters' pulls (see WithScanCredentials).
+	scanCreds     ScanCredentials
+	scanTransport http.RoundTripper
 	// tagLocks serialise the pushes of one tag in this process (see lockTag).
 	tagLocks keyedMutex
 }
@@ -71,6 +74,9 @@ type settings struct {
 	pull        PullThrough
 	inProcess   http.Handler
 	noSplice    bool
+	// scanCreds and scanTransport: see WithScanCredentials.
+	scanCreds     ScanCredentials
+	scanTransport http.RoundTripper
 	// spliceReadBuffer sets the zero-copy path's receive buffer (benchmarks only; 0
 	// leaves the kernel's).
 	spliceReadBuffer int
@@ -125,6 +131,10 @@ func New(upstream string, transport http.RoundTripper, opts ...Option) (*Proxy, 
 		pull:        s.pull,
 		inProcess:   s.inProcess,
 	}
+	if s.scanCreds != nil && s.scanTransport != nil {
+		p.scanCreds = s.scanCreds
+		p.scanTransport = &tracingTransport{next: s.scanTransport, tracer: p.tracer, inst: inst}
+	}
 	if !s.noSplice && s.inProcess == nil {
 		p.splice = newSpliceFetcher(u, transport)
 		if p.splice != nil {
@@ -158,6 +168,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if perr != nil {
 		writeError(rec, r, perr)
+		return
+	}
+	if p.serveScanPull(rec, r, route) {
 		return
 	}
 	if p.pull != nil && (p.refuseWrite(rec, r, route) ||

@@ -251,6 +251,16 @@ func (c *Client) WithServiceAccount(user, pass string) *Client {
 	}}
 }
 
+// Transport is the transport c reads through: with WithServiceAccount, the one that
+// authenticates as the service account (tokens included) any request without an
+// Authorization header.
+func (c *Client) Transport() http.RoundTripper {
+	if c.rt == nil {
+		return http.DefaultTransport
+	}
+	return c.rt
+}
+
 // serviceAccount is the transport that authenticates the gateway's own reads.
 type serviceAccount struct {
 	next       http.RoundTripper

@@ -76,6 +76,24 @@ func printCheckTable(w io.Writer, image string, rep *proxy.DecisionReport) error
 				printable(d.Version), printable(d.Severity), d.Due.Format("2006-01-02"), left, printable(d.Rule), d.WindowDays)
 		}
 	}
+	if len(rep.Disagreements) > 0 {
+		fmt.Fprintln(w, "\nScanners disagree (findings are united whatever they say):")
+		for _, d := range rep.Disagreements {
+			var says []string
+			for _, r := range d.Reports {
+				fix := r.Fixed
+				if fix == "" {
+					fix = "no fix"
+				}
+				says = append(says, fmt.Sprintf("%s: %s %s, %s", printable(r.Scanner), printable(r.ID), printable(r.Severity), printable(fix)))
+			}
+			line := fmt.Sprintf("  - %s in %s (%s): %s", printable(d.ID), printable(d.Package), strings.Join(d.On, ", "), strings.Join(says, "; "))
+			if len(d.MissingFrom) > 0 {
+				line += "; not reported by " + printable(strings.Join(d.MissingFrom, ", "))
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 	if len(rep.Recorded) > 0 {
 		fmt.Fprintln(w, "\nRecorded decisions on this digest (newest first):")
 		for _, d := range rep.Recorded {

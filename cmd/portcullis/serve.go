@@ -26,6 +26,7 @@ import (
 	"github.com/portcullis-dev/portcullis/health"
 	"github.com/portcullis-dev/portcullis/policy"
 	"github.com/portcullis-dev/portcullis/proxy"
+	"github.com/portcullis-dev/portcullis/pullcred"
 	"github.com/portcullis-dev/portcullis/records"
 	"github.com/portcullis-dev/portcullis/telemetry"
 	"github.com/portcullis-dev/portcullis/upstream"
@@ -197,6 +198,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	scanPulls, err := scanPullOptions(cfg, upstreamURL, transport, sa, store)
+	if err != nil {
+		return err
+	}
 	var px *proxy.Proxy
 	pt, err := newPullThrough(cfg, upstreamURL, transport, sa, store, gt, func(ctx context.Context, repo, tag string) { px.TagMoved(ctx, repo, tag) }, log)
 	if err != nil {
@@ -206,6 +211,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if pt != nil {
 		ptOpt = append(ptOpt, proxy.WithPullThrough(pt))
 	}
+	ptOpt = append(ptOpt, scanPulls...)
 	px, err = proxy.New(upstreamURL, transport, append(append(inProcess, ptOpt...),
 		proxy.WithGate(gt),
 		proxy.WithCache(store),
@@ -237,7 +243,10 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	warnUnreachableEnvironments(gt.Policy(), cfg.Doors(), log)
 	warnUnknownScanners(gt.Policy(), cfg.Scan, log)
-	adapterH, closeAdapter := adapterAPI(cfg)
+	adapterH, closeAdapter, err := adapterAPI(cfg, log)
+	if err != nil {
+		return err
+	}
 	defer closeAdapter()
 	ls, err := openListeners(cfg, registryMux(px, hc), adminMux(hc, tel, adapterH), log)
 	if err != nil {
@@ -403,6 +412,9 @@ func newGate(ctx context.Context, cfg config.Config, upstreamURL string, rt http
 	g := gate.New(pol, up, recorders, gate.WithLogger(log), gate.WithClock(now), gate.WithSignatures(sigs), gate.WithImages(reader), gate.WithScanner(scanner),
 		gate.WithPullScanWait(cfg.Scan.PullWait.Std()), gate.WithAdapters(adapters, adapterReg),
 		gate.WithCache(store), gate.WithRecords(rs), gate.WithMeterProvider(tel.Meter))
+	if len(adapters) > 0 && cfg.Scan.AdapterRegistry.EffectiveMode() == config.AdapterRegistryGateway {
+		gate.WithScanCredentials(pullcred.New(store), cfg.Scan.AdapterRegistry.Scheme == "bearer")(g)
+	}
 	tee := gate.NewUploadTee(scanner, g.ScansPush, log)
 	if err := tee.Instrument(tel.Meter); err != nil {
 		log.Error("upload tee metrics unavailable", slog.String("error", err.Error()))

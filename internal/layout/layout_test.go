@@ -31,8 +31,11 @@ var allowed = map[string][]string{
 	"upstream":    {},
 	// gate keeps what it cannot recompute in records (through interfaces declared in gate,
 	// whose methods use the records package's plain value types).
-	"gate":  {"policy", "verify", "scan", "cache", "audit", "records"},
-	"proxy": {"gate", "cache", "policy"},
+	// pullcred keys the scanner adapters' short-lived pull credentials like every cache key.
+	"pullcred": {"cache"},
+	// gate mints a scanner adapter's pull credential (pullcred) per scan; proxy accepts it.
+	"gate":  {"policy", "verify", "scan", "cache", "audit", "records", "pullcred"},
+	"proxy": {"gate", "cache", "policy", "pullcred"},
 	// mirror verifies publisher signatures at collect with verify, against authorities
 	// written in the policy's syntax and read by policy.ReadAuthorities.
 	"mirror": {"gate", "records", "cache", "policy", "verify"},

@@ -168,10 +168,28 @@ func CacheKey(digest string, m Metadata) string {
 	return "harbor/" + evidenceVersion + "/" + digest + "/" + url.PathEscape(m.Scanner.Name) + "@" + url.PathEscape(m.Scanner.Version) + "/" + db
 }
 
+// RegistryFor gives the registry an adapter pulls artifact a from, for one scan that
+// lasts at most bound, and a function called when that scan ends (to revoke a credential
+// made for it). It is called only when the adapter is really asked, not for kept findings.
+type RegistryFor func(ctx context.Context, a Artifact, bound time.Duration) (reg Registry, done func(), err error)
+
+// FixedRegistry is a RegistryFor that always gives reg.
+func FixedRegistry(reg Registry) RegistryFor {
+	return func(context.Context, Artifact, time.Duration) (Registry, func(), error) { return reg, func() {}, nil }
+}
+
+// Bound is how long one Scan may take, submissions and polls together (WithBound).
+func (c *Client) Bound() time.Duration { return c.bound }
+
 // Scan asks the adapter for the vulnerabilities of reg's artifact a (a.Digest required),
 // or returns those kept for the same digest, scanner and database date. reg.URL is the
 // registry the adapter pulls from, reg.Authorization its credential.
 func (c *Client) Scan(ctx context.Context, reg Registry, a Artifact) (Evidence, error) {
+	return c.ScanFrom(ctx, FixedRegistry(reg), a)
+}
+
+// ScanFrom is Scan with the registry given by from, asked only when the adapter scans.
+func (c *Client) ScanFrom(ctx context.Context, from RegistryFor, a Artifact) (Evidence, error) {
 	if a.Repository == "" || a.Digest == "" {
 		return Evidence{}, errors.New("scanning with an adapter needs the artifact's repository and digest")
 	}
@@ -198,6 +216,11 @@ func (c *Client) Scan(ctx context.Context, reg Registry, a Artifact) (Evidence, 
 			}
 		}
 	}
+	reg, done, err := from(ctx, a, c.bound)
+	if err != nil {
+		return Evidence{}, fmt.Errorf("adapter %s: the registry to pull %s from: %w", c.base, a.Digest, err)
+	}
+	defer done()
 	ctx, cancel := context.WithTimeout(ctx, c.bound)
 	defer cancel()
 	ev, err := c.scan(ctx, ScanRequest{Registry: reg, Artifact: a}, types)

@@ -44,6 +44,8 @@ type Server struct {
 	maxJobs      int
 	// registries, when set, are the only registries (scheme://host) scans may pull from.
 	registries map[string]bool
+	// auth is what callers must present (WithAuth); zero: nothing.
+	auth ServerAuth
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -123,6 +125,10 @@ func (s *Server) Close() {
 
 // ServeHTTP routes the adapter API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		s.unauthorized(w)
+		return
+	}
 	p := r.URL.Path
 	switch {
 	case p == "/api/v1/metadata":
