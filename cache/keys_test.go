@@ -91,21 +91,22 @@ func TestArtifactsHash(t *testing.T) {
 // docs/CACHING.md table generated from KeySchema cannot drift from the keys actually written.
 func TestKeySchemaMatchesBuilders(t *testing.T) {
 	samples := map[string]string{
-		KindLayer:     LayerKey(dg1, dg2, "a1"),
-		KindFindings:  FindingsKey(dg1, "r1"),
-		KindSignature: SignatureKey(dg1, ArtifactsHash([]string{dg2})),
-		KindManifest:  ManifestKey(dg1),
-		KindTag:       TagKey("team/app", "v1"),
-		KindDecision:  DecisionKey("p1", "r1", "prod", day, dg1, "pull", "team/app"),
-		KindAccess:    AccessKey("team/app", "Basic Y2k6cHc="),
-		KindCoverage:  CoverageKey("team/app", dg1),
-		KindImage:     ImageKey(dg1, LayersHash([]string{dg2}), "config/1"),
-		KindLayers:    LayersKey(LayersHash([]string{dg1, dg2})),
-		KindPrevious:  PreviousKey("team/app"),
-		KindBaseline:  BaselineKey("team/app", dg1),
-		KindFirstSeen: FirstSeenKey("team/app", "CVE-2024-5535"),
-		KindLedger:    LedgerKey("team/app", "v1"),
-		KindLock:      LockKey(FindingsKey(dg1, "r1")),
+		KindLayer:       LayerKey(dg1, dg2, "a1"),
+		KindFindings:    FindingsKey(dg1, "r1"),
+		KindSignature:   SignatureKey(dg1, ArtifactsHash([]string{dg2})),
+		KindManifest:    ManifestKey(dg1),
+		KindAttestation: AttestationKey(dg1, ArtifactsHash([]string{dg2})),
+		KindTag:         TagKey("team/app", "v1"),
+		KindDecision:    DecisionKey("p1", "r1", "prod", day, dg1, "pull", "team/app"),
+		KindAccess:      AccessKey("team/app", "Basic Y2k6cHc="),
+		KindCoverage:    CoverageKey("team/app", dg1),
+		KindImage:       ImageKey(dg1, LayersHash([]string{dg2}), "config/1"),
+		KindLayers:      LayersKey(LayersHash([]string{dg1, dg2})),
+		KindPrevious:    PreviousKey("team/app"),
+		KindBaseline:    BaselineKey("team/app", dg1),
+		KindFirstSeen:   FirstSeenKey("team/app", "CVE-2024-5535"),
+		KindLedger:      LedgerKey("team/app", "v1"),
+		KindLock:        LockKey(FindingsKey(dg1, "r1")),
 	}
 	schema := KeySchema()
 	if len(schema) != len(samples) {
