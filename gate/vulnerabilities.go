@@ -91,6 +91,9 @@ func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, 
 	rep, sources, ciScan, ciNote := g.ciScanReport(ctx, ci, repo, digest, manifest)
 	if ciScan == nil {
 		if rep, sources, err = g.scanReport(ctx, action, scanner, repo, digest, manifest); err != nil {
+			if ciNote != "" {
+				err = fmt.Errorf("%w (CI scan evidence not used: %s)", err, ciNote)
+			}
 			return nil, nil, err
 		}
 	}
