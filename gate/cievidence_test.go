@@ -267,3 +267,28 @@ func TestCIScanEvidenceRefused(t *testing.T) {
 		})
 	}
 }
+
+// The verified attestations are cached per digest, but a new attestation changes the key:
+// after a stale CI scan made the gateway scan, a fresh one pushed for the same digest is
+// used on the next pull.
+func TestCIScanEvidenceNewAttestationCounts(t *testing.T) {
+	w := newCIWorld(t)
+	now := time.Now()
+	trivy := ciReport(t, "trivy-alpine-310.json")
+	d, m := w.image(t, "prod/svc")
+	w.attestAtt(t, "prod/svc", d, d, cosignVuln, ciPredicate(t, "", trivy, now.Add(-8*24*time.Hour), time.Time{}), w.key)
+	if res := w.pull(t, "prod/svc", d, m); res.Vulnerabilities == nil || res.Vulnerabilities.CIScan != nil {
+		t.Fatalf("stale CI scan used: %+v", res.Vulnerabilities)
+	}
+	if res := w.pull(t, "prod/svc", d, m); res.Vulnerabilities == nil || res.Vulnerabilities.CIScan != nil {
+		t.Fatalf("stale CI scan used from the cache: %+v", res.Vulnerabilities)
+	}
+	w.attestBundle(t, "prod/svc", d, cosignVuln, ciPredicate(t, "", trivy, now.Add(-time.Hour), time.Time{}), w.key)
+	res := w.pull(t, "prod/svc", d, m)
+	if res.Vulnerabilities == nil || res.Vulnerabilities.CIScan == nil {
+		t.Fatalf("fresh CI scan pushed later not used: %+v", res.Vulnerabilities)
+	}
+	if !res.Vulnerabilities.CIScan.ScanFinished.After(now.Add(-2 * time.Hour)) {
+		t.Errorf("used the stale scan: %+v", res.Vulnerabilities.CIScan)
+	}
+}
