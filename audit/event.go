@@ -47,6 +47,10 @@ type Event struct {
 	// Vulnerabilities, for a decision on a scanned image, names the baseline its findings
 	// were compared with and lists the new findings apart from the inherited ones.
 	Vulnerabilities *Vulnerabilities `json:"vulnerabilities,omitempty"`
+	// ScanEvidence, for a decision that needed a vulnerability scan, says where the
+	// findings came from: a signed CI scan (tool, times, attestation, signer) or the
+	// gateway's own scan, and then why no CI scan was used when the environment takes them.
+	ScanEvidence string `json:"scanEvidence,omitempty"`
 	// Exception and DaysLeft describe the exception of an exception.expiring event.
 	Exception *Exception `json:"exception,omitempty"`
 	DaysLeft  int        `json:"daysLeft,omitempty"`

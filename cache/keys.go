@@ -14,23 +14,24 @@ const Prefix = "portcullis:v1:"
 
 // Kinds of keys, the second segment of every key and the "kind" attribute of metrics.
 const (
-	KindLayer     = "layer"     // layer inventory
-	KindFindings  = "findings"  // scan findings of an image
-	KindSignature = "signature" // signature verification status of an image
-	KindManifest  = "manifest"  // manifest bytes
-	KindTag       = "tag"       // tag → digest resolution
-	KindDecision  = "decision"  // memoised admission decision
-	KindAccess    = "access"    // the upstream recently let a credential pull from a repository
-	KindCoverage  = "coverage"  // a platform manifest belongs to a signed index
-	KindImage     = "image"     // what an image's configuration shows (user, labels, secrets)
-	KindLayers    = "layers"    // an image seen with exactly these layers, for baselines
-	KindPrevious  = "previous"  // a repository's last accepted push
-	KindBaseline  = "baseline"  // the baseline an image was judged against
-	KindFirstSeen = "firstseen" // when a vulnerability was first seen in a repository
-	KindLock      = "lock"      // Flight lock guarding another key
-	KindLedger    = "ledger"    // the first digest a tag was pushed with
-	KindScanCred  = "scancred"  // a scanner adapter's short-lived pull credential (its hash)
-	KindOther     = "other"     // any key not built here (metrics only)
+	KindLayer       = "layer"       // layer inventory
+	KindFindings    = "findings"    // scan findings of an image
+	KindSignature   = "signature"   // signature verification status of an image
+	KindAttestation = "attestation" // verified attestations (CI scan results) of an image
+	KindManifest    = "manifest"    // manifest bytes
+	KindTag         = "tag"         // tag → digest resolution
+	KindDecision    = "decision"    // memoised admission decision
+	KindAccess      = "access"      // the upstream recently let a credential pull from a repository
+	KindCoverage    = "coverage"    // a platform manifest belongs to a signed index
+	KindImage       = "image"       // what an image's configuration shows (user, labels, secrets)
+	KindLayers      = "layers"      // an image seen with exactly these layers, for baselines
+	KindPrevious    = "previous"    // a repository's last accepted push
+	KindBaseline    = "baseline"    // the baseline an image was judged against
+	KindFirstSeen   = "firstseen"   // when a vulnerability was first seen in a repository
+	KindLock        = "lock"        // Flight lock guarding another key
+	KindLedger      = "ledger"      // the first digest a tag was pushed with
+	KindScanCred    = "scancred"    // a scanner adapter's short-lived pull credential (its hash)
+	KindOther       = "other"       // any key not built here (metrics only)
 )
 
 // LayerKey names the analysis, by analyzerVersion, of the layer blob whose compressed digest
@@ -51,6 +52,12 @@ func FindingsKey(manifestDigest, dbRevision string) string {
 // attestation artifacts summarised by artifactsHash (see ArtifactsHash).
 func SignatureKey(manifestDigest, artifactsHash string) string {
 	return build(KindSignature, digestPart(manifestDigest), digestPart(artifactsHash))
+}
+
+// AttestationKey names the attestations of manifestDigest that verified (CI scan results),
+// given the attestation artifacts and trust summarised by artifactsHash (see ArtifactsHash).
+func AttestationKey(manifestDigest, artifactsHash string) string {
+	return build(KindAttestation, digestPart(manifestDigest), digestPart(artifactsHash))
 }
 
 // ArtifactsHash summarises a set of artifact digests (order and duplicates do not matter)
@@ -167,7 +174,7 @@ func KindOf(key string) string {
 	}
 	kind, _, _ := strings.Cut(rest, ":")
 	switch kind {
-	case KindLayer, KindFindings, KindSignature, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage,
+	case KindLayer, KindFindings, KindSignature, KindAttestation, KindManifest, KindTag, KindDecision, KindAccess, KindCoverage, KindImage,
 		KindLayers, KindPrevious, KindBaseline, KindFirstSeen, KindLedger, KindScanCred, KindLock:
 		return kind
 	}

@@ -20,6 +20,8 @@ func KeySchema() []KeyDoc {
 			"Scan findings of an image; a new vulnerability database revision means new keys."},
 		{KindSignature, Prefix + "signature:{manifestDigest}:{artifactsHash}", 24 * time.Hour,
 			"Signature status; artifactsHash = ArtifactsHash(signature artifact digests), so a new signature means a new key."},
+		{KindAttestation, Prefix + "attestation:{manifestDigest}:{artifactsHash}", 24 * time.Hour,
+			"Attestations that verified (CI scan results: signer, predicate) and those rejected; artifactsHash covers the attestation artifacts, the trusted keys and the predicate types asked for, so a new attestation means a new key. Freshness is judged at each decision, not cached."},
 		{KindManifest, Prefix + "manifest:{digest}", 24 * time.Hour,
 			"Manifest bytes, content-addressed."},
 		{KindTag, Prefix + "tag:{repo}:{tag}", time.Hour,

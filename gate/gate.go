@@ -460,7 +460,8 @@ func (g *Gate) gather(ctx context.Context, p *policy.Policy, req Request, in *po
 	}
 	if needs.Scan {
 		got.compared = p.ComparesWithBaseline(req.Action, req.Repository, req.Host)
-		ev, base, err := g.vulnerabilityEvidence(ctx, req.Action, p.Scanner(p.Environment(req.Repository, req.Host)), req.Repository, req.Digest, got.manifest, in.Image, got.compared)
+		env := p.Environment(req.Repository, req.Host)
+		ev, base, err := g.vulnerabilityEvidence(ctx, req.Action, p.Scanner(env), p.CIScans(env), req.Repository, req.Digest, got.manifest, in.Image, got.compared)
 		got.baseManifest = base
 		switch {
 		case errors.Is(err, errScanPending):
@@ -504,6 +505,7 @@ func (g *Gate) record(ctx context.Context, typ string, req Request, in policy.In
 		// No rule compared findings with a baseline: only where the scanners disagree.
 		e.Vulnerabilities = &audit.Vulnerabilities{Disagreements: auditDisagreements(in.Vulnerabilities.Disagreements)}
 	}
+	e.ScanEvidence = in.Vulnerabilities.ScanEvidence()
 	for _, r := range res.Decision.Results {
 		ar := audit.Result{Rule: r.Rule, Type: r.Type, Mode: string(r.Mode), Outcome: string(r.Outcome), Finding: r.Finding, Fix: r.Fix}
 		if r.EnforceFrom != nil {

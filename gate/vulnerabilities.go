@@ -84,15 +84,23 @@ const retryScan = 30 * time.Second
 // judges new findings), compares them with the image's baseline (see compareWithBaseline;
 // img is the image evidence when the gate read it, for the base image labels). A pull
 // waits for the scan at most the pull scan wait. scanner is the environment's choice of
-// scanner (policy.Policy.Scanner): the built-in one, an adapter, or both.
-func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, scanner, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (ev *policy.VulnerabilityEvidence, baseManifest []byte, err error) {
-	rep, sources, err := g.scanReport(ctx, action, scanner, repo, digest, manifest)
-	if err != nil {
-		return nil, nil, err
+// scanner (policy.Policy.Scanner): the built-in one, an adapter, or both. When the
+// environment takes CI scans (ci, see ciScanReport), a valid signed CI scan stands for the
+// scan, which then does not run.
+func (g *Gate) vulnerabilityEvidence(ctx context.Context, action policy.Action, scanner string, ci *policy.CIScans, repo, digest string, manifest []byte, img *policy.ImageEvidence, compare bool) (ev *policy.VulnerabilityEvidence, baseManifest []byte, err error) {
+	rep, sources, ciScan, ciNote := g.ciScanReport(ctx, ci, repo, digest, manifest)
+	if ciScan == nil {
+		if rep, sources, err = g.scanReport(ctx, action, scanner, repo, digest, manifest); err != nil {
+			if ciNote != "" {
+				err = fmt.Errorf("%w (CI scan evidence not used: %s)", err, ciNote)
+			}
+			return nil, nil, err
+		}
 	}
 	ev = &policy.VulnerabilityEvidence{Index: rep.Index, DBRevision: rep.DBRevision, Incomplete: rep.Incomplete,
 		IncompleteReason: strings.Join(rep.Reasons, "; "), Unchecked: rep.Unchecked,
-		OSUnknown: rep.OSUnknown, OSUnknownReason: rep.OSUnknownReason, Mismatched: rep.Mismatched, Disagreements: rep.Disagreements}
+		OSUnknown: rep.OSUnknown, OSUnknownReason: rep.OSUnknownReason, Mismatched: rep.Mismatched, Disagreements: rep.Disagreements,
+		CIScan: ciScan, CIScanNote: ciNote}
 	for i, f := range rep.Findings {
 		var source string
 		if i < len(sources) {

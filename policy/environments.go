@@ -63,6 +63,8 @@ func (r *reader) readEnvironment(path string, n *yaml.Node) (e environment, ok b
 			r.readPlatforms(&e, f)
 		case "unscanned":
 			e.Unscanned = r.readUnscanned(f)
+		case "ciScans":
+			r.readCIScans(&e, f)
 		case "scanner":
 			if v := r.resolve(f.value); v != nil && v.Kind == yaml.SequenceNode {
 				e.Scanner = r.readScannerList(f)

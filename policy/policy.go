@@ -55,6 +55,9 @@ type Environment struct {
 	// set written as a list (builtin and adapter names), kept here joined by commas
 	// ("builtin,trivy,aqua"). With several, findings are united, each naming its source.
 	Scanner string `json:"scanner,omitempty"`
+	// CIScans, when set, lets a signed vulnerability scan made in CI stand for the
+	// gateway's own scan of the environment's images (see CIScans).
+	CIScans *CIScans `json:"ciScans,omitempty"`
 }
 
 // Scanner choices of an environment (Environment.Scanner).
@@ -96,6 +99,8 @@ type environment struct {
 	// set while parsing, for messages
 	path     string
 	nameNode *yaml.Node
+	// ciAuthItems are the authority names of CIScans, resolved by validateReferences.
+	ciAuthItems []item
 }
 
 // Rule is one rule of a policy, as written in the file. Dates are midnight
@@ -227,6 +232,9 @@ func (p *Policy) Environments() []Environment {
 		if e.Unscanned != nil {
 			u := *e.Unscanned
 			out[i].Unscanned = &u
+		}
+		if e.CIScans != nil {
+			out[i].CIScans = p.CIScans(e.Name)
 		}
 	}
 	return out

@@ -51,9 +51,20 @@ func validateReferences(r *reader, p *Policy) {
 			r.add(f.path, f.value, "immutable rules concern pushes only, but actions are [%s]", joinActions(ru.Actions))
 		}
 	}
+	for i, e := range p.envs {
+		for _, it := range e.ciAuthItems {
+			a, ok := auths[it.value]
+			if !ok {
+				r.add(it.path, it.node, "no authority named %q%s", it.value, authorityNames(p.authorities))
+				continue
+			}
+			p.envs[i].CIScans.Trusted = append(p.envs[i].CIScans.Trusted, a.Authority)
+		}
+	}
 	dropAuthorityNodes(p.authorities)
 	for i := range p.envs {
 		p.envs[i].nameNode = nil
+		p.envs[i].ciAuthItems = nil
 	}
 	for i := range p.rules {
 		p.rules[i].fields = nil

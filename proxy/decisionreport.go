@@ -36,6 +36,10 @@ type DecisionReport struct {
 	Undecided *Undecided `json:"undecided,omitempty"`
 	// Results has one entry per rule that applies, in policy order.
 	Results []RuleResult `json:"results"`
+	// ScanEvidence says where the vulnerability findings came from: a signed CI scan, or
+	// the gateway's own scan (and why no CI scan was used, when the environment takes
+	// them); "" when no scan was needed.
+	ScanEvidence string `json:"scanEvidence,omitempty"`
 	// Deadlines are the remediation deadlines of inherited vulnerability findings.
 	Deadlines []policy.Deadline `json:"deadlines,omitempty"`
 	// Service is the service that owns the repository, when the policy names one.
@@ -111,6 +115,7 @@ func newDecisionReport(id string, route Route, action policy.Action, dgst string
 	if res.Vulnerabilities != nil {
 		rep.Disagreements = res.Vulnerabilities.Disagreements
 	}
+	rep.ScanEvidence = res.Vulnerabilities.ScanEvidence()
 	if res.Undecided != "" {
 		rep.Undecided = &Undecided{Reason: res.Undecided, FailMode: res.FailMode, Lasting: res.Lasting,
 			Unavailable: res.Unavailable, RetryAfterSeconds: int(res.RetryAfter / time.Second)}

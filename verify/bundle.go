@@ -54,7 +54,8 @@ type statement struct {
 		Name   string            `json:"name"`
 		Digest map[string]string `json:"digest"`
 	} `json:"subject"`
-	PredicateType string `json:"predicateType"`
+	PredicateType string          `json:"predicateType"`
+	Predicate     json.RawMessage `json:"predicate"`
 }
 
 // parseBundle parses a sigstore bundle's JSON and checks its media type.

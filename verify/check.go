@@ -16,6 +16,9 @@ type check struct {
 	led  ledger
 	met  bool // the goal is met: examine nothing more
 	res  Result
+	// maxBlob, when set, caps blobs instead of the Verifier's WithMaxBlobSize
+	// (attestations: WithMaxAttestationSize).
+	maxBlob int64
 }
 
 // maxListedOverBudget is how many referrers left over budget are listed one by one in
@@ -121,15 +124,19 @@ func (c *check) blob(d descriptor) ([]byte, *verdict, error) {
 		vd := reject(KindMalformed, "layer digest: "+err.Error())
 		return nil, &vd, nil
 	}
-	if d.Size > c.v.maxBlob {
-		vd := reject(KindTooLarge, fmt.Sprintf("layer is %d bytes, over the %d-byte limit; not read", d.Size, c.v.maxBlob))
+	maxBlob := c.v.maxBlob
+	if c.maxBlob > 0 {
+		maxBlob = c.maxBlob
+	}
+	if d.Size > maxBlob {
+		vd := reject(KindTooLarge, fmt.Sprintf("layer is %d bytes, over the %d-byte limit; not read", d.Size, maxBlob))
 		return nil, &vd, nil
 	}
 	if !c.led.afford(d.Size) {
 		vd := reject(KindOverBudget, "layer blob not read: "+c.led.describe(c.led.lastExhausted()))
 		return nil, &vd, nil
 	}
-	data, err := c.v.reg.Blob(c.ctx, c.repo, d.Digest, c.v.maxBlob)
+	data, err := c.v.reg.Blob(c.ctx, c.repo, d.Digest, maxBlob)
 	c.led.charge(len(data))
 	switch {
 	case err == nil:
@@ -137,7 +144,7 @@ func (c *check) blob(d descriptor) ([]byte, *verdict, error) {
 		vd := reject(KindMalformed, "layer blob "+d.Digest+" is missing")
 		return nil, &vd, nil
 	case isTooLarge(err):
-		vd := reject(KindTooLarge, fmt.Sprintf("layer blob is over the %d-byte limit; not read", c.v.maxBlob))
+		vd := reject(KindTooLarge, fmt.Sprintf("layer blob is over the %d-byte limit; not read", maxBlob))
 		return nil, &vd, nil
 	default:
 		return nil, nil, fmt.Errorf("reading blob %s: %w", d.Digest, err)
@@ -217,33 +224,9 @@ func (c *check) referrer(d descriptor) error {
 // referrerVerdict judges one referrer; nil when it is not a signature artifact at all.
 func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 	rej := func(k Kind, detail string) (*verdict, error) { vd := reject(k, detail); return &vd, nil }
-	if d.Size > c.v.maxManifest {
-		return rej(KindTooLarge, fmt.Sprintf("referrer manifest is %d bytes, over the %d-byte limit; not read", d.Size, c.v.maxManifest))
-	}
-	if !c.led.afford(d.Size) {
-		return rej(KindOverBudget, "referrer manifest not read: "+c.led.describe(c.led.lastExhausted()))
-	}
-	body, mt, err := c.v.reg.Manifest(c.ctx, c.repo, d.Digest)
-	c.led.charge(len(body))
-	c.led.spent.Referrers++
-	switch {
-	case err == nil:
-	case isNotFound(err):
-		return rej(KindMalformed, "listed referrer manifest is missing")
-	case isTooLarge(err):
-		return rej(KindTooLarge, "referrer manifest is over the registry's read limit; not read")
-	default:
-		return nil, fmt.Errorf("reading referrer %s: %w", d.Digest, err)
-	}
-	if int64(len(body)) > c.v.maxManifest {
-		return rej(KindTooLarge, fmt.Sprintf("referrer manifest is %d bytes, over the %d-byte limit", len(body), c.v.maxManifest))
-	}
-	if dg, _ := parseDigest(d.Digest); !dg.matches(body) {
-		return rej(KindTampered, "referrer manifest does not match its digest")
-	}
-	m, err := parseManifest(body, mt)
-	if err != nil {
-		return rej(KindMalformed, "referrer is not a manifest: "+err.Error())
+	m, vd, err := c.readReferrer(d)
+	if err != nil || vd != nil {
+		return vd, err
 	}
 	if m.ArtifactType == mediaTypeCosignSignature || m.Config != nil && m.Config.MediaType == mediaTypeCosignSignature {
 		return c.signatureReferrer(d.Digest, m)
@@ -273,6 +256,44 @@ func (c *check) referrerVerdict(d descriptor) (*verdict, error) {
 	}
 	out := checkBundle(data, c.img, c.keys)
 	return &out, nil
+}
+
+// readReferrer reads the referrer manifest d lists, within the budget and limits, or
+// says why it does not count. The error is for a registry that could not be read.
+func (c *check) readReferrer(d descriptor) (manifest, *verdict, error) {
+	rej := func(k Kind, detail string) (manifest, *verdict, error) {
+		vd := reject(k, detail)
+		return manifest{}, &vd, nil
+	}
+	if d.Size > c.v.maxManifest {
+		return rej(KindTooLarge, fmt.Sprintf("referrer manifest is %d bytes, over the %d-byte limit; not read", d.Size, c.v.maxManifest))
+	}
+	if !c.led.afford(d.Size) {
+		return rej(KindOverBudget, "referrer manifest not read: "+c.led.describe(c.led.lastExhausted()))
+	}
+	body, mt, err := c.v.reg.Manifest(c.ctx, c.repo, d.Digest)
+	c.led.charge(len(body))
+	c.led.spent.Referrers++
+	switch {
+	case err == nil:
+	case isNotFound(err):
+		return rej(KindMalformed, "listed referrer manifest is missing")
+	case isTooLarge(err):
+		return rej(KindTooLarge, "referrer manifest is over the registry's read limit; not read")
+	default:
+		return manifest{}, nil, fmt.Errorf("reading referrer %s: %w", d.Digest, err)
+	}
+	if int64(len(body)) > c.v.maxManifest {
+		return rej(KindTooLarge, fmt.Sprintf("referrer manifest is %d bytes, over the %d-byte limit", len(body), c.v.maxManifest))
+	}
+	if dg, _ := parseDigest(d.Digest); !dg.matches(body) {
+		return rej(KindTampered, "referrer manifest does not match its digest")
+	}
+	m, err := parseManifest(body, mt)
+	if err != nil {
+		return rej(KindMalformed, "referrer is not a manifest: "+err.Error())
+	}
+	return m, nil, nil
 }
 
 // signatureReferrer judges a legacy cosign signature stored as an OCI 1.1 referrer (cosign

@@ -26,8 +26,14 @@ type found struct {
 // tag for img (three reads, charged to led whatever its budget), and orders the
 // referrers to examine cheap, likely signatures first.
 func (v *Verifier) discover(ctx context.Context, repo string, img digest, led *ledger) (found, error) {
+	return v.discoverWith(ctx, repo, img, led, ".sig", FormatLegacy)
+}
+
+// discoverWith is discover with the legacy tag's suffix (".sig", or ".att" for cosign v2
+// attestations) and format.
+func (v *Verifier) discoverWith(ctx context.Context, repo string, img digest, led *ledger, suffix string, format Format) (found, error) {
 	var f found
-	sig, err := v.byTag(ctx, repo, img.tag(".sig"), FormatLegacy, &f, led)
+	sig, err := v.byTag(ctx, repo, img.tag(suffix), format, &f, led)
 	if err != nil {
 		return found{}, err
 	}

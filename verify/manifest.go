@@ -44,6 +44,8 @@ type manifest struct {
 	Layers        []descriptor `json:"layers"`
 	Manifests     []descriptor `json:"manifests"`
 	Subject       *descriptor  `json:"subject"`
+	// Annotations are the manifest's; unsigned, they only ever spare a read.
+	Annotations map[string]string `json:"annotations"`
 }
 
 // parseManifest parses a manifest or index. Its media type is the body's mediaType, or

@@ -11,6 +11,8 @@ type Verifier struct {
 	maxManifest int64
 	maxBlob     int64
 	budget      Budget
+	// maxAttestation caps one attestation envelope or bundle (WithMaxAttestationSize).
+	maxAttestation int64
 }
 
 // Option changes a Verifier's limits.
@@ -26,7 +28,7 @@ func WithMaxBlobSize(n int64) Option { return func(v *Verifier) { v.maxBlob = n 
 
 // New returns a Verifier reading from reg.
 func New(reg Registry, opts ...Option) *Verifier {
-	v := &Verifier{reg: reg, maxManifest: 1 << 20, maxBlob: 1 << 20, budget: DefaultBudget()}
+	v := &Verifier{reg: reg, maxManifest: 1 << 20, maxBlob: 1 << 20, budget: DefaultBudget(), maxAttestation: 16 << 20}
 	for _, o := range opts {
 		o(v)
 	}

@@ -59,6 +59,9 @@ func printCheckTable(w io.Writer, image string, rep *proxy.DecisionReport) error
 			fmt.Fprintf(w, "  The environment fails %s.\n", printable(u.FailMode))
 		}
 	}
+	if rep.ScanEvidence != "" {
+		fmt.Fprintf(w, "\nScan evidence: %s\n", printable(rep.ScanEvidence))
+	}
 	if len(rep.Warnings) > 0 {
 		fmt.Fprintln(w, "\nWarnings (let through today):")
 		for _, s := range rep.Warnings {

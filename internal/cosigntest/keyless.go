@@ -215,6 +215,14 @@ func (s *Sigstore) KeylessBundle(tb testing.TB, registryHost, repo, subject, ide
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return s.statementBundle(tb, stmt, identity, issuer, o)
+}
+
+// statementBundle signs an in-toto statement keyless and returns the sigstore bundle
+// v0.3 JSON (see KeylessBundle). With o.Tamper, an empty predicate is changed after
+// signing, and any other statement gets a space added to its payload.
+func (s *Sigstore) statementBundle(tb testing.TB, stmt []byte, identity, issuer string, o KeylessOptions) []byte {
+	tb.Helper()
 	te, err := s.vs.AttestAtTime(identity, issuer, stmt, o.at(), true)
 	if err != nil {
 		tb.Fatal(err)
@@ -242,7 +250,11 @@ func (s *Sigstore) KeylessBundle(tb testing.TB, registryHost, repo, subject, ide
 		tb.Fatal(err)
 	}
 	if o.Tamper {
-		payload = []byte(strings.Replace(string(payload), `"predicate":{}`, `"predicate":{"x":"y"}`, 1))
+		if t := strings.Replace(string(payload), `"predicate":{}`, `"predicate":{"x":"y"}`, 1); t != string(payload) {
+			payload = []byte(t)
+		} else {
+			payload = append(payload, ' ')
+		}
 	}
 	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
 	if err != nil {
