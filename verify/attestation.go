@@ -287,20 +287,7 @@ func checkAttestation(env *envelope, bundleJSON []byte, img digest, keys []trust
 	if len(env.Signatures) == 0 {
 		return rej(KindMalformed, "envelope has no signatures")
 	}
-	msg := pae(env.PayloadType, payload)
-	var names []string
-	for i, s := range env.Signatures {
-		if i == maxEnvelopeSignature {
-			break
-		}
-		sig, err := decodeBase64(s.Sig)
-		if err != nil {
-			continue
-		}
-		if name := firstSigner(keys, sig, msg); name != "" && !slices.Contains(names, name) {
-			names = append(names, name)
-		}
-	}
+	names := envelopeSigners(env, payload, keys)
 	if len(names) == 0 && bundleJSON != nil {
 		if sb := keylessBundle(bundleJSON); sb != nil {
 			if out, ok := checkKeyless(sb, nil, keys); ok {

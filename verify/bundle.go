@@ -131,20 +131,7 @@ func checkBundle(data []byte, img digest, keys []trustedKey) verdict {
 	if len(env.Signatures) == 0 {
 		return reject(KindMalformed, "envelope has no signatures")
 	}
-	msg := pae(env.PayloadType, payload)
-	var names []string
-	for i, s := range env.Signatures {
-		if i == maxEnvelopeSignature {
-			break
-		}
-		sig, err := decodeBase64(s.Sig)
-		if err != nil {
-			continue
-		}
-		if name := firstSigner(keys, sig, msg); name != "" && !slices.Contains(names, name) {
-			names = append(names, name)
-		}
-	}
+	names := envelopeSigners(env, payload, keys)
 	if len(names) == 0 {
 		if sb := keylessBundle(data); sb != nil {
 			if out, ok := checkKeyless(sb, nil, keys); ok {
@@ -183,4 +170,24 @@ func subjectList(st statement) string {
 		ds = append(ds[:3], "...")
 	}
 	return quote(strings.Join(ds, ", "))
+}
+
+// envelopeSigners names the trusted keys that signed the DSSE envelope env over payload,
+// each once, looking at no more than maxEnvelopeSignature signatures.
+func envelopeSigners(env *envelope, payload []byte, keys []trustedKey) []string {
+	msg := pae(env.PayloadType, payload)
+	var names []string
+	for i, s := range env.Signatures {
+		if i == maxEnvelopeSignature {
+			break
+		}
+		sig, err := decodeBase64(s.Sig)
+		if err != nil {
+			continue
+		}
+		if name := firstSigner(keys, sig, msg); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
