@@ -70,6 +70,22 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("records: opening %s: %w", path, err)
 	}
+	// The first connection to a new file switches it to WAL, and that switch can answer
+	// SQLITE_BUSY at once (without the busy timeout) while another process opens the
+	// same file: retry it within the busy timeout.
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("records: opening %s: %w", path, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	return open(ctx, db, BackendSQLite, path)
 }
 
@@ -189,4 +205,9 @@ func (s *Store) Empty(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("records: %w", err)
 	}
 	return n == 0, nil
+}
+
+// sqliteBusy says whether err is SQLite's "database is locked".
+func sqliteBusy(err error) bool {
+	return strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked")
 }
