@@ -37,20 +37,7 @@ func resign(t *testing.T, dir string, key signingKey, change func(*BundleManifes
 		t.Fatal(err)
 	}
 	change(m)
-	data, err = json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := signBlob(key.signer, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	signManifest(t, dir, key, m)
 }
 
 func TestVulnDBCarriedVerifiedAndImported(t *testing.T) {
