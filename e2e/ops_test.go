@@ -202,11 +202,16 @@ func sendDuringDrain(t *testing.T, gw *gateway, method, path, contentType string
 	req, _ := http.NewRequest(method, gw.url(path), body)
 	req.ContentLength = int64(len(data))
 	req.Header.Set("Content-Type", contentType)
+	// "Expect: 100-continue" holds the body back until the gateway's handler reads it, so
+	// sentFirst below means the gateway has accepted the connection and is serving the
+	// request. Without it, a SIGTERM could close the listener before the gateway accepted
+	// the connection, and the request would never have been in flight.
+	req.Header.Set("Expect", "100-continue")
 	done := make(chan *http.Response, 1)
 	errc := make(chan error, 1)
 	// A connection of its own: reusing an idle keep-alive connection would let shutdown
 	// close it as idle if the gateway had not yet read the request's first bytes.
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, ExpectContinueTimeout: time.Minute}}
 	go func() {
 		resp, err := client.Do(req)
 		if err != nil {
