@@ -35,6 +35,12 @@ type WriteOptions struct {
 	// publisher verification, listing them in the bundle manifest's leftOut. Without it,
 	// Write refuses such a plan with an *UnverifiedError and writes nothing.
 	LeaveOutUnverified bool
+	// Sync fsyncs every chunk, the bundle manifest, its signature and the directory
+	// before Write returns, so that the bundle survives a crash of this machine. Without
+	// it the bundle is written through the page cache, as cp, crane and skopeo write: a
+	// bundle torn by a crash is still never imported (its chunk hashes and signature are
+	// checked first), but it must be collected again.
+	Sync bool
 }
 
 // Write fetches every blob of the plan and writes the bundle into dir (created; it must
@@ -43,7 +49,7 @@ type WriteOptions struct {
 //
 // A plan holding images that failed publisher verification is refused unless
 // o.LeaveOutUnverified (they are not in the plan either way).
-func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o WriteOptions) (*BundleManifest, error) {
+func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o WriteOptions) (_ *BundleManifest, err error) {
 	if len(p.Unverified) > 0 && !o.LeaveOutUnverified {
 		return nil, &UnverifiedError{Images: p.Unverified}
 	}
@@ -56,9 +62,19 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	if err := emptyDir(dir); err != nil {
+	created, err := emptyDir(dir)
+	if err != nil {
 		return nil, err
 	}
+	// A failed collect removes what it wrote (no collect resumes a partial bundle), and
+	// the directory if it made it, so that the same command can simply run again.
+	cw := &chunkWriter{dir: dir, size: o.ChunkSize, sync: o.Sync}
+	defer func() {
+		if err != nil {
+			cw.abort()
+			removeWritten(dir, created)
+		}
+	}()
 	var carry []*object
 	var total int64
 	omitted := 0
@@ -71,7 +87,6 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 			omitted++
 		}
 	}
-	cw := &chunkWriter{dir: dir, size: o.ChunkSize}
 	lt, err := newLayoutTar(cw)
 	if err != nil {
 		return nil, err
@@ -83,8 +98,10 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	opts := append(append([]remote.Option(nil), o.Remote...), remote.WithContext(ctx))
 	o.Progress.Event(Event{Time: time.Now(), Phase: "start", Item: dir, Total: total})
 	bp, _ := o.Progress.(ByteProgress)
+	fe := startFetcher(carry, opts)
+	defer fe.close()
 	for _, obj := range carry {
-		if err := writeObject(lt, obj, opts, bp); err != nil {
+		if err := writeObject(lt, obj, fe, bp); err != nil {
 			return nil, err
 		}
 		done += obj.size
@@ -138,11 +155,16 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
+	if err := writeFile(filepath.Join(dir, ManifestFile), data, o.Sync); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, SignatureFile), sig, 0o644); err != nil {
+	if err := writeFile(filepath.Join(dir, SignatureFile), sig, o.Sync); err != nil {
 		return nil, err
+	}
+	if o.Sync {
+		if err := syncDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	o.Progress.Event(Event{Time: time.Now(), Phase: "done", Item: dir, Done: done, Total: total})
 	return m, nil
@@ -161,57 +183,213 @@ func needed(obj *object, have *Inventory) bool {
 	return false
 }
 
-// emptyDir creates dir, or accepts it if it exists and is empty.
-func emptyDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(dir)
+// writeFile writes a new file, fsyncing it when sync.
+func writeFile(path string, data []byte, sync bool) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if len(entries) > 0 {
-		return fmt.Errorf("bundle directory %s is not empty", dir)
+	_, err = f.Write(data)
+	if err == nil && sync {
+		err = f.Sync()
 	}
-	return nil
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
-// writeObject writes a manifest from memory, or streams a blob from its source
-// registry (go-containerregistry checks its digest while it is read), into the layout.
-// A blob whose media type says it is compressed is stored as it is.
-func writeObject(lt *layoutTar, obj *object, opts []remote.Option, bp ByteProgress) error {
+// syncDir fsyncs a directory, making the names of the files created in it durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// emptyDir creates dir, or accepts it if it exists and is empty; created says it made it.
+func emptyDir(dir string) (created bool, err error) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return false, err
+	}
+	if len(entries) > 0 {
+		return false, fmt.Errorf("bundle directory %s is not empty", dir)
+	}
+	return created, nil
+}
+
+// removeWritten removes the files a failed Write left in dir (it was empty when Write
+// began), and dir itself if Write created it.
+func removeWritten(dir string, created bool) {
+	if created {
+		_ = os.RemoveAll(dir)
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// writeObject writes a manifest from memory, or a blob as the fetcher reads it from its
+// source registry (go-containerregistry checks its digest while it is read), into the
+// layout. A blob whose media type says it is compressed is stored as it is.
+func writeObject(lt *layoutTar, obj *object, fe *fetcher, bp ByteProgress) error {
 	path := blobName(obj.digest)
 	if obj.manifest != nil {
 		return lt.file(path, obj.manifest)
 	}
+	fail := func(err error) error {
+		if errors.Is(err, errSize) {
+			return fmt.Errorf("fetching blob %s@%s: got more or fewer bytes than the manifest's size %d", obj.from, obj.digest, obj.size)
+		}
+		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+	}
+	if err := lt.begin(path, obj.size, stored(obj.mediaType)); err != nil {
+		return fail(err)
+	}
+	count := func(int64) {}
+	if bp != nil {
+		count = bp.Fetching(obj.digest, obj.size)
+		defer count(-1)
+	}
+	for {
+		item, ok := <-fe.items
+		switch {
+		case !ok:
+			return fail(errors.New("the fetcher stopped"))
+		case item.b == nil && item.err != nil:
+			return fail(item.err)
+		case item.b == nil:
+			if err := lt.end(); err != nil {
+				return fail(err)
+			}
+			return nil
+		}
+		err := lt.write(item.b)
+		count(int64(len(item.b)))
+		fe.free <- item.b[:cap(item.b)]
+		if err != nil {
+			return fail(err)
+		}
+	}
+}
+
+// fetcher reads the blobs of a collect in order, up to fetchBuffers buffers ahead of the
+// writer and across blob boundaries: while the writer frames, hashes and writes one
+// buffer, the next is read and its blob's digest computed, on another core. Memory stays
+// at fetchBuffers × fetchSize whatever the blobs' sizes.
+type fetcher struct {
+	// items are each blob's buffers in order, then an item without bytes closing the
+	// blob, with the error that ended it if any.
+	items chan fetched
+	free  chan []byte
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+type fetched struct {
+	b   []byte
+	err error
+}
+
+const (
+	fetchBuffers = 8
+	fetchSize    = 1 << 20
+)
+
+// errStopped ends a fetch the writer no longer waits for.
+var errStopped = errors.New("collect stopped")
+
+func startFetcher(carry []*object, opts []remote.Option) *fetcher {
+	fe := &fetcher{items: make(chan fetched, fetchBuffers), free: make(chan []byte, fetchBuffers), stop: make(chan struct{}), done: make(chan struct{})}
+	for range fetchBuffers {
+		fe.free <- make([]byte, fetchSize)
+	}
+	go func() {
+		defer close(fe.done)
+		defer close(fe.items)
+		for _, obj := range carry {
+			if obj.manifest != nil {
+				continue
+			}
+			err := fe.fetch(obj, opts)
+			if errors.Is(err, errStopped) || !fe.send(fetched{err: err}) || err != nil {
+				return
+			}
+		}
+	}()
+	return fe
+}
+
+// fetch reads one blob into buffers for the writer.
+func (fe *fetcher) fetch(obj *object, opts []remote.Option) error {
 	l, err := remote.Layer(obj.from.Digest(obj.digest), opts...)
 	if err != nil {
-		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+		return err
 	}
 	rc, err := l.Compressed()
 	if err != nil {
-		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+		return err
 	}
 	defer rc.Close()
-	ahead := newPrefetch(rc)
-	defer ahead.Close()
-	var src io.Reader = ahead
-	if bp != nil {
-		fn := bp.Fetching(obj.digest, obj.size)
-		defer fn(-1)
-		src = countingReader{r: ahead, fn: fn}
+	r := io.LimitReader(rc, obj.size+1)
+	var n int64
+	for {
+		var b []byte
+		select {
+		case b = <-fe.free:
+		case <-fe.stop:
+			return errStopped
+		}
+		k, err := io.ReadFull(r, b)
+		n += int64(k)
+		if n > obj.size {
+			return errSize
+		}
+		if k == 0 {
+			fe.free <- b
+		} else if !fe.send(fetched{b: b[:k]}) {
+			return errStopped
+		}
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			if n != obj.size {
+				return errSize
+			}
+			return nil
+		case err != nil:
+			return err
+		}
 	}
-	switch err := lt.stream(path, obj.size, src, stored(obj.mediaType)); {
-	case errors.Is(err, errSize):
-		return fmt.Errorf("fetching blob %s@%s: got more or fewer bytes than the manifest's size %d", obj.from, obj.digest, obj.size)
-	case err != nil:
-		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
+}
+
+// send hands an item to the writer, false when the writer stopped.
+func (fe *fetcher) send(it fetched) bool {
+	select {
+	case fe.items <- it:
+		return true
+	case <-fe.stop:
+		return false
 	}
-	// Reading to the end lets go-containerregistry check the digest.
-	if _, err := io.Copy(io.Discard, ahead); err != nil {
-		return fmt.Errorf("fetching blob %s@%s: %w", obj.from, obj.digest, err)
-	}
-	return rc.Close()
+}
+
+// close stops the fetcher and waits for it.
+func (fe *fetcher) close() {
+	close(fe.stop)
+	<-fe.done
 }
 
 // layoutIndex is the layout's index.json: every carried image and referrer manifest,

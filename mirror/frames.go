@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -62,6 +63,15 @@ func rawBlockHeader(n int, last bool) [3]byte {
 type rawFrame struct {
 	w    io.Writer
 	left int64
+	// hdrs and vec are scratch space: a Write hands the block headers and the blocks to
+	// a vecWriter as one write.
+	hdrs [][3]byte
+	vec  [][]byte
+}
+
+// vecWriter writes several buffers in order as one write.
+type vecWriter interface {
+	writeVec(bufs [][]byte) error
 }
 
 func (f *rawFrame) reset(w io.Writer, size int64) error {
@@ -81,21 +91,36 @@ func (f *rawFrame) Write(p []byte) (int, error) {
 	if int64(len(p)) > f.left {
 		return 0, fmt.Errorf("raw frame: %d bytes more than its declared size", int64(len(p))-f.left)
 	}
-	written := 0
-	for len(p) > 0 {
-		k := min(len(p), rawBlockMax)
+	blocks := (len(p) + rawBlockMax - 1) / rawBlockMax
+	f.hdrs = slices.Grow(f.hdrs[:0], blocks)[:blocks]
+	f.vec = f.vec[:0]
+	for i, rest := 0, p; len(rest) > 0; i++ {
+		k := min(len(rest), rawBlockMax)
 		f.left -= int64(k)
-		h := rawBlockHeader(k, f.left == 0)
-		if _, err := f.w.Write(h[:]); err != nil {
-			return written, err
-		}
-		m, err := f.w.Write(p[:k])
-		written += m
-		if err != nil {
-			return written, err
-		}
-		p = p[k:]
+		f.hdrs[i] = rawBlockHeader(k, f.left == 0)
+		f.vec = append(f.vec, f.hdrs[i][:], rest[:k])
+		rest = rest[k:]
 	}
+	if vw, ok := f.w.(vecWriter); ok {
+		err := vw.writeVec(f.vec)
+		clear(f.vec)
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	written := 0
+	for i, b := range f.vec {
+		m, err := f.w.Write(b)
+		if i%2 == 1 {
+			written += m
+		}
+		if err != nil {
+			clear(f.vec)
+			return written, err
+		}
+	}
+	clear(f.vec)
 	return written, nil
 }
 
@@ -238,14 +263,33 @@ func (l *layoutTar) file(name string, data []byte) error {
 	return l.stream(name, int64(len(data)), bytes.NewReader(data), false)
 }
 
-// stream writes the file name of size bytes read from r, stored when store (its bytes
-// are compressed already), else compressed. A reader giving more or fewer bytes is
-// errSize.
-func (l *layoutTar) stream(name string, size int64, r io.Reader, store bool) error {
+// begin starts the file name of size bytes: its tar header, then its frame (stored when
+// store: its bytes are compressed already). Its bytes follow through l.tw; end closes it.
+func (l *layoutTar) begin(name string, size int64, store bool) error {
 	if err := l.tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
 		return err
 	}
-	if err := l.fw.begin(name, size, store); err != nil {
+	return l.fw.begin(name, size, store)
+}
+
+// write adds p to the open file; more than its declared size is errSize.
+func (l *layoutTar) write(p []byte) error {
+	if _, err := l.tw.Write(p); err != nil {
+		if errors.Is(err, tar.ErrWriteTooLong) {
+			return errSize
+		}
+		return err
+	}
+	return nil
+}
+
+// end closes the open file, which must have had its declared size.
+func (l *layoutTar) end() error { return l.fw.end() }
+
+// stream writes the file name of size bytes read from r, stored when store, else
+// compressed. A reader giving more or fewer bytes is errSize.
+func (l *layoutTar) stream(name string, size int64, r io.Reader, store bool) error {
+	if err := l.begin(name, size, store); err != nil {
 		return err
 	}
 	n, err := io.CopyBuffer(l.tw, io.LimitReader(r, size+1), l.buf)
@@ -255,7 +299,7 @@ func (l *layoutTar) stream(name string, size int64, r io.Reader, store bool) err
 	case n != size || errors.Is(err, tar.ErrWriteTooLong):
 		return errSize
 	}
-	return l.fw.end()
+	return l.end()
 }
 
 // close ends the tar and writes its last frame.
@@ -264,82 +308,4 @@ func (l *layoutTar) close() error {
 		return err
 	}
 	return l.fw.close()
-}
-
-// prefetch reads r in a goroutine of its own, up to prefetchBuffers buffers ahead of
-// the caller: while the caller writes one buffer into the bundle (framing, the chunk's
-// SHA-256, the file), the next is read and its blob's digest computed. Close stops the
-// goroutine; it does not close r.
-type prefetch struct {
-	items chan prefetched
-	free  chan []byte
-	stop  chan struct{}
-	cur   prefetched
-	off   int
-}
-
-type prefetched struct {
-	b   []byte
-	err error
-}
-
-const (
-	prefetchBuffers = 4
-	prefetchSize    = 1 << 20
-)
-
-func newPrefetch(r io.Reader) *prefetch {
-	p := &prefetch{items: make(chan prefetched, prefetchBuffers), free: make(chan []byte, prefetchBuffers), stop: make(chan struct{})}
-	for range prefetchBuffers {
-		p.free <- make([]byte, prefetchSize)
-	}
-	go func() {
-		defer close(p.items)
-		for {
-			var b []byte
-			select {
-			case b = <-p.free:
-			case <-p.stop:
-				return
-			}
-			n, err := io.ReadFull(r, b)
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF
-			}
-			select {
-			case p.items <- prefetched{b: b[:n], err: err}:
-			case <-p.stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	return p
-}
-
-func (p *prefetch) Read(b []byte) (int, error) {
-	for p.off == len(p.cur.b) {
-		if p.cur.err != nil {
-			return 0, p.cur.err
-		}
-		if p.cur.b != nil {
-			p.free <- p.cur.b[:cap(p.cur.b)]
-		}
-		item, ok := <-p.items
-		if !ok {
-			return 0, io.EOF
-		}
-		p.cur, p.off = item, 0
-	}
-	n := copy(b, p.cur.b[p.off:])
-	p.off += n
-	return n, nil
-}
-
-// Close stops the reading goroutine.
-func (p *prefetch) Close() error {
-	close(p.stop)
-	return nil
 }

@@ -105,7 +105,7 @@ type signingKey struct {
 	pub      []byte
 }
 
-func newSigningKey(t *testing.T) signingKey {
+func newSigningKey(t testing.TB) signingKey {
 	t.Helper()
 	password := []byte("correct horse")
 	priv, pub, err := cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), func(bool) ([]byte, error) { return password, nil })

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -30,6 +31,52 @@ func LoadSigner(pemBytes, password []byte) (signature.Signer, error) {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
 	return s, nil
+}
+
+// PendingSigner is a signing key being decrypted in the background (a cosign.key's scrypt
+// costs a third of a second of CPU): a collect fetches and writes blobs meanwhile, and
+// signs at its end. It is a signature.Signer whose methods wait for the key.
+type PendingSigner struct {
+	done   chan struct{}
+	signer signature.Signer
+	err    error
+}
+
+// LoadSignerAsync starts LoadSigner(pemBytes, password) in a goroutine of its own.
+func LoadSignerAsync(pemBytes, password []byte) *PendingSigner {
+	p := &PendingSigner{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.signer, p.err = LoadSigner(pemBytes, password)
+	}()
+	return p
+}
+
+// Wait returns the key, or why it could not be loaded.
+func (p *PendingSigner) Wait() (signature.Signer, error) {
+	<-p.done
+	return p.signer, p.err
+}
+
+// Done is closed once the key is loaded or has failed.
+func (p *PendingSigner) Done() <-chan struct{} { return p.done }
+
+// PublicKey waits for the key and returns its public half.
+func (p *PendingSigner) PublicKey(opts ...signature.PublicKeyOption) (crypto.PublicKey, error) {
+	s, err := p.Wait()
+	if err != nil {
+		return nil, err
+	}
+	return s.PublicKey(opts...)
+}
+
+// SignMessage waits for the key and signs message with it.
+func (p *PendingSigner) SignMessage(message io.Reader, opts ...signature.SignOption) ([]byte, error) {
+	s, err := p.Wait()
+	if err != nil {
+		return nil, err
+	}
+	return s.SignMessage(message, opts...)
 }
 
 // LoadVerifier reads a PEM public key (cosign.pub) the way cosign verify-blob --key does.

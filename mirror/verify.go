@@ -55,7 +55,7 @@ func Verify(dir string, verifier signature.Verifier, progress Progress) (*Verifi
 // which must not exist or be empty. On error, out may hold part of the layout and
 // must be discarded.
 func Extract(dir, out string, verifier signature.Verifier, progress Progress) (*Verified, error) {
-	if err := emptyDir(out); err != nil {
+	if _, err := emptyDir(out); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(out, "blobs", "sha256"), 0o755); err != nil {
