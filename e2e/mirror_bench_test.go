@@ -53,14 +53,19 @@ rules:
 // round in which every tool runs once, in rotating order.
 //
 // collect: portcullis mirror collect (a signed bundle of zstd chunks), crane pull
-// --format=oci (all images, one layout), skopeo copy docker:// oci: (one image at a time).
+// --format=oci (all images, one layout), skopeo copy docker:// oci: (one image at a time);
+// and, durable on disk when they end, collect --fsync and crane pull followed by sync(1)
+// of every file of its layout.
 // import: portcullis mirror import through a gateway in front of a fresh registry, and
 // crane push / skopeo copy of the same images from OCI layouts into a fresh registry,
 // directly and through an equivalent gateway.
 //
+// $PORTCULLIS_MBENCH_PROFILES names a directory to keep a CPU profile of every collect in.
+//
 // Metrics: MB/s per tool (content bytes over the sum of the tool's wall times), the
 // client process's CPU seconds per GB, and the median over rounds of the per-round ratio
-// portcullis÷tool of throughputs (above 1: portcullis was faster).
+// of throughputs portcullis÷tool, and portcullis-fsync÷crane-sync (above 1: portcullis
+// was faster).
 func BenchmarkMirror(b *testing.B) {
 	crane, skopeo := benchTool("crane"), benchTool("skopeo")
 	var missing []string
@@ -218,7 +223,18 @@ type benchTiming struct {
 type benchRun struct{ wall, cpu time.Duration }
 
 func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
-	tools := []string{"portcullis", "crane", "skopeo"}
+	tools := []string{"portcullis", "crane", "skopeo", "portcullis-fsync", "crane-sync"}
+	crane := func(out string) (benchRun, error) {
+		args := []string{"pull", "--insecure", "--format=oci"}
+		for _, img := range e.images {
+			args = append(args, e.src+"/"+img.repo+":"+img.tag)
+		}
+		r, err := runBench(e.crane, nil, append(args, out)...)
+		if err == nil {
+			err = e.checkLayout(out)
+		}
+		return r, err
+	}
 	run := map[string]func(out string) (benchRun, error){
 		"portcullis": func(out string) (benchRun, error) {
 			r, _, err := e.collectPortcullis(out)
@@ -227,16 +243,33 @@ func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
 			}
 			return r, err
 		},
-		"crane": func(out string) (benchRun, error) {
-			args := []string{"pull", "--insecure", "--format=oci"}
-			for _, img := range e.images {
-				args = append(args, e.src+"/"+img.repo+":"+img.tag)
-			}
-			r, err := runBench(e.crane, nil, append(args, out)...)
+		"portcullis-fsync": func(out string) (benchRun, error) {
+			r, _, err := e.collectPortcullis(out, "--fsync")
 			if err == nil {
-				err = e.checkLayout(out)
+				err = e.checkBundle(out)
 			}
 			return r, err
+		},
+		"crane": crane,
+		// crane-sync is crane's layout made as durable as collect --fsync makes the
+		// bundle: coreutils' sync fsyncs each of its files.
+		"crane-sync": func(out string) (benchRun, error) {
+			r, err := crane(out)
+			if err != nil {
+				return r, err
+			}
+			var files []string
+			err = filepath.WalkDir(out, func(path string, d os.DirEntry, err error) error {
+				if err == nil {
+					files = append(files, path)
+				}
+				return err
+			})
+			if err != nil {
+				return r, err
+			}
+			s, err := runBench("sync", nil, files...)
+			return benchRun{wall: r.wall + s.wall, cpu: r.cpu + s.cpu}, err
 		},
 		"skopeo": func(out string) (benchRun, error) {
 			var sum benchRun
@@ -252,7 +285,8 @@ func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
 			return sum, e.checkLayout(out)
 		},
 	}
-	e.rounds(b, tools, func(b *testing.B, tool, dir string) benchRun {
+	pairs := [][2]string{{"portcullis", "crane"}, {"portcullis", "skopeo"}, {"portcullis-fsync", "crane-sync"}}
+	e.rounds(b, tools, pairs, func(b *testing.B, tool, dir string) benchRun {
 		r, err := run[tool](filepath.Join(dir, "out"))
 		if err != nil {
 			b.Fatalf("collect with %s: %v", tool, err)
@@ -263,7 +297,11 @@ func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
 
 func (e *mirrorBenchEnv) benchImport(b *testing.B) {
 	tools := []string{"portcullis", "crane-direct", "crane-gateway", "skopeo-direct", "skopeo-gateway"}
-	e.rounds(b, tools, func(b *testing.B, tool, dir string) benchRun {
+	var pairs [][2]string
+	for _, t := range tools[1:] {
+		pairs = append(pairs, [2]string{"portcullis", t})
+	}
+	e.rounds(b, tools, pairs, func(b *testing.B, tool, dir string) benchRun {
 		b.StopTimer()
 		reg := benchRegistry(b, filepath.Join(dir, "registry"))
 		defer reg.stop()
@@ -327,8 +365,9 @@ func (e *mirrorBenchEnv) benchImport(b *testing.B) {
 }
 
 // rounds runs b.N rounds; in each, every tool runs once (the order rotates by round) in a
-// fresh directory removed afterwards. It reports the metrics.
-func (e *mirrorBenchEnv) rounds(b *testing.B, tools []string, one func(b *testing.B, tool, dir string) benchRun) {
+// fresh directory removed afterwards. It reports the metrics, and for each pair the
+// median of the per-round ratios first÷second of throughputs.
+func (e *mirrorBenchEnv) rounds(b *testing.B, tools []string, pairs [][2]string, one func(b *testing.B, tool, dir string) benchRun) {
 	timing := map[string]*benchTiming{}
 	for _, t := range tools {
 		timing[t] = &benchTiming{}
@@ -355,8 +394,9 @@ func (e *mirrorBenchEnv) rounds(b *testing.B, tools []string, one func(b *testin
 			rate[tool] = float64(e.total) / 1e6 / r.wall.Seconds()
 			tm.rates = append(tm.rates, rate[tool])
 		}
-		for _, t := range tools[1:] {
-			ratios[t] = append(ratios[t], rate["portcullis"]/rate[t])
+		for _, p := range pairs {
+			k := p[0] + "/" + p[1]
+			ratios[k] = append(ratios[k], rate[p[0]]/rate[p[1]])
 		}
 	}
 	b.StopTimer()
@@ -365,8 +405,9 @@ func (e *mirrorBenchEnv) rounds(b *testing.B, tools []string, one func(b *testin
 		b.ReportMetric(float64(e.total)*float64(b.N)/1e6/tm.wall.Seconds(), t+"-MB/s")
 		b.ReportMetric(tm.cpu.Seconds()/(float64(e.total)*float64(b.N)/1e9), t+"-cpu-s/GB")
 	}
-	for _, t := range tools[1:] {
-		b.ReportMetric(median(ratios[t]), "portcullis/"+t)
+	for _, p := range pairs {
+		k := p[0] + "/" + p[1]
+		b.ReportMetric(median(ratios[k]), k)
 	}
 	b.ReportMetric(0, "ns/op") // a round's wall time mixes every tool: not a figure to read
 }
@@ -381,8 +422,14 @@ func median(xs []float64) float64 {
 }
 
 // collectPortcullis runs "portcullis mirror collect" into out.
-func (e *mirrorBenchEnv) collectPortcullis(out string) (benchRun, string, error) {
-	r, err := runBench(gatewayBin, []string{"COSIGN_PASSWORD=pw"}, "mirror", "collect", "--file", e.mirrorFile, "--out", out, "--key", e.keyFile)
+func (e *mirrorBenchEnv) collectPortcullis(out string, flags ...string) (benchRun, string, error) {
+	args := append([]string{"mirror", "collect", "--file", e.mirrorFile, "--out", out, "--key", e.keyFile}, flags...)
+	env := []string{"COSIGN_PASSWORD=pw"}
+	if dir := os.Getenv("PORTCULLIS_MBENCH_PROFILES"); dir != "" {
+		// Each collect's CPU profile, for go tool pprof.
+		env = append(env, "PORTCULLIS_CPUPROFILE="+filepath.Join(dir, "collect-"+filepath.Base(filepath.Dir(out))+strings.Join(flags, "")+".prof"))
+	}
+	r, err := runBench(gatewayBin, env, args...)
 	return r, out, err
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/portcullis-dev/portcullis/gate"
 	"github.com/portcullis-dev/portcullis/mirror"
@@ -102,6 +102,7 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	have := fs.String("have", "", "inventory of the on-prem registry: leave out what it holds")
 	output := fs.String("output", "table", "plan format: table or json")
 	vdb := fs.String("vulndb", "", "also carry this OSV export (zip archive or directory of records, as db import takes) as an OCI artifact")
+	fsync := fs.Bool("fsync", false, "fsync every chunk, bundle.json and its signature before exiting, so the bundle survives a crash of this machine (without it, as cp, crane and skopeo do, the bundle is durable once the disk is unmounted or synced)")
 	unverified := fs.String("unverified", "refuse", "an image failing publisher verification: refuse (write no bundle) or leave-out (carry the others, list it in bundle.json)")
 	if status, ok := parseFlags(fs, mirrorCollectHelp, args, stdout, stderr); !ok {
 		return status
@@ -135,20 +136,33 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
-	var signer signature.Signer
+	sctx, stop := signalContext()
+	defer stop()
+	ctx, cancel := context.WithCancelCause(sctx)
+	defer cancel(nil)
+	// The key is decrypted (scrypt, for a cosign.key) while the plan is resolved and the
+	// blobs are fetched; a key that cannot be loaded stops the collect at once, and the
+	// collect removes what it wrote.
+	var signer *mirror.PendingSigner
 	if !*dry {
 		pemBytes, err := os.ReadFile(*key)
 		if err != nil {
 			return fail(err)
 		}
-		s, err := mirror.LoadSigner(pemBytes, []byte(os.Getenv("COSIGN_PASSWORD")))
-		if err != nil {
-			return fail(err)
+		signer = mirror.LoadSignerAsync(pemBytes, []byte(os.Getenv("COSIGN_PASSWORD")))
+		go func() {
+			if _, err := signer.Wait(); err != nil {
+				cancel(err)
+			}
+		}()
+		fail = func(err error) int {
+			if _, kerr := signer.Wait(); kerr != nil {
+				err = kerr
+			}
+			fmt.Fprintf(stderr, "portcullis mirror collect: %v\n", err)
+			return 1
 		}
-		signer = s
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	ropts := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithUserAgent("portcullis/" + version)}
 	plan, err := mirror.Resolve(ctx, f, ropts...)
 	if err != nil {
@@ -164,7 +178,7 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	if len(plan.Unverified) > 0 && !leaveOut {
 		return fail(&mirror.UnverifiedError{Images: plan.Unverified})
 	}
-	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts, LeaveOutUnverified: leaveOut}
+	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts, LeaveOutUnverified: leaveOut, Sync: *fsync}
 	if *vdb != "" {
 		tmp, err := os.MkdirTemp("", "portcullis-collect-vulndb-")
 		if err != nil {

@@ -63,6 +63,17 @@ func TestMirrorCommands(t *testing.T) {
 	}
 	cmd(2, "mirror", "collect", "--file", file, "--out", bundle) // no key
 	cmd(2, "mirror", "collect", "--file", file, "--out", bundle, "--key", keyFile, "--chunk-size", "12")
+	// The key is decrypted while the collect runs: a wrong password still fails the
+	// collect with the key's error, and nothing is left behind.
+	t.Setenv("COSIGN_PASSWORD", "wrong")
+	_, errOut := cmd(1, "mirror", "collect", "--file", file, "--out", bundle, "--key", keyFile, "--chunk-size", "1MiB")
+	if !strings.Contains(errOut, "signing key") || !strings.Contains(errOut, "decrypt") {
+		t.Fatalf("collect with a wrong password printed %q", errOut)
+	}
+	if _, err := os.Stat(bundle); !os.IsNotExist(err) {
+		t.Fatalf("a collect with a wrong password left %s behind (%v)", bundle, err)
+	}
+	t.Setenv("COSIGN_PASSWORD", "pw")
 	_, progress := cmd(0, "mirror", "collect", "--file", file, "--out", bundle, "--key", keyFile, "--chunk-size", "1MiB")
 	lines := strings.Split(strings.TrimSpace(progress), "\n")
 	var last map[string]any
@@ -73,7 +84,7 @@ func TestMirrorCommands(t *testing.T) {
 	if !strings.Contains(out, "verified: full bundle") {
 		t.Fatalf("verify printed %q", out)
 	}
-	_, errOut := cmd(1, "mirror", "verify", "--bundle", bundle, "--key", otherFile)
+	_, errOut = cmd(1, "mirror", "verify", "--bundle", bundle, "--key", otherFile)
 	if !strings.Contains(errOut, "does not verify with the given key") || !strings.Contains(errOut, "REFUSED") {
 		t.Fatalf("verify with another key printed %q", errOut)
 	}
