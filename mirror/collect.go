@@ -306,7 +306,7 @@ type fetched struct {
 }
 
 const (
-	fetchBuffers = 8
+	fetchBuffers = 4
 	fetchSize    = 1 << 20
 )
 
