@@ -60,7 +60,8 @@ rules:
 // crane push / skopeo copy of the same images from OCI layouts into a fresh registry,
 // directly and through an equivalent gateway.
 //
-// $PORTCULLIS_MBENCH_PROFILES names a directory to keep a CPU profile of every collect in.
+// $PORTCULLIS_MBENCH_PROFILES names a directory to keep a CPU profile of every collect and
+// import in.
 //
 // Metrics: MB/s per tool (content bytes over the sum of the tool's wall times), the
 // client process's CPU seconds per GB, and the median over rounds of the per-round ratio
@@ -322,7 +323,11 @@ func (e *mirrorBenchEnv) benchImport(b *testing.B) {
 			if err := os.Mkdir(work, 0o755); err != nil {
 				b.Fatal(err)
 			}
-			r, err = runBench(gatewayBin, nil, "mirror", "import", "--bundle", e.bundle, "--key", e.pubFile, "--gateway", "http://"+target,
+			var env []string
+			if pdir := os.Getenv("PORTCULLIS_MBENCH_PROFILES"); pdir != "" {
+				env = append(env, "PORTCULLIS_CPUPROFILE="+filepath.Join(pdir, "import-"+filepath.Base(dir)+".prof"))
+			}
+			r, err = runBench(gatewayBin, env, "mirror", "import", "--bundle", e.bundle, "--key", e.pubFile, "--gateway", "http://"+target,
 				"--journal", filepath.Join(dir, "journal.jsonl"), "--workdir", work)
 		case "crane-direct", "crane-gateway":
 			for i, l := range e.layouts {
