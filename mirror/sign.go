@@ -58,9 +58,6 @@ func (p *PendingSigner) Wait() (signature.Signer, error) {
 	return p.signer, p.err
 }
 
-// Done is closed once the key is loaded or has failed.
-func (p *PendingSigner) Done() <-chan struct{} { return p.done }
-
 // PublicKey waits for the key and returns its public half.
 func (p *PendingSigner) PublicKey(opts ...signature.PublicKeyOption) (crypto.PublicKey, error) {
 	s, err := p.Wait()
