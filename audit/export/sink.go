@@ -299,9 +299,11 @@ func (s *Sink) deliver(ctx context.Context) {
 		delivered, err := s.sender.Send(ctx, items)
 		delivered = min(max(delivered, 0), len(items))
 		if delivered > 0 {
-			s.ack(pos[delivered-1])
+			// Count before the cursor moves: whoever sees the spool empty sees the
+			// counters final.
 			s.sent.Add(int64(delivered))
 			s.inst.sent.Add(context.Background(), int64(delivered), s.inst.attrs)
+			s.ack(pos[delivered-1])
 			isolate = max(isolate-delivered, 0)
 		}
 		if err == nil {
@@ -314,8 +316,8 @@ func (s *Sink) deliver(ctx context.Context) {
 				isolate = len(items) - delivered
 				continue
 			}
-			s.ack(pos[delivered])
 			s.drop(DropRejected, 1)
+			s.ack(pos[delivered])
 			s.log.Warn("audit event rejected by the destination, dropped", slog.String("sink", s.name), slog.String("id", items[delivered].ID), slog.String("error", err.Error()))
 			isolate = max(isolate-1, 0)
 			attempt = 0
@@ -360,9 +362,11 @@ func (s *Sink) ack(p spool.Position) {
 	}
 }
 
-// Stats returns the sink's counters.
+// Stats returns the sink's counters. Pending is read first and the counters move before
+// the spool's cursor does, so a Stats with Pending 0 counts every event that left the spool.
 func (s *Sink) Stats() Stats {
-	st := Stats{Queued: s.queued.Load(), Sent: s.sent.Load(), Retries: s.retries.Load(), Dropped: map[string]int64{}, Pending: s.sp.Pending()}
+	st := Stats{Pending: s.sp.Pending(), Dropped: map[string]int64{}}
+	st.Queued, st.Sent, st.Retries = s.queued.Load(), s.sent.Load(), s.retries.Load()
 	s.dropped.Range(func(k, v any) bool {
 		st.Dropped[k.(string)] = v.(*atomic.Int64).Load()
 		return true
