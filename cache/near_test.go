@@ -232,21 +232,27 @@ func TestNearHostileMessages(t *testing.T) {
 	n, _ := nearReplica(t, redisAddr(), NearOptions{Kinds: allKinds, Channel: ch, MaxAge: time.Hour})
 	k := key("k")
 	for i, msg := range []string{"", " ", "x", "x y", "x del", "x del\n", "x flush\n" + k, "\x00\xff", fmt.Sprintf("%0100000d", 1)} {
-		mustSet(t, n, k, []byte("old"), time.Hour)
+		// n hears its own invalidation before the copy is read, so that no message of an
+		// earlier round is still on its way to drop it.
+		settled(t, n, 1, func() { mustSet(t, n, k, []byte("old"), time.Hour) })
 		wantValue(t, n, k, []byte("old"))
 		if err := raw.Set(bg(t), k, "new"+strconv.Itoa(i), time.Hour).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := raw.Publish(bg(t), ch, msg).Err(); err != nil {
-			t.Fatal(err)
-		}
+		settled(t, n, 1, func() {
+			if err := raw.Publish(bg(t), ch, msg).Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
 		want := "new" + strconv.Itoa(i)
 		if msg == "x del" || msg == "x del\n" {
 			// A delete naming no key drops nothing, and the copy stays: nothing wrong was
-			// claimed. Invalidate it properly to go on.
+			// claimed.
 			want = "old"
 		}
-		eventually(t, fmt.Sprintf("message %q handled", trunc([]byte(msg))), func() bool { v, _ := mustGet(t, n, k); return string(v) == want })
+		if v, _ := mustGet(t, n, k); string(v) != want {
+			t.Fatalf("after message %q: Get = %q, want %q", trunc([]byte(msg)), trunc(v), want)
+		}
 	}
 }
 
