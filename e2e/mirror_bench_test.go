@@ -55,7 +55,8 @@ rules:
 // collect: portcullis mirror collect (a signed bundle of zstd chunks), crane pull
 // --format=oci (all images, one layout), skopeo copy docker:// oci: (one image at a time);
 // and, durable on disk when they end, collect --fsync and crane pull followed by sync(1)
-// of every file of its layout.
+// of every file of its layout; and collect --buffered (through the page cache, as crane
+// writes, instead of O_DIRECT).
 // import: portcullis mirror import through a gateway in front of a fresh registry, and
 // crane push / skopeo copy of the same images from OCI layouts into a fresh registry,
 // directly and through an equivalent gateway.
@@ -65,8 +66,8 @@ rules:
 //
 // Metrics: MB/s per tool (content bytes over the sum of the tool's wall times), the
 // client process's CPU seconds per GB, and the median over rounds of the per-round ratio
-// of throughputs portcullis÷tool, and portcullis-fsync÷crane-sync (above 1: portcullis
-// was faster).
+// of throughputs portcullis÷tool, portcullis-fsync÷crane-sync and
+// portcullis-buffered÷crane (above 1: portcullis was faster).
 func BenchmarkMirror(b *testing.B) {
 	crane, skopeo := benchTool("crane"), benchTool("skopeo")
 	var missing []string
@@ -224,7 +225,7 @@ type benchTiming struct {
 type benchRun struct{ wall, cpu time.Duration }
 
 func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
-	tools := []string{"portcullis", "crane", "skopeo", "portcullis-fsync", "crane-sync"}
+	tools := []string{"portcullis", "crane", "skopeo", "portcullis-fsync", "crane-sync", "portcullis-buffered"}
 	crane := func(out string) (benchRun, error) {
 		args := []string{"pull", "--insecure", "--format=oci"}
 		for _, img := range e.images {
@@ -246,6 +247,15 @@ func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
 		},
 		"portcullis-fsync": func(out string) (benchRun, error) {
 			r, _, err := e.collectPortcullis(out, "--fsync")
+			if err == nil {
+				err = e.checkBundle(out)
+			}
+			return r, err
+		},
+		// portcullis-buffered writes its chunks through the page cache, as crane writes
+		// its layout, instead of with O_DIRECT.
+		"portcullis-buffered": func(out string) (benchRun, error) {
+			r, _, err := e.collectPortcullis(out, "--buffered")
 			if err == nil {
 				err = e.checkBundle(out)
 			}
@@ -286,7 +296,7 @@ func (e *mirrorBenchEnv) benchCollect(b *testing.B) {
 			return sum, e.checkLayout(out)
 		},
 	}
-	pairs := [][2]string{{"portcullis", "crane"}, {"portcullis", "skopeo"}, {"portcullis-fsync", "crane-sync"}}
+	pairs := [][2]string{{"portcullis", "crane"}, {"portcullis", "skopeo"}, {"portcullis-fsync", "crane-sync"}, {"portcullis-buffered", "crane"}}
 	e.rounds(b, tools, pairs, func(b *testing.B, tool, dir string) benchRun {
 		r, err := run[tool](filepath.Join(dir, "out"))
 		if err != nil {

@@ -1,8 +1,6 @@
 package mirror
 
 import (
-	"errors"
-	"io"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -14,43 +12,27 @@ func startWriteback(f *os.File, off, n int64) {
 	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
-// writeVec writes bufs to f in order with writev(2), as few system calls as the kernel
-// allows (it may write less than asked; the rest follows). bufs is consumed.
-func writeVec(f *os.File, bufs [][]byte) error {
+// setDirect turns O_DIRECT on or off for f's later writes; a file system that does not
+// take it (EINVAL) leaves f as it was.
+func setDirect(f *os.File, on bool) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
 	}
-	for len(bufs) > 0 {
-		var n int
-		var werr error
-		if err := rc.Write(func(fd uintptr) bool {
-			for {
-				n, werr = unix.Writev(int(fd), bufs)
-				if !errors.Is(werr, unix.EINTR) {
-					return true
-				}
-			}
-		}); err != nil {
-			return err
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		var flags int
+		if flags, serr = unix.FcntlInt(fd, unix.F_GETFL, 0); serr != nil {
+			return
 		}
-		if werr != nil {
-			return &os.PathError{Op: "writev", Path: f.Name(), Err: werr}
+		if on {
+			flags |= unix.O_DIRECT
+		} else {
+			flags &^= unix.O_DIRECT
 		}
-		if n == 0 {
-			return &os.PathError{Op: "writev", Path: f.Name(), Err: io.ErrShortWrite}
-		}
-		for n > 0 {
-			k := min(n, len(bufs[0]))
-			bufs[0] = bufs[0][k:]
-			n -= k
-			if len(bufs[0]) == 0 {
-				bufs = bufs[1:]
-			}
-		}
-		for len(bufs) > 0 && len(bufs[0]) == 0 {
-			bufs = bufs[1:]
-		}
+		_, serr = unix.FcntlInt(fd, unix.F_SETFL, flags)
+	}); err != nil {
+		return err
 	}
-	return nil
+	return serr
 }

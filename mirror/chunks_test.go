@@ -28,16 +28,18 @@ import (
 )
 
 // The chunk writer's bytes, read back chunk after chunk, are exactly what was written,
-// whatever mix of small writes (buffered), large ones (written from the caller's
-// memory) and vectors arrives, and wherever the chunk boundaries fall; each chunk's
-// recorded size and SHA-256 are its file's.
+// whatever mix of tiny writes, writes larger than its buffers and vectors arrives, and
+// wherever the chunk boundaries fall (aligned for O_DIRECT or not); each chunk's recorded
+// size and SHA-256 are its file's. Where the file system takes O_DIRECT, every chunk was
+// written with it unless the writer was told to stay buffered.
 func TestChunkWriterKeepsEveryByteInOrder(t *testing.T) {
+	direct := directSupported(t)
 	for _, size := range []int64{100<<10 + 1, 1 << 20, 3<<20 + 5} {
 		t.Run(strconv.FormatInt(size, 10), func(t *testing.T) {
-			for _, sync := range []bool{false, true} {
+			for _, mode := range []struct{ sync, buffered bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
 				rng := rand.New(rand.NewPCG(uint64(size), 1))
 				dir := t.TempDir()
-				cw := &chunkWriter{dir: dir, size: size, sync: sync}
+				cw := &chunkWriter{dir: dir, size: size, sync: mode.sync, buffered: mode.buffered}
 				var want bytes.Buffer
 				for range 120 {
 					var n int
@@ -45,11 +47,11 @@ func TestChunkWriterKeepsEveryByteInOrder(t *testing.T) {
 					case 0:
 						n = rng.IntN(16)
 					case 1:
-						n = rng.IntN(smallWrite + 2)
+						n = rng.IntN(directAlign + 2)
 					case 2:
-						n = smallWrite + rng.IntN(200<<10)
+						n = directAlign + rng.IntN(200<<10)
 					default:
-						n = rng.IntN(pendSize + 10)
+						n = rng.IntN(stageSize + 10)
 					}
 					p := make([]byte, n)
 					for i := range p {
@@ -76,6 +78,16 @@ func TestChunkWriterKeepsEveryByteInOrder(t *testing.T) {
 				if cw.offset() != int64(want.Len()) {
 					t.Fatalf("offset %d after %d bytes", cw.offset(), want.Len())
 				}
+				if wantDirect := len(cw.chunks); mode.buffered || !direct {
+					if cw.direct != 0 {
+						t.Fatalf("%d chunks written with O_DIRECT, want none (%+v)", cw.direct, mode)
+					}
+				} else if cw.direct != wantDirect {
+					t.Fatalf("%d of %d chunks written with O_DIRECT", cw.direct, wantDirect)
+				}
+				if len(cw.stage) != stageBuffers {
+					t.Fatalf("%d buffers left after the last chunk, want %d", len(cw.stage), stageBuffers)
+				}
 				var got bytes.Buffer
 				for i, c := range cw.chunks {
 					data, err := os.ReadFile(filepath.Join(dir, c.Name))
@@ -97,6 +109,20 @@ func TestChunkWriterKeepsEveryByteInOrder(t *testing.T) {
 			}
 		})
 	}
+}
+
+// directSupported reports whether the test's temporary file system takes O_DIRECT.
+func directSupported(t *testing.T) bool {
+	f, err := os.Create(filepath.Join(t.TempDir(), "probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ok := setDirect(f, true) == nil
+	if !ok && runtime.GOOS == "linux" {
+		t.Logf("%s does not take O_DIRECT: the chunk writer's buffered path only", os.TempDir())
+	}
+	return ok
 }
 
 // A source registry that serves other bytes than a blob's digest, or more or fewer bytes

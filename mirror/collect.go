@@ -14,8 +14,9 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
-// DefaultChunkSize is the chunk size when none is given: 512 MiB.
-const DefaultChunkSize = 512 << 20
+// DefaultChunkSize is the chunk size when none is given: 128 MiB, so that the check of
+// a bundle of a few hundred MiB already hashes chunks on several cores at once.
+const DefaultChunkSize = 128 << 20
 
 // WriteOptions tune Write.
 type WriteOptions struct {
@@ -37,10 +38,15 @@ type WriteOptions struct {
 	LeaveOutUnverified bool
 	// Sync fsyncs every chunk, the bundle manifest, its signature and the directory
 	// before Write returns, so that the bundle survives a crash of this machine. Without
-	// it the bundle is written through the page cache, as cp, crane and skopeo write: a
-	// bundle torn by a crash is still never imported (its chunk hashes and signature are
-	// checked first), but it must be collected again.
+	// it a crash may lose what the disk has not been told to keep yet: a bundle torn by
+	// a crash is still never imported (its chunk hashes and signature are checked
+	// first), but it must be collected again.
 	Sync bool
+	// Buffered writes the chunks through the page cache. By default they are written with
+	// O_DIRECT where the file system takes it, straight from the writer's buffers to the
+	// disk; on a network file system, where each direct write waits for the server, this
+	// may be faster.
+	Buffered bool
 }
 
 // Write fetches every blob of the plan and writes the bundle into dir (created; it must
@@ -68,7 +74,7 @@ func Write(ctx context.Context, p *Plan, dir string, signer signature.Signer, o 
 	}
 	// A failed collect removes what it wrote (no collect resumes a partial bundle), and
 	// the directory if it made it, so that the same command can simply run again.
-	cw := &chunkWriter{dir: dir, size: o.ChunkSize, sync: o.Sync}
+	cw := &chunkWriter{dir: dir, size: o.ChunkSize, sync: o.Sync, buffered: o.Buffered}
 	defer func() {
 		if err != nil {
 			cw.abort()

@@ -97,12 +97,13 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("file", "", "mirror file (YAML)")
 	out := fs.String("out", "", "bundle directory to create (must be new or empty)")
 	key := fs.String("key", "", "signing key: cosign.key (password in $COSIGN_PASSWORD) or a PEM private key")
-	chunk := fs.String("chunk-size", "512MiB", "largest chunk, e.g. 512MiB, 4GiB, 100MB or bytes")
+	chunk := fs.String("chunk-size", "128MiB", "largest chunk, e.g. 512MiB, 4GiB, 100MB or bytes")
 	dry := fs.Bool("dry-run", false, "print the plan (images, digests, sizes) and write nothing")
 	have := fs.String("have", "", "inventory of the on-prem registry: leave out what it holds")
 	output := fs.String("output", "table", "plan format: table or json")
 	vdb := fs.String("vulndb", "", "also carry this OSV export (zip archive or directory of records, as db import takes) as an OCI artifact")
-	fsync := fs.Bool("fsync", false, "fsync every chunk, bundle.json and its signature before exiting, so the bundle survives a crash of this machine (without it, as cp, crane and skopeo do, the bundle is durable once the disk is unmounted or synced)")
+	fsync := fs.Bool("fsync", false, "fsync every chunk, bundle.json and its signature before exiting, so the bundle survives a crash of this machine (without it the bundle is durable once the disk is unmounted or synced)")
+	buffered := fs.Bool("buffered", false, "write the chunks through the page cache instead of with O_DIRECT (which sends them straight to the disk where the file system takes it); may be faster on a network file system")
 	unverified := fs.String("unverified", "refuse", "an image failing publisher verification: refuse (write no bundle) or leave-out (carry the others, list it in bundle.json)")
 	if status, ok := parseFlags(fs, mirrorCollectHelp, args, stdout, stderr); !ok {
 		return status
@@ -178,7 +179,7 @@ func runMirrorCollect(args []string, stdout, stderr io.Writer) int {
 	if len(plan.Unverified) > 0 && !leaveOut {
 		return fail(&mirror.UnverifiedError{Images: plan.Unverified})
 	}
-	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts, LeaveOutUnverified: leaveOut, Sync: *fsync}
+	wo := mirror.WriteOptions{ChunkSize: size, Have: inv, Remote: ropts, LeaveOutUnverified: leaveOut, Sync: *fsync, Buffered: *buffered}
 	if *vdb != "" {
 		tmp, err := os.MkdirTemp("", "portcullis-collect-vulndb-")
 		if err != nil {
