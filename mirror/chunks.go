@@ -45,8 +45,8 @@ const (
 )
 
 // chunkWriter splits what is written into files of at most size bytes, hashing each.
-// Bytes are copied into aligned buffers of stageSize; a goroutine per chunk hashes each
-// full buffer and writes it, while the next one fills. Where the file system takes it, a
+// Bytes are hashed and copied into aligned buffers of stageSize; a goroutine per chunk
+// writes each full buffer while the next one fills. Where the file system takes it, a
 // chunk is written with O_DIRECT: the bytes go from the buffer to the disk without
 // passing through (and allocating) the page cache, which a multi-GiB bundle would only
 // fill with pages nobody reads again before the disk is carried away.
@@ -59,6 +59,8 @@ type chunkWriter struct {
 	buffered bool
 	chunks   []Chunk
 	cf       *chunkFile
+	// h hashes the current chunk.
+	h hash.Hash
 	// buf is the buffer being filled; stage the buffers no chunk holds.
 	buf   []byte
 	stage [][]byte
@@ -80,17 +82,6 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeVec writes bufs in order (a vecWriter: rawFrame hands its block headers and blocks
-// without joining them first).
-func (c *chunkWriter) writeVec(bufs [][]byte) error {
-	for _, p := range bufs {
-		if err := c.write(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (c *chunkWriter) write(p []byte) error {
 	for len(p) > 0 {
 		if c.cf == nil || c.n == c.size {
@@ -100,7 +91,7 @@ func (c *chunkWriter) write(p []byte) error {
 		}
 		k := min(int64(len(p)), c.size-c.n, int64(cap(c.buf)-len(c.buf)))
 		c.buf = append(c.buf, p[:k]...)
-		c.cf.h.Write(p[:k])
+		c.h.Write(p[:k])
 		c.n += k
 		c.total += k
 		p = p[k:]
@@ -133,7 +124,7 @@ func (c *chunkWriter) next() error {
 	if cf.direct {
 		c.direct++
 	}
-	c.cf, c.buf, c.stage, c.n = cf, c.stage[0][:0], nil, 0
+	c.cf, c.buf, c.stage, c.n, c.h = cf, c.stage[0][:0], nil, 0, sha256.New()
 	c.chunks = append(c.chunks, Chunk{Name: name})
 	return nil
 }
@@ -149,26 +140,26 @@ func (c *chunkWriter) finish() error {
 		c.cf.jobs <- c.buf
 		held = nil
 	}
-	sum, bufs, err := c.cf.close()
+	bufs, err := c.cf.close()
 	if held != nil {
 		bufs = append(bufs, held[:0])
 	}
 	c.stage, c.buf, c.cf = bufs, nil, nil
 	last := &c.chunks[len(c.chunks)-1]
-	last.Size, last.SHA256 = c.n, hex.EncodeToString(sum)
+	last.Size, last.SHA256 = c.n, hex.EncodeToString(c.h.Sum(nil))
 	return err
 }
 
 // abort closes the current chunk's file, if any, without recording it.
 func (c *chunkWriter) abort() {
 	if c.cf != nil {
-		_, c.stage, _ = c.cf.close()
+		c.stage, _ = c.cf.close()
 		c.cf, c.buf = nil, nil
 	}
 }
 
-// chunkFile is one chunk being written: a goroutine hashes and writes the buffers handed
-// to it, in order, while the writer fills the next.
+// chunkFile is one chunk being written: a goroutine writes the buffers handed to it, in
+// order, while the writer fills the next.
 type chunkFile struct {
 	f    *os.File
 	sync bool
@@ -179,9 +170,8 @@ type chunkFile struct {
 	closed     bool
 	// failed is set with err, for the writer to stop early.
 	failed atomic.Bool
-	// The goroutine's: the hash, the file offset, whether O_DIRECT is on, the first error,
-	// and how far writeback was started.
-	h       hash.Hash
+	// The goroutine's: the file offset, whether O_DIRECT is on, the first error, and how
+	// far writeback was started.
 	off     int64
 	direct  bool
 	err     error
@@ -196,7 +186,7 @@ func openChunkFile(path string, direct, sync bool, bufs [][]byte) (*chunkFile, e
 	if err != nil {
 		return nil, err
 	}
-	cf := &chunkFile{f: f, sync: sync, jobs: make(chan []byte, len(bufs)), free: make(chan []byte, len(bufs)), done: make(chan struct{}), h: sha256.New()}
+	cf := &chunkFile{f: f, sync: sync, jobs: make(chan []byte, len(bufs)), free: make(chan []byte, len(bufs)), done: make(chan struct{})}
 	cf.direct = direct && setDirect(f, true) == nil
 	for _, b := range bufs[1:] {
 		cf.free <- b[:0]
@@ -223,13 +213,13 @@ func (cf *chunkFile) submit(b []byte) ([]byte, error) {
 	cf.jobs <- b
 	next := <-cf.free
 	if cf.failed.Load() {
-		_, _, err := cf.close()
+		_, err := cf.close()
 		return next[:0], err
 	}
 	return next[:0], nil
 }
 
-// write hashes b and writes it at the end of the file: its aligned part with O_DIRECT when
+// write writes b at the end of the file: its aligned part with O_DIRECT when
 // that is on, the rest (a chunk's unaligned end) through the page cache. A device that
 // refuses the direct write gets it through the page cache too.
 func (cf *chunkFile) write(b []byte) error {
@@ -265,9 +255,8 @@ func (cf *chunkFile) write(b []byte) error {
 }
 
 // close waits for the goroutine, fsyncs the file if asked and closes it; it returns the
-// chunk's SHA-256, the buffers, and the first error. A second close returns the error
-// again.
-func (cf *chunkFile) close() (sum []byte, bufs [][]byte, err error) {
+// buffers and the first error. A second close returns the error again.
+func (cf *chunkFile) close() (bufs [][]byte, err error) {
 	if !cf.closed {
 		cf.closed = true
 		close(cf.jobs)
@@ -282,7 +271,7 @@ func (cf *chunkFile) close() (sum []byte, bufs [][]byte, err error) {
 	for len(cf.free) > 0 {
 		bufs = append(bufs, <-cf.free)
 	}
-	return cf.h.Sum(nil), bufs, cf.err
+	return bufs, cf.err
 }
 
 // alignedBuffer returns an empty buffer of capacity size whose first byte's address is a

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -63,15 +62,6 @@ func rawBlockHeader(n int, last bool) [3]byte {
 type rawFrame struct {
 	w    io.Writer
 	left int64
-	// hdrs and vec are scratch space: a Write hands the block headers and the blocks to
-	// a vecWriter as one write.
-	hdrs [][3]byte
-	vec  [][]byte
-}
-
-// vecWriter writes several buffers in order as one write.
-type vecWriter interface {
-	writeVec(bufs [][]byte) error
 }
 
 func (f *rawFrame) reset(w io.Writer, size int64) error {
@@ -91,36 +81,21 @@ func (f *rawFrame) Write(p []byte) (int, error) {
 	if int64(len(p)) > f.left {
 		return 0, fmt.Errorf("raw frame: %d bytes more than its declared size", int64(len(p))-f.left)
 	}
-	blocks := (len(p) + rawBlockMax - 1) / rawBlockMax
-	f.hdrs = slices.Grow(f.hdrs[:0], blocks)[:blocks]
-	f.vec = f.vec[:0]
-	for i, rest := 0, p; len(rest) > 0; i++ {
-		k := min(len(rest), rawBlockMax)
-		f.left -= int64(k)
-		f.hdrs[i] = rawBlockHeader(k, f.left == 0)
-		f.vec = append(f.vec, f.hdrs[i][:], rest[:k])
-		rest = rest[k:]
-	}
-	if vw, ok := f.w.(vecWriter); ok {
-		err := vw.writeVec(f.vec)
-		clear(f.vec)
-		if err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
 	written := 0
-	for i, b := range f.vec {
-		m, err := f.w.Write(b)
-		if i%2 == 1 {
-			written += m
-		}
-		if err != nil {
-			clear(f.vec)
+	for len(p) > 0 {
+		k := min(len(p), rawBlockMax)
+		f.left -= int64(k)
+		h := rawBlockHeader(k, f.left == 0)
+		if _, err := f.w.Write(h[:]); err != nil {
 			return written, err
 		}
+		m, err := f.w.Write(p[:k])
+		written += m
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
 	}
-	clear(f.vec)
 	return written, nil
 }
 
